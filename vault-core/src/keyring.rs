@@ -1,0 +1,266 @@
+//! The keyring (the secret a keystore slot unwraps) and the per-vault cipher
+//! handle derived from it.
+//!
+//! The keyring holds a master secret, from which the name, binding and
+//! symlink keys are derived, and one data key per version, from which the
+//! per-file content keys are derived. Rotation adds a data-key version;
+//! names never need re-encrypting because they hang off the master secret.
+
+use crate::kdf::{self, label};
+use crate::names::NameCipher;
+use crate::{Aead, Error, Result, SecretBytes, SecretKey, Suite};
+use ring::hmac;
+use std::collections::BTreeMap;
+use std::fmt;
+
+const MAGIC: &[u8; 4] = b"PVKR";
+const VERSION: u8 = 1;
+const TAG_MASTER: u8 = 0x01;
+const TAG_DATA_KEY: u8 = 0x02;
+
+/// The vault's secret keys. Zeroized on drop (each key is a [`SecretKey`]),
+/// never printed.
+#[derive(Clone)]
+pub struct Keyring {
+    master: SecretKey,
+    data_keys: BTreeMap<u32, SecretKey>,
+}
+
+impl fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Keyring")
+            .field("data_key_versions", &self.versions())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Keyring {
+    /// A new keyring: a random master secret and data key version 1.
+    pub fn generate() -> Result<Keyring> {
+        let mut data_keys = BTreeMap::new();
+        data_keys.insert(1, SecretKey::random()?);
+        Ok(Keyring { master: SecretKey::random()?, data_keys })
+    }
+
+    /// Builds a keyring from known keys (test vectors, restores).
+    pub fn from_parts(master: SecretKey, data_keys: BTreeMap<u32, SecretKey>) -> Result<Keyring> {
+        if data_keys.is_empty() || data_keys.contains_key(&0) {
+            return Err(Error::Keyring("needs at least one data key, versions start at 1"));
+        }
+        Ok(Keyring { master, data_keys })
+    }
+
+    /// The data-key version new writes use: the highest.
+    pub fn current_version(&self) -> u32 {
+        *self.data_keys.keys().next_back().expect("keyring always holds a data key")
+    }
+
+    /// All data-key versions held, ascending.
+    pub fn versions(&self) -> Vec<u32> {
+        self.data_keys.keys().copied().collect()
+    }
+
+    /// The master secret, for deriving purpose keys outside vault-core
+    /// (keystore MACs, audit signing). Use [`crate::derive`] with a label of
+    /// your own; never use it directly as a key.
+    pub fn master(&self) -> &SecretKey {
+        &self.master
+    }
+
+    pub(crate) fn data_key(&self, version: u32) -> Result<&SecretKey> {
+        self.data_keys.get(&version).ok_or(Error::UnknownKeyVersion(version))
+    }
+
+    /// Serializes the keyring (format in FORMAT.md, "Keyring").
+    pub fn to_bytes(&self) -> SecretBytes {
+        let mut out = SecretBytes::new(Vec::with_capacity(64 + 40 * self.data_keys.len()));
+        let v = out.expose_mut();
+        v.extend_from_slice(MAGIC);
+        v.push(VERSION);
+        v.push(TAG_MASTER);
+        v.extend_from_slice(&32u16.to_be_bytes());
+        v.extend_from_slice(self.master.expose());
+        for (version, key) in &self.data_keys {
+            v.push(TAG_DATA_KEY);
+            v.extend_from_slice(&36u16.to_be_bytes());
+            v.extend_from_slice(&version.to_be_bytes());
+            v.extend_from_slice(key.expose());
+        }
+        out
+    }
+
+    /// Parses a serialized keyring.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Keyring> {
+        let rest = bytes.strip_prefix(MAGIC).ok_or(Error::Keyring("bad magic"))?;
+        let (&version, mut rest) = rest.split_first().ok_or(Error::Keyring("truncated"))?;
+        if version != VERSION {
+            return Err(Error::Keyring("keyring version from a newer pivault"));
+        }
+        let mut master = None;
+        let mut data_keys = BTreeMap::new();
+        while let Some((&tag, r)) = rest.split_first() {
+            if r.len() < 2 {
+                return Err(Error::Keyring("truncated entry"));
+            }
+            let len = u16::from_be_bytes([r[0], r[1]]) as usize;
+            let value = r.get(2..2 + len).ok_or(Error::Keyring("truncated entry"))?;
+            rest = &r[2 + len..];
+            match (tag, len) {
+                (TAG_MASTER, 32) => {
+                    let mut k = [0u8; 32];
+                    k.copy_from_slice(value);
+                    master = Some(SecretKey::from_bytes(k));
+                    zeroize::Zeroize::zeroize(&mut k);
+                }
+                (TAG_DATA_KEY, 36) => {
+                    let v = u32::from_be_bytes(value[..4].try_into().expect("4 bytes"));
+                    let mut k = [0u8; 32];
+                    k.copy_from_slice(&value[4..]);
+                    if data_keys.insert(v, SecretKey::from_bytes(k)).is_some() {
+                        return Err(Error::Keyring("duplicate data key version"));
+                    }
+                    zeroize::Zeroize::zeroize(&mut k);
+                }
+                (TAG_MASTER | TAG_DATA_KEY, _) => return Err(Error::Keyring("entry has wrong length")),
+                _ => return Err(Error::Keyring("unknown entry: written by a newer pivault")),
+            }
+        }
+        Keyring::from_parts(master.ok_or(Error::Keyring("no master secret"))?, data_keys)
+    }
+}
+
+/// Everything needed to seal and open one vault's data: the suite for new
+/// files, and keys derived from the keyring. The FUSE layer holds this
+/// handle and never sees key bytes.
+pub struct VaultCipher {
+    suite: Suite,
+    keyring: Keyring,
+    names: NameCipher,
+    binding: hmac::Key,
+    symlinks: Aead,
+}
+
+impl fmt::Debug for VaultCipher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VaultCipher").field("suite", &self.suite).finish_non_exhaustive()
+    }
+}
+
+impl VaultCipher {
+    /// Derives the vault's keys. `suite` is used for new files and symlinks.
+    pub fn new(keyring: Keyring, suite: Suite) -> VaultCipher {
+        Self::try_new(keyring, suite).expect("HKDF with fixed lengths cannot fail")
+    }
+
+    fn try_new(keyring: Keyring, suite: Suite) -> Result<VaultCipher> {
+        let mut name_key = zeroize::Zeroizing::new([0u8; 64]);
+        kdf::derive(keyring.master.expose(), label::NAMES, b"", name_key.as_mut())?;
+        let binding_key = kdf::derive_key(&keyring.master, label::BINDING, b"")?;
+        let symlink_key = kdf::derive_key(&keyring.master, label::SYMLINK, b"")?;
+        Ok(VaultCipher {
+            suite,
+            names: NameCipher::new(&name_key),
+            binding: hmac::Key::new(hmac::HMAC_SHA256, binding_key.expose()),
+            symlinks: Aead::new(suite, &symlink_key)?,
+            keyring,
+        })
+    }
+
+    /// The suite new files are sealed with.
+    pub fn suite(&self) -> Suite {
+        self.suite
+    }
+
+    /// The keyring.
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
+    }
+
+    /// The name cipher.
+    pub fn names(&self) -> &NameCipher {
+        &self.names
+    }
+
+    /// The content AEAD for one file.
+    pub(crate) fn file_aead(&self, suite: Suite, version: u32, file_id: &[u8; 16]) -> Result<Aead> {
+        let key = kdf::derive_key(self.keyring.data_key(version)?, label::CONTENT, file_id)?;
+        Aead::new(suite, &key)
+    }
+
+    /// A 128-bit binding tag: HMAC-SHA256 over a domain and its fields,
+    /// each length-prefixed so no two field lists collide.
+    pub(crate) fn binding_tag(&self, domain: &[u8], fields: &[&[u8]]) -> [u8; 16] {
+        let mut ctx = hmac::Context::with_key(&self.binding);
+        ctx.update(domain);
+        for f in fields {
+            ctx.update(&(f.len() as u32).to_be_bytes());
+            ctx.update(f);
+        }
+        let tag = ctx.sign();
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&tag.as_ref()[..16]);
+        out
+    }
+
+    /// Encrypts a symlink target bound to its entry (directory ID and
+    /// plaintext name); the result is base64url, safe as a host symlink target.
+    pub fn seal_symlink(&self, dir_id: &[u8; 16], name: &[u8], target: &[u8]) -> Result<String> {
+        use base64::Engine as _;
+        let aad = symlink_aad(self.suite, dir_id, name);
+        let mut msg = vec![self.suite.id()];
+        msg.extend_from_slice(&self.symlinks.seal(&aad, target)?);
+        Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(msg))
+    }
+
+    /// Decrypts a symlink target sealed by [`VaultCipher::seal_symlink`].
+    pub fn open_symlink(&self, dir_id: &[u8; 16], name: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
+        use base64::Engine as _;
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(sealed)
+            .map_err(|_| Error::Symlink)?;
+        let (&sid, msg) = raw.split_first().ok_or(Error::Symlink)?;
+        let suite = Suite::from_id(sid).ok_or(Error::Symlink)?;
+        let aad = symlink_aad(suite, dir_id, name);
+        if suite == self.suite {
+            return self.symlinks.open(&aad, msg).ok_or(Error::Symlink);
+        }
+        let key = kdf::derive_key(&self.keyring.master, label::SYMLINK, b"")?;
+        Aead::new(suite, &key)?.open(&aad, msg).ok_or(Error::Symlink)
+    }
+}
+
+fn symlink_aad(suite: Suite, dir_id: &[u8; 16], name: &[u8]) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(22 + name.len());
+    aad.extend_from_slice(b"PVSL");
+    aad.push(suite.id());
+    aad.extend_from_slice(dir_id);
+    aad.extend_from_slice(name);
+    aad
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyring_round_trips_and_rejects_garbage() {
+        let k = Keyring::generate().unwrap();
+        let bytes = k.to_bytes();
+        let back = Keyring::from_bytes(bytes.expose()).unwrap();
+        assert_eq!(back.master(), k.master());
+        assert_eq!(back.versions(), vec![1]);
+        assert!(Keyring::from_bytes(&bytes.expose()[..bytes.len() - 1]).is_err());
+        let mut future = bytes.expose().to_vec();
+        future.extend_from_slice(&[0x7f, 0, 0]);
+        assert!(matches!(Keyring::from_bytes(&future), Err(Error::Keyring(m)) if m.contains("newer")));
+    }
+
+    #[test]
+    fn symlink_targets_are_bound_to_their_entry() {
+        let v = VaultCipher::new(Keyring::generate().unwrap(), Suite::Aes256Gcm);
+        let s = v.seal_symlink(&[1; 16], b"link", b"/etc/passwd").unwrap();
+        assert_eq!(v.open_symlink(&[1; 16], b"link", s.as_bytes()).unwrap(), b"/etc/passwd");
+        assert!(v.open_symlink(&[2; 16], b"link", s.as_bytes()).is_err());
+        assert!(v.open_symlink(&[1; 16], b"other", s.as_bytes()).is_err());
+    }
+}

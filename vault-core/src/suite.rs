@@ -1,0 +1,239 @@
+//! The two AEAD suites behind one small interface.
+//!
+//! AES-256-GCM comes from `ring` (AES-NI and CLMUL where the CPU has them);
+//! XChaCha20-Poly1305 from RustCrypto's `chacha20poly1305` for CPUs without
+//! AES instructions, where a software AES would be slow and not constant-time.
+
+use crate::{random, Error, Result, SecretKey};
+use chacha20poly1305::aead::{AeadInPlace, KeyInit};
+use chacha20poly1305::{Tag as XTag, XChaCha20Poly1305, XNonce};
+use ring::aead::{self, LessSafeKey, UnboundKey, AES_256_GCM};
+
+/// Tag length of both suites.
+pub const TAG_LEN: usize = 16;
+
+/// An AEAD suite, as recorded in the keystore and in every file header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Suite {
+    /// AES-256-GCM, 96-bit random nonces (ring).
+    Aes256Gcm,
+    /// XChaCha20-Poly1305, 192-bit random nonces (RustCrypto).
+    XChaCha20Poly1305,
+}
+
+impl Suite {
+    /// The byte that identifies the suite on disk.
+    pub fn id(self) -> u8 {
+        match self {
+            Suite::Aes256Gcm => 1,
+            Suite::XChaCha20Poly1305 => 2,
+        }
+    }
+
+    /// The suite for an on-disk identifier.
+    pub fn from_id(id: u8) -> Option<Suite> {
+        match id {
+            1 => Some(Suite::Aes256Gcm),
+            2 => Some(Suite::XChaCha20Poly1305),
+            _ => None,
+        }
+    }
+
+    /// The name used in the keystore and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Suite::Aes256Gcm => "aes-256-gcm",
+            Suite::XChaCha20Poly1305 => "xchacha20-poly1305",
+        }
+    }
+
+    /// Parses a keystore or command-line name (`aes-gcm` and `xchacha` are
+    /// accepted as short forms).
+    pub fn from_name(name: &str) -> Option<Suite> {
+        match name {
+            "aes-256-gcm" | "aes-gcm" => Some(Suite::Aes256Gcm),
+            "xchacha20-poly1305" | "xchacha" => Some(Suite::XChaCha20Poly1305),
+            _ => None,
+        }
+    }
+
+    /// Nonce length in bytes.
+    pub fn nonce_len(self) -> usize {
+        match self {
+            Suite::Aes256Gcm => 12,
+            Suite::XChaCha20Poly1305 => 24,
+        }
+    }
+
+    /// Bytes a sealed message adds to its plaintext (nonce and tag).
+    pub fn overhead(self) -> usize {
+        self.nonce_len() + TAG_LEN
+    }
+
+    /// AES-256-GCM when this CPU has AES and carry-less multiply
+    /// instructions (then it is both fastest and constant-time), otherwise
+    /// XChaCha20-Poly1305.
+    pub fn preferred() -> Suite {
+        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+        {
+            if std::arch::is_x86_feature_detected!("aes")
+                && std::arch::is_x86_feature_detected!("pclmulqdq")
+            {
+                return Suite::Aes256Gcm;
+            }
+            Suite::XChaCha20Poly1305
+        }
+        #[cfg(target_arch = "aarch64")]
+        {
+            if std::arch::is_aarch64_feature_detected!("aes")
+                && std::arch::is_aarch64_feature_detected!("pmull")
+            {
+                return Suite::Aes256Gcm;
+            }
+            Suite::XChaCha20Poly1305
+        }
+        #[cfg(not(any(target_arch = "x86", target_arch = "x86_64", target_arch = "aarch64")))]
+        {
+            Suite::XChaCha20Poly1305
+        }
+    }
+}
+
+enum Engine {
+    Gcm(LessSafeKey),
+    XChaCha(Box<XChaCha20Poly1305>),
+}
+
+/// A keyed AEAD of either suite. Messages are `nonce || ciphertext || tag`,
+/// with a fresh random nonce for every seal.
+pub struct Aead {
+    suite: Suite,
+    engine: Engine,
+}
+
+impl Aead {
+    /// Keys `suite` with `key`.
+    pub fn new(suite: Suite, key: &SecretKey) -> Result<Aead> {
+        let engine = match suite {
+            Suite::Aes256Gcm => Engine::Gcm(LessSafeKey::new(
+                UnboundKey::new(&AES_256_GCM, key.expose())
+                    .map_err(|_| Error::Crypto("AES-256-GCM key"))?,
+            )),
+            Suite::XChaCha20Poly1305 => Engine::XChaCha(Box::new(
+                XChaCha20Poly1305::new_from_slice(key.expose())
+                    .map_err(|_| Error::Crypto("XChaCha20-Poly1305 key"))?,
+            )),
+        };
+        Ok(Aead { suite, engine })
+    }
+
+    /// The suite.
+    pub fn suite(&self) -> Suite {
+        self.suite
+    }
+
+    /// Seals `plaintext` into `out`, which must be exactly
+    /// `plaintext.len() + overhead()` bytes, under a fresh random nonce.
+    pub fn seal_into(&self, aad: &[u8], plaintext: &[u8], out: &mut [u8]) -> Result<()> {
+        let nl = self.suite.nonce_len();
+        if out.len() != plaintext.len() + nl + TAG_LEN {
+            return Err(Error::Crypto("seal output length"));
+        }
+        let (nonce, rest) = out.split_at_mut(nl);
+        random::fill(nonce)?;
+        let (body, tag_out) = rest.split_at_mut(plaintext.len());
+        body.copy_from_slice(plaintext);
+        match &self.engine {
+            Engine::Gcm(key) => {
+                let n = aead::Nonce::try_assume_unique_for_key(nonce)
+                    .map_err(|_| Error::Crypto("nonce length"))?;
+                let tag = key
+                    .seal_in_place_separate_tag(n, aead::Aad::from(aad), body)
+                    .map_err(|_| Error::Crypto("AES-256-GCM seal"))?;
+                tag_out.copy_from_slice(tag.as_ref());
+            }
+            Engine::XChaCha(c) => {
+                let tag = c
+                    .encrypt_in_place_detached(XNonce::from_slice(nonce), aad, body)
+                    .map_err(|_| Error::Crypto("XChaCha20-Poly1305 seal"))?;
+                tag_out.copy_from_slice(&tag);
+            }
+        }
+        Ok(())
+    }
+
+    /// Seals `plaintext` and returns the whole message.
+    pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
+        let mut out = vec![0u8; plaintext.len() + self.suite.overhead()];
+        self.seal_into(aad, plaintext, &mut out)?;
+        Ok(out)
+    }
+
+    /// Opens `message` into `out` (exactly `message.len() - overhead()`
+    /// bytes). On failure `out` is zeroed, so no unauthenticated plaintext
+    /// is ever released. Returns false when authentication fails.
+    pub fn open_into(&self, aad: &[u8], message: &[u8], out: &mut [u8]) -> bool {
+        let nl = self.suite.nonce_len();
+        if message.len() < nl + TAG_LEN || out.len() != message.len() - nl - TAG_LEN {
+            out.fill(0);
+            return false;
+        }
+        let (nonce, rest) = message.split_at(nl);
+        let (body, tag) = rest.split_at(rest.len() - TAG_LEN);
+        out.copy_from_slice(body);
+        let ok = match &self.engine {
+            Engine::Gcm(key) => {
+                let n = aead::Nonce::try_assume_unique_for_key(nonce).expect("12-byte nonce");
+                let tag = aead::Tag::try_from(tag).expect("16-byte tag");
+                key.open_in_place_separate_tag(n, aead::Aad::from(aad), tag, out, 0..)
+                    .is_ok()
+            }
+            Engine::XChaCha(c) => c
+                .decrypt_in_place_detached(
+                    XNonce::from_slice(nonce),
+                    aad,
+                    out,
+                    XTag::from_slice(tag),
+                )
+                .is_ok(),
+        };
+        if !ok {
+            out.fill(0);
+        }
+        ok
+    }
+
+    /// Opens a whole message; `None` when authentication fails.
+    pub fn open(&self, aad: &[u8], message: &[u8]) -> Option<Vec<u8>> {
+        let len = message.len().checked_sub(self.suite.overhead())?;
+        let mut out = vec![0u8; len];
+        self.open_into(aad, message, &mut out).then_some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_suites_round_trip_and_reject_tampering() {
+        for suite in [Suite::Aes256Gcm, Suite::XChaCha20Poly1305] {
+            let a = Aead::new(suite, &SecretKey::random().unwrap()).unwrap();
+            let mut m = a.seal(b"aad", b"hello").unwrap();
+            assert_eq!(m.len(), 5 + suite.overhead());
+            assert_eq!(a.open(b"aad", &m).unwrap(), b"hello");
+            assert!(a.open(b"aaD", &m).is_none());
+            let last = m.len() - 1;
+            m[last] ^= 1;
+            assert!(a.open(b"aad", &m).is_none());
+        }
+    }
+
+    #[test]
+    fn names_parse() {
+        assert_eq!(Suite::from_name("aes-gcm"), Some(Suite::Aes256Gcm));
+        assert_eq!(Suite::from_name("xchacha"), Some(Suite::XChaCha20Poly1305));
+        assert_eq!(Suite::from_id(Suite::XChaCha20Poly1305.id()), Some(Suite::XChaCha20Poly1305));
+        assert_eq!(Suite::from_id(9), None);
+    }
+}

@@ -1,0 +1,33 @@
+//! keys: the vault's keystore (`VAULT/pivault.keystore`) and its slots.
+//!
+//! A keystore holds one random [`Keyring`] wrapped by one or more slots;
+//! each slot is a way to unseal it. A passphrase slot stretches the
+//! passphrase with Argon2id and opens an AEAD-wrapped copy of the keyring.
+//! The file carries a format version, a SHA-256 checksum (detects damage
+//! without any secret) and an HMAC under a key derived from the keyring
+//! (detects tampering once unsealed). It is replaced atomically and never
+//! rewritten by a failed unseal.
+//!
+//! ```no_run
+//! use keys::{Keystore, KdfParams, Passphrase};
+//! use vault_core::Suite;
+//! let dir = std::path::Path::new("/tmp/vault");
+//! let pass = Passphrase::new(b"correct horse battery staple".to_vec());
+//! let (_store, _keyring) = Keystore::create(dir, Suite::Aes256Gcm, &pass, KdfParams::default()).unwrap();
+//! let store = Keystore::load(dir).unwrap();
+//! let unsealed = store.unseal_passphrase(&pass, None).unwrap();
+//! assert_eq!(unsealed.keyring.current_version(), 1);
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod atomic;
+mod error;
+mod keystore;
+mod slot;
+
+pub use atomic::{write_atomic, write_new};
+pub use error::{Error, Result};
+pub use keystore::{Keystore, SlotInfo, Unsealed, KEYSTORE_FILE};
+pub use slot::{KdfParams, Passphrase, SlotKind};
+pub use vault_core::Keyring;

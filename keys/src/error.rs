@@ -1,0 +1,77 @@
+//! The one error type of the keys crate. Messages name the file at fault and
+//! say what to do next.
+
+use std::path::PathBuf;
+
+/// Result alias for the keys crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong with a keystore.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No slot opened with the given passphrase.
+    #[error("the passphrase is wrong (no passphrase slot opened with it); nothing was changed")]
+    WrongPassphrase,
+    /// The directory holds no keystore.
+    #[error("{0} is not a pivault vault: it has no pivault.keystore (create one with `pivault init`)")]
+    NotAVault(PathBuf),
+    /// The keystore file is damaged.
+    #[error("{path} is damaged: {reason}; the file was left untouched. Restore it from a copy made with `pivault keys backup`")]
+    Corrupt {
+        /// The keystore file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The keystore was written by a newer pivault.
+    #[error("{path} has format version {found}, but this pivault reads version {supported}; upgrade pivault (the file was left untouched)")]
+    FutureVersion {
+        /// The keystore file.
+        path: PathBuf,
+        /// Version found in the file.
+        found: u32,
+        /// Version this build reads.
+        supported: u32,
+    },
+    /// `init` found an existing keystore.
+    #[error("{0} is already a pivault vault; `init` never overwrites a keystore")]
+    AlreadyInitialised(PathBuf),
+    /// A passphrase was empty.
+    #[error("the passphrase is empty; choose a long passphrase")]
+    EmptyPassphrase,
+    /// The slot asked for does not exist.
+    #[error("slot {0} does not exist (see `pivault keys list`)")]
+    NoSuchSlot(u32),
+    /// The slot exists but is not of the kind the operation needs.
+    #[error("slot {0} is not a passphrase slot")]
+    NotPassphraseSlot(u32),
+    /// Removing this slot would leave no way to unseal.
+    #[error("slot {0} is the last slot; removing it would lock the vault forever (add another slot first)")]
+    LastSlot(u32),
+    /// Argon2 parameters out of range.
+    #[error("invalid Argon2id parameters: {0}")]
+    KdfParams(String),
+    /// A file operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A crypto-core error.
+    #[error(transparent)]
+    Core(#[from] vault_core::Error),
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io { path: path.into(), source }
+    }
+
+    pub(crate) fn corrupt(path: impl Into<PathBuf>, reason: impl Into<String>) -> Error {
+        Error::Corrupt { path: path.into(), reason: reason.into() }
+    }
+}

@@ -1,1 +1,74 @@
-fn main() {}
+//! The `pivault` command line: argument parsing and dispatch only. Every
+//! command is a thin call into the library crates.
+
+mod cli;
+mod keyscmd;
+mod progress;
+mod secrets;
+mod sys;
+mod vaultcmd;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+/// A command's outcome when it did not fail outright.
+pub enum Outcome {
+    /// Everything worked.
+    Ok,
+    /// The command finished but found damage (fsck, export): exit 1.
+    Damaged,
+}
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    init_logging(cli.verbose);
+    // Nothing this process holds may end up in a core dump.
+    sys::harden();
+    match run(cli.command) {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Damaged) => ExitCode::from(1),
+        Err(e) => {
+            let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
+            eprintln!("pivault: error: {}", dedup_chain(&chain));
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Joins an error chain, dropping a cause already quoted by its parent.
+fn dedup_chain(chain: &[String]) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for msg in chain {
+        if out.last().is_some_and(|prev| prev.contains(msg.as_str())) {
+            continue;
+        }
+        out.push(msg);
+    }
+    out.join(": ")
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PIVAULT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn run(cmd: cli::Command) -> anyhow::Result<Outcome> {
+    use cli::Command::*;
+    match cmd {
+        Init(a) => vaultcmd::init(a),
+        Import(a) => vaultcmd::import(a),
+        Export(a) => vaultcmd::export(a),
+        Fsck(a) => vaultcmd::fsck(a),
+        Keys(k) => keyscmd::run(k),
+    }
+}

@@ -10,7 +10,10 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 fn temp_path(target: &Path) -> PathBuf {
-    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let nonce = vault_core::random::array::<6>().unwrap_or([0; 6]);
     let tag: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
     target.with_file_name(format!(".{name}.tmp-{tag}"))
@@ -33,8 +36,13 @@ fn write_temp(target: &Path, bytes: &[u8], mode: u32) -> Result<PathBuf> {
 }
 
 fn sync_dir(target: &Path) -> Result<()> {
-    let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::io(dir, e))
+    let dir = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
 }
 
 /// Atomically replaces `target` with `bytes` (file mode `mode` when new).
@@ -67,7 +75,9 @@ mod tests {
         let p = d.path().join("f");
         write_new(&p, b"one", 0o600).unwrap();
         let e = write_new(&p, b"two", 0o600).unwrap_err();
-        assert!(matches!(e, Error::Io { ref source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists));
+        assert!(
+            matches!(e, Error::Io { ref source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists)
+        );
         assert_eq!(fs::read(&p).unwrap(), b"one");
         write_atomic(&p, b"three", 0o600).unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"three");

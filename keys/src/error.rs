@@ -14,7 +14,9 @@ pub enum Error {
     #[error("the passphrase is wrong (no passphrase slot opened with it); nothing was changed")]
     WrongPassphrase,
     /// The directory holds no keystore.
-    #[error("{0} is not a pivault vault: it has no pivault.keystore (create one with `pivault init`)")]
+    #[error(
+        "{0} is not a pivault vault: it has no pivault.keystore (create one with `pivault init`)"
+    )]
     NotAVault(PathBuf),
     /// The keystore file is damaged.
     #[error("{path} is damaged: {reason}; the file was left untouched. Restore it from a copy made with `pivault keys backup`")]
@@ -68,10 +70,16 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     pub(crate) fn corrupt(path: impl Into<PathBuf>, reason: impl Into<String>) -> Error {
-        Error::Corrupt { path: path.into(), reason: reason.into() }
+        Error::Corrupt {
+            path: path.into(),
+            reason: reason.into(),
+        }
     }
 }

@@ -81,7 +81,10 @@ pub struct Keystore {
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 impl Keystore {
@@ -97,7 +100,12 @@ impl Keystore {
 
     /// Creates the keystore of a new vault with one passphrase slot (slot
     /// 0) around a fresh keyring. Never overwrites an existing keystore.
-    pub fn create(vault: &Path, suite: Suite, pass: &Passphrase, kdf: KdfParams) -> Result<(Keystore, Keyring)> {
+    pub fn create(
+        vault: &Path,
+        suite: Suite,
+        pass: &Passphrase,
+        kdf: KdfParams,
+    ) -> Result<(Keystore, Keyring)> {
         let path = Self::path_in(vault);
         if path.exists() {
             return Err(Error::AlreadyInitialised(vault.to_path_buf()));
@@ -143,7 +151,10 @@ impl Keystore {
                 return Err(if vault.is_dir() {
                     Error::NotAVault(vault.to_path_buf())
                 } else {
-                    Error::io(vault, std::io::Error::new(e.kind(), "vault directory does not exist"))
+                    Error::io(
+                        vault,
+                        std::io::Error::new(e.kind(), "vault directory does not exist"),
+                    )
                 });
             }
             Err(e) => return Err(Error::io(&path, e)),
@@ -164,7 +175,11 @@ impl Keystore {
             .parse()
             .map_err(|_| Error::corrupt(&path, "its format version is not a number"))?;
         if version > VERSION {
-            return Err(Error::FutureVersion { path, found: version, supported: VERSION });
+            return Err(Error::FutureVersion {
+                path,
+                found: version,
+                supported: VERSION,
+            });
         }
         if version == 0 {
             return Err(Error::corrupt(&path, "format version 0 does not exist"));
@@ -172,22 +187,31 @@ impl Keystore {
         // The checksum line is the last line: "sha256 <64 hex>\n".
         const SUM_LINE: usize = 7 + 64 + 1;
         if bytes.len() < SUM_LINE || !bytes.ends_with(b"\n") {
-            return Err(Error::corrupt(&path, "it is truncated (the checksum line is missing)"));
+            return Err(Error::corrupt(
+                &path,
+                "it is truncated (the checksum line is missing)",
+            ));
         }
         let (content, sum_line) = bytes.split_at(bytes.len() - SUM_LINE);
         let want = sum_line
             .strip_prefix(b"sha256 ")
             .and_then(|h| hex::decode(&h[..64]).ok())
-            .ok_or_else(|| Error::corrupt(&path, "it is truncated (the checksum line is missing)"))?;
+            .ok_or_else(|| {
+                Error::corrupt(&path, "it is truncated (the checksum line is missing)")
+            })?;
         let got = ring::digest::digest(&ring::digest::SHA256, content);
         if !bool::from(got.as_ref().ct_eq(&want)) {
-            return Err(Error::corrupt(&path, "its SHA-256 checksum does not match (the file was damaged or edited)"));
+            return Err(Error::corrupt(
+                &path,
+                "its SHA-256 checksum does not match (the file was damaged or edited)",
+            ));
         }
         let json = &content[nl.map(|i| i + 1).unwrap_or(0)..];
         let body: Body = serde_json::from_slice(json)
             .map_err(|e| Error::corrupt(&path, format!("its contents are malformed ({e})")))?;
-        let suite = Suite::from_name(&body.suite)
-            .ok_or_else(|| Error::corrupt(&path, format!("unknown cipher suite {:?}", body.suite)))?;
+        let suite = Suite::from_name(&body.suite).ok_or_else(|| {
+            Error::corrupt(&path, format!("unknown cipher suite {:?}", body.suite))
+        })?;
         let vault_id: [u8; 16] = B64
             .decode(&body.vault_id)
             .ok()
@@ -196,7 +220,12 @@ impl Keystore {
         if body.slots.is_empty() {
             return Err(Error::corrupt(&path, "it has no slots"));
         }
-        Ok(Keystore { path, body, suite, vault_id })
+        Ok(Keystore {
+            path,
+            body,
+            suite,
+            vault_id,
+        })
     }
 
     /// The keystore file's path.
@@ -229,7 +258,12 @@ impl Keystore {
         self.body
             .slots
             .iter()
-            .map(|s| SlotInfo { id: s.id, kind: s.kind, created: s.created, kdf: s.kdf })
+            .map(|s| SlotInfo {
+                id: s.id,
+                kind: s.kind,
+                created: s.created,
+                kdf: s.kdf,
+            })
             .collect()
     }
 
@@ -246,7 +280,13 @@ impl Keystore {
         Ok(B64.encode(aead.seal(&self.wrap_aad(id, kind), keyring.to_bytes().expose())?))
     }
 
-    fn new_passphrase_record(&self, id: u32, keyring: &Keyring, pass: &Passphrase, kdf: KdfParams) -> Result<SlotRecord> {
+    fn new_passphrase_record(
+        &self,
+        id: u32,
+        keyring: &Keyring,
+        pass: &Passphrase,
+        kdf: KdfParams,
+    ) -> Result<SlotRecord> {
         if pass.is_empty() {
             return Err(Error::EmptyPassphrase);
         }
@@ -263,7 +303,12 @@ impl Keystore {
         })
     }
 
-    fn push_passphrase_slot(&mut self, keyring: &Keyring, pass: &Passphrase, kdf: KdfParams) -> Result<u32> {
+    fn push_passphrase_slot(
+        &mut self,
+        keyring: &Keyring,
+        pass: &Passphrase,
+        kdf: KdfParams,
+    ) -> Result<u32> {
         let id = self.body.next_slot;
         let rec = self.new_passphrase_record(id, keyring, pass, kdf)?;
         self.body.slots.push(rec);
@@ -288,7 +333,9 @@ impl Keystore {
         let tag = hmac::sign(&Self::mac_key(keyring)?, &Self::mac_input(&self.body));
         self.body.mac = Some(B64.encode(tag.as_ref()));
         let mut out = format!("{MAGIC_LINE} {VERSION}\n").into_bytes();
-        out.extend_from_slice(&serde_json::to_vec_pretty(&self.body).expect("keystore body serializes"));
+        out.extend_from_slice(
+            &serde_json::to_vec_pretty(&self.body).expect("keystore body serializes"),
+        );
         out.push(b'\n');
         let sum = ring::digest::digest(&ring::digest::SHA256, &out);
         out.extend_from_slice(format!("sha256 {}\n", hex::encode(sum.as_ref())).as_bytes());
@@ -306,38 +353,56 @@ impl Keystore {
     pub fn unseal_passphrase(&self, pass: &Passphrase, slot: Option<u32>) -> Result<Unsealed> {
         let candidates: Vec<&SlotRecord> = match slot {
             Some(id) => {
-                let rec = self.body.slots.iter().find(|s| s.id == id).ok_or(Error::NoSuchSlot(id))?;
+                let rec = self
+                    .body
+                    .slots
+                    .iter()
+                    .find(|s| s.id == id)
+                    .ok_or(Error::NoSuchSlot(id))?;
                 if rec.kind != SlotKind::Passphrase {
                     return Err(Error::NotPassphraseSlot(id));
                 }
                 vec![rec]
             }
-            None => self.body.slots.iter().filter(|s| s.kind == SlotKind::Passphrase).collect(),
+            None => self
+                .body
+                .slots
+                .iter()
+                .filter(|s| s.kind == SlotKind::Passphrase)
+                .collect(),
         };
         for rec in candidates {
-            let salt = B64
-                .decode(&rec.salt)
-                .map_err(|_| Error::corrupt(&self.path, format!("slot {} has a malformed salt", rec.id)))?;
+            let salt = B64.decode(&rec.salt).map_err(|_| {
+                Error::corrupt(&self.path, format!("slot {} has a malformed salt", rec.id))
+            })?;
             let kek = rec.kdf.derive(pass, &salt)?;
             if let Some(keyring) = self.open_slot(rec, &kek)? {
                 self.check_mac(&keyring)?;
-                return Ok(Unsealed { keyring, slot: rec.id, weak_kdf: rec.kdf.test_only });
+                return Ok(Unsealed {
+                    keyring,
+                    slot: rec.id,
+                    weak_kdf: rec.kdf.test_only,
+                });
             }
         }
         Err(Error::WrongPassphrase)
     }
 
     fn open_slot(&self, rec: &SlotRecord, kek: &SecretKey) -> Result<Option<Keyring>> {
-        let wrapped = B64
-            .decode(&rec.wrapped)
-            .map_err(|_| Error::corrupt(&self.path, format!("slot {} is not valid base64", rec.id)))?;
+        let wrapped = B64.decode(&rec.wrapped).map_err(|_| {
+            Error::corrupt(&self.path, format!("slot {} is not valid base64", rec.id))
+        })?;
         let aead = Aead::new(self.suite, kek)?;
         let Some(plain) = aead.open(&self.wrap_aad(rec.id, rec.kind), &wrapped) else {
             return Ok(None);
         };
         let plain = vault_core::SecretBytes::new(plain);
-        let keyring = Keyring::from_bytes(plain.expose())
-            .map_err(|e| Error::corrupt(&self.path, format!("slot {} holds a malformed keyring ({e})", rec.id)))?;
+        let keyring = Keyring::from_bytes(plain.expose()).map_err(|e| {
+            Error::corrupt(
+                &self.path,
+                format!("slot {} holds a malformed keyring ({e})", rec.id),
+            )
+        })?;
         Ok(Some(keyring))
     }
 
@@ -352,13 +417,21 @@ impl Keystore {
             Error::corrupt(&self.path, "its integrity tag does not match: slots or settings were altered by someone without the keys")
         })?;
         if keyring.versions() != self.body.data_key_versions {
-            return Err(Error::corrupt(&self.path, "its data-key list does not match the keyring"));
+            return Err(Error::corrupt(
+                &self.path,
+                "its data-key list does not match the keyring",
+            ));
         }
         Ok(())
     }
 
     /// Adds a passphrase slot; returns its number. Saves atomically.
-    pub fn add_passphrase(&mut self, keyring: &Keyring, pass: &Passphrase, kdf: KdfParams) -> Result<u32> {
+    pub fn add_passphrase(
+        &mut self,
+        keyring: &Keyring,
+        pass: &Passphrase,
+        kdf: KdfParams,
+    ) -> Result<u32> {
         let id = self.push_passphrase_slot(keyring, pass, kdf)?;
         self.save(keyring)?;
         Ok(id)
@@ -366,7 +439,13 @@ impl Keystore {
 
     /// Replaces the passphrase of slot `id` (new salt, new parameters).
     /// Saves atomically.
-    pub fn change_passphrase(&mut self, keyring: &Keyring, id: u32, pass: &Passphrase, kdf: KdfParams) -> Result<()> {
+    pub fn change_passphrase(
+        &mut self,
+        keyring: &Keyring,
+        id: u32,
+        pass: &Passphrase,
+        kdf: KdfParams,
+    ) -> Result<()> {
         let pos = self.slot_index(id)?;
         if self.body.slots[pos].kind != SlotKind::Passphrase {
             return Err(Error::NotPassphraseSlot(id));
@@ -387,7 +466,11 @@ impl Keystore {
     }
 
     fn slot_index(&self, id: u32) -> Result<usize> {
-        self.body.slots.iter().position(|s| s.id == id).ok_or(Error::NoSuchSlot(id))
+        self.body
+            .slots
+            .iter()
+            .position(|s| s.id == id)
+            .ok_or(Error::NoSuchSlot(id))
     }
 
     /// Copies the keystore file, byte for byte, to a new file `dest`
@@ -417,14 +500,21 @@ mod tests {
         let u = ks.unseal_passphrase(&pass("one"), None).unwrap();
         assert_eq!(u.keyring.master(), ring.master());
         assert!(u.weak_kdf);
-        assert!(matches!(ks.unseal_passphrase(&pass("two"), None), Err(Error::WrongPassphrase)));
+        assert!(matches!(
+            ks.unseal_passphrase(&pass("two"), None),
+            Err(Error::WrongPassphrase)
+        ));
         let id = ks.add_passphrase(&u.keyring, &pass("two"), kdf).unwrap();
         assert_eq!(id, 1);
         let ks2 = Keystore::load(d.path()).unwrap();
         assert_eq!(ks2.unseal_passphrase(&pass("two"), None).unwrap().slot, 1);
-        ks.change_passphrase(&u.keyring, 0, &pass("three"), kdf).unwrap();
+        ks.change_passphrase(&u.keyring, 0, &pass("three"), kdf)
+            .unwrap();
         ks.remove_slot(&u.keyring, 1).unwrap();
-        assert!(matches!(ks.remove_slot(&u.keyring, 0), Err(Error::LastSlot(0))));
+        assert!(matches!(
+            ks.remove_slot(&u.keyring, 0),
+            Err(Error::LastSlot(0))
+        ));
         let ks3 = Keystore::load(d.path()).unwrap();
         assert!(ks3.unseal_passphrase(&pass("two"), None).is_err());
         assert_eq!(ks3.unseal_passphrase(&pass("three"), None).unwrap().slot, 0);
@@ -432,7 +522,10 @@ mod tests {
 
     #[test]
     fn weak_parameters_need_the_test_flag() {
-        let weak = KdfParams { test_only: false, ..KdfParams::insecure_test() };
+        let weak = KdfParams {
+            test_only: false,
+            ..KdfParams::insecure_test()
+        };
         assert!(weak.validate().is_err());
         assert!(KdfParams::default().validate().is_ok());
     }
@@ -440,16 +533,30 @@ mod tests {
     #[test]
     fn edited_public_field_fails_the_mac() {
         let d = tempfile::tempdir().unwrap();
-        Keystore::create(d.path(), Suite::Aes256Gcm, &pass("p"), KdfParams::insecure_test()).unwrap();
+        Keystore::create(
+            d.path(),
+            Suite::Aes256Gcm,
+            &pass("p"),
+            KdfParams::insecure_test(),
+        )
+        .unwrap();
         let path = Keystore::path_in(d.path());
         let text = std::fs::read_to_string(&path).unwrap();
-        let edited = text.replace("\"created\"", "\"created\"").replacen("\"next_slot\": 1", "\"next_slot\": 7", 1);
+        let edited = text.replace("\"created\"", "\"created\"").replacen(
+            "\"next_slot\": 1",
+            "\"next_slot\": 7",
+            1,
+        );
         assert_ne!(edited, text);
         // Recompute the checksum as an attacker would.
         let body = &edited[..edited.len() - 72];
-        let sum = hex::encode(ring::digest::digest(&ring::digest::SHA256, body.as_bytes()).as_ref());
+        let sum =
+            hex::encode(ring::digest::digest(&ring::digest::SHA256, body.as_bytes()).as_ref());
         let forged = format!("{body}sha256 {sum}\n");
         let ks = Keystore::parse(path, forged.as_bytes()).unwrap();
-        assert!(matches!(ks.unseal_passphrase(&pass("p"), None), Err(Error::Corrupt { .. })));
+        assert!(matches!(
+            ks.unseal_passphrase(&pass("p"), None),
+            Err(Error::Corrupt { .. })
+        ));
     }
 }

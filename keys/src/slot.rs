@@ -48,26 +48,44 @@ pub struct KdfParams {
 /// development VM (docs/FORMAT.md records the measurement).
 impl Default for KdfParams {
     fn default() -> Self {
-        KdfParams { m_kib: 256 * 1024, t: 3, p: 4, test_only: false }
+        KdfParams {
+            m_kib: 256 * 1024,
+            t: 3,
+            p: 4,
+            test_only: false,
+        }
     }
 }
 
 impl KdfParams {
     /// The floor below which only `test_only` slots may go (RFC 9106's
     /// second recommendation).
-    pub const MIN: KdfParams = KdfParams { m_kib: 64 * 1024, t: 3, p: 4, test_only: false };
+    pub const MIN: KdfParams = KdfParams {
+        m_kib: 64 * 1024,
+        t: 3,
+        p: 4,
+        test_only: false,
+    };
 
     /// Deliberately weak parameters for test suites: 64 KiB, t=1, p=1. They
     /// are recorded in the slot as `test_only` and warned about on every use.
     pub fn insecure_test() -> KdfParams {
-        KdfParams { m_kib: 64, t: 1, p: 1, test_only: true }
+        KdfParams {
+            m_kib: 64,
+            t: 1,
+            p: 1,
+            test_only: true,
+        }
     }
 
     /// Checks the parameters are in range and, unless `test_only`, no
     /// weaker than [`KdfParams::MIN`].
     pub fn validate(&self) -> Result<()> {
-        Params::new(self.m_kib, self.t, self.p, Some(32)).map_err(|e| Error::KdfParams(e.to_string()))?;
-        if !self.test_only && (self.m_kib < Self::MIN.m_kib || self.t < Self::MIN.t || self.p < Self::MIN.p) {
+        Params::new(self.m_kib, self.t, self.p, Some(32))
+            .map_err(|e| Error::KdfParams(e.to_string()))?;
+        if !self.test_only
+            && (self.m_kib < Self::MIN.m_kib || self.t < Self::MIN.t || self.p < Self::MIN.p)
+        {
             return Err(Error::KdfParams(format!(
                 "m={} KiB, t={}, p={} is weaker than RFC 9106's second recommendation (m=65536 KiB, t=3, p=4)",
                 self.m_kib, self.t, self.p
@@ -78,7 +96,8 @@ impl KdfParams {
 
     /// Stretches `passphrase` with `salt` into a 256-bit key.
     pub fn derive(&self, passphrase: &Passphrase, salt: &[u8]) -> Result<SecretKey> {
-        let params = Params::new(self.m_kib, self.t, self.p, Some(32)).map_err(|e| Error::KdfParams(e.to_string()))?;
+        let params = Params::new(self.m_kib, self.t, self.p, Some(32))
+            .map_err(|e| Error::KdfParams(e.to_string()))?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let mut out = Zeroizing::new([0u8; 32]);
         argon

@@ -80,7 +80,9 @@ impl Header {
             return Err(Error::Header("bad magic: not a pivault content file"));
         }
         if b[4] != FORMAT_VERSION {
-            return Err(Error::Header("unsupported format version (written by a newer pivault?)"));
+            return Err(Error::Header(
+                "unsupported format version (written by a newer pivault?)",
+            ));
         }
         let suite = Suite::from_id(b[5]).ok_or(Error::Header("unknown cipher suite"))?;
         if b[6] != BLOCK_SHIFT {
@@ -97,7 +99,12 @@ impl Header {
             let at = HEADER_CORE_LEN + 16 * i;
             slot.copy_from_slice(&b[at..at + 16]);
         }
-        Ok(Header { suite, key_version, file_id, bindings })
+        Ok(Header {
+            suite,
+            key_version,
+            file_id,
+            bindings,
+        })
     }
 
     /// Number of names bound.
@@ -115,7 +122,9 @@ pub struct Geometry {
 impl Geometry {
     /// Geometry for `suite` with the format's block size.
     pub fn new(suite: Suite) -> Geometry {
-        Geometry { overhead: suite.overhead() as u64 }
+        Geometry {
+            overhead: suite.overhead() as u64,
+        }
     }
 
     const BS: u64 = BLOCK_SIZE as u64;
@@ -143,7 +152,9 @@ impl Geometry {
     /// Plaintext size for a ciphertext file of `len` bytes, or an error when
     /// no plaintext produces that length (a cut or padded file).
     pub fn plaintext_len(&self, len: u64) -> Result<u64> {
-        let body = len.checked_sub(HEADER_LEN as u64).ok_or(Error::Length(len))?;
+        let body = len
+            .checked_sub(HEADER_LEN as u64)
+            .ok_or(Error::Length(len))?;
         let full = body / self.cblock();
         let rem = body % self.cblock();
         let size = if rem == 0 {
@@ -206,7 +217,13 @@ impl<S: CipherStore> ContentFile<S> {
         bytes.extend_from_slice(&empty);
         store.set_len(0)?;
         store.write_all_at(&bytes, 0)?;
-        Ok(ContentFile { store, header, aead, geo, size: 0 })
+        Ok(ContentFile {
+            store,
+            header,
+            aead,
+            geo,
+            size: 0,
+        })
     }
 
     /// Opens an existing file reached by `at`. Fails when the header is
@@ -232,7 +249,13 @@ impl<S: CipherStore> ContentFile<S> {
         let geo = Geometry::new(header.suite);
         let size = geo.plaintext_len(len)?;
         let aead = cipher.file_aead(header.suite, header.key_version, &header.file_id)?;
-        Ok(ContentFile { store, header, aead, geo, size })
+        Ok(ContentFile {
+            store,
+            header,
+            aead,
+            geo,
+            size,
+        })
     }
 
     /// True when one of the header's binding slots names `at`.
@@ -278,7 +301,12 @@ impl<S: CipherStore> ContentFile<S> {
     }
 
     /// Moves the binding from `from` to `to` in one header write (rename).
-    pub fn rebind(&mut self, cipher: &VaultCipher, from: NameContext<'_>, to: NameContext<'_>) -> Result<()> {
+    pub fn rebind(
+        &mut self,
+        cipher: &VaultCipher,
+        from: NameContext<'_>,
+        to: NameContext<'_>,
+    ) -> Result<()> {
         let old = binding_tag(cipher, &self.header.file_id, from);
         let new = binding_tag(cipher, &self.header.file_id, to);
         let mut done = false;
@@ -327,14 +355,28 @@ impl<S: CipherStore> ContentFile<S> {
     /// (which holds their plaintext back to back). On any failure `plain`
     /// is zeroed and the lowest failing index is reported.
     fn open_blocks(&self, first: u64, plain: &mut [u8]) -> Result<()> {
-        let n = plain.len().div_ceil(BLOCK_SIZE) as u64;
+        // An empty `plain` is the empty final block of an empty file: it has
+        // no plaintext but must still authenticate (verify() relies on it).
+        let n = plain.len().div_ceil(BLOCK_SIZE).max(1) as u64;
         let last = self.last_index();
         let start = self.geo.block_offset(first);
-        let end = self.geo.ciphertext_len(self.size).min(self.geo.block_offset(first + n));
+        let end = self
+            .geo
+            .ciphertext_len(self.size)
+            .min(self.geo.block_offset(first + n));
         let mut ct = vec![0u8; (end - start) as usize];
         self.store.read_exact_at(&mut ct, start)?;
         let core = self.header.core_bytes();
         let cb = self.geo.cblock() as usize;
+        if plain.is_empty() {
+            if !self
+                .aead
+                .open_into(&block_aad(&core, first, first == last), &ct, plain)
+            {
+                return Err(Error::BlockAuth { index: first });
+            }
+            return Ok(());
+        }
         let aead = &self.aead;
         let open = |(i, (c, p)): (usize, (&[u8], &mut [u8]))| -> Option<u64> {
             let idx = first + i as u64;
@@ -342,9 +384,17 @@ impl<S: CipherStore> ContentFile<S> {
             (!ok).then_some(idx)
         };
         let failed = if n as usize >= PARALLEL_BLOCKS {
-            ct.par_chunks(cb).zip(plain.par_chunks_mut(BLOCK_SIZE)).enumerate().filter_map(open).min()
+            ct.par_chunks(cb)
+                .zip(plain.par_chunks_mut(BLOCK_SIZE))
+                .enumerate()
+                .filter_map(open)
+                .min()
         } else {
-            ct.chunks(cb).zip(plain.chunks_mut(BLOCK_SIZE)).enumerate().filter_map(open).min()
+            ct.chunks(cb)
+                .zip(plain.chunks_mut(BLOCK_SIZE))
+                .enumerate()
+                .filter_map(open)
+                .min()
         };
         if let Some(index) = failed {
             plain.fill(0);
@@ -399,7 +449,11 @@ impl<S: CipherStore> ContentFile<S> {
         let mut plain = zeroize::Zeroizing::new(vec![0u8; (span_end - start * bs) as usize]);
         // Old plaintext is needed only in blocks the write covers partly;
         // there are at most two of them at each end of the span.
-        let ends: &[u64] = if start == stop { &[start] } else { &[start, stop] };
+        let ends: &[u64] = if start == stop {
+            &[start]
+        } else {
+            &[start, stop]
+        };
         for &idx in ends {
             let b_start = idx * bs;
             let b_end = ((idx + 1) * bs).min(new_size);
@@ -433,9 +487,17 @@ impl<S: CipherStore> ContentFile<S> {
         if plain.is_empty() {
             seal((0, (&[], &mut ct[..])))?;
         } else if n >= PARALLEL_BLOCKS {
-            plain.par_chunks(BLOCK_SIZE).zip(ct.par_chunks_mut(cb)).enumerate().try_for_each(seal)?;
+            plain
+                .par_chunks(BLOCK_SIZE)
+                .zip(ct.par_chunks_mut(cb))
+                .enumerate()
+                .try_for_each(seal)?;
         } else {
-            plain.chunks(BLOCK_SIZE).zip(ct.chunks_mut(cb)).enumerate().try_for_each(seal)?;
+            plain
+                .chunks(BLOCK_SIZE)
+                .zip(ct.chunks_mut(cb))
+                .enumerate()
+                .try_for_each(seal)?;
         }
         self.store.write_all_at(&ct, self.geo.block_offset(start))?;
         Ok(())
@@ -502,8 +564,18 @@ impl<S: CipherStore> ContentFile<S> {
 impl<S: CipherStore> ContentFile<S> {
     /// Seals one block exactly as the format does (for benches and
     /// differential tests): `out` is `plain.len() + overhead` bytes.
-    pub fn seal_block_into(&self, index: u64, last: bool, plain: &[u8], out: &mut [u8]) -> Result<()> {
-        self.aead.seal_into(&block_aad(&self.header.core_bytes(), index, last), plain, out)
+    pub fn seal_block_into(
+        &self,
+        index: u64,
+        last: bool,
+        plain: &[u8],
+        out: &mut [u8],
+    ) -> Result<()> {
+        self.aead.seal_into(
+            &block_aad(&self.header.core_bytes(), index, last),
+            plain,
+            out,
+        )
     }
 }
 

@@ -24,7 +24,9 @@ pub enum Error {
     #[error("file content does not belong to this name: the ciphertext was renamed or swapped with another file's")]
     Binding,
     /// The ciphertext length cannot be produced by this format.
-    #[error("ciphertext length {0} is impossible for this format: the file was truncated or extended")]
+    #[error(
+        "ciphertext length {0} is impossible for this format: the file was truncated or extended"
+    )]
     Length(u64),
     /// An encrypted name failed to decrypt.
     #[error("encrypted name does not decrypt in this directory: it was moved from another directory, edited, or the directory ID file was replaced")]

@@ -39,20 +39,29 @@ impl Keyring {
     pub fn generate() -> Result<Keyring> {
         let mut data_keys = BTreeMap::new();
         data_keys.insert(1, SecretKey::random()?);
-        Ok(Keyring { master: SecretKey::random()?, data_keys })
+        Ok(Keyring {
+            master: SecretKey::random()?,
+            data_keys,
+        })
     }
 
     /// Builds a keyring from known keys (test vectors, restores).
     pub fn from_parts(master: SecretKey, data_keys: BTreeMap<u32, SecretKey>) -> Result<Keyring> {
         if data_keys.is_empty() || data_keys.contains_key(&0) {
-            return Err(Error::Keyring("needs at least one data key, versions start at 1"));
+            return Err(Error::Keyring(
+                "needs at least one data key, versions start at 1",
+            ));
         }
         Ok(Keyring { master, data_keys })
     }
 
     /// The data-key version new writes use: the highest.
     pub fn current_version(&self) -> u32 {
-        *self.data_keys.keys().next_back().expect("keyring always holds a data key")
+        *self
+            .data_keys
+            .keys()
+            .next_back()
+            .expect("keyring always holds a data key")
     }
 
     /// All data-key versions held, ascending.
@@ -68,7 +77,9 @@ impl Keyring {
     }
 
     pub(crate) fn data_key(&self, version: u32) -> Result<&SecretKey> {
-        self.data_keys.get(&version).ok_or(Error::UnknownKeyVersion(version))
+        self.data_keys
+            .get(&version)
+            .ok_or(Error::UnknownKeyVersion(version))
     }
 
     /// Serializes the keyring (format in FORMAT.md, "Keyring").
@@ -91,7 +102,9 @@ impl Keyring {
 
     /// Parses a serialized keyring.
     pub fn from_bytes(bytes: &[u8]) -> Result<Keyring> {
-        let rest = bytes.strip_prefix(MAGIC).ok_or(Error::Keyring("bad magic"))?;
+        let rest = bytes
+            .strip_prefix(MAGIC)
+            .ok_or(Error::Keyring("bad magic"))?;
         let (&version, mut rest) = rest.split_first().ok_or(Error::Keyring("truncated"))?;
         if version != VERSION {
             return Err(Error::Keyring("keyring version from a newer pivault"));
@@ -121,7 +134,9 @@ impl Keyring {
                     }
                     zeroize::Zeroize::zeroize(&mut k);
                 }
-                (TAG_MASTER | TAG_DATA_KEY, _) => return Err(Error::Keyring("entry has wrong length")),
+                (TAG_MASTER | TAG_DATA_KEY, _) => {
+                    return Err(Error::Keyring("entry has wrong length"))
+                }
                 _ => return Err(Error::Keyring("unknown entry: written by a newer pivault")),
             }
         }
@@ -142,7 +157,9 @@ pub struct VaultCipher {
 
 impl fmt::Debug for VaultCipher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VaultCipher").field("suite", &self.suite).finish_non_exhaustive()
+        f.debug_struct("VaultCipher")
+            .field("suite", &self.suite)
+            .finish_non_exhaustive()
     }
 }
 
@@ -154,7 +171,12 @@ impl VaultCipher {
 
     fn try_new(keyring: Keyring, suite: Suite) -> Result<VaultCipher> {
         let mut name_key = zeroize::Zeroizing::new([0u8; 64]);
-        kdf::derive(keyring.master.expose(), label::NAMES, b"", name_key.as_mut())?;
+        kdf::derive(
+            keyring.master.expose(),
+            label::NAMES,
+            b"",
+            name_key.as_mut(),
+        )?;
         let binding_key = kdf::derive_key(&keyring.master, label::BINDING, b"")?;
         let symlink_key = kdf::derive_key(&keyring.master, label::SYMLINK, b"")?;
         Ok(VaultCipher {
@@ -225,7 +247,9 @@ impl VaultCipher {
             return self.symlinks.open(&aad, msg).ok_or(Error::Symlink);
         }
         let key = kdf::derive_key(&self.keyring.master, label::SYMLINK, b"")?;
-        Aead::new(suite, &key)?.open(&aad, msg).ok_or(Error::Symlink)
+        Aead::new(suite, &key)?
+            .open(&aad, msg)
+            .ok_or(Error::Symlink)
     }
 }
 
@@ -252,14 +276,19 @@ mod tests {
         assert!(Keyring::from_bytes(&bytes.expose()[..bytes.len() - 1]).is_err());
         let mut future = bytes.expose().to_vec();
         future.extend_from_slice(&[0x7f, 0, 0]);
-        assert!(matches!(Keyring::from_bytes(&future), Err(Error::Keyring(m)) if m.contains("newer")));
+        assert!(
+            matches!(Keyring::from_bytes(&future), Err(Error::Keyring(m)) if m.contains("newer"))
+        );
     }
 
     #[test]
     fn symlink_targets_are_bound_to_their_entry() {
         let v = VaultCipher::new(Keyring::generate().unwrap(), Suite::Aes256Gcm);
         let s = v.seal_symlink(&[1; 16], b"link", b"/etc/passwd").unwrap();
-        assert_eq!(v.open_symlink(&[1; 16], b"link", s.as_bytes()).unwrap(), b"/etc/passwd");
+        assert_eq!(
+            v.open_symlink(&[1; 16], b"link", s.as_bytes()).unwrap(),
+            b"/etc/passwd"
+        );
         assert!(v.open_symlink(&[2; 16], b"link", s.as_bytes()).is_err());
         assert!(v.open_symlink(&[1; 16], b"other", s.as_bytes()).is_err());
     }

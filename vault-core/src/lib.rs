@@ -42,8 +42,7 @@ pub use kdf::derive;
 pub use keyring::{Keyring, VaultCipher};
 pub use names::{
     long_entry_for, DirId, DirIdFile, EncodedName, NameCipher, NameContext, DIRID_FILE, DIRID_LEN,
-    LONG_NAME_PREFIX, ROOT_PARENT,
-    LONG_NAME_SUFFIX, MAX_SHORT_NAME,
+    LONG_NAME_PREFIX, LONG_NAME_SUFFIX, MAX_SHORT_NAME, ROOT_PARENT,
 };
 pub use secret::{SecretBytes, SecretKey};
 pub use store::CipherStore;

@@ -96,7 +96,9 @@ pub struct NameCipher {
 
 impl NameCipher {
     pub(crate) fn new(key: &[u8; 64]) -> NameCipher {
-        NameCipher { key: Zeroizing::new(*key) }
+        NameCipher {
+            key: Zeroizing::new(*key),
+        }
     }
 
     fn siv(&self) -> Aes256Siv {
@@ -131,7 +133,10 @@ impl NameCipher {
         Ok(if full.len() <= MAX_SHORT_NAME {
             EncodedName::Short(full)
         } else {
-            EncodedName::Long { entry: long_entry_for(&full), full }
+            EncodedName::Long {
+                entry: long_entry_for(&full),
+                full,
+            }
         })
     }
 
@@ -143,7 +148,10 @@ impl NameCipher {
         if ct.len() <= SIV_TAG {
             return Err(Error::NameEncoding("too short"));
         }
-        let name = self.siv().decrypt([&dir_id[..]], &ct).map_err(|_| Error::Name)?;
+        let name = self
+            .siv()
+            .decrypt([&dir_id[..]], &ct)
+            .map_err(|_| Error::Name)?;
         Self::validate(&name).map_err(|_| Error::Name)?;
         Ok(name)
     }
@@ -153,7 +161,9 @@ impl NameCipher {
     pub fn is_encoded_entry(entry: &str) -> bool {
         !entry.is_empty()
             && entry.len() <= MAX_SHORT_NAME
-            && entry.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            && entry
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     }
 }
 
@@ -237,7 +247,9 @@ mod tests {
         let d = [9u8; 16];
         let a = c.names().encrypt(&d, b"payroll.csv").unwrap();
         assert_eq!(a, c.names().encrypt(&d, b"payroll.csv").unwrap());
-        let EncodedName::Short(s) = &a else { panic!("short") };
+        let EncodedName::Short(s) = &a else {
+            panic!("short")
+        };
         assert!(NameCipher::is_encoded_entry(s));
         assert_eq!(c.names().decrypt(&d, s).unwrap(), b"payroll.csv");
     }
@@ -246,7 +258,10 @@ mod tests {
     fn name_moved_to_another_directory_fails() {
         let c = cipher();
         let s = c.names().encrypt(&[1; 16], b"ssn.txt").unwrap();
-        assert!(matches!(c.names().decrypt(&[2; 16], s.entry()), Err(Error::Name)));
+        assert!(matches!(
+            c.names().decrypt(&[2; 16], s.entry()),
+            Err(Error::Name)
+        ));
     }
 
     #[test]
@@ -255,7 +270,9 @@ mod tests {
         let d = [4u8; 16];
         let name = vec![b'x'; 255];
         let e = c.names().encrypt(&d, &name).unwrap();
-        let EncodedName::Long { entry, full } = &e else { panic!("long") };
+        let EncodedName::Long { entry, full } = &e else {
+            panic!("long")
+        };
         assert!(entry.len() <= 255 && e.side_file().unwrap().len() <= 255);
         assert_eq!(entry, &long_entry_for(full));
         assert_eq!(c.names().decrypt(&d, full).unwrap(), name);
@@ -280,7 +297,10 @@ mod tests {
         let other = DirIdFile::generate(&c, NameContext::new(&root.id, b"it")).unwrap();
         let at = NameContext::new(&root.id, b"hr");
         assert_eq!(DirIdFile::open(&c, &sub.to_bytes(), at).unwrap().id, sub.id);
-        assert!(matches!(DirIdFile::open(&c, &other.to_bytes(), at), Err(Error::DirId(_))));
+        assert!(matches!(
+            DirIdFile::open(&c, &other.to_bytes(), at),
+            Err(Error::DirId(_))
+        ));
         let mut bad = sub.to_bytes();
         bad[10] ^= 1;
         assert!(DirIdFile::open(&c, &bad, at).is_err());

@@ -120,8 +120,17 @@ mod tests {
 
     #[test]
     fn equality_compares_contents() {
-        assert_eq!(SecretKey::from_bytes([1; 32]), SecretKey::from_bytes([1; 32]));
-        assert_ne!(SecretKey::from_bytes([1; 32]), SecretKey::from_bytes([2; 32]));
-        assert_ne!(SecretBytes::new(b"a".to_vec()), SecretBytes::new(b"ab".to_vec()));
+        assert_eq!(
+            SecretKey::from_bytes([1; 32]),
+            SecretKey::from_bytes([1; 32])
+        );
+        assert_ne!(
+            SecretKey::from_bytes([1; 32]),
+            SecretKey::from_bytes([2; 32])
+        );
+        assert_ne!(
+            SecretBytes::new(b"a".to_vec()),
+            SecretBytes::new(b"ab".to_vec())
+        );
     }
 }

@@ -12,6 +12,10 @@ pub trait CipherStore {
     fn write_all_at(&mut self, buf: &[u8], offset: u64) -> io::Result<()>;
     /// Current length in bytes.
     fn len(&self) -> io::Result<u64>;
+    /// True when the store holds no bytes.
+    fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
     /// Truncates or extends to `len` bytes.
     fn set_len(&mut self, len: u64) -> io::Result<()>;
 }

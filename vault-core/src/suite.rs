@@ -100,7 +100,7 @@ impl Suite {
 }
 
 enum Engine {
-    Gcm(LessSafeKey),
+    Gcm(Box<LessSafeKey>),
     XChaCha(Box<XChaCha20Poly1305>),
 }
 
@@ -115,10 +115,10 @@ impl Aead {
     /// Keys `suite` with `key`.
     pub fn new(suite: Suite, key: &SecretKey) -> Result<Aead> {
         let engine = match suite {
-            Suite::Aes256Gcm => Engine::Gcm(LessSafeKey::new(
+            Suite::Aes256Gcm => Engine::Gcm(Box::new(LessSafeKey::new(
                 UnboundKey::new(&AES_256_GCM, key.expose())
                     .map_err(|_| Error::Crypto("AES-256-GCM key"))?,
-            )),
+            ))),
             Suite::XChaCha20Poly1305 => Engine::XChaCha(Box::new(
                 XChaCha20Poly1305::new_from_slice(key.expose())
                     .map_err(|_| Error::Crypto("XChaCha20-Poly1305 key"))?,
@@ -233,7 +233,10 @@ mod tests {
     fn names_parse() {
         assert_eq!(Suite::from_name("aes-gcm"), Some(Suite::Aes256Gcm));
         assert_eq!(Suite::from_name("xchacha"), Some(Suite::XChaCha20Poly1305));
-        assert_eq!(Suite::from_id(Suite::XChaCha20Poly1305.id()), Some(Suite::XChaCha20Poly1305));
+        assert_eq!(
+            Suite::from_id(Suite::XChaCha20Poly1305.id()),
+            Some(Suite::XChaCha20Poly1305)
+        );
         assert_eq!(Suite::from_id(9), None);
     }
 }

@@ -1,0 +1,161 @@
+//! The command-line contract (docs and design.md list it; scripts depend on
+//! these names).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// pivault: encrypted folders, TLS for legacy apps, and key management for
+/// Massachusetts 201 CMR 17.00.
+#[derive(Parser, Debug)]
+#[command(name = "pivault", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// More log output (-v info, -vv debug); PIVAULT_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a new vault in VAULT (a new or empty directory).
+    Init(InitArgs),
+    /// Copy a plaintext directory tree into a vault (no mount needed).
+    Import(ImportArgs),
+    /// Write a vault's plaintext tree to an empty or new directory.
+    Export(ExportArgs),
+    /// Check every name, directory and block of a vault; list what is damaged.
+    Fsck(FsckArgs),
+    /// Manage key slots and keystore backups.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+/// Cipher suite choices at init.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum Cipher {
+    /// AES-256-GCM (default where the CPU has AES instructions).
+    AesGcm,
+    /// XChaCha20-Poly1305 (default elsewhere).
+    Xchacha,
+}
+
+/// Where the current passphrase comes from.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Unlock {
+    /// Read the passphrase from FILE (one trailing newline is ignored).
+    /// Otherwise PIVAULT_PASSPHRASE_FILE, PIVAULT_PASSPHRASE, then the terminal.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+/// Where a new passphrase comes from.
+#[derive(Args, Debug, Clone, Default)]
+pub struct NewSecret {
+    /// Read the new passphrase from FILE. Otherwise PIVAULT_NEW_PASSPHRASE_FILE,
+    /// PIVAULT_NEW_PASSPHRASE, then the terminal (asked twice).
+    #[arg(long, value_name = "FILE")]
+    pub new_passphrase_file: Option<PathBuf>,
+    /// FOR TEST SUITES ONLY: use trivially weak Argon2id parameters
+    /// (64 KiB, t=1). Recorded in the slot and warned about on every unseal.
+    #[arg(long)]
+    pub insecure_test_kdf: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// Vault directory (created if missing; must be empty if it exists).
+    pub vault: PathBuf,
+    /// Cipher suite for contents.
+    #[arg(long, value_enum)]
+    pub cipher: Option<Cipher>,
+    /// Read the new vault's passphrase from FILE. Otherwise
+    /// PIVAULT_PASSPHRASE_FILE, PIVAULT_PASSPHRASE, then the terminal (asked twice).
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// FOR TEST SUITES ONLY: use trivially weak Argon2id parameters
+    /// (64 KiB, t=1). Recorded in the keystore and warned about on every unseal.
+    #[arg(long)]
+    pub insecure_test_kdf: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// Plaintext directory to copy from.
+    pub src_dir: PathBuf,
+    /// Vault to copy into.
+    pub vault: PathBuf,
+    #[command(flatten)]
+    pub unlock: Unlock,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Vault to read.
+    pub vault: PathBuf,
+    /// Destination: a new or empty directory.
+    pub dest_dir: PathBuf,
+    #[command(flatten)]
+    pub unlock: Unlock,
+}
+
+#[derive(Args, Debug)]
+pub struct FsckArgs {
+    /// Vault to check.
+    pub vault: PathBuf,
+    #[command(flatten)]
+    pub unlock: Unlock,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// List key slots and data-key versions (needs no passphrase).
+    List {
+        /// Vault directory.
+        vault: PathBuf,
+        /// Print JSON (fields `slots` and `data_keys`).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a passphrase slot (unsealing with an existing one).
+    AddPassphrase {
+        /// Vault directory.
+        vault: PathBuf,
+        #[command(flatten)]
+        unlock: Unlock,
+        #[command(flatten)]
+        new: NewSecret,
+    },
+    /// Change a slot's passphrase (default: the slot that unseals).
+    ChangePassphrase {
+        /// Vault directory.
+        vault: PathBuf,
+        /// Slot to change.
+        #[arg(long)]
+        slot: Option<u32>,
+        #[command(flatten)]
+        unlock: Unlock,
+        #[command(flatten)]
+        new: NewSecret,
+    },
+    /// Remove a slot (never the last one).
+    Remove {
+        /// Vault directory.
+        vault: PathBuf,
+        /// Slot to remove.
+        #[arg(long)]
+        slot: u32,
+        #[command(flatten)]
+        unlock: Unlock,
+    },
+    /// Copy the keystore to FILE (a new file). Keep it off the laptop.
+    Backup {
+        /// Vault directory.
+        vault: PathBuf,
+        /// Where to write the copy.
+        file: PathBuf,
+    },
+}

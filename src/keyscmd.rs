@@ -1,0 +1,113 @@
+//! `pivault keys ...`: slot management and keystore backup.
+
+use crate::cli::KeysCommand;
+use crate::vaultcmd::{kdf_params, unseal};
+use crate::{secrets, Outcome};
+use anyhow::Result;
+use keys::Keystore;
+
+pub fn run(cmd: KeysCommand) -> Result<Outcome> {
+    match cmd {
+        KeysCommand::List { vault, json } => {
+            let ks = Keystore::load(&vault)?;
+            list(&ks, json);
+        }
+        KeysCommand::AddPassphrase { vault, unlock, new } => {
+            let (mut ks, u) = unseal(&vault, &unlock)?;
+            let pass = secrets::new_passphrase(&new)?;
+            let id = ks.add_passphrase(&u.keyring, &pass, kdf_params(new.insecure_test_kdf))?;
+            eprintln!("Added passphrase slot {id} to {}", vault.display());
+        }
+        KeysCommand::ChangePassphrase {
+            vault,
+            slot,
+            unlock,
+            new,
+        } => {
+            let (mut ks, u) = unseal(&vault, &unlock)?;
+            let slot = slot.unwrap_or(u.slot);
+            let pass = secrets::new_passphrase(&new)?;
+            ks.change_passphrase(&u.keyring, slot, &pass, kdf_params(new.insecure_test_kdf))?;
+            eprintln!(
+                "Changed the passphrase of slot {slot} of {}",
+                vault.display()
+            );
+        }
+        KeysCommand::Remove {
+            vault,
+            slot,
+            unlock,
+        } => {
+            let (mut ks, u) = unseal(&vault, &unlock)?;
+            ks.remove_slot(&u.keyring, slot)?;
+            eprintln!("Removed slot {slot} from {}", vault.display());
+        }
+        KeysCommand::Backup { vault, file } => {
+            let ks = Keystore::load(&vault)?;
+            ks.backup(&file)?;
+            eprintln!(
+                "Wrote a copy of {} to {}. Store it away from the vault; it opens with the same passphrases.",
+                ks.path().display(),
+                file.display()
+            );
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+fn list(ks: &Keystore, json: bool) {
+    let versions = ks.data_key_versions();
+    let current = versions.iter().copied().max().unwrap_or(0);
+    if json {
+        let slots: Vec<_> = ks
+            .slots()
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "id": s.id,
+                    "kind": s.kind.name(),
+                    "created": s.created,
+                    "kdf": {"algorithm": "argon2id", "m_kib": s.kdf.m_kib, "t": s.kdf.t, "p": s.kdf.p, "test_only": s.kdf.test_only},
+                })
+            })
+            .collect();
+        let data_keys: Vec<_> = versions
+            .iter()
+            .map(|v| serde_json::json!({"version": v, "current": *v == current}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({"suite": ks.suite().name(), "slots": slots, "data_keys": data_keys})
+        );
+        return;
+    }
+    println!("cipher: {}", ks.suite().name());
+    println!("SLOT  KIND        CREATED (unix)  KDF");
+    for s in ks.slots() {
+        let weak = if s.kdf.test_only {
+            "  TEST-ONLY, INSECURE"
+        } else {
+            ""
+        };
+        println!(
+            "{:<5} {:<11} {:<15} argon2id m={}KiB t={} p={}{weak}",
+            s.id,
+            s.kind.name(),
+            s.created,
+            s.kdf.m_kib,
+            s.kdf.t,
+            s.kdf.p
+        );
+    }
+    let list: Vec<String> = versions
+        .iter()
+        .map(|v| {
+            if *v == current {
+                format!("{v} (current)")
+            } else {
+                v.to_string()
+            }
+        })
+        .collect();
+    println!("data keys: {}", list.join(", "));
+}

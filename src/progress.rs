@@ -1,0 +1,41 @@
+//! Progress bars (indicatif) for long commands, drawn only on a terminal.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+
+/// A byte-count progress bar on stderr; hidden when stderr is not a terminal.
+pub struct Bar(ProgressBar);
+
+impl Bar {
+    /// A bar labelled `what` (e.g. "importing").
+    pub fn new(what: &str) -> Bar {
+        let pb = if std::io::stderr().is_terminal() {
+            ProgressBar::new(0)
+        } else {
+            ProgressBar::hidden()
+        };
+        pb.set_style(
+            ProgressStyle::with_template(
+                "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+            )
+            .expect("static template")
+            .progress_chars("=> "),
+        );
+        pb.set_message(what.to_string());
+        Bar(pb)
+    }
+
+    /// Removes the bar from the screen.
+    pub fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+impl vault_fuse::Progress for Bar {
+    fn set_total(&self, bytes: u64) {
+        self.0.set_length(bytes);
+    }
+    fn advance(&self, bytes: u64) {
+        self.0.inc(bytes);
+    }
+}

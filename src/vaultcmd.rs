@@ -1,0 +1,211 @@
+//! `init`, `import`, `export` and `fsck`, and the unseal step they share.
+
+use crate::cli::{Cipher, ExportArgs, FsckArgs, ImportArgs, InitArgs, Unlock};
+use crate::progress::Bar;
+use crate::{secrets, Outcome};
+use anyhow::{bail, Context, Result};
+use keys::{KdfParams, Keystore, Unsealed};
+use std::path::Path;
+use vault_core::{Suite, VaultCipher};
+use vault_fuse::{Damage, Vault};
+
+/// Loads the keystore of `vault` and unseals it with the passphrase from
+/// the usual sources.
+pub fn unseal(vault: &Path, unlock: &Unlock) -> Result<(Keystore, Unsealed)> {
+    if !vault.exists() {
+        bail!("{}: the vault directory does not exist", vault.display());
+    }
+    let ks = Keystore::load(vault)?;
+    let pass = secrets::current(unlock)?;
+    let u = ks.unseal_passphrase(&pass, None)?;
+    warn_weak(&ks, u.slot, u.weak_kdf);
+    tracing::info!(slot = u.slot, "unsealed {}", vault.display());
+    Ok((ks, u))
+}
+
+fn warn_weak(ks: &Keystore, slot: u32, weak: bool) {
+    if weak {
+        eprintln!(
+            "pivault: warning: slot {slot} of {} uses test-only Argon2id parameters; anyone who copies the vault can guess its passphrase quickly. Replace it with `pivault keys change-passphrase`.",
+            ks.path().display()
+        );
+    }
+}
+
+/// Unseals and opens the vault tree.
+pub fn open_vault(vault: &Path, unlock: &Unlock) -> Result<Vault> {
+    let (ks, u) = unseal(vault, unlock)?;
+    Ok(Vault::open(
+        vault.to_path_buf(),
+        VaultCipher::new(u.keyring, ks.suite()),
+    )?)
+}
+
+pub fn kdf_params(insecure: bool) -> KdfParams {
+    if insecure {
+        KdfParams::insecure_test()
+    } else {
+        KdfParams::default()
+    }
+}
+
+pub fn init(a: InitArgs) -> Result<Outcome> {
+    let vault = &a.vault;
+    match std::fs::read_dir(vault) {
+        Ok(mut rd) => {
+            if Keystore::exists(vault) {
+                bail!(
+                    "{} is already a pivault vault; `init` never overwrites a keystore",
+                    vault.display()
+                );
+            }
+            if rd.next().is_some() {
+                bail!(
+                    "{} is not empty; `init` needs a new or empty directory",
+                    vault.display()
+                );
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
+            bail!("{} is not a directory", vault.display())
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", vault.display())),
+    }
+    let suite = match a.cipher {
+        Some(Cipher::AesGcm) => Suite::Aes256Gcm,
+        Some(Cipher::Xchacha) => Suite::XChaCha20Poly1305,
+        None => Suite::preferred(),
+    };
+    let pass = secrets::for_init(a.passphrase_file.as_deref())?;
+    let created_dir = !vault.exists();
+    if created_dir {
+        std::fs::create_dir(vault).with_context(|| format!("cannot create {}", vault.display()))?;
+    }
+    let kdf = kdf_params(a.insecure_test_kdf);
+    let res = Keystore::create(vault, suite, &pass, kdf)
+        .map_err(anyhow::Error::from)
+        .and_then(|(_, keyring)| Ok(Vault::init(vault, &VaultCipher::new(keyring, suite))?));
+    if let Err(e) = res {
+        // Leave the directory as it was found.
+        let _ = std::fs::remove_file(Keystore::path_in(vault));
+        if created_dir {
+            let _ = std::fs::remove_dir(vault);
+        }
+        return Err(e);
+    }
+    if a.insecure_test_kdf {
+        eprintln!("pivault: warning: this vault's passphrase slot uses test-only Argon2id parameters; never keep real data in it");
+    }
+    eprintln!(
+        "Created vault {} ({}, Argon2id m={} MiB t={} p={}). Back up its keystore with `pivault keys backup`.",
+        vault.display(),
+        suite.name(),
+        kdf.m_kib / 1024,
+        kdf.t,
+        kdf.p
+    );
+    Ok(Outcome::Ok)
+}
+
+pub fn import(a: ImportArgs) -> Result<Outcome> {
+    if !a.src_dir.is_dir() {
+        bail!("{}: the source is not a directory", a.src_dir.display());
+    }
+    let vault = open_vault(&a.vault, &a.unlock)?;
+    let bar = Bar::new("importing");
+    let report = vault_fuse::import(&vault, &a.src_dir, &bar)?;
+    bar.finish();
+    for (path, why) in &report.skipped {
+        eprintln!("pivault: skipped {}: {why}", path.display());
+    }
+    eprintln!(
+        "Imported {} files ({} bytes), {} directories, {} symlinks into {}",
+        report.files,
+        report.bytes,
+        report.dirs,
+        report.symlinks,
+        a.vault.display()
+    );
+    Ok(Outcome::Ok)
+}
+
+fn print_damage(damaged: &[Damage]) {
+    for d in damaged {
+        match &d.plain {
+            Some(p) => eprintln!(
+                "DAMAGED {} (ciphertext {}): {}",
+                p.display(),
+                d.host.display(),
+                d.reason
+            ),
+            None => eprintln!("DAMAGED ciphertext {}: {}", d.host.display(), d.reason),
+        }
+    }
+}
+
+pub fn export(a: ExportArgs) -> Result<Outcome> {
+    let vault = open_vault(&a.vault, &a.unlock)?;
+    let bar = Bar::new("exporting");
+    let report = vault_fuse::export(&vault, &a.dest_dir, &bar)?;
+    bar.finish();
+    print_damage(&report.damaged);
+    eprintln!(
+        "Exported {} files ({} bytes), {} directories, {} symlinks to {}",
+        report.files,
+        report.bytes,
+        report.dirs,
+        report.symlinks,
+        a.dest_dir.display()
+    );
+    if report.damaged.is_empty() {
+        Ok(Outcome::Ok)
+    } else {
+        eprintln!(
+            "pivault: {} damaged entries were not exported (listed above); run `pivault fsck`",
+            report.damaged.len()
+        );
+        Ok(Outcome::Damaged)
+    }
+}
+
+pub fn fsck(a: FsckArgs) -> Result<Outcome> {
+    let vault = open_vault(&a.vault, &a.unlock)?;
+    let bar = Bar::new("checking");
+    let report = vault_fuse::fsck(&vault, &bar)?;
+    bar.finish();
+    if a.json {
+        let damaged: Vec<_> = report
+            .damaged
+            .iter()
+            .map(|d| {
+                serde_json::json!({
+                    "path": d.plain.as_ref().map(|p| p.to_string_lossy()),
+                    "ciphertext": d.host.to_string_lossy(),
+                    "reason": d.reason,
+                })
+            })
+            .collect();
+        let out = serde_json::json!({
+            "files": report.files, "dirs": report.dirs, "symlinks": report.symlinks,
+            "bytes": report.bytes, "damaged": damaged,
+        });
+        println!("{out}");
+    } else {
+        print_damage(&report.damaged);
+        println!(
+            "{}: {} files ({} bytes), {} directories, {} symlinks checked; {} damaged",
+            a.vault.display(),
+            report.files,
+            report.bytes,
+            report.dirs,
+            report.symlinks,
+            report.damaged.len()
+        );
+    }
+    Ok(if report.is_clean() {
+        Outcome::Ok
+    } else {
+        Outcome::Damaged
+    })
+}

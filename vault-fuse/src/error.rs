@@ -1,0 +1,90 @@
+//! The one error type of vault-fuse: every variant names the path at fault.
+
+use std::path::PathBuf;
+
+/// Result alias for vault-fuse.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong in the vault tree.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Ciphertext at `host` is damaged or was tampered with.
+    #[error("{host}: {source}")]
+    Damaged {
+        /// The ciphertext path.
+        host: PathBuf,
+        /// What failed.
+        #[source]
+        source: vault_core::Error,
+    },
+    /// A file operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The name is not storable.
+    #[error("{0}")]
+    InvalidName(vault_core::Error),
+    /// The entry already exists.
+    #[error("{0} already exists")]
+    Exists(PathBuf),
+    /// The entry does not exist.
+    #[error("{0} does not exist")]
+    NotFound(PathBuf),
+    /// A destination directory is not empty.
+    #[error("{0} is not empty; choose an empty or new directory")]
+    NotEmpty(PathBuf),
+    /// A crypto operation failed for a reason other than damage.
+    #[error(transparent)]
+    Core(vault_core::Error),
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Wraps a vault-core error that happened on `host`.
+    pub(crate) fn core(host: impl Into<PathBuf>, e: vault_core::Error) -> Error {
+        match e {
+            vault_core::Error::Io(source) => Error::Io {
+                path: host.into(),
+                source,
+            },
+            vault_core::Error::InvalidName(_) => Error::InvalidName(e),
+            e if e.is_integrity() => Error::Damaged {
+                host: host.into(),
+                source: e,
+            },
+            e => Error::Core(e),
+        }
+    }
+
+    /// True when the error means damaged or tampered ciphertext.
+    pub fn is_damage(&self) -> bool {
+        matches!(self, Error::Damaged { .. })
+    }
+
+    /// The errno a filesystem should answer with.
+    pub fn errno(&self) -> i32 {
+        match self {
+            Error::Damaged { .. } | Error::Core(_) => libc::EIO,
+            Error::Io { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
+            Error::InvalidName(vault_core::Error::InvalidName(m)) if m.contains("255") => {
+                libc::ENAMETOOLONG
+            }
+            Error::InvalidName(_) => libc::EINVAL,
+            Error::Exists(_) => libc::EEXIST,
+            Error::NotFound(_) => libc::ENOENT,
+            Error::NotEmpty(_) => libc::ENOTEMPTY,
+        }
+    }
+}

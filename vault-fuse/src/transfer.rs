@@ -1,0 +1,298 @@
+//! Offline import of a plaintext tree into a vault and export of a vault's
+//! plaintext tree, without FUSE. Files, directories, symlinks and fifos are
+//! copied with their modes and modification times.
+
+use crate::hostfile::HostFile;
+use crate::tree::{Dir, Entry, Vault};
+use crate::walk::{walk, Damage, Visitor};
+use crate::{sys, Error, Progress, Result};
+use filetime::FileTime;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use vault_core::ContentFile;
+
+const CHUNK: usize = 1 << 20;
+
+/// What an import or export did.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// Regular files copied.
+    pub files: u64,
+    /// Directories created.
+    pub dirs: u64,
+    /// Symlinks copied.
+    pub symlinks: u64,
+    /// Plaintext bytes copied.
+    pub bytes: u64,
+    /// Entries left out, with the reason (sockets, devices).
+    pub skipped: Vec<(PathBuf, String)>,
+    /// Damaged entries (export only): everything intact was still exported.
+    pub damaged: Vec<Damage>,
+}
+
+fn total_bytes(path: &Path) -> u64 {
+    let Ok(m) = fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if m.is_dir() {
+        fs::read_dir(path)
+            .map(|rd| rd.flatten().map(|e| total_bytes(&e.path())).sum())
+            .unwrap_or(0)
+    } else if m.is_file() {
+        m.len()
+    } else {
+        0
+    }
+}
+
+fn set_times_and_mode(path: &Path, meta: &fs::Metadata) -> Result<()> {
+    fs::set_permissions(path, fs::Permissions::from_mode(meta.mode() & 0o7777))
+        .map_err(|e| Error::io(path, e))?;
+    let mtime = FileTime::from_last_modification_time(meta);
+    let atime = FileTime::from_last_access_time(meta);
+    // The path-based call never opens the file (opening a fifo would block).
+    filetime::set_symlink_file_times(path, atime, mtime).map_err(|e| Error::io(path, e))
+}
+
+/// Copies the plaintext tree under `src` into the vault root. Existing
+/// directories are merged; an existing file or symlink stops the import
+/// (nothing in the vault is overwritten).
+pub fn import(vault: &Vault, src: &Path, progress: &dyn Progress) -> Result<Report> {
+    let meta = fs::metadata(src).map_err(|e| Error::io(src, e))?;
+    if !meta.is_dir() {
+        return Err(Error::io(
+            src,
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a directory"),
+        ));
+    }
+    if fs::canonicalize(src).ok() == fs::canonicalize(vault.root_path()).ok()
+        || fs::canonicalize(vault.root_path())
+            .ok()
+            .zip(fs::canonicalize(src).ok())
+            .is_some_and(|(v, s)| v.starts_with(&s))
+    {
+        return Err(Error::io(
+            src,
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "the vault is inside the source tree; import a directory that does not contain the vault"),
+        ));
+    }
+    progress.set_total(total_bytes(src));
+    let mut report = Report::default();
+    import_dir(vault, vault.root(), src, &mut report, progress)?;
+    sys::syncfs(vault.root_path()).map_err(|e| Error::io(vault.root_path(), e))?;
+    Ok(report)
+}
+
+fn import_dir(
+    vault: &Vault,
+    dir: &Dir,
+    src: &Path,
+    report: &mut Report,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let mut children: Vec<_> = fs::read_dir(src)
+        .map_err(|e| Error::io(src, e))?
+        .collect::<std::io::Result<_>>()
+        .map_err(|e| Error::io(src, e))?;
+    children.sort_by_key(|e| e.file_name());
+    for child in children {
+        let path = child.path();
+        let name = child.file_name();
+        let name = name.as_bytes();
+        let meta = fs::symlink_metadata(&path).map_err(|e| Error::io(&path, e))?;
+        let ft = meta.file_type();
+        if ft.is_dir() {
+            let sub = match vault.lookup(dir, name)? {
+                Some((_, m)) if m.is_dir() => vault.subdir(dir, name)?,
+                Some((host, _)) => return Err(Error::Exists(host)),
+                None => {
+                    report.dirs += 1;
+                    vault.mkdir(dir, name, 0o700)?
+                }
+            };
+            import_dir(vault, &sub, &path, report, progress)?;
+            set_times_and_mode(&sub.host, &meta)?;
+        } else if ft.is_file() {
+            let mut file = vault.create_file(dir, name, 0o600)?;
+            let host = file_host(vault, dir, name)?;
+            let bytes = copy_in(&path, &mut file, &host, progress)?;
+            drop(file);
+            set_times_and_mode(&host, &meta)?;
+            report.files += 1;
+            report.bytes += bytes;
+        } else if ft.is_symlink() {
+            let target = fs::read_link(&path).map_err(|e| Error::io(&path, e))?;
+            let host = vault.symlink(dir, name, target.as_os_str().as_bytes())?;
+            let mtime = FileTime::from_last_modification_time(&meta);
+            filetime::set_symlink_file_times(&host, mtime, mtime)
+                .map_err(|e| Error::io(&host, e))?;
+            report.symlinks += 1;
+        } else if std::os::unix::fs::FileTypeExt::is_fifo(&ft) {
+            let (_, host) = vault.encode(dir, name)?;
+            sys::mkfifo(&host, meta.mode() & 0o7777).map_err(|e| Error::io(&host, e))?;
+            set_times_and_mode(&host, &meta)?;
+        } else {
+            report.skipped.push((
+                path,
+                "sockets and device files are not stored in a vault".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn file_host(vault: &Vault, dir: &Dir, name: &[u8]) -> Result<PathBuf> {
+    Ok(vault.encode(dir, name)?.1)
+}
+
+fn copy_in(
+    src: &Path,
+    file: &mut ContentFile<HostFile>,
+    host: &Path,
+    progress: &dyn Progress,
+) -> Result<u64> {
+    let mut input = File::open(src).map_err(|e| Error::io(src, e))?;
+    let mut buf = zeroize::Zeroizing::new(vec![0u8; CHUNK]);
+    let mut off = 0u64;
+    loop {
+        let n = read_full(&mut input, &mut buf).map_err(|e| Error::io(src, e))?;
+        if n == 0 {
+            break;
+        }
+        file.write_at(off, &buf[..n])
+            .map_err(|e| Error::core(host, e))?;
+        off += n as u64;
+        progress.advance(n as u64);
+    }
+    Ok(off)
+}
+
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Writes the vault's plaintext tree to `dest`, which must be empty or not
+/// exist. Damaged entries are skipped and listed in the report; everything
+/// intact is exported.
+pub fn export(vault: &Vault, dest: &Path, progress: &dyn Progress) -> Result<Report> {
+    match fs::read_dir(dest) {
+        Ok(mut rd) => {
+            if rd.next().is_some() {
+                return Err(Error::NotEmpty(dest.to_path_buf()));
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            fs::DirBuilder::new()
+                .mode(0o700)
+                .create(dest)
+                .map_err(|e| Error::io(dest, e))?;
+        }
+        Err(e) => return Err(Error::io(dest, e)),
+    }
+    progress.set_total(total_bytes(vault.root_path()));
+    let mut ex = Exporter {
+        dest: dest.to_path_buf(),
+        report: Report::default(),
+        progress,
+    };
+    walk(vault, &mut ex)?;
+    Ok(ex.report)
+}
+
+struct Exporter<'a> {
+    dest: PathBuf,
+    report: Report,
+    progress: &'a dyn Progress,
+}
+
+impl Exporter<'_> {
+    fn host_meta(entry: &Entry) -> Result<fs::Metadata> {
+        fs::symlink_metadata(&entry.host).map_err(|e| Error::io(&entry.host, e))
+    }
+
+    fn write_file(&mut self, out: &Path, file: &ContentFile<HostFile>, host: &Path) -> Result<u64> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(out)
+            .map_err(|e| Error::io(out, e))?;
+        let mut buf = zeroize::Zeroizing::new(vec![0u8; CHUNK]);
+        let mut off = 0;
+        while off < file.size() {
+            let n = file
+                .read_at(off, &mut buf)
+                .map_err(|e| Error::core(host, e))?;
+            f.write_all(&buf[..n]).map_err(|e| Error::io(out, e))?;
+            off += n as u64;
+            self.progress.advance(n as u64);
+        }
+        Ok(off)
+    }
+}
+
+impl Visitor for Exporter<'_> {
+    fn enter_dir(&mut self, plain: &Path, _entry: &Entry) -> Result<()> {
+        let out = self.dest.join(plain);
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&out)
+            .map_err(|e| Error::io(&out, e))?;
+        self.report.dirs += 1;
+        Ok(())
+    }
+
+    fn leave_dir(&mut self, plain: &Path, entry: &Entry) -> Result<()> {
+        set_times_and_mode(&self.dest.join(plain), &Self::host_meta(entry)?)
+    }
+
+    fn file(&mut self, plain: &Path, entry: &Entry, file: ContentFile<HostFile>) -> Result<()> {
+        let out = self.dest.join(plain);
+        match self.write_file(&out, &file, &entry.host) {
+            Ok(n) => {
+                set_times_and_mode(&out, &Self::host_meta(entry)?)?;
+                self.report.files += 1;
+                self.report.bytes += n;
+                Ok(())
+            }
+            Err(e) => {
+                // Never leave part of a damaged file behind as if it were whole.
+                let _ = fs::remove_file(&out);
+                Err(e)
+            }
+        }
+    }
+
+    fn symlink(&mut self, plain: &Path, entry: &Entry, target: &[u8]) -> Result<()> {
+        let out = self.dest.join(plain);
+        std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(target), &out)
+            .map_err(|e| Error::io(&out, e))?;
+        let mtime = FileTime::from_last_modification_time(&Self::host_meta(entry)?);
+        filetime::set_symlink_file_times(&out, mtime, mtime).map_err(|e| Error::io(&out, e))?;
+        self.report.symlinks += 1;
+        Ok(())
+    }
+
+    fn fifo(&mut self, plain: &Path, entry: &Entry) -> Result<()> {
+        let out = self.dest.join(plain);
+        let meta = Self::host_meta(entry)?;
+        sys::mkfifo(&out, meta.mode() & 0o7777).map_err(|e| Error::io(&out, e))?;
+        set_times_and_mode(&out, &meta)
+    }
+
+    fn damaged(&mut self, damage: Damage) {
+        self.report.damaged.push(damage);
+    }
+}

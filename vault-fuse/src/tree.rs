@@ -1,0 +1,380 @@
+//! The vault tree: how plaintext directories, names and files map onto the
+//! ciphertext directory. One host directory per plaintext directory, one
+//! host file per plaintext file (sync-friendly: no shared index), each host
+//! directory holding its `pivault.dirid`.
+
+use crate::hostfile::HostFile;
+use crate::{Error, Result};
+use std::ffi::OsStr;
+use std::fs::{self, OpenOptions};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use vault_core::{
+    long_entry_for, ContentFile, DirId, DirIdFile, EncodedName, NameCipher, NameContext,
+    VaultCipher, DIRID_FILE, DIRID_LEN, LONG_NAME_PREFIX, LONG_NAME_SUFFIX, ROOT_PARENT,
+};
+
+/// Host files in the vault root that belong to pivault, not to the tree.
+const ROOT_FILES: &[&str] = &["pivault.keystore", "audit.log", "pivault.lock"];
+/// Prefix of temporary entries (never a valid encrypted name: base64url has
+/// no dot).
+pub(crate) const TEMP_PREFIX: &str = ".pivault-tmp-";
+
+/// A directory of the vault: where it is on the host and its ID.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dir {
+    /// Host path of the ciphertext directory.
+    pub host: PathBuf,
+    /// The directory's ID.
+    pub id: DirId,
+}
+
+/// What a host entry is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A regular file (content format).
+    File,
+    /// A directory.
+    Dir,
+    /// A symlink with an encrypted target.
+    Symlink,
+    /// A named pipe (no content).
+    Fifo,
+}
+
+impl Kind {
+    fn of(ft: fs::FileType) -> Option<Kind> {
+        use std::os::unix::fs::FileTypeExt;
+        if ft.is_file() {
+            Some(Kind::File)
+        } else if ft.is_dir() {
+            Some(Kind::Dir)
+        } else if ft.is_symlink() {
+            Some(Kind::Symlink)
+        } else if ft.is_fifo() {
+            Some(Kind::Fifo)
+        } else {
+            None
+        }
+    }
+}
+
+/// A decrypted directory entry.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// Plaintext name.
+    pub name: Vec<u8>,
+    /// Host path of its ciphertext.
+    pub host: PathBuf,
+    /// Its kind.
+    pub kind: Kind,
+}
+
+/// One result of listing a directory: an entry, or a host entry that could
+/// not be made sense of.
+#[derive(Debug)]
+pub enum Listed {
+    /// A valid entry.
+    Entry(Entry),
+    /// A damaged, tampered or foreign host entry.
+    Damaged(Error),
+}
+
+/// An unsealed vault's tree.
+pub struct Vault {
+    root: PathBuf,
+    cipher: VaultCipher,
+    root_dir: Dir,
+}
+
+fn random_hex() -> Result<String> {
+    let b = vault_core::random::array::<8>().map_err(Error::Core)?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+impl Vault {
+    /// Writes the root directory ID file of a new vault (never overwrites).
+    pub fn init(root: &Path, cipher: &VaultCipher) -> Result<()> {
+        let f = DirIdFile::generate(cipher, NameContext::new(&ROOT_PARENT, b""))
+            .map_err(Error::Core)?;
+        let path = root.join(DIRID_FILE);
+        keys::write_new(&path, &f.to_bytes(), 0o600).map_err(|e| match e {
+            keys::Error::Io { path, source } => Error::io(path, source),
+            e => Error::io(&path, std::io::Error::other(e.to_string())),
+        })
+    }
+
+    /// Opens the tree of the vault at `root` with its unsealed cipher.
+    pub fn open(root: PathBuf, cipher: VaultCipher) -> Result<Vault> {
+        let id = read_dirid(&cipher, &root, NameContext::new(&ROOT_PARENT, b""))?;
+        let root_dir = Dir {
+            host: root.clone(),
+            id,
+        };
+        Ok(Vault {
+            root,
+            cipher,
+            root_dir,
+        })
+    }
+
+    /// The vault's host directory.
+    pub fn root_path(&self) -> &Path {
+        &self.root
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Dir {
+        &self.root_dir
+    }
+
+    /// The vault's cipher handle.
+    pub fn cipher(&self) -> &VaultCipher {
+        &self.cipher
+    }
+
+    /// The encrypted form of `name` in `dir` and its host path.
+    pub fn encode(&self, dir: &Dir, name: &[u8]) -> Result<(EncodedName, PathBuf)> {
+        let enc = self
+            .cipher
+            .names()
+            .encrypt(&dir.id, name)
+            .map_err(|e| Error::core(&dir.host, e))?;
+        let host = dir.host.join(enc.entry());
+        Ok((enc, host))
+    }
+
+    /// The host path and kind of `name` in `dir`, or `None` when absent.
+    pub fn lookup(&self, dir: &Dir, name: &[u8]) -> Result<Option<(PathBuf, fs::Metadata)>> {
+        let (_, host) = self.encode(dir, name)?;
+        match fs::symlink_metadata(&host) {
+            Ok(m) => Ok(Some((host, m))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(host, e)),
+        }
+    }
+
+    /// Opens subdirectory `name` of `dir`, checking its directory ID file.
+    pub fn subdir(&self, dir: &Dir, name: &[u8]) -> Result<Dir> {
+        let (_, host) = self.encode(dir, name)?;
+        let id = read_dirid(&self.cipher, &host, NameContext::new(&dir.id, name))?;
+        Ok(Dir { host, id })
+    }
+
+    /// Lists `dir`, decrypting every name. pivault's own files are skipped;
+    /// anything that does not decrypt is returned as [`Listed::Damaged`].
+    pub fn list(&self, dir: &Dir) -> Result<Vec<Listed>> {
+        let is_root = dir.host == self.root;
+        let mut out = Vec::new();
+        for de in fs::read_dir(&dir.host).map_err(|e| Error::io(&dir.host, e))? {
+            let de = de.map_err(|e| Error::io(&dir.host, e))?;
+            let os_name = de.file_name();
+            let entry = os_name.to_string_lossy();
+            let host = de.path();
+            if entry == DIRID_FILE
+                || entry.starts_with(TEMP_PREFIX)
+                || (is_root && ROOT_FILES.contains(&&*entry))
+                || (entry.starts_with(LONG_NAME_PREFIX) && entry.ends_with(LONG_NAME_SUFFIX))
+            {
+                continue;
+            }
+            let full = if let Some(rest) = entry.strip_prefix(LONG_NAME_PREFIX) {
+                let _ = rest;
+                match read_long_name(&host, &entry) {
+                    Ok(full) => full,
+                    Err(e) => {
+                        out.push(Listed::Damaged(e));
+                        continue;
+                    }
+                }
+            } else if NameCipher::is_encoded_entry(&entry) {
+                entry.to_string()
+            } else {
+                out.push(Listed::Damaged(Error::Damaged {
+                    host,
+                    source: vault_core::Error::NameEncoding(
+                        "not a pivault entry (foreign or renamed file)",
+                    ),
+                }));
+                continue;
+            };
+            let name = match self.cipher.names().decrypt(&dir.id, &full) {
+                Ok(n) => n,
+                Err(e) => {
+                    out.push(Listed::Damaged(Error::core(host, e)));
+                    continue;
+                }
+            };
+            let kind = match de.file_type().map(Kind::of) {
+                Ok(Some(k)) => k,
+                Ok(None) => {
+                    out.push(Listed::Damaged(Error::Damaged {
+                        host,
+                        source: vault_core::Error::NameEncoding(
+                            "unsupported file type in the vault",
+                        ),
+                    }));
+                    continue;
+                }
+                Err(e) => return Err(Error::io(host, e)),
+            };
+            out.push(Listed::Entry(Entry { name, host, kind }));
+        }
+        Ok(out)
+    }
+
+    /// Writes the side file of a long name before its entry exists.
+    fn prepare_name(&self, enc: &EncodedName, dir: &Dir) -> Result<()> {
+        if let (Some(side), EncodedName::Long { full, .. }) = (enc.side_file(), enc) {
+            let path = dir.host.join(side);
+            keys::write_atomic(&path, full.as_bytes(), 0o600)
+                .map_err(|e| Error::io(&path, std::io::Error::other(e.to_string())))?;
+        }
+        Ok(())
+    }
+
+    /// Creates an empty file `name` in `dir` (host mode `mode`), bound to
+    /// its name; fails if it exists.
+    pub fn create_file(&self, dir: &Dir, name: &[u8], mode: u32) -> Result<ContentFile<HostFile>> {
+        let (enc, host) = self.encode(dir, name)?;
+        self.prepare_name(&enc, dir)?;
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&host)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => Error::Exists(host.clone()),
+                _ => Error::io(&host, e),
+            })?;
+        ContentFile::create(HostFile(f), &self.cipher, NameContext::new(&dir.id, name))
+            .map_err(|e| Error::core(&host, e))
+    }
+
+    /// Opens file `name` in `dir`, checking its header and binding.
+    pub fn open_file(
+        &self,
+        dir: &Dir,
+        name: &[u8],
+        writable: bool,
+    ) -> Result<ContentFile<HostFile>> {
+        let (_, host) = self.encode(dir, name)?;
+        let f = OpenOptions::new()
+            .read(true)
+            .write(writable)
+            .open(&host)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Error::NotFound(host.clone()),
+                _ => Error::io(&host, e),
+            })?;
+        ContentFile::open(HostFile(f), &self.cipher, NameContext::new(&dir.id, name))
+            .map_err(|e| Error::core(&host, e))
+    }
+
+    /// Creates directory `name` in `dir`. The host directory is built under
+    /// a temporary name with its ID file inside, then renamed into place, so
+    /// a crash never leaves a directory without an ID.
+    pub fn mkdir(&self, dir: &Dir, name: &[u8], mode: u32) -> Result<Dir> {
+        let (enc, host) = self.encode(dir, name)?;
+        if fs::symlink_metadata(&host).is_ok() {
+            return Err(Error::Exists(host));
+        }
+        self.prepare_name(&enc, dir)?;
+        let tmp = dir.host.join(format!("{TEMP_PREFIX}{}", random_hex()?));
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&tmp)
+            .map_err(|e| Error::io(&tmp, e))?;
+        let idf = DirIdFile::generate(&self.cipher, NameContext::new(&dir.id, name))
+            .map_err(Error::Core)?;
+        let idpath = tmp.join(DIRID_FILE);
+        let res = keys::write_new(&idpath, &idf.to_bytes(), 0o600)
+            .map_err(|e| Error::io(&idpath, std::io::Error::other(e.to_string())))
+            .and_then(|_| {
+                fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(mode))
+                    .map_err(|e| Error::io(&tmp, e))
+            })
+            .and_then(|_| fs::rename(&tmp, &host).map_err(|e| Error::io(&host, e)));
+        if let Err(e) = res {
+            let _ = fs::remove_file(&idpath);
+            let _ = fs::remove_dir(&tmp);
+            return Err(e);
+        }
+        Ok(Dir { host, id: idf.id })
+    }
+
+    /// Creates symlink `name` in `dir` pointing at `target` (encrypted,
+    /// bound to the entry).
+    pub fn symlink(&self, dir: &Dir, name: &[u8], target: &[u8]) -> Result<PathBuf> {
+        let (enc, host) = self.encode(dir, name)?;
+        self.prepare_name(&enc, dir)?;
+        let sealed = self
+            .cipher
+            .seal_symlink(&dir.id, name, target)
+            .map_err(Error::Core)?;
+        std::os::unix::fs::symlink(&sealed, &host).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Error::Exists(host.clone()),
+            _ => Error::io(&host, e),
+        })?;
+        Ok(host)
+    }
+
+    /// Reads and decrypts the target of symlink `name` in `dir`.
+    pub fn readlink(&self, dir: &Dir, name: &[u8]) -> Result<Vec<u8>> {
+        let (_, host) = self.encode(dir, name)?;
+        let sealed = fs::read_link(&host).map_err(|e| Error::io(&host, e))?;
+        self.cipher
+            .open_symlink(&dir.id, name, sealed.as_os_str().as_bytes())
+            .map_err(|e| Error::core(&host, e))
+    }
+}
+
+fn read_dirid(cipher: &VaultCipher, dir_host: &Path, at: NameContext<'_>) -> Result<DirId> {
+    let path = dir_host.join(DIRID_FILE);
+    let bytes = fs::read(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::Damaged {
+            host: path.clone(),
+            source: vault_core::Error::DirId("it is missing"),
+        },
+        _ => Error::io(&path, e),
+    })?;
+    if bytes.len() != DIRID_LEN {
+        return Err(Error::Damaged {
+            host: path,
+            source: vault_core::Error::DirId("wrong length"),
+        });
+    }
+    DirIdFile::open(cipher, &bytes, at)
+        .map(|f| f.id)
+        .map_err(|e| Error::core(path, e))
+}
+
+fn read_long_name(host: &Path, entry: &str) -> Result<String> {
+    let side = host.with_file_name(format!("{entry}{LONG_NAME_SUFFIX}"));
+    let full = fs::read(&side).map_err(|e| Error::Damaged {
+        host: side.clone(),
+        source: vault_core::Error::NameEncoding(if e.kind() == std::io::ErrorKind::NotFound {
+            "long-name side file is missing"
+        } else {
+            "long-name side file is unreadable"
+        }),
+    })?;
+    let full = String::from_utf8(full).map_err(|_| Error::Damaged {
+        host: side.clone(),
+        source: vault_core::Error::NameEncoding("long-name side file is not base64url"),
+    })?;
+    if long_entry_for(&full) != entry {
+        return Err(Error::Damaged {
+            host: side,
+            source: vault_core::Error::NameEncoding("long-name side file does not match its entry"),
+        });
+    }
+    Ok(full)
+}
+
+/// Joins a plaintext name (raw bytes) onto a plaintext path.
+pub fn join_plain(base: &Path, name: &[u8]) -> PathBuf {
+    base.join(OsStr::from_bytes(name))
+}

@@ -82,7 +82,7 @@ fn list(ks: &Keystore, json: bool) {
         return;
     }
     println!("cipher: {}", ks.suite().name());
-    println!("SLOT  KIND        CREATED (unix)  KDF");
+    println!("SLOT  KIND        CREATED               KDF");
     for s in ks.slots() {
         let weak = if s.kdf.test_only {
             "  TEST-ONLY, INSECURE"
@@ -90,10 +90,10 @@ fn list(ks: &Keystore, json: bool) {
             ""
         };
         println!(
-            "{:<5} {:<11} {:<15} argon2id m={}KiB t={} p={}{weak}",
+            "{:<5} {:<11} {:<21} argon2id m={}KiB t={} p={}{weak}",
             s.id,
             s.kind.name(),
-            s.created,
+            date(s.created),
             s.kdf.m_kib,
             s.kdf.t,
             s.kdf.p
@@ -110,4 +110,10 @@ fn list(ks: &Keystore, json: bool) {
         })
         .collect();
     println!("data keys: {}", list.join(", "));
+}
+
+/// An RFC 3339 UTC timestamp for seconds since the Unix epoch.
+fn date(secs: u64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
+    humantime::format_rfc3339_seconds(t).to_string()
 }

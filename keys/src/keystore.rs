@@ -542,11 +542,7 @@ mod tests {
         .unwrap();
         let path = Keystore::path_in(d.path());
         let text = std::fs::read_to_string(&path).unwrap();
-        let edited = text.replace("\"created\"", "\"created\"").replacen(
-            "\"next_slot\": 1",
-            "\"next_slot\": 7",
-            1,
-        );
+        let edited = text.replacen("\"next_slot\": 1", "\"next_slot\": 7", 1);
         assert_ne!(edited, text);
         // Recompute the checksum as an attacker would.
         let body = &edited[..edited.len() - 72];

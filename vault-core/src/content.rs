@@ -351,56 +351,47 @@ impl<S: CipherStore> ContentFile<S> {
         (size.saturating_sub(start)).min(BLOCK_SIZE as u64) as usize
     }
 
-    /// Opens blocks `first..first + n` of the current file into `plain`
-    /// (which holds their plaintext back to back). On any failure `plain`
-    /// is zeroed and the lowest failing index is reported.
-    fn open_blocks(&self, first: u64, plain: &mut [u8]) -> Result<()> {
-        // An empty `plain` is the empty final block of an empty file: it has
-        // no plaintext but must still authenticate (verify() relies on it).
-        let n = plain.len().div_ceil(BLOCK_SIZE).max(1) as u64;
-        let last = self.last_index();
+    /// Reads the ciphertext of blocks `first..first + count` into `ct` and
+    /// opens each in place (in parallel for long spans). Block `i` of the
+    /// span then sits at `i * cblock` as nonce, plaintext, tag. On any
+    /// failure `ct` is zeroed and the lowest failing index is reported.
+    fn open_span(&self, first: u64, count: u64, ct: &mut Vec<u8>) -> Result<()> {
         let start = self.geo.block_offset(first);
         let end = self
             .geo
             .ciphertext_len(self.size)
-            .min(self.geo.block_offset(first + n));
-        let mut ct = vec![0u8; (end - start) as usize];
-        self.store.read_exact_at(&mut ct, start)?;
+            .min(self.geo.block_offset(first + count));
+        ct.clear();
+        ct.resize((end - start) as usize, 0);
+        self.store.read_exact_at(ct, start)?;
+        let last = self.last_index();
         let core = self.header.core_bytes();
-        let cb = self.geo.cblock() as usize;
-        if plain.is_empty() {
-            if !self
-                .aead
-                .open_into(&block_aad(&core, first, first == last), &ct, plain)
-            {
-                return Err(Error::BlockAuth { index: first });
-            }
-            return Ok(());
-        }
         let aead = &self.aead;
-        let open = |(i, (c, p)): (usize, (&[u8], &mut [u8]))| -> Option<u64> {
+        let open = |(i, c): (usize, &mut [u8])| -> Option<u64> {
             let idx = first + i as u64;
-            let ok = aead.open_into(&block_aad(&core, idx, idx == last), c, p);
-            (!ok).then_some(idx)
+            (!aead.open_in_place(&block_aad(&core, idx, idx == last), c)).then_some(idx)
         };
-        let failed = if n as usize >= PARALLEL_BLOCKS {
-            ct.par_chunks(cb)
-                .zip(plain.par_chunks_mut(BLOCK_SIZE))
-                .enumerate()
-                .filter_map(open)
-                .min()
+        let cb = self.geo.cblock() as usize;
+        let failed = if count as usize >= PARALLEL_BLOCKS {
+            ct.par_chunks_mut(cb).enumerate().filter_map(open).min()
         } else {
-            ct.chunks(cb)
-                .zip(plain.chunks_mut(BLOCK_SIZE))
-                .enumerate()
-                .filter_map(open)
-                .min()
+            ct.chunks_mut(cb).enumerate().filter_map(open).min()
         };
         if let Some(index) = failed {
-            plain.fill(0);
+            ct.fill(0);
             return Err(Error::BlockAuth { index });
         }
         Ok(())
+    }
+
+    /// The plaintext of block `i` of a span opened by `open_span` or laid
+    /// out by `write_at`.
+    fn body(&self, span: &[u8], i: usize) -> std::ops::Range<usize> {
+        let cb = self.geo.cblock() as usize;
+        let nl = self.header.suite.nonce_len();
+        let at = i * cb;
+        let len = span.len().saturating_sub(at).min(cb) - self.geo.overhead as usize;
+        at + nl..at + nl + len
     }
 
     /// Reads up to `buf.len()` bytes at `offset`; returns how many (0 at or
@@ -414,12 +405,19 @@ impl<S: CipherStore> ContentFile<S> {
         let bs = BLOCK_SIZE as u64;
         let first = offset / bs;
         let last = (offset + len as u64 - 1) / bs;
-        let span_end = ((last + 1) * bs).min(self.size);
-        let mut plain = zeroize::Zeroizing::new(vec![0u8; (span_end - first * bs) as usize]);
-        self.open_blocks(first, &mut plain)?;
-        let skip = (offset - first * bs) as usize;
-        buf[..len].copy_from_slice(&plain[skip..skip + len]);
-        Ok(len)
+        with_scratch(&READ_SCRATCH, |ct| {
+            self.open_span(first, last - first + 1, ct)?;
+            let mut out = 0;
+            for i in 0..=(last - first) as usize {
+                let body = self.body(ct, i);
+                let block_start = (first + i as u64) * bs;
+                let from = (offset + out as u64 - block_start) as usize;
+                let n = (body.len() - from).min(len - out);
+                buf[out..out + n].copy_from_slice(&ct[body.start + from..body.start + from + n]);
+                out += n;
+            }
+            Ok(len)
+        })
     }
 
     /// Writes `data` at `offset`, extending the file (with zeros between the
@@ -445,61 +443,66 @@ impl<S: CipherStore> ContentFile<S> {
         } else {
             (first, (end - 1) / bs)
         };
-        let span_end = ((stop + 1) * bs).min(new_size);
-        let mut plain = zeroize::Zeroizing::new(vec![0u8; (span_end - start * bs) as usize]);
-        // Old plaintext is needed only in blocks the write covers partly;
-        // there are at most two of them at each end of the span.
-        let ends: &[u64] = if start == stop {
-            &[start]
-        } else {
-            &[start, stop]
-        };
-        for &idx in ends {
-            let b_start = idx * bs;
-            let b_end = ((idx + 1) * bs).min(new_size);
-            let covered = offset <= b_start && end >= b_end;
-            let old_len = Self::block_plain_len(old_size, idx);
-            if !covered && old_len > 0 {
-                let at = ((idx - start) * bs) as usize;
-                self.open_blocks(idx, &mut plain[at..at + old_len])?;
+        with_scratch(&WRITE_SCRATCH, |ct| {
+            let span_plain = ((stop + 1) * bs).min(new_size) - start * bs;
+            let blocks = stop - start + 1;
+            ct.clear();
+            ct.resize((span_plain + blocks * self.geo.overhead) as usize, 0);
+            // Old plaintext is needed only in blocks the write covers
+            // partly: at most the first and the last of the span.
+            let ends: &[u64] = if start == stop {
+                &[start]
+            } else {
+                &[start, stop]
+            };
+            for &idx in ends {
+                let b_start = idx * bs;
+                let b_end = ((idx + 1) * bs).min(new_size);
+                let covered = offset <= b_start && end >= b_end;
+                if !covered && Self::block_plain_len(old_size, idx) > 0 {
+                    with_scratch(&READ_SCRATCH, |old| -> Result<()> {
+                        self.open_span(idx, 1, old)?;
+                        let from = self.body(old, 0);
+                        let to = self.body(ct, (idx - start) as usize);
+                        ct[to.start..to.start + from.len()].copy_from_slice(&old[from]);
+                        Ok(())
+                    })?;
+                }
             }
-        }
-        let skip = (offset - start * bs) as usize;
-        plain[skip..skip + data.len()].copy_from_slice(data);
-        self.seal_span(start, new_last, &plain)?;
+            let mut done = 0usize;
+            for i in (first - start) as usize..blocks as usize {
+                if done == data.len() {
+                    break;
+                }
+                let body = self.body(ct, i);
+                let block_start = (start + i as u64) * bs;
+                let from = (offset + done as u64).saturating_sub(block_start) as usize;
+                let n = (body.len() - from).min(data.len() - done);
+                ct[body.start + from..body.start + from + n].copy_from_slice(&data[done..done + n]);
+                done += n;
+            }
+            self.seal_span(start, new_last, ct)
+        })?;
         self.size = new_size;
         Ok(())
     }
 
-    /// Seals `plain` as blocks from `start`, with `last` the file's last
-    /// block index, and writes them in one positional write.
-    fn seal_span(&mut self, start: u64, last: u64, plain: &[u8]) -> Result<()> {
-        let n = plain.len().div_ceil(BLOCK_SIZE).max(1);
-        let oh = self.geo.overhead as usize;
-        let mut ct = vec![0u8; plain.len() + n * oh];
+    /// Seals the laid-out blocks in `ct` (block `start` first; `last` is the
+    /// file's last block index) in place and writes them in one call.
+    fn seal_span(&mut self, start: u64, last: u64, ct: &mut [u8]) -> Result<()> {
         let core = self.header.core_bytes();
         let aead = &self.aead;
         let cb = self.geo.cblock() as usize;
-        let seal = |(i, (p, c)): (usize, (&[u8], &mut [u8]))| -> Result<()> {
+        let seal = |(i, c): (usize, &mut [u8])| -> Result<()> {
             let idx = start + i as u64;
-            aead.seal_into(&block_aad(&core, idx, idx == last), p, c)
+            aead.seal_in_place(&block_aad(&core, idx, idx == last), c)
         };
-        if plain.is_empty() {
-            seal((0, (&[], &mut ct[..])))?;
-        } else if n >= PARALLEL_BLOCKS {
-            plain
-                .par_chunks(BLOCK_SIZE)
-                .zip(ct.par_chunks_mut(cb))
-                .enumerate()
-                .try_for_each(seal)?;
+        if ct.len() / cb >= PARALLEL_BLOCKS {
+            ct.par_chunks_mut(cb).enumerate().try_for_each(seal)?;
         } else {
-            plain
-                .chunks(BLOCK_SIZE)
-                .zip(ct.chunks_mut(cb))
-                .enumerate()
-                .try_for_each(seal)?;
+            ct.chunks_mut(cb).enumerate().try_for_each(seal)?;
         }
-        self.store.write_all_at(&ct, self.geo.block_offset(start))?;
+        self.store.write_all_at(ct, self.geo.block_offset(start))?;
         Ok(())
     }
 
@@ -522,14 +525,17 @@ impl<S: CipherStore> ContentFile<S> {
         }
         let idx = self.geo.blocks(size) - 1;
         let keep = Self::block_plain_len(size, idx);
-        let mut plain = zeroize::Zeroizing::new(vec![0u8; keep]);
+        let mut ct = vec![0u8; keep + self.geo.overhead as usize];
         if keep > 0 {
-            let old_len = Self::block_plain_len(self.size, idx);
-            let mut old = zeroize::Zeroizing::new(vec![0u8; old_len]);
-            self.open_blocks(idx, &mut old)?;
-            plain.copy_from_slice(&old[..keep]);
+            with_scratch(&READ_SCRATCH, |old| -> Result<()> {
+                self.open_span(idx, 1, old)?;
+                let from = self.body(old, 0);
+                let nl = self.header.suite.nonce_len();
+                ct[nl..nl + keep].copy_from_slice(&old[from.start..from.start + keep]);
+                Ok(())
+            })?;
         }
-        self.seal_span(idx, idx, &plain)?;
+        self.seal_span(idx, idx, &mut ct)?;
         self.store.set_len(self.geo.ciphertext_len(size))?;
         self.size = size;
         Ok(())
@@ -541,16 +547,16 @@ impl<S: CipherStore> ContentFile<S> {
         const BATCH: u64 = 256;
         let mut bad = Vec::new();
         let n = self.geo.blocks(self.size);
-        let mut plain = zeroize::Zeroizing::new(vec![0u8; BLOCK_SIZE * BATCH as usize]);
+        let mut ct = Vec::new();
         let mut first = 0;
         while first < n {
             let count = BATCH.min(n - first);
-            let span_end = ((first + count) * BLOCK_SIZE as u64).min(self.size);
-            let len = (span_end - first * BLOCK_SIZE as u64) as usize;
-            if self.open_blocks(first, &mut plain[..len]).is_err() {
+            if let Err(e) = self.open_span(first, count, &mut ct) {
+                if !matches!(e, Error::BlockAuth { .. }) {
+                    return Err(e);
+                }
                 for idx in first..first + count {
-                    let l = Self::block_plain_len(self.size, idx);
-                    if self.open_blocks(idx, &mut plain[..l]).is_err() {
+                    if self.open_span(idx, 1, &mut ct).is_err() {
                         bad.push(idx);
                     }
                 }
@@ -559,6 +565,25 @@ impl<S: CipherStore> ContentFile<S> {
         }
         Ok(bad)
     }
+}
+
+/// Runs `f` with a thread's reusable buffer, or a fresh one if the thread
+/// is already using it (a rayon worker may run a second job while waiting).
+fn with_scratch<R>(
+    key: &'static std::thread::LocalKey<std::cell::RefCell<Vec<u8>>>,
+    f: impl FnOnce(&mut Vec<u8>) -> R,
+) -> R {
+    key.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => f(&mut buf),
+        Err(_) => f(&mut Vec::new()),
+    })
+}
+
+thread_local! {
+    /// Reused span buffers: a 1 MiB FUSE request should not cost a fresh
+    /// allocation and its page faults.
+    static READ_SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    static WRITE_SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl<S: CipherStore> ContentFile<S> {

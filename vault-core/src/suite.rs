@@ -8,6 +8,7 @@ use crate::{random, Error, Result, SecretKey};
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{Tag as XTag, XChaCha20Poly1305, XNonce};
 use ring::aead::{self, LessSafeKey, UnboundKey, AES_256_GCM};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Tag length of both suites.
 pub const TAG_LEN: usize = 16;
@@ -104,15 +105,23 @@ enum Engine {
     XChaCha(Box<XChaCha20Poly1305>),
 }
 
-/// A keyed AEAD of either suite. Messages are `nonce || ciphertext || tag`,
-/// with a fresh random nonce for every seal.
+/// A keyed AEAD of either suite. Messages are `nonce || ciphertext || tag`.
+///
+/// Nonces are counted, not drawn per message: each `Aead` takes a random
+/// base nonce once and XORs a 64-bit message counter into its last eight
+/// bytes. Within one instance nonces never repeat; across `F` instances
+/// under the same key, each sealing at most `q` messages, a repeat has
+/// probability at most `F² · q / 2^(8·nonce_len + 1)` (FORMAT.md, "Nonces").
+/// This also keeps the OS random generator off the per-block path.
 pub struct Aead {
     suite: Suite,
     engine: Engine,
+    base: [u8; 24],
+    counter: AtomicU64,
 }
 
 impl Aead {
-    /// Keys `suite` with `key`.
+    /// Keys `suite` with `key` and draws a fresh random base nonce.
     pub fn new(suite: Suite, key: &SecretKey) -> Result<Aead> {
         let engine = match suite {
             Suite::Aes256Gcm => Engine::Gcm(Box::new(LessSafeKey::new(
@@ -124,7 +133,12 @@ impl Aead {
                     .map_err(|_| Error::Crypto("XChaCha20-Poly1305 key"))?,
             )),
         };
-        Ok(Aead { suite, engine })
+        Ok(Aead {
+            suite,
+            engine,
+            base: random::array::<24>()?,
+            counter: AtomicU64::new(0),
+        })
     }
 
     /// The suite.
@@ -132,17 +146,31 @@ impl Aead {
         self.suite
     }
 
-    /// Seals `plaintext` into `out`, which must be exactly
-    /// `plaintext.len() + overhead()` bytes, under a fresh random nonce.
-    pub fn seal_into(&self, aad: &[u8], plaintext: &[u8], out: &mut [u8]) -> Result<()> {
-        let nl = self.suite.nonce_len();
-        if out.len() != plaintext.len() + nl + TAG_LEN {
-            return Err(Error::Crypto("seal output length"));
+    fn next_nonce(&self, out: &mut [u8]) -> Result<()> {
+        let c = self.counter.fetch_add(1, Ordering::Relaxed);
+        if c == u64::MAX {
+            return Err(Error::Crypto("nonce counter exhausted"));
         }
-        let (nonce, rest) = out.split_at_mut(nl);
-        random::fill(nonce)?;
-        let (body, tag_out) = rest.split_at_mut(plaintext.len());
-        body.copy_from_slice(plaintext);
+        let nl = out.len();
+        out.copy_from_slice(&self.base[..nl]);
+        for (o, b) in out[nl - 8..].iter_mut().zip(c.to_be_bytes()) {
+            *o ^= b;
+        }
+        Ok(())
+    }
+
+    /// Seals in place. `message` is laid out as the sealed message will be:
+    /// `nonce_len` bytes (overwritten with the nonce), the plaintext, and
+    /// 16 bytes (overwritten with the tag).
+    pub fn seal_in_place(&self, aad: &[u8], message: &mut [u8]) -> Result<()> {
+        let nl = self.suite.nonce_len();
+        if message.len() < nl + TAG_LEN {
+            return Err(Error::Crypto("seal buffer shorter than nonce and tag"));
+        }
+        let (nonce, rest) = message.split_at_mut(nl);
+        self.next_nonce(nonce)?;
+        let body_len = rest.len() - TAG_LEN;
+        let (body, tag_out) = rest.split_at_mut(body_len);
         match &self.engine {
             Engine::Gcm(key) => {
                 let n = aead::Nonce::try_assume_unique_for_key(nonce)
@@ -162,6 +190,17 @@ impl Aead {
         Ok(())
     }
 
+    /// Seals `plaintext` into `out`, which must be exactly
+    /// `plaintext.len() + overhead()` bytes.
+    pub fn seal_into(&self, aad: &[u8], plaintext: &[u8], out: &mut [u8]) -> Result<()> {
+        let nl = self.suite.nonce_len();
+        if out.len() != plaintext.len() + nl + TAG_LEN {
+            return Err(Error::Crypto("seal output length"));
+        }
+        out[nl..nl + plaintext.len()].copy_from_slice(plaintext);
+        self.seal_in_place(aad, out)
+    }
+
     /// Seals `plaintext` and returns the whole message.
     pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
         let mut out = vec![0u8; plaintext.len() + self.suite.overhead()];
@@ -169,37 +208,52 @@ impl Aead {
         Ok(out)
     }
 
-    /// Opens `message` into `out` (exactly `message.len() - overhead()`
-    /// bytes). On failure `out` is zeroed, so no unauthenticated plaintext
-    /// is ever released. Returns false when authentication fails.
-    pub fn open_into(&self, aad: &[u8], message: &[u8], out: &mut [u8]) -> bool {
+    /// Opens a message in place: on success the plaintext is
+    /// `message[nonce_len..len - 16]`. On failure that region is zeroed, so
+    /// no unauthenticated plaintext is ever released. Returns false when
+    /// authentication fails.
+    pub fn open_in_place(&self, aad: &[u8], message: &mut [u8]) -> bool {
         let nl = self.suite.nonce_len();
-        if message.len() < nl + TAG_LEN || out.len() != message.len() - nl - TAG_LEN {
-            out.fill(0);
+        if message.len() < nl + TAG_LEN {
             return false;
         }
-        let (nonce, rest) = message.split_at(nl);
-        let (body, tag) = rest.split_at(rest.len() - TAG_LEN);
-        out.copy_from_slice(body);
+        let (nonce, rest) = message.split_at_mut(nl);
+        let body_len = rest.len() - TAG_LEN;
+        let (body, tag) = rest.split_at_mut(body_len);
         let ok = match &self.engine {
             Engine::Gcm(key) => {
                 let n = aead::Nonce::try_assume_unique_for_key(nonce).expect("12-byte nonce");
-                let tag = aead::Tag::try_from(tag).expect("16-byte tag");
-                key.open_in_place_separate_tag(n, aead::Aad::from(aad), tag, out, 0..)
+                let tag = aead::Tag::try_from(&tag[..]).expect("16-byte tag");
+                key.open_in_place_separate_tag(n, aead::Aad::from(aad), tag, body, 0..)
                     .is_ok()
             }
             Engine::XChaCha(c) => c
                 .decrypt_in_place_detached(
                     XNonce::from_slice(nonce),
                     aad,
-                    out,
+                    body,
                     XTag::from_slice(tag),
                 )
                 .is_ok(),
         };
         if !ok {
-            out.fill(0);
+            body.fill(0);
         }
+        ok
+    }
+
+    /// Opens `message` into `out` (exactly `message.len() - overhead()`
+    /// bytes); `out` is zeroed on failure.
+    pub fn open_into(&self, aad: &[u8], message: &[u8], out: &mut [u8]) -> bool {
+        let oh = self.suite.overhead();
+        if message.len() < oh || out.len() != message.len() - oh {
+            out.fill(0);
+            return false;
+        }
+        let mut buf = message.to_vec();
+        let ok = self.open_in_place(aad, &mut buf);
+        let nl = self.suite.nonce_len();
+        out.copy_from_slice(&buf[nl..nl + out.len()]);
         ok
     }
 
@@ -227,6 +281,15 @@ mod tests {
             m[last] ^= 1;
             assert!(a.open(b"aad", &m).is_none());
         }
+    }
+
+    #[test]
+    fn counted_nonces_differ_and_open() {
+        let a = Aead::new(Suite::Aes256Gcm, &SecretKey::random().unwrap()).unwrap();
+        let m1 = a.seal(b"", b"x").unwrap();
+        let m2 = a.seal(b"", b"x").unwrap();
+        assert_ne!(m1[..12], m2[..12]);
+        assert_eq!(a.open(b"", &m2).unwrap(), b"x");
     }
 
     #[test]

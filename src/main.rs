@@ -15,7 +15,8 @@ use std::process::ExitCode;
 pub enum Outcome {
     /// Everything worked.
     Ok,
-    /// The command finished but found damage (fsck, export): exit 1.
+    /// The command finished but found damage (fsck, export): exit 3, so
+    /// scripts can tell it from a failure (exit 1).
     Damaged,
 }
 
@@ -26,7 +27,7 @@ fn main() -> ExitCode {
     sys::harden();
     match run(cli.command) {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
-        Ok(Outcome::Damaged) => ExitCode::from(1),
+        Ok(Outcome::Damaged) => ExitCode::from(3),
         Err(e) => {
             let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
             eprintln!("pivault: error: {}", dedup_chain(&chain));

@@ -98,10 +98,10 @@ pub fn init(a: InitArgs) -> Result<Outcome> {
         eprintln!("pivault: warning: this vault's passphrase slot uses test-only Argon2id parameters; never keep real data in it");
     }
     eprintln!(
-        "Created vault {} ({}, Argon2id m={} MiB t={} p={}). Back up its keystore with `pivault keys backup`.",
+        "Created vault {} ({}, Argon2id m={} KiB t={} p={}). Back up its keystore with `pivault keys backup`.",
         vault.display(),
         suite.name(),
-        kdf.m_kib / 1024,
+        kdf.m_kib,
         kdf.t,
         kdf.p
     );

@@ -26,7 +26,8 @@ fn write_temp(target: &Path, bytes: &[u8], mode: u32) -> Result<PathBuf> {
         .create_new(true)
         .mode(mode)
         .open(&tmp)
-        .map_err(|e| Error::io(&tmp, e))?;
+        // Name the file the caller asked for; the temp name means nothing to them.
+        .map_err(|e| Error::io(target, e))?;
     let res = f.write_all(bytes).and_then(|_| f.sync_all());
     if let Err(e) = res {
         let _ = fs::remove_file(&tmp);

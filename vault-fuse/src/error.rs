@@ -31,7 +31,7 @@ pub enum Error {
     #[error("{0}")]
     InvalidName(vault_core::Error),
     /// The entry already exists.
-    #[error("{0} already exists")]
+    #[error("{0} already exists in the vault; nothing was overwritten")]
     Exists(PathBuf),
     /// The entry does not exist.
     #[error("{0} does not exist")]

@@ -107,7 +107,7 @@ fn import_dir(
         if ft.is_dir() {
             let sub = match vault.lookup(dir, name)? {
                 Some((_, m)) if m.is_dir() => vault.subdir(dir, name)?,
-                Some((host, _)) => return Err(Error::Exists(host)),
+                Some(_) => return Err(Error::Exists(path)),
                 None => {
                     report.dirs += 1;
                     vault.mkdir(dir, name, 0o700)?
@@ -116,7 +116,9 @@ fn import_dir(
             import_dir(vault, &sub, &path, report, progress)?;
             set_times_and_mode(&sub.host, &meta)?;
         } else if ft.is_file() {
-            let mut file = vault.create_file(dir, name, 0o600)?;
+            let mut file = vault
+                .create_file(dir, name, 0o600)
+                .map_err(|e| conflict(e, &path))?;
             let host = file_host(vault, dir, name)?;
             let bytes = copy_in(&path, &mut file, &host, progress)?;
             drop(file);
@@ -125,14 +127,17 @@ fn import_dir(
             report.bytes += bytes;
         } else if ft.is_symlink() {
             let target = fs::read_link(&path).map_err(|e| Error::io(&path, e))?;
-            let host = vault.symlink(dir, name, target.as_os_str().as_bytes())?;
+            let host = vault
+                .symlink(dir, name, target.as_os_str().as_bytes())
+                .map_err(|e| conflict(e, &path))?;
             let mtime = FileTime::from_last_modification_time(&meta);
             filetime::set_symlink_file_times(&host, mtime, mtime)
                 .map_err(|e| Error::io(&host, e))?;
             report.symlinks += 1;
         } else if std::os::unix::fs::FileTypeExt::is_fifo(&ft) {
-            let (_, host) = vault.encode(dir, name)?;
-            sys::mkfifo(&host, meta.mode() & 0o7777).map_err(|e| Error::io(&host, e))?;
+            let host = vault
+                .mkfifo(dir, name, meta.mode() & 0o7777)
+                .map_err(|e| conflict(e, &path))?;
             set_times_and_mode(&host, &meta)?;
         } else {
             report.skipped.push((
@@ -142,6 +147,14 @@ fn import_dir(
         }
     }
     Ok(())
+}
+
+/// Names the source path, not the ciphertext, when an entry already exists.
+fn conflict(e: Error, src: &Path) -> Error {
+    match e {
+        Error::Exists(_) => Error::Exists(src.to_path_buf()),
+        e => e,
+    }
 }
 
 fn file_host(vault: &Vault, dir: &Dir, name: &[u8]) -> Result<PathBuf> {
@@ -187,6 +200,28 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 /// exist. Damaged entries are skipped and listed in the report; everything
 /// intact is exported.
 pub fn export(vault: &Vault, dest: &Path, progress: &dyn Progress) -> Result<Report> {
+    // Plaintext written inside the ciphertext tree would be synced and
+    // backed up unencrypted along with it.
+    let inside = |p: &Path| -> bool {
+        let root = fs::canonicalize(vault.root_path()).ok();
+        let mut probe = Some(p);
+        while let Some(q) = probe {
+            if let Ok(c) = fs::canonicalize(q) {
+                return root.as_deref().is_some_and(|r| c.starts_with(r));
+            }
+            probe = q.parent();
+        }
+        false
+    };
+    if inside(dest) {
+        return Err(Error::io(
+            dest,
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the destination is inside the vault directory; export to a directory outside it",
+            ),
+        ));
+    }
     match fs::read_dir(dest) {
         Ok(mut rd) => {
             if rd.next().is_some() {

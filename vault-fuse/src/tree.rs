@@ -44,7 +44,8 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn of(ft: fs::FileType) -> Option<Kind> {
+    /// The kind of a host file type; `None` for sockets and devices.
+    pub fn of(ft: fs::FileType) -> Option<Kind> {
         use std::os::unix::fs::FileTypeExt;
         if ft.is_file() {
             Some(Kind::File)
@@ -69,6 +70,9 @@ pub struct Entry {
     pub host: PathBuf,
     /// Its kind.
     pub kind: Kind,
+    /// Host inode number of the ciphertext entry (from the directory
+    /// listing, without a stat).
+    pub ino: u64,
 }
 
 /// One result of listing a directory: an entry, or a host entry that could
@@ -179,8 +183,7 @@ impl Vault {
             {
                 continue;
             }
-            let full = if let Some(rest) = entry.strip_prefix(LONG_NAME_PREFIX) {
-                let _ = rest;
+            let full = if entry.starts_with(LONG_NAME_PREFIX) {
                 match read_long_name(&host, &entry) {
                     Ok(full) => full,
                     Err(e) => {
@@ -219,13 +222,19 @@ impl Vault {
                 }
                 Err(e) => return Err(Error::io(host, e)),
             };
-            out.push(Listed::Entry(Entry { name, host, kind }));
+            let ino = std::os::unix::fs::DirEntryExt::ino(&de);
+            out.push(Listed::Entry(Entry {
+                name,
+                host,
+                kind,
+                ino,
+            }));
         }
         Ok(out)
     }
 
     /// Writes the side file of a long name before its entry exists.
-    fn prepare_name(&self, enc: &EncodedName, dir: &Dir) -> Result<()> {
+    pub(crate) fn prepare_name(&self, enc: &EncodedName, dir: &Dir) -> Result<()> {
         if let (Some(side), EncodedName::Long { full, .. }) = (enc.side_file(), enc) {
             let path = dir.host.join(side);
             keys::write_atomic(&path, full.as_bytes(), 0o600)
@@ -238,6 +247,7 @@ impl Vault {
     /// its name; fails if it exists.
     pub fn create_file(&self, dir: &Dir, name: &[u8], mode: u32) -> Result<ContentFile<HostFile>> {
         let (enc, host) = self.encode(dir, name)?;
+        refuse_existing(&host)?;
         self.prepare_name(&enc, dir)?;
         let f = OpenOptions::new()
             .read(true)
@@ -278,9 +288,7 @@ impl Vault {
     /// a crash never leaves a directory without an ID.
     pub fn mkdir(&self, dir: &Dir, name: &[u8], mode: u32) -> Result<Dir> {
         let (enc, host) = self.encode(dir, name)?;
-        if fs::symlink_metadata(&host).is_ok() {
-            return Err(Error::Exists(host));
-        }
+        refuse_existing(&host)?;
         self.prepare_name(&enc, dir)?;
         let tmp = dir.host.join(format!("{TEMP_PREFIX}{}", random_hex()?));
         fs::DirBuilder::new()
@@ -309,6 +317,7 @@ impl Vault {
     /// bound to the entry).
     pub fn symlink(&self, dir: &Dir, name: &[u8], target: &[u8]) -> Result<PathBuf> {
         let (enc, host) = self.encode(dir, name)?;
+        refuse_existing(&host)?;
         self.prepare_name(&enc, dir)?;
         let sealed = self
             .cipher
@@ -321,6 +330,16 @@ impl Vault {
         Ok(host)
     }
 
+    /// Creates a named pipe `name` in `dir` (a fifo has no content to
+    /// encrypt; only its name is).
+    pub fn mkfifo(&self, dir: &Dir, name: &[u8], mode: u32) -> Result<PathBuf> {
+        let (enc, host) = self.encode(dir, name)?;
+        refuse_existing(&host)?;
+        self.prepare_name(&enc, dir)?;
+        crate::sys::mkfifo(&host, mode).map_err(|e| Error::io(&host, e))?;
+        Ok(host)
+    }
+
     /// Reads and decrypts the target of symlink `name` in `dir`.
     pub fn readlink(&self, dir: &Dir, name: &[u8]) -> Result<Vec<u8>> {
         let (_, host) = self.encode(dir, name)?;
@@ -328,6 +347,14 @@ impl Vault {
         self.cipher
             .open_symlink(&dir.id, name, sealed.as_os_str().as_bytes())
             .map_err(|e| Error::core(&host, e))
+    }
+}
+
+pub(crate) fn refuse_existing(host: &Path) -> Result<()> {
+    match fs::symlink_metadata(host) {
+        Ok(_) => Err(Error::Exists(host.to_path_buf())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(host, e)),
     }
 }
 
@@ -372,6 +399,77 @@ fn read_long_name(host: &Path, entry: &str) -> Result<String> {
         });
     }
     Ok(full)
+}
+
+impl Vault {
+    /// Removes the long-name side file of `name` in `dir`, if it has one
+    /// (after its entry is gone). A missing side file is not an error.
+    pub(crate) fn remove_side_file(&self, dir: &Dir, name: &[u8]) -> Result<()> {
+        let (enc, _) = self.encode(dir, name)?;
+        if let Some(side) = enc.side_file() {
+            let path = dir.host.join(side);
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(path, e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the ID of the directory at `host`, reached as `name` in
+    /// directory `parent` (checks its binding).
+    pub(crate) fn dir_id_at(&self, host: &Path, parent: &DirId, name: &[u8]) -> Result<DirId> {
+        read_dirid(&self.cipher, host, NameContext::new(parent, name))
+    }
+
+    /// Atomically rewrites the ID file of the directory at `host` so that it
+    /// binds `id` to its new place (`name` in directory `parent`): the
+    /// directory was renamed, its ID and everything inside stay valid.
+    pub(crate) fn rebind_dir(
+        &self,
+        host: &Path,
+        id: &DirId,
+        parent: &DirId,
+        name: &[u8],
+    ) -> Result<()> {
+        let f = DirIdFile::with_id(&self.cipher, *id, NameContext::new(parent, name));
+        let tmp = host.join(format!("{TEMP_PREFIX}{}", random_hex()?));
+        let target = host.join(DIRID_FILE);
+        let res = (|| -> std::io::Result<()> {
+            let mut out = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            std::io::Write::write_all(&mut out, &f.to_bytes())?;
+            out.sync_data()?;
+            fs::rename(&tmp, &target)?;
+            fs::File::open(host)?.sync_all()
+        })();
+        if let Err(e) = res {
+            let _ = fs::remove_file(&tmp);
+            return Err(Error::io(target, e));
+        }
+        Ok(())
+    }
+
+    /// A fresh temporary entry name in `dir` (listings skip it).
+    pub(crate) fn temp_entry(&self, dir: &Dir) -> Result<PathBuf> {
+        Ok(dir.host.join(format!("{TEMP_PREFIX}{}", random_hex()?)))
+    }
+
+    /// True when `host` (a ciphertext directory) holds no entries besides
+    /// its directory ID file.
+    pub(crate) fn host_dir_is_empty(host: &Path) -> Result<bool> {
+        for de in fs::read_dir(host).map_err(|e| Error::io(host, e))? {
+            let de = de.map_err(|e| Error::io(host, e))?;
+            if de.file_name() != DIRID_FILE {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
 }
 
 /// Joins a plaintext name (raw bytes) onto a plaintext path.

@@ -16,7 +16,9 @@ fn temp_path(target: &Path) -> PathBuf {
         .unwrap_or_default();
     let nonce = vault_core::random::array::<6>().unwrap_or([0; 6]);
     let tag: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
-    target.with_file_name(format!(".{name}.tmp-{tag}"))
+    // The `.pivault-tmp-` prefix is what vault listings skip, so a temp
+    // file left by a crash is never mistaken for a foreign entry.
+    target.with_file_name(format!(".pivault-tmp-{tag}-{name}"))
 }
 
 fn write_temp(target: &Path, bytes: &[u8], mode: u32) -> Result<PathBuf> {

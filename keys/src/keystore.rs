@@ -171,9 +171,15 @@ impl Keystore {
             .strip_prefix(MAGIC_LINE)
             .and_then(|v| v.strip_prefix(' '))
             .ok_or_else(|| Error::corrupt(&path, "it does not start with `pivault-keystore` (not a keystore, or overwritten with other data)"))?;
+        // Strictly canonical decimal: no sign, no leading zeros.
+        let canonical = !version.is_empty()
+            && version.bytes().all(|b| b.is_ascii_digit())
+            && (version == "0" || !version.starts_with('0'));
         let version: u32 = version
             .parse()
-            .map_err(|_| Error::corrupt(&path, "its format version is not a number"))?;
+            .ok()
+            .filter(|_| canonical)
+            .ok_or_else(|| Error::corrupt(&path, "its format version is not a number"))?;
         if version > VERSION {
             return Err(Error::FutureVersion {
                 path,
@@ -195,6 +201,11 @@ impl Keystore {
         let (content, sum_line) = bytes.split_at(bytes.len() - SUM_LINE);
         let want = sum_line
             .strip_prefix(b"sha256 ")
+            .filter(|h| {
+                h[..64]
+                    .iter()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+            })
             .and_then(|h| hex::decode(&h[..64]).ok())
             .ok_or_else(|| {
                 Error::corrupt(&path, "it is truncated (the checksum line is missing)")
@@ -209,9 +220,11 @@ impl Keystore {
         let json = &content[nl.map(|i| i + 1).unwrap_or(0)..];
         let body: Body = serde_json::from_slice(json)
             .map_err(|e| Error::corrupt(&path, format!("its contents are malformed ({e})")))?;
-        let suite = Suite::from_name(&body.suite).ok_or_else(|| {
-            Error::corrupt(&path, format!("unknown cipher suite {:?}", body.suite))
-        })?;
+        let suite = Suite::from_name(&body.suite)
+            .filter(|s| s.name() == body.suite)
+            .ok_or_else(|| {
+                Error::corrupt(&path, format!("unknown cipher suite {:?}", body.suite))
+            })?;
         let vault_id: [u8; 16] = B64
             .decode(&body.vault_id)
             .ok()

@@ -31,6 +31,8 @@ const MAGIC: &[u8; 4] = b"PVLT";
 const FORMAT_VERSION: u8 = 1;
 /// Blocks sealed or opened in one call before the work is spread over threads.
 const PARALLEL_BLOCKS: usize = 32;
+/// Zeros sealed per step when a file is extended.
+const HOLE_CHUNK: usize = 1 << 20;
 /// Largest plaintext size the format accepts (keeps all offsets in u64).
 const MAX_SIZE: u64 = 1 << 60;
 
@@ -188,23 +190,28 @@ fn block_aad(core: &[u8; HEADER_CORE_LEN], index: u64, last: bool) -> [u8; HEADE
     aad
 }
 
-fn binding_tag(cipher: &VaultCipher, file_id: &[u8; 16], at: NameContext<'_>) -> [u8; 16] {
-    cipher.binding_tag(b"pivault file v1", &[file_id, at.dir_id, at.name])
+/// The tag covers the whole header core, not just the file ID, so the
+/// suite and data-key version cannot be changed by someone without the keys
+/// (a later whole-block write would otherwise seal under their choice).
+fn binding_tag(
+    cipher: &VaultCipher,
+    core: &[u8; HEADER_CORE_LEN],
+    at: NameContext<'_>,
+) -> [u8; 16] {
+    cipher.binding_tag(b"pivault file v1", &[core, at.dir_id, at.name])
 }
 
 impl<S: CipherStore> ContentFile<S> {
     /// Creates an empty file in `store` (which should be empty) under the
     /// vault's current suite and data-key version, bound to `at`.
     pub fn create(store: S, cipher: &VaultCipher, at: NameContext<'_>) -> Result<Self> {
-        let file_id = random::array::<16>()?;
-        let mut bindings = [[0u8; 16]; BINDING_SLOTS];
-        bindings[0] = binding_tag(cipher, &file_id, at);
-        let header = Header {
+        let mut header = Header {
             suite: cipher.suite(),
             key_version: cipher.keyring().current_version(),
-            file_id,
-            bindings,
+            file_id: random::array::<16>()?,
+            bindings: [[0u8; 16]; BINDING_SLOTS],
         };
+        header.bindings[0] = binding_tag(cipher, &header.core_bytes(), at);
         Self::create_with_header(store, cipher, header)
     }
 
@@ -260,7 +267,7 @@ impl<S: CipherStore> ContentFile<S> {
 
     /// True when one of the header's binding slots names `at`.
     pub fn is_bound_to(&self, cipher: &VaultCipher, at: NameContext<'_>) -> bool {
-        let want = binding_tag(cipher, &self.header.file_id, at);
+        let want = binding_tag(cipher, &self.header.core_bytes(), at);
         let mut hit = subtle::Choice::from(0);
         for slot in &self.header.bindings {
             hit |= slot.ct_eq(&want);
@@ -278,7 +285,7 @@ impl<S: CipherStore> ContentFile<S> {
         if self.is_bound_to(cipher, at) {
             return Ok(());
         }
-        let tag = binding_tag(cipher, &self.header.file_id, at);
+        let tag = binding_tag(cipher, &self.header.core_bytes(), at);
         let slot = self
             .header
             .bindings
@@ -291,7 +298,7 @@ impl<S: CipherStore> ContentFile<S> {
 
     /// Unbinds a name (unlink of one hard link, or the old name of a rename).
     pub fn remove_binding(&mut self, cipher: &VaultCipher, at: NameContext<'_>) -> Result<()> {
-        let tag = binding_tag(cipher, &self.header.file_id, at);
+        let tag = binding_tag(cipher, &self.header.core_bytes(), at);
         for slot in self.header.bindings.iter_mut() {
             if bool::from(slot.ct_eq(&tag)) {
                 *slot = [0u8; 16];
@@ -307,8 +314,8 @@ impl<S: CipherStore> ContentFile<S> {
         from: NameContext<'_>,
         to: NameContext<'_>,
     ) -> Result<()> {
-        let old = binding_tag(cipher, &self.header.file_id, from);
-        let new = binding_tag(cipher, &self.header.file_id, to);
+        let old = binding_tag(cipher, &self.header.core_bytes(), from);
+        let new = binding_tag(cipher, &self.header.core_bytes(), to);
         let mut done = false;
         for slot in self.header.bindings.iter_mut() {
             if bool::from(slot.ct_eq(&old)) && !done {
@@ -395,8 +402,9 @@ impl<S: CipherStore> ContentFile<S> {
     }
 
     /// Reads up to `buf.len()` bytes at `offset`; returns how many (0 at or
-    /// past the end). Nothing is copied to `buf` unless every block read
-    /// authenticates.
+    /// past the end). Blocks are decrypted straight into `buf` (through a
+    /// wiped stack buffer for partly read blocks); if any block fails, all of
+    /// `buf[..n]` is zeroed and the error names the lowest failing block.
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize> {
         if offset >= self.size || buf.is_empty() {
             return Ok(0);
@@ -405,19 +413,72 @@ impl<S: CipherStore> ContentFile<S> {
         let bs = BLOCK_SIZE as u64;
         let first = offset / bs;
         let last = (offset + len as u64 - 1) / bs;
-        with_scratch(&READ_SCRATCH, |ct| {
-            self.open_span(first, last - first + 1, ct)?;
-            let mut out = 0;
-            for i in 0..=(last - first) as usize {
-                let body = self.body(ct, i);
-                let block_start = (first + i as u64) * bs;
-                let from = (offset + out as u64 - block_start) as usize;
-                let n = (body.len() - from).min(len - out);
-                buf[out..out + n].copy_from_slice(&ct[body.start + from..body.start + from + n]);
-                out += n;
+        let count = last - first + 1;
+        let out = &mut buf[..len];
+        let res = with_scratch(&READ_SCRATCH, |ct| -> Result<()> {
+            let start = self.geo.block_offset(first);
+            let end = self
+                .geo
+                .ciphertext_len(self.size)
+                .min(self.geo.block_offset(last + 1));
+            ct.clear();
+            ct.resize((end - start) as usize, 0);
+            self.store.read_exact_at(ct, start)?;
+            // Pair each ciphertext block with the part of `out` it fills.
+            let cb = self.geo.cblock() as usize;
+            let mut jobs = Vec::with_capacity(count as usize);
+            let mut rest = &mut *out;
+            for (i, c) in ct.chunks(cb).enumerate() {
+                let idx = first + i as u64;
+                let skip = if i == 0 {
+                    (offset - first * bs) as usize
+                } else {
+                    0
+                };
+                let body_len = c.len() - self.geo.overhead as usize;
+                let n = (body_len - skip).min(rest.len());
+                let (dst, tail) = std::mem::take(&mut rest).split_at_mut(n);
+                rest = tail;
+                jobs.push((idx, c, skip, dst));
             }
-            Ok(len)
-        })
+            let last_index = self.last_index();
+            let core = self.header.core_bytes();
+            let nl = self.header.suite.nonce_len();
+            let aead = &self.aead;
+            let open = |(idx, c, skip, dst): (u64, &[u8], usize, &mut [u8])| -> Option<u64> {
+                let aad = block_aad(&core, idx, idx == last_index);
+                let (nonce, rest) = c.split_at(nl);
+                let (body, tag) = rest.split_at(rest.len() - TAG_LEN);
+                let ok = if skip == 0 && dst.len() == body.len() {
+                    dst.copy_from_slice(body);
+                    aead.open_detached(&aad, nonce, dst, tag)
+                } else {
+                    let mut tmp = zeroize::Zeroizing::new([0u8; BLOCK_SIZE]);
+                    let t = &mut tmp[..body.len()];
+                    t.copy_from_slice(body);
+                    let ok = aead.open_detached(&aad, nonce, t, tag);
+                    if ok {
+                        dst.copy_from_slice(&t[skip..skip + dst.len()]);
+                    }
+                    ok
+                };
+                (!ok).then_some(idx)
+            };
+            let failed = if jobs.len() >= PARALLEL_BLOCKS {
+                jobs.into_par_iter().filter_map(open).min()
+            } else {
+                jobs.into_iter().filter_map(open).min()
+            };
+            match failed {
+                Some(index) => Err(Error::BlockAuth { index }),
+                None => Ok(()),
+            }
+        });
+        if let Err(e) = res {
+            out.fill(0);
+            return Err(e);
+        }
+        Ok(len)
     }
 
     /// Writes `data` at `offset`, extending the file (with zeros between the
@@ -432,6 +493,11 @@ impl<S: CipherStore> ContentFile<S> {
             .checked_add(data.len() as u64)
             .filter(|&e| e <= MAX_SIZE)
             .ok_or(Error::Range("write past the largest file size"))?;
+        // A write far past the end fills the gap with sealed zeros in
+        // bounded chunks first, rather than one buffer as large as the gap.
+        if offset > self.size + HOLE_CHUNK as u64 {
+            self.set_len(offset)?;
+        }
         let bs = BLOCK_SIZE as u64;
         let old_size = self.size;
         let new_size = old_size.max(end);
@@ -465,6 +531,7 @@ impl<S: CipherStore> ContentFile<S> {
                         let from = self.body(old, 0);
                         let to = self.body(ct, (idx - start) as usize);
                         ct[to.start..to.start + from.len()].copy_from_slice(&old[from]);
+                        old.fill(0);
                         Ok(())
                     })?;
                 }
@@ -512,10 +579,9 @@ impl<S: CipherStore> ContentFile<S> {
             return Err(Error::Range("size past the largest file size"));
         }
         if size > self.size {
-            const CHUNK: usize = 1 << 20;
-            let zeros = vec![0u8; CHUNK];
+            let zeros = vec![0u8; HOLE_CHUNK];
             while self.size < size {
-                let n = ((size - self.size) as usize).min(CHUNK);
+                let n = ((size - self.size) as usize).min(HOLE_CHUNK);
                 self.write_at(self.size, &zeros[..n])?;
             }
             return Ok(());
@@ -532,6 +598,7 @@ impl<S: CipherStore> ContentFile<S> {
                 let from = self.body(old, 0);
                 let nl = self.header.suite.nonce_len();
                 ct[nl..nl + keep].copy_from_slice(&old[from.start..from.start + keep]);
+                old.fill(0);
                 Ok(())
             })?;
         }
@@ -563,6 +630,7 @@ impl<S: CipherStore> ContentFile<S> {
             }
             first += count;
         }
+        ct.fill(0);
         Ok(bad)
     }
 }
@@ -612,3 +680,31 @@ pub fn block_aad_for(header: &Header, index: u64, last: bool) -> Vec<u8> {
 
 #[allow(dead_code)]
 const _: () = assert!(TAG_LEN == 16);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Keyring;
+
+    #[test]
+    fn write_far_past_the_end_fills_the_gap_in_chunks() {
+        let c = VaultCipher::new(Keyring::generate().unwrap(), Suite::Aes256Gcm);
+        let at = NameContext::new(&[5; 16], b"sparse");
+        let mut f = ContentFile::create(Vec::new(), &c, at).unwrap();
+        f.write_at(0, b"head").unwrap();
+        let far = 3 * HOLE_CHUNK as u64 + 17;
+        f.write_at(far, b"tail").unwrap();
+        assert_eq!(f.size(), far + 4);
+        assert_eq!(
+            f.store().len() as u64,
+            Geometry::new(Suite::Aes256Gcm).ciphertext_len(far + 4)
+        );
+        let f = ContentFile::open(f.into_store(), &c, at).unwrap();
+        let mut all = vec![1u8; (far + 4) as usize];
+        f.read_at(0, &mut all).unwrap();
+        assert_eq!(&all[..4], b"head");
+        assert!(all[4..far as usize].iter().all(|&b| b == 0));
+        assert_eq!(&all[far as usize..], b"tail");
+        assert!(f.verify().unwrap().is_empty());
+    }
+}

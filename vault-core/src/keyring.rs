@@ -120,6 +120,9 @@ impl Keyring {
             rest = &r[2 + len..];
             match (tag, len) {
                 (TAG_MASTER, 32) => {
+                    if master.is_some() {
+                        return Err(Error::Keyring("duplicate master secret"));
+                    }
                     let mut k = [0u8; 32];
                     k.copy_from_slice(value);
                     master = Some(SecretKey::from_bytes(k));

@@ -220,10 +220,21 @@ impl Aead {
         let (nonce, rest) = message.split_at_mut(nl);
         let body_len = rest.len() - TAG_LEN;
         let (body, tag) = rest.split_at_mut(body_len);
+        self.open_detached(aad, nonce, body, tag)
+    }
+
+    /// Decrypts `body` in place given its message's nonce and tag (which
+    /// may live elsewhere: the content format decrypts straight into the
+    /// caller's buffer). `body` is zeroed when authentication fails.
+    pub fn open_detached(&self, aad: &[u8], nonce: &[u8], body: &mut [u8], tag: &[u8]) -> bool {
+        if nonce.len() != self.suite.nonce_len() || tag.len() != TAG_LEN {
+            body.fill(0);
+            return false;
+        }
         let ok = match &self.engine {
             Engine::Gcm(key) => {
                 let n = aead::Nonce::try_assume_unique_for_key(nonce).expect("12-byte nonce");
-                let tag = aead::Tag::try_from(&tag[..]).expect("16-byte tag");
+                let tag = aead::Tag::try_from(tag).expect("16-byte tag");
                 key.open_in_place_separate_tag(n, aead::Aad::from(aad), tag, body, 0..)
                     .is_ok()
             }

@@ -88,13 +88,13 @@ fn hkdf_by_hand(ikm: &[u8], label: &str, context: &[u8]) -> [u8; 32] {
 }
 
 /// The binding tag of FORMAT.md, computed without vault-core.
-fn binding_by_hand(file_id: &[u8; 16], dir: &[u8; 16], name: &[u8]) -> [u8; 16] {
+fn binding_by_hand(core: &[u8], dir: &[u8; 16], name: &[u8]) -> [u8; 16] {
     use ring::hmac;
     let key = hkdf_by_hand(&MASTER, "pivault v1 bindings", b"");
     let key = hmac::Key::new(hmac::HMAC_SHA256, &key);
     let mut ctx = hmac::Context::with_key(&key);
     ctx.update(b"pivault file v1");
-    for f in [&file_id[..], &dir[..], name] {
+    for f in [core, &dir[..], name] {
         ctx.update(&(f.len() as u32).to_be_bytes());
         ctx.update(f);
     }
@@ -196,7 +196,7 @@ fn decrypt_store_independently(suite: Suite, store: &[u8]) -> Vec<u8> {
     assert_eq!(h.suite_id, suite.id());
     assert_eq!(
         h.slots[0],
-        binding_by_hand(&h.file_id, &DIR, NAME),
+        binding_by_hand(&store[..32], &DIR, NAME),
         "binding slot 0"
     );
     assert!(
@@ -386,7 +386,7 @@ fn independently_written_file_opens() {
             store.extend_from_slice(&file_id);
             store.extend_from_slice(&[0; 4]);
             let core = store.clone();
-            store.extend_from_slice(&binding_by_hand(&file_id, &DIR, NAME));
+            store.extend_from_slice(&binding_by_hand(&core, &DIR, NAME));
             store.extend_from_slice(&[0; 48]);
             assert_eq!(store.len(), HEADER_LEN);
 

@@ -1,0 +1,586 @@
+//! The keystore file of docs/FORMAT.md ("Keystore file"), checked against
+//! the code with an independent reader: the framing, the checksum line, the
+//! JSON fields, the slot wrapping (Argon2id, then the vault suite's AEAD
+//! from RustCrypto with the documented AAD), the keyring TLV inside, and the
+//! MAC over the documented compact serialization. The document's example
+//! keystore must be exactly what the documented construction gives, and
+//! must unseal with `keys`.
+//!
+//! `cargo test -p pivault-keys --test keystore_format -- --ignored --nocapture`
+//! prints the example as FORMAT.md carries it.
+
+use aes_gcm::aead::{AeadInPlace, KeyInit};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use keys::{Error, KdfParams, Keystore, Passphrase};
+use ring::{digest, hmac};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::os::unix::fs::PermissionsExt;
+use vault_core::{Keyring, Suite};
+
+const DOC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/FORMAT.md");
+const PASS: &str = "correct horse battery staple";
+
+// ---------------------------------------------------------------------------
+// The body as FORMAT.md lists it, fields in the documented order. Serialized
+// compactly (mac omitted) it is the MAC input; pretty, the file's body.
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct DocBody {
+    vault_id: String,
+    suite: String,
+    created: u64,
+    data_key_versions: Vec<u32>,
+    next_slot: u32,
+    slots: Vec<DocSlot>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mac: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct DocSlot {
+    id: u32,
+    kind: String,
+    created: u64,
+    kdf: DocKdf,
+    salt: String,
+    wrapped: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct DocKdf {
+    m_kib: u32,
+    t: u32,
+    p: u32,
+    test_only: bool,
+}
+
+const TOP_FIELDS: &[&str] = &[
+    "vault_id",
+    "suite",
+    "created",
+    "data_key_versions",
+    "next_slot",
+    "slots",
+    "mac",
+];
+const SLOT_FIELDS: &[&str] = &["id", "kind", "created", "kdf", "salt", "wrapped"];
+const KDF_FIELDS: &[&str] = &["m_kib", "t", "p", "test_only"];
+
+// ---------------------------------------------------------------------------
+// The construction, from FORMAT.md
+
+fn hkdf32(ikm: &[u8], label: &str, context: &[u8]) -> [u8; 32] {
+    let prk = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, b"pivault-hkdf-v1"), ikm);
+    let mut info = label.as_bytes().to_vec();
+    info.push(0);
+    info.extend_from_slice(context);
+    info.push(1);
+    let t1 = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, prk.as_ref()), &info);
+    t1.as_ref().try_into().unwrap()
+}
+
+fn argon2id(pass: &[u8], salt: &[u8], kdf: DocKdf) -> [u8; 32] {
+    let params = argon2::Params::new(kdf.m_kib, kdf.t, kdf.p, Some(32)).unwrap();
+    let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let mut out = [0u8; 32];
+    a.hash_password_into(pass, salt, &mut out).unwrap();
+    out
+}
+
+fn slot_aad(vault_id: &[u8; 16], slot: u32, kind: &str) -> Vec<u8> {
+    let mut aad = b"pivault keystore slot v1".to_vec();
+    aad.extend_from_slice(vault_id);
+    aad.extend_from_slice(&slot.to_be_bytes());
+    aad.extend_from_slice(kind.as_bytes());
+    aad
+}
+
+fn nonce_len(suite: &str) -> usize {
+    match suite {
+        "aes-256-gcm" => 12,
+        "xchacha20-poly1305" => 24,
+        s => panic!("suite {s}"),
+    }
+}
+
+fn aead_seal(suite: &str, key: &[u8; 32], nonce: &[u8], aad: &[u8], plain: &[u8]) -> Vec<u8> {
+    assert_eq!(nonce.len(), nonce_len(suite));
+    let mut body = plain.to_vec();
+    let tag = match suite {
+        "aes-256-gcm" => aes_gcm::Aes256Gcm::new(key.into())
+            .encrypt_in_place_detached(nonce.into(), aad, &mut body)
+            .unwrap()
+            .to_vec(),
+        _ => chacha20poly1305::XChaCha20Poly1305::new(key.into())
+            .encrypt_in_place_detached(nonce.into(), aad, &mut body)
+            .unwrap()
+            .to_vec(),
+    };
+    [nonce, &body, &tag].concat()
+}
+
+fn aead_open(suite: &str, key: &[u8; 32], aad: &[u8], msg: &[u8]) -> Option<Vec<u8>> {
+    let nl = nonce_len(suite);
+    if msg.len() < nl + 16 {
+        return None;
+    }
+    let (nonce, rest) = msg.split_at(nl);
+    let (ct, tag) = rest.split_at(rest.len() - 16);
+    let mut body = ct.to_vec();
+    let ok = match suite {
+        "aes-256-gcm" => aes_gcm::Aes256Gcm::new(key.into())
+            .decrypt_in_place_detached(nonce.into(), aad, &mut body, tag.into())
+            .is_ok(),
+        _ => chacha20poly1305::XChaCha20Poly1305::new(key.into())
+            .decrypt_in_place_detached(nonce.into(), aad, &mut body, tag.into())
+            .is_ok(),
+    };
+    ok.then_some(body)
+}
+
+/// The keyring TLV: "PVKR", 0x01, then entries tag u8 || length u16 BE ||
+/// value; 0x01 master (32), 0x02 data key (u32 BE version || 32).
+fn parse_keyring(b: &[u8]) -> ([u8; 32], Vec<(u32, [u8; 32])>) {
+    assert_eq!(&b[..5], b"PVKR\x01", "keyring magic and version");
+    let mut rest = &b[5..];
+    let mut master = None;
+    let mut data = Vec::new();
+    while !rest.is_empty() {
+        let tag = rest[0];
+        let len = u16::from_be_bytes([rest[1], rest[2]]) as usize;
+        let value = &rest[3..3 + len];
+        match (tag, len) {
+            (0x01, 32) => {
+                assert!(master.is_none(), "one master entry");
+                master = Some(value.try_into().unwrap());
+            }
+            (0x02, 36) => data.push((
+                u32::from_be_bytes(value[..4].try_into().unwrap()),
+                value[4..].try_into().unwrap(),
+            )),
+            _ => panic!("unexpected keyring entry {tag:#04x} of {len} bytes"),
+        }
+        rest = &rest[3 + len..];
+    }
+    (master.expect("master entry"), data)
+}
+
+fn keyring_tlv(master: &[u8; 32], data: &[(u32, [u8; 32])]) -> Vec<u8> {
+    let mut out = b"PVKR\x01\x01\x00\x20".to_vec();
+    out.extend_from_slice(master);
+    for (v, k) in data {
+        out.extend_from_slice(&[0x02, 0x00, 0x24]);
+        out.extend_from_slice(&v.to_be_bytes());
+        out.extend_from_slice(k);
+    }
+    out
+}
+
+/// HMAC-SHA256 under HKDF(master, "pivault v1 keystore mac") over the
+/// compact JSON of the body without `mac`, base64.
+fn mac_of(master: &[u8; 32], body: &DocBody) -> String {
+    let mut b = body.clone();
+    b.mac = None;
+    let input = serde_json::to_string(&b).unwrap();
+    assert!(!input.contains([' ', '\n']), "compact: {input}");
+    let key = hkdf32(master, "pivault v1 keystore mac", b"");
+    B64.encode(hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &key), input.as_bytes()).as_ref())
+}
+
+/// First line, pretty JSON body and newline, checksum line.
+fn frame(body: &DocBody) -> Vec<u8> {
+    let mut out = b"pivault-keystore 1\n".to_vec();
+    out.extend_from_slice(serde_json::to_string_pretty(body).unwrap().as_bytes());
+    out.push(b'\n');
+    let sum = digest::digest(&digest::SHA256, &out);
+    out.extend_from_slice(format!("sha256 {}\n", hex::encode(sum.as_ref())).as_bytes());
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Reading a keystore file the documented way
+
+struct Read {
+    body: DocBody,
+    raw: Value,
+    json_text: String,
+}
+
+fn read_framing(bytes: &[u8]) -> Read {
+    let text = std::str::from_utf8(bytes).expect("a keystore is UTF-8 text");
+    let (first, rest) = text.split_once('\n').expect("first line");
+    assert_eq!(first, "pivault-keystore 1", "first line");
+    assert!(text.ends_with('\n'));
+    let without_nl = &text[..text.len() - 1];
+    let cut = without_nl.rfind('\n').expect("a checksum line") + 1;
+    let last = &without_nl[cut..];
+    let hex_sum = last
+        .strip_prefix("sha256 ")
+        .expect("last line `sha256 <hex>`");
+    assert_eq!(hex_sum.len(), 64);
+    assert!(hex_sum
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+    let sum = digest::digest(&digest::SHA256, &bytes[..cut]);
+    assert_eq!(
+        hex::encode(sum.as_ref()),
+        hex_sum,
+        "checksum over all preceding bytes"
+    );
+    let json_text = rest[..cut - first.len() - 1].to_string();
+    let raw: Value = serde_json::from_str(&json_text).expect("JSON body");
+    let body: DocBody = serde_json::from_value(raw.clone()).expect("documented fields only");
+    Read {
+        body,
+        raw,
+        json_text,
+    }
+}
+
+fn object_keys(v: &Value) -> Vec<&str> {
+    let mut k: Vec<&str> = v
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    k.sort_unstable();
+    k
+}
+
+fn sorted(fields: &[&'static str]) -> Vec<&'static str> {
+    let mut f = fields.to_vec();
+    f.sort_unstable();
+    f
+}
+
+/// The top-level members appear in the documented order.
+fn assert_top_level_order(json_text: &str) {
+    let found: Vec<&str> = json_text
+        .lines()
+        .filter_map(|l| l.strip_prefix("  \""))
+        .filter_map(|l| l.split_once('"').map(|(k, _)| k))
+        .collect();
+    assert_eq!(found, TOP_FIELDS, "top-level members in documented order");
+}
+
+fn b64(s: &str) -> Vec<u8> {
+    B64.decode(s).expect("standard base64 with padding")
+}
+
+/// Unwraps slot `slot` of `body` with `pass`, independently of `keys`.
+fn unwrap_slot(body: &DocBody, slot: &DocSlot, pass: &[u8]) -> Option<Vec<u8>> {
+    let vault_id: [u8; 16] = b64(&body.vault_id).try_into().unwrap();
+    let kek = argon2id(pass, &b64(&slot.salt), slot.kdf);
+    aead_open(
+        &body.suite,
+        &kek,
+        &slot_aad(&vault_id, slot.id, &slot.kind),
+        &b64(&slot.wrapped),
+    )
+}
+
+// ---------------------------------------------------------------------------
+// A keystore written by `keys`
+
+fn check_created(suite: Suite) {
+    let dir = tempfile::tempdir().unwrap();
+    let pass = Passphrase::new(PASS.as_bytes().to_vec());
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (ks, keyring) =
+        Keystore::create(dir.path(), suite, &pass, KdfParams::insecure_test()).unwrap();
+    let path = dir.path().join("pivault.keystore");
+    assert_eq!(ks.path(), path);
+    let bytes = std::fs::read(&path).unwrap();
+    let Read {
+        body,
+        raw,
+        json_text,
+    } = read_framing(&bytes);
+
+    // Fields, exactly as documented.
+    assert_eq!(object_keys(&raw), sorted(TOP_FIELDS));
+    assert_top_level_order(&json_text);
+    let vault_id: [u8; 16] = b64(&body.vault_id).try_into().expect("16-byte vault_id");
+    assert_eq!(vault_id, ks.vault_id());
+    assert_eq!(body.suite, suite.name());
+    assert!(body.created >= before && body.created <= before + 60);
+    assert_eq!(body.data_key_versions, vec![1]);
+    assert_eq!(body.next_slot, 1);
+    assert_eq!(body.slots.len(), 1);
+    let slot_raw = &raw["slots"][0];
+    assert_eq!(object_keys(slot_raw), sorted(SLOT_FIELDS));
+    assert_eq!(object_keys(&slot_raw["kdf"]), sorted(KDF_FIELDS));
+    let slot = &body.slots[0];
+    assert_eq!(slot.id, 0);
+    assert_eq!(slot.kind, "passphrase");
+    assert!(slot.created >= before && slot.created <= before + 60);
+    assert_eq!(
+        slot.kdf,
+        DocKdf {
+            m_kib: 64,
+            t: 1,
+            p: 1,
+            test_only: true
+        }
+    );
+    assert_eq!(b64(&slot.salt).len(), 16);
+    // Keyring of one data key: 5 + 35 + 39 bytes, plus nonce and tag.
+    assert_eq!(b64(&slot.wrapped).len(), nonce_len(&body.suite) + 79 + 16);
+    assert_eq!(b64(body.mac.as_deref().unwrap()).len(), 32);
+
+    // Independent unwrap: Argon2id, then the suite's AEAD with the AAD.
+    let plain = unwrap_slot(&body, slot, PASS.as_bytes()).expect("slot 0 opens independently");
+    let (master, data) = parse_keyring(&plain);
+    assert_eq!(&master, keyring.master().expose());
+    assert_eq!(data.len(), 1);
+    assert_eq!(data[0].0, 1);
+    assert_eq!(plain, keyring.to_bytes().expose());
+    assert_eq!(
+        Keyring::from_bytes(&plain).unwrap().master(),
+        keyring.master()
+    );
+    // The AAD binds the slot id, its kind and the vault.
+    let kek = argon2id(PASS.as_bytes(), &b64(&slot.salt), slot.kdf);
+    let wrapped = b64(&slot.wrapped);
+    for aad in [
+        slot_aad(&vault_id, 1, "passphrase"),
+        slot_aad(&vault_id, 0, "recovery"),
+        slot_aad(&[0; 16], 0, "passphrase"),
+    ] {
+        assert!(aead_open(&body.suite, &kek, &aad, &wrapped).is_none());
+    }
+    assert!(unwrap_slot(&body, slot, b"wrong").is_none());
+
+    // The MAC, recomputed from the documented compact serialization.
+    assert_eq!(body.mac, Some(mac_of(&master, &body)));
+
+    // The file is private, alone (no temp files left), and `create` never
+    // replaces it.
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec!["pivault.keystore"]);
+    let again = Keystore::create(dir.path(), suite, &pass, KdfParams::insecure_test());
+    assert!(matches!(again, Err(Error::AlreadyInitialised(_))));
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+
+    // Damage without a secret is caught by the checksum.
+    let mut damaged = bytes.clone();
+    let at = bytes.len() / 2;
+    damaged[at] ^= 0x01;
+    assert!(matches!(
+        Keystore::parse(path.clone(), &damaged),
+        Err(Error::Corrupt { .. })
+    ));
+}
+
+#[test]
+fn aes_gcm_keystore_has_the_documented_layout() {
+    check_created(Suite::Aes256Gcm);
+}
+
+#[test]
+fn xchacha_keystore_has_the_documented_layout() {
+    check_created(Suite::XChaCha20Poly1305);
+}
+
+/// A re-wrapped slot after a passphrase change, and a second slot, keep the
+/// documented layout; slot ids are never reused.
+#[test]
+fn slot_changes_keep_the_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = Passphrase::new(b"one".to_vec());
+    let two = Passphrase::new(b"two".to_vec());
+    let kdf = KdfParams::insecure_test();
+    let (mut ks, keyring) = Keystore::create(dir.path(), Suite::Aes256Gcm, &one, kdf).unwrap();
+    assert_eq!(ks.add_passphrase(&keyring, &two, kdf).unwrap(), 1);
+    ks.remove_slot(&keyring, 0).unwrap();
+    assert_eq!(ks.add_passphrase(&keyring, &one, kdf).unwrap(), 2);
+    let read = read_framing(&std::fs::read(dir.path().join("pivault.keystore")).unwrap());
+    assert_top_level_order(&read.json_text);
+    assert_eq!(read.body.next_slot, 3);
+    let ids: Vec<u32> = read.body.slots.iter().map(|s| s.id).collect();
+    assert_eq!(ids, vec![1, 2]);
+    for (slot, pass) in read.body.slots.iter().zip([b"two", b"one"]) {
+        let plain = unwrap_slot(&read.body, slot, pass).expect("slot opens");
+        assert_eq!(plain, keyring.to_bytes().expose());
+    }
+    assert_eq!(
+        read.body.mac,
+        Some(mac_of(keyring.master().expose(), &read.body))
+    );
+}
+
+// ---------------------------------------------------------------------------
+// The document's example keystore
+
+struct Example {
+    body: DocBody,
+    keyring: Vec<u8>,
+    nonce: Vec<u8>,
+    /// The ```` ```pivault-keystore ```` block, when the document has one.
+    file: Option<Vec<u8>>,
+}
+
+/// The `kind: keystore` vector and the `pivault-keystore` block after it.
+fn doc_example() -> Example {
+    let doc = std::fs::read_to_string(DOC).unwrap_or_else(|e| panic!("reading {DOC}: {e}"));
+    let mut fields: Vec<(String, String)> = Vec::new();
+    let mut file = None;
+    let mut lines = doc.lines();
+    while let Some(line) = lines.next() {
+        match line.trim_end() {
+            "```vectors" => {
+                let mut block = Vec::new();
+                for l in lines.by_ref() {
+                    if l.trim_end() == "```" {
+                        break;
+                    }
+                    block.push(l.trim_end());
+                }
+                if block.first() == Some(&"kind: keystore") {
+                    for l in block {
+                        if let Some(cont) = l.strip_prefix("    ") {
+                            fields.last_mut().unwrap().1.push_str(cont.trim());
+                        } else {
+                            let (k, v) = l.split_once(':').unwrap();
+                            fields.push((k.to_string(), v.trim().to_string()));
+                        }
+                    }
+                }
+            }
+            "```pivault-keystore" => {
+                let mut bytes = Vec::new();
+                for l in lines.by_ref() {
+                    if l == "```" {
+                        break;
+                    }
+                    bytes.extend_from_slice(l.as_bytes());
+                    bytes.push(b'\n');
+                }
+                file = Some(bytes);
+            }
+            _ => {}
+        }
+    }
+    let get = |k: &str| -> &str {
+        let v: Vec<&str> = fields
+            .iter()
+            .filter(|(f, _)| f == k)
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(v.len(), 1, "FORMAT.md keystore vector: field `{k}`");
+        v[0]
+    };
+    assert_eq!(get("passphrase"), PASS);
+    let vault_id = hex::decode(get("vault_id")).unwrap();
+    let salt = hex::decode(get("salt")).unwrap();
+    let keyring = hex::decode(get("keyring")).unwrap();
+    let nonce = hex::decode(get("nonce")).unwrap();
+    let kdf = DocKdf {
+        m_kib: get("m_kib").parse().unwrap(),
+        t: get("t").parse().unwrap(),
+        p: get("p").parse().unwrap(),
+        test_only: get("test_only").parse().unwrap(),
+    };
+    let created: u64 = get("created").parse().unwrap();
+    let suite = get("suite").to_string();
+    let vid: [u8; 16] = vault_id.clone().try_into().unwrap();
+    let kek = argon2id(PASS.as_bytes(), &salt, kdf);
+    let wrapped = aead_seal(
+        &suite,
+        &kek,
+        &nonce,
+        &slot_aad(&vid, 0, "passphrase"),
+        &keyring,
+    );
+    let (master, data) = parse_keyring(&keyring);
+    assert_eq!(
+        keyring_tlv(&master, &data),
+        keyring,
+        "keyring in writer order"
+    );
+    let mut body = DocBody {
+        vault_id: B64.encode(&vault_id),
+        suite,
+        created,
+        data_key_versions: data.iter().map(|d| d.0).collect(),
+        next_slot: 1,
+        slots: vec![DocSlot {
+            id: 0,
+            kind: "passphrase".into(),
+            created,
+            kdf,
+            salt: B64.encode(&salt),
+            wrapped: B64.encode(&wrapped),
+        }],
+        mac: None,
+    };
+    body.mac = Some(mac_of(&master, &body));
+    Example {
+        body,
+        keyring,
+        nonce,
+        file,
+    }
+}
+
+#[test]
+fn documented_example_keystore_is_exact_and_unseals() {
+    let ex = doc_example();
+    let file = ex.file.expect("FORMAT.md has a ```pivault-keystore block");
+    assert_eq!(
+        String::from_utf8(file.clone()).unwrap(),
+        String::from_utf8(frame(&ex.body)).unwrap(),
+        "the example is the documented construction of its vector"
+    );
+    assert_eq!(ex.nonce.len(), 12);
+    let read = read_framing(&file);
+    assert_eq!(read.body, ex.body);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pivault.keystore");
+    std::fs::write(&path, &file).unwrap();
+    let ks = Keystore::load(dir.path()).unwrap();
+    assert_eq!(ks.suite(), Suite::Aes256Gcm);
+    assert_eq!(ks.created(), ex.body.created);
+    let u = ks
+        .unseal_passphrase(&Passphrase::new(PASS.as_bytes().to_vec()), None)
+        .unwrap();
+    assert_eq!(u.slot, 0);
+    assert!(u.weak_kdf, "test_only slots are reported as weak");
+    assert_eq!(u.keyring.to_bytes().expose(), &ex.keyring[..]);
+    assert!(matches!(
+        ks.unseal_passphrase(&Passphrase::new(b"Correct horse".to_vec()), None),
+        Err(Error::WrongPassphrase)
+    ));
+
+    // A public field edited and the checksum recomputed: the MAC catches it.
+    let mut edited = ex.body.clone();
+    edited.next_slot = 7;
+    let forged = frame(&edited);
+    let ks = Keystore::parse(path, &forged).expect("checksum is valid");
+    assert!(matches!(
+        ks.unseal_passphrase(&Passphrase::new(PASS.as_bytes().to_vec()), None),
+        Err(Error::Corrupt { .. })
+    ));
+}
+
+#[test]
+#[ignore = "prints the example keystore for FORMAT.md"]
+fn print_example_keystore() {
+    let ex = doc_example();
+    print!("{}", String::from_utf8(frame(&ex.body)).unwrap());
+}

@@ -29,6 +29,8 @@ pub enum Command {
     /// Manage key slots and keystore backups.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Find unprotected PI (SSNs, licence, card and account numbers) in files.
+    Scan(ScanArgs),
 }
 
 /// Cipher suite choices at init.
@@ -158,4 +160,27 @@ pub enum KeysCommand {
         /// Where to write the copy.
         file: PathBuf,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct ScanArgs {
+    /// Files or directories to scan (.gitignore files are not honoured).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Print JSON Lines: one finding per line (path, line, kind, masked,
+    /// confidence, name_nearby).
+    #[arg(long)]
+    pub json: bool,
+    /// Move each file with findings into this directory (a mounted vault),
+    /// keeping its path relative to the scanned root; the original is
+    /// overwritten with zeros and removed once the copy is verified.
+    #[arg(long, value_name = "MOUNTPOINT")]
+    pub move_into: Option<PathBuf>,
+    /// Skip paths matching GLOB (gitignore syntax, relative to each PATH;
+    /// repeatable), e.g. --exclude '*.log' --exclude node_modules/.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Worker threads (default: one per CPU).
+    #[arg(short = 'j', long, value_name = "N")]
+    pub threads: Option<usize>,
 }

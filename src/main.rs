@@ -4,6 +4,7 @@
 mod cli;
 mod keyscmd;
 mod progress;
+mod scancmd;
 mod secrets;
 mod sys;
 mod vaultcmd;
@@ -71,5 +72,6 @@ fn run(cmd: cli::Command) -> anyhow::Result<Outcome> {
         Export(a) => vaultcmd::export(a),
         Fsck(a) => vaultcmd::fsck(a),
         Keys(k) => keyscmd::run(k),
+        Scan(a) => scancmd::run(a),
     }
 }

@@ -1,6 +1,172 @@
-//! pi-scan: finds unprotected personal information (SSNs, driver's licence
-//! and account numbers, as 201 CMR 17.02 defines it) in files.
+//! pi-scan finds unprotected personal information as 201 CMR 17.02 defines
+//! it (a Massachusetts resident's name with a Social Security number, a
+//! driver's licence or state ID number, or a financial account, credit or
+//! debit card number) in files, and moves files that hold it into a vault.
 //!
-//! Its implementation arrives with its own issue; the crate exists now so the
-//! workspace has the shape the design describes.
-#![forbid(unsafe_code)]
+//! * [`scan_text`] looks at one buffer;
+//! * [`scan`] walks trees in parallel, reading plain text (memory-mapped
+//!   when large), CSV/TSV (headings act as context), JSON, logs, and the
+//!   text inside .docx/.xlsx/.pptx and .pdf files;
+//! * [`move_into`] moves a flagged file into a mounted vault, verifies the
+//!   copy, then overwrites and removes the original.
+//!
+//! Values never leave the crate unmasked: a [`Finding`] holds only
+//! `***-**-1234`-style forms, and nothing is logged but paths and counts.
+//! The detection rules, confidence levels and their limits are in
+//! docs/SCAN.md.
+//!
+//! ```
+//! use pi_scan::{scan, ScanOptions};
+//! let dir = tempfile::tempdir().unwrap();
+//! std::fs::write(dir.path().join("hr.csv"), "name,ssn\nAna Silva,536-22-1234\n").unwrap();
+//! let report = scan(&[dir.path().to_path_buf()], &ScanOptions::default()).unwrap();
+//! assert_eq!(report.findings.len(), 1);
+//! assert_eq!(report.findings[0].masked, "***-**-1234");
+//! assert_eq!(report.findings[0].confidence, pi_scan::Confidence::High);
+//! ```
+#![deny(unsafe_code)]
+#![deny(missing_docs)]
+
+mod checks;
+mod context;
+mod detect;
+mod extract;
+mod relocate;
+mod source;
+mod walk;
+
+pub use detect::{scan_text, Layout, TextFinding};
+pub use relocate::move_into;
+pub use walk::{scan, Finding, ScanOptions, ScanReport};
+
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// The kinds of PI that 201 CMR 17.02 names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A Social Security number.
+    Ssn,
+    /// A driver's licence or state ID number (Massachusetts form).
+    DriversLicense,
+    /// A credit or debit card number.
+    PaymentCard,
+    /// A financial (bank) account number.
+    BankAccount,
+}
+
+impl Kind {
+    /// The name used in output (`ssn`, `drivers_license`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Ssn => "ssn",
+            Kind::DriversLicense => "drivers_license",
+            Kind::PaymentCard => "payment_card",
+            Kind::BankAccount => "bank_account",
+        }
+    }
+}
+
+/// How sure the scanner is that a finding is real PI.
+///
+/// Each finding scores one point for a distinctive shape (dashed or spaced
+/// SSN, grouped card number, `S` + 8 digits), one for a keyword that agrees
+/// with its kind (a nearby "SSN", "card", "account", "licence", or the
+/// column heading), and one for a person's name nearby: 0 is `low`, 1
+/// `medium`, 2 or 3 `high`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Confidence {
+    /// Passes every check but has no supporting context.
+    Low,
+    /// One supporting signal.
+    Medium,
+    /// Two or more supporting signals.
+    High,
+}
+
+impl Confidence {
+    /// `low`, `medium` or `high`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confidence::Low => "low",
+            Confidence::Medium => "medium",
+            Confidence::High => "high",
+        }
+    }
+}
+
+/// Everything that can go wrong while scanning or moving. Messages name the
+/// file at fault and, where there is one, what to do next.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A path given to scan does not exist.
+    #[error("{}: no such file or directory", .0.display())]
+    NotFound(PathBuf),
+    /// An I/O operation on a file failed.
+    #[error("{}: {op}: {source}", path.display())]
+    Io {
+        /// The file at fault.
+        path: PathBuf,
+        /// What was being done (reading, copying, overwriting, ...).
+        op: &'static str,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// An `--exclude` glob does not parse.
+    #[error("--exclude {glob:?} is not a valid gitignore-style glob: {reason}")]
+    BadExclude {
+        /// The glob as given.
+        glob: String,
+        /// Why it does not parse.
+        reason: String,
+    },
+    /// A document's text could not be extracted; it was not scanned.
+    #[error("{}: not scanned: cannot read this {what}: {reason}", path.display())]
+    Unreadable {
+        /// The document.
+        path: PathBuf,
+        /// What kind of document it was taken for.
+        what: &'static str,
+        /// The parser's reason.
+        reason: String,
+    },
+    /// The move destination already exists.
+    #[error("{}: already exists; refusing to overwrite it ({} was left in place: rename one of them and scan again)", dest.display(), src.display())]
+    DestinationExists {
+        /// The flagged file.
+        src: PathBuf,
+        /// The existing destination.
+        dest: PathBuf,
+    },
+    /// The flagged file has other hard links, which a move would leave behind
+    /// (and overwriting would destroy).
+    #[error("{}: has {links} hard links; left in place (remove the other links or move it by hand)", path.display())]
+    HardLinked {
+        /// The flagged file.
+        path: PathBuf,
+        /// Its link count.
+        links: u64,
+    },
+    /// The copy in the vault did not read back identical to the original.
+    #[error("{}: the copy does not match {}; the original was left in place and the copy removed", dest.display(), src.display())]
+    VerifyFailed {
+        /// The flagged file.
+        src: PathBuf,
+        /// The copy that differed.
+        dest: PathBuf,
+    },
+    /// `--move-into` does not name a directory.
+    #[error("{}: not a directory (give the mount point of an unlocked vault)", .0.display())]
+    NotADirectory(PathBuf),
+    /// The file is not inside the root it was found under.
+    #[error("{}: is not inside {}", path.display(), root.display())]
+    OutsideRoot {
+        /// The file.
+        path: PathBuf,
+        /// The scanned root.
+        root: PathBuf,
+    },
+}

@@ -1,0 +1,358 @@
+//! Finding PI in a buffer of text: one DFA pass finds candidate numbers
+//! (SSN, card and plain digit shapes); each candidate then has to pass its
+//! boundary, checksum and context rules before it becomes a finding.
+
+use crate::checks;
+use crate::context::{heading_is_name, Context, Cue};
+use crate::{Confidence, Kind};
+use regex::bytes::Regex;
+use std::sync::OnceLock;
+
+/// How the text is laid out, so that column headings can act as context.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// Free text, JSON, logs, document text.
+    Plain,
+    /// Delimited rows (CSV `,`, TSV `\t`); the first line holds headings.
+    Delimited(u8),
+}
+
+/// One piece of PI found in a buffer. The value itself is never kept: only
+/// its masked form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TextFinding {
+    /// 1-based line number in the buffer.
+    pub line: u64,
+    /// What was found.
+    pub kind: Kind,
+    /// The value with all but its last digits replaced by `*`.
+    pub masked: String,
+    /// How sure the scanner is (see docs/SCAN.md).
+    pub confidence: Confidence,
+    /// A person's name (a name label, a name column, or a capitalised
+    /// First Last) is within about two lines.
+    pub name_nearby: bool,
+}
+
+const CANDIDATES: &str = r"(?-u)[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}|[0-9]{4}(?:-[0-9]{4}){2}-[0-9]{1,4}(?:-[0-9]{3})?|[0-9]{4}(?: [0-9]{4}){2} [0-9]{1,4}(?: [0-9]{3})?|[0-9]{4}-[0-9]{6}-[0-9]{4,5}|[0-9]{4} [0-9]{6} [0-9]{4,5}|[0-9]{6,19}";
+
+struct Detector {
+    candidates: Regex,
+    ctx: Context,
+}
+
+fn detector() -> &'static Detector {
+    static D: OnceLock<Detector> = OnceLock::new();
+    D.get_or_init(|| Detector {
+        candidates: Regex::new(CANDIDATES).expect("static regex"),
+        ctx: Context::new(),
+    })
+}
+
+/// Column headings of a delimited buffer.
+struct Headings {
+    delim: u8,
+    cues: Vec<Option<Cue>>,
+    names: Vec<bool>,
+    end: usize,
+}
+
+/// Longest line prefix examined to find a candidate's column.
+const MAX_COLUMN_SCAN: usize = 64 * 1024;
+
+impl Headings {
+    fn parse(ctx: &Context, text: &[u8], delim: u8) -> Self {
+        let end = memchr::memchr(b'\n', text).unwrap_or(text.len());
+        let (mut cues, mut names) = (Vec::new(), Vec::new());
+        for h in split_fields(&text[..end], delim) {
+            cues.push(ctx.heading_cue(h));
+            names.push(heading_is_name(h));
+        }
+        Headings {
+            delim,
+            cues,
+            names,
+            end,
+        }
+    }
+
+    /// (column cue, a name column of this row is filled) for a candidate.
+    fn at(&self, text: &[u8], start: usize) -> (Option<Cue>, bool) {
+        if start <= self.end {
+            return (None, false);
+        }
+        let ls = memchr::memrchr(b'\n', &text[..start]).map_or(0, |i| i + 1);
+        if start - ls > MAX_COLUMN_SCAN {
+            return (None, false);
+        }
+        let le = memchr::memchr(b'\n', &text[start..]).map_or(text.len(), |i| start + i);
+        let col = split_fields(&text[ls..start], self.delim).count() - 1;
+        let named = split_fields(&text[ls..le], self.delim)
+            .enumerate()
+            .any(|(i, f)| {
+                self.names.get(i) == Some(&true) && f.iter().any(u8::is_ascii_alphabetic)
+            });
+        (self.cues.get(col).copied().flatten(), named)
+    }
+}
+
+/// Splits a row on `delim` outside double quotes; quotes and spaces trimmed.
+fn split_fields(row: &[u8], delim: u8) -> impl Iterator<Item = &[u8]> {
+    let mut quoted = false;
+    let mut start = 0;
+    let mut i = 0;
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        while i < row.len() {
+            let b = row[i];
+            i += 1;
+            if b == b'"' {
+                quoted = !quoted;
+            } else if b == delim && !quoted {
+                let f = &row[start..i - 1];
+                start = i;
+                return Some(trim(f));
+            }
+        }
+        done = true;
+        Some(trim(&row[start..]))
+    })
+}
+
+fn trim(f: &[u8]) -> &[u8] {
+    let f = f.trim_ascii();
+    let f = f.strip_prefix(b"\"").unwrap_or(f);
+    f.strip_suffix(b"\"").unwrap_or(f).trim_ascii()
+}
+
+/// What the characters around a candidate allow.
+#[derive(PartialEq, Eq)]
+enum Edge {
+    Free,
+    /// Preceded by a lone `S`: a Massachusetts licence if 8 digits follow.
+    LicenceLetter,
+    Reject,
+}
+
+fn edges(text: &[u8], s: usize, e: usize, spaced: bool) -> Edge {
+    let at = |i: usize| text.get(i).copied();
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let mut edge = Edge::Free;
+    if s > 0 {
+        let p = text[s - 1];
+        let pp = if s >= 2 { at(s - 2) } else { None };
+        if word(p) {
+            if (p == b'S' || p == b's') && !pp.is_some_and(word) {
+                edge = Edge::LicenceLetter;
+            } else {
+                return Edge::Reject;
+            }
+        } else if matches!(p, b'.' | b'-' | b'/' | b'\\') && pp.is_some_and(word)
+            || matches!(p, b'+' | b'$' | b'&')
+            || (spaced && p == b' ' && pp.is_some_and(|b| b.is_ascii_digit()))
+        {
+            return Edge::Reject;
+        }
+    }
+    if let Some(n) = at(e) {
+        let nn = at(e + 1);
+        if word(n)
+            || matches!(n, b'.' | b'-' | b'/' | b':') && nn.is_some_and(|b| b.is_ascii_digit())
+            || n == b'%'
+            || (spaced && n == b' ' && nn.is_some_and(|b| b.is_ascii_digit()))
+        {
+            return Edge::Reject;
+        }
+    }
+    edge
+}
+
+/// `YYYYMMDD` with a year 1900-2099: "account opened 20240315" is a date.
+fn is_date(d: &[u8]) -> bool {
+    let num =
+        |r: std::ops::Range<usize>| d[r].iter().fold(0u32, |a, &b| a * 10 + u32::from(b - b'0'));
+    d.len() == 8
+        && (1900..2100).contains(&num(0..4))
+        && (1..=12).contains(&num(4..6))
+        && (1..=31).contains(&num(6..8))
+}
+
+fn confidence(score: u8) -> Confidence {
+    match score {
+        0 => Confidence::Low,
+        1 => Confidence::Medium,
+        _ => Confidence::High,
+    }
+}
+
+/// Finds PI in `text`. Invalid UTF-8 is fine: the search is over bytes.
+///
+/// ```
+/// use pi_scan::{scan_text, Kind, Layout};
+/// let found = scan_text(b"Name: Ana Silva\nSSN: 536-22-1234\n", Layout::Plain);
+/// assert_eq!(found.len(), 1);
+/// assert_eq!(found[0].kind, Kind::Ssn);
+/// assert_eq!(found[0].masked, "***-**-1234");
+/// assert_eq!(found[0].line, 2);
+/// assert!(found[0].name_nearby);
+/// ```
+pub fn scan_text(text: &[u8], layout: Layout) -> Vec<TextFinding> {
+    let d = detector();
+    let headings = match layout {
+        Layout::Delimited(delim) => Some(Headings::parse(&d.ctx, text, delim)),
+        Layout::Plain => None,
+    };
+    let mut out = Vec::new();
+    let (mut line, mut counted) = (1u64, 0usize);
+    for m in d.candidates.find_iter(text) {
+        let (s, e) = (m.start(), m.end());
+        let raw = m.as_bytes();
+        let spaced = raw.contains(&b' ');
+        let edge = edges(text, s, e, spaced);
+        if edge == Edge::Reject {
+            continue;
+        }
+        let Some(hit) = classify(d, text, s, e, raw, edge, headings.as_ref()) else {
+            continue;
+        };
+        line += memchr::memchr_iter(b'\n', &text[counted..s]).count() as u64;
+        counted = s;
+        out.push(TextFinding { line, ..hit });
+    }
+    out
+}
+
+fn classify(
+    d: &Detector,
+    text: &[u8],
+    s: usize,
+    e: usize,
+    raw: &[u8],
+    edge: Edge,
+    headings: Option<&Headings>,
+) -> Option<TextFinding> {
+    let mut buf = [0u8; 24];
+    let mut n = 0;
+    for &b in raw.iter().filter(|b| b.is_ascii_digit()) {
+        buf[n] = b;
+        n += 1;
+    }
+    let digits = &buf[..n];
+    let separated = n != raw.len();
+    let (col_cue, col_name) = headings.map_or((None, false), |h| h.at(text, s));
+    let cue = col_cue.or_else(|| d.ctx.nearest_cue(text, s, e));
+    if cue == Some(Cue::Negative) {
+        return None;
+    }
+    let kw = |c: Cue| u8::from(cue == Some(c));
+    // (kind, strength of the shape itself, keyword agreement)
+    let (kind, strength, agree) = if edge == Edge::LicenceLetter {
+        if n != 8 || cue != Some(Cue::Licence) {
+            return None;
+        }
+        (Kind::DriversLicense, 1, 1)
+    } else if separated && n == 9 {
+        if !checks::ssn_valid(digits) {
+            return None;
+        }
+        (Kind::Ssn, 1, kw(Cue::Ssn))
+    } else if separated {
+        if !checks::card_valid(digits) {
+            return None;
+        }
+        (Kind::PaymentCard, 1, kw(Cue::Card))
+    } else {
+        match cue {
+            Some(Cue::Ssn) if n == 9 && checks::ssn_valid(digits) => (Kind::Ssn, 0, 1),
+            Some(Cue::Licence) if n == 9 => (Kind::DriversLicense, 0, 1),
+            _ if n >= 13 && checks::card_valid(digits) => (Kind::PaymentCard, 0, kw(Cue::Card)),
+            Some(Cue::Account) if (6..=17).contains(&n) && !is_date(digits) => {
+                (Kind::BankAccount, 0, 1)
+            }
+            _ => return None,
+        }
+    };
+    let name_nearby = col_name || d.ctx.name_near(text, s, e);
+    let masked = match kind {
+        Kind::Ssn => checks::mask_ssn(digits),
+        Kind::PaymentCard => checks::mask_card(digits),
+        Kind::BankAccount => checks::mask_account(digits),
+        Kind::DriversLicense => checks::mask_licence(digits),
+    };
+    Some(TextFinding {
+        line: 0,
+        kind,
+        masked,
+        confidence: confidence(strength + agree + u8::from(name_nearby)),
+        name_nearby,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(t: &str) -> Vec<(Kind, String)> {
+        scan_text(t.as_bytes(), Layout::Plain)
+            .into_iter()
+            .map(|f| (f.kind, f.masked))
+            .collect()
+    }
+
+    #[test]
+    fn ssn_spellings() {
+        assert_eq!(kinds("ssn 536-22-1234").len(), 1);
+        assert_eq!(kinds("ssn 536 22 1234").len(), 1);
+        assert_eq!(kinds("SSN: 536221234").len(), 1);
+        assert!(
+            kinds("id 536221234").is_empty(),
+            "bare 9 digits need a keyword"
+        );
+        assert!(kinds("ssn 666-22-1234 900-22-1234 536-00-1234 536-22-0000").is_empty());
+    }
+
+    #[test]
+    fn decoys_are_quiet() {
+        for t in [
+            "call 617-555-1234 or (617) 555-1234 or +1 617 555 1234",
+            "released 2024-01-15T10:22:33Z, v1.22.333, 10.120.33.4",
+            "id 550e8400-e29b-41d4-a716-446655440000",
+            "Order 123456789012, invoice 4111111111111111",
+            "total $4111111111111111.00",
+            "card 4111 1111 1111 1112",
+            "item count 12345678",
+            "account opened 20240315",
+            "numbers 10 536 22 1234 7",
+        ] {
+            assert!(kinds(t).is_empty(), "{t}: {:?}", kinds(t));
+        }
+    }
+
+    #[test]
+    fn licences_and_accounts_need_keywords() {
+        assert_eq!(
+            kinds("Driver's license S12345678")[0].0,
+            Kind::DriversLicense
+        );
+        assert!(kinds("S12345678").is_empty());
+        assert!(kinds("XS12345678 licence").is_empty());
+        assert_eq!(
+            kinds("acct no. 000123456789")[0],
+            (Kind::BankAccount, "********6789".into())
+        );
+        assert!(kinds("000123456789").is_empty());
+    }
+
+    #[test]
+    fn csv_headings_are_context() {
+        let t = b"first_name,last_name,ssn,acct\nAna,Silva,536221234,99001234\n";
+        let f = scan_text(t, Layout::Delimited(b','));
+        assert_eq!(f.len(), 2, "{f:?}");
+        assert!(f.iter().all(|x| x.name_nearby && x.line == 2));
+        assert_eq!(f[0].kind, Kind::Ssn);
+        assert_eq!(f[1].kind, Kind::BankAccount);
+    }
+}

@@ -1,0 +1,310 @@
+//! Walking trees in parallel (the `ignore` crate's walker, with every
+//! ignore-file rule switched off and only `--exclude` globs applied) and
+//! scanning each regular file.
+
+use crate::detect::{scan_text, Layout, TextFinding};
+use crate::extract::{self, DocKind};
+use crate::{source, Confidence, Error, Kind};
+use ignore::overrides::{Override, OverrideBuilder};
+use ignore::{WalkBuilder, WalkState};
+use serde::{Serialize, Serializer};
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+
+/// How to scan.
+#[derive(Clone, Debug, Default)]
+pub struct ScanOptions {
+    /// gitignore-style globs of paths to skip, relative to each root
+    /// (`*.log`, `/build`, `node_modules/`). `.gitignore` files themselves
+    /// are never honoured: a scanner must not miss PI because someone
+    /// ignored it.
+    pub excludes: Vec<String>,
+    /// Worker threads; 0 picks one per CPU.
+    pub threads: usize,
+    /// Directories never entered (the vault mount point when moving).
+    pub skip_dirs: Vec<PathBuf>,
+}
+
+/// One piece of PI in one file.
+#[derive(Clone, Debug, Serialize)]
+pub struct Finding {
+    /// The file.
+    #[serde(serialize_with = "lossy")]
+    pub path: PathBuf,
+    /// The scanned root the file was found under.
+    #[serde(skip)]
+    pub root: PathBuf,
+    /// Where inside a document: `sheet1`, `slide2`, `page 3`; absent for
+    /// plain files and a Word document's body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part: Option<String>,
+    /// 1-based line in the file, or in the part's extracted text.
+    pub line: u64,
+    /// What was found.
+    pub kind: Kind,
+    /// The masked value: all but the last digits are `*`.
+    pub masked: String,
+    /// How sure the scanner is.
+    pub confidence: Confidence,
+    /// A person's name is nearby.
+    pub name_nearby: bool,
+}
+
+fn lossy<S: Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&p.to_string_lossy())
+}
+
+/// What a scan found and what stopped it from looking somewhere.
+#[derive(Debug, Default)]
+pub struct ScanReport {
+    /// Findings, sorted by path, part and line.
+    pub findings: Vec<Finding>,
+    /// Paths that could not be scanned at all (missing, unreadable): the
+    /// scan is incomplete.
+    pub errors: Vec<Error>,
+    /// Documents whose text could not be extracted (corrupt, encrypted).
+    pub unreadable: Vec<Error>,
+    /// Files scanned (plain text and documents).
+    pub files_scanned: u64,
+    /// Bytes read from scanned files.
+    pub bytes_scanned: u64,
+    /// Files skipped as binary (a NUL byte near the start).
+    pub binary_skipped: u64,
+}
+
+#[derive(Default)]
+struct Sink {
+    findings: Mutex<Vec<Finding>>,
+    errors: Mutex<Vec<Error>>,
+    unreadable: Mutex<Vec<Error>>,
+    files: AtomicU64,
+    bytes: AtomicU64,
+    binary: AtomicU64,
+}
+
+impl Sink {
+    fn error(&self, e: Error) {
+        tracing::debug!("{e}");
+        self.errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(e);
+    }
+}
+
+/// Scans each root (a file or a directory) and returns everything found.
+/// Only a bad `--exclude` glob fails the whole call; a missing or
+/// unreadable path is recorded in [`ScanReport::errors`] and the other
+/// roots are still scanned.
+pub fn scan(roots: &[PathBuf], opts: &ScanOptions) -> Result<ScanReport, Error> {
+    let sink = Sink::default();
+    let skip: HashSet<(u64, u64)> = opts.skip_dirs.iter().filter_map(|d| dir_id(d)).collect();
+    for root in roots {
+        let overrides = excludes(root, &opts.excludes)?;
+        match std::fs::symlink_metadata(root) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                sink.error(Error::NotFound(root.clone()))
+            }
+            Err(e) => sink.error(Error::Io {
+                path: root.clone(),
+                op: "reading",
+                source: e,
+            }),
+            Ok(md) if md.is_file() => scan_file(root, root, &sink),
+            Ok(_) => walk(root, overrides, opts.threads, &skip, &sink),
+        }
+    }
+    let mut findings = sink
+        .findings
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner());
+    findings.sort_by(|a, b| (&a.path, &a.part, a.line).cmp(&(&b.path, &b.part, b.line)));
+    Ok(ScanReport {
+        findings,
+        errors: sink.errors.into_inner().unwrap_or_else(|p| p.into_inner()),
+        unreadable: sink
+            .unreadable
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner()),
+        files_scanned: sink.files.into_inner(),
+        bytes_scanned: sink.bytes.into_inner(),
+        binary_skipped: sink.binary.into_inner(),
+    })
+}
+
+fn excludes(root: &Path, globs: &[String]) -> Result<Override, Error> {
+    let mut b = OverrideBuilder::new(root);
+    for g in globs {
+        b.add(&format!("!{g}")).map_err(|e| Error::BadExclude {
+            glob: g.clone(),
+            reason: e.to_string(),
+        })?;
+    }
+    b.build().map_err(|e| Error::BadExclude {
+        glob: globs.join(" "),
+        reason: e.to_string(),
+    })
+}
+
+#[cfg(unix)]
+fn dir_id(p: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn dir_id(_: &Path) -> Option<(u64, u64)> {
+    None
+}
+
+fn walk(root: &Path, overrides: Override, threads: usize, skip: &HashSet<(u64, u64)>, sink: &Sink) {
+    let mut b = WalkBuilder::new(root);
+    b.standard_filters(false)
+        .hidden(false)
+        .follow_links(false)
+        .overrides(overrides)
+        .threads(threads);
+    if !skip.is_empty() {
+        let skip = skip.clone();
+        b.filter_entry(move |e| {
+            !(e.file_type().is_some_and(|t| t.is_dir())
+                && dir_id(e.path()).is_some_and(|id| skip.contains(&id)))
+        });
+    }
+    b.build_parallel().run(|| {
+        Box::new(move |entry| {
+            match entry {
+                Ok(e) if e.file_type().is_some_and(|t| t.is_file()) => {
+                    scan_file(root, e.path(), sink)
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    let path = err_path(&err).unwrap_or_else(|| root.to_path_buf());
+                    let source = err
+                        .into_io_error()
+                        .unwrap_or_else(|| std::io::Error::other("cannot walk"));
+                    sink.error(Error::Io {
+                        path,
+                        op: "listing",
+                        source,
+                    });
+                }
+            }
+            WalkState::Continue
+        })
+    });
+}
+
+fn err_path(e: &ignore::Error) -> Option<PathBuf> {
+    match e {
+        ignore::Error::WithPath { path, .. } => Some(path.clone()),
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+            err_path(err)
+        }
+        _ => None,
+    }
+}
+
+fn layout_of(path: &Path) -> Layout {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("csv") => Layout::Delimited(b','),
+        Some("tsv" | "tab") => Layout::Delimited(b'\t'),
+        _ => Layout::Plain,
+    }
+}
+
+fn scan_file(root: &Path, path: &Path, sink: &Sink) {
+    let io = |op, source| Error::Io {
+        path: path.to_path_buf(),
+        op,
+        source,
+    };
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => return sink.error(io("opening", e)),
+    };
+    let len = match file.metadata() {
+        Ok(m) => m.len(),
+        Err(e) => return sink.error(io("reading", e)),
+    };
+    let mut found: Vec<(Option<String>, TextFinding)> = Vec::new();
+    if let Some(kind) = DocKind::of(path) {
+        let mut bytes = Vec::new();
+        if let Err(e) = file.take(extract::MAX_DOCUMENT).read_to_end(&mut bytes) {
+            return sink.error(io("reading", e));
+        }
+        match extract::extract(kind, &bytes) {
+            Ok(parts) => {
+                for p in parts {
+                    found.extend(
+                        scan_text(&p.text, p.layout)
+                            .into_iter()
+                            .map(|f| (p.name.clone(), f)),
+                    );
+                }
+            }
+            Err(reason) => {
+                tracing::debug!("{}: unreadable {}", path.display(), kind.name());
+                let e = Error::Unreadable {
+                    path: path.to_path_buf(),
+                    what: kind.name(),
+                    reason,
+                };
+                return sink
+                    .unreadable
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(e);
+            }
+        }
+    } else {
+        if len == 0 {
+            return;
+        }
+        let bytes = match source::read(file, len) {
+            Ok(b) => b,
+            Err(e) => return sink.error(io("reading", e)),
+        };
+        if source::looks_binary(&bytes) {
+            tracing::debug!("{}: binary, skipped", path.display());
+            sink.binary.fetch_add(1, Relaxed);
+            return;
+        }
+        found.extend(
+            scan_text(&bytes, layout_of(path))
+                .into_iter()
+                .map(|f| (None, f)),
+        );
+    }
+    sink.files.fetch_add(1, Relaxed);
+    sink.bytes.fetch_add(len, Relaxed);
+    tracing::debug!(
+        "{}: {} bytes, {} findings",
+        path.display(),
+        len,
+        found.len()
+    );
+    if found.is_empty() {
+        return;
+    }
+    let mut all = sink.findings.lock().unwrap_or_else(|p| p.into_inner());
+    all.extend(found.into_iter().map(|(part, f)| Finding {
+        path: path.to_path_buf(),
+        root: root.to_path_buf(),
+        part,
+        line: f.line,
+        kind: f.kind,
+        masked: f.masked,
+        confidence: f.confidence,
+        name_nearby: f.name_nearby,
+    }));
+}

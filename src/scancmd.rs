@@ -1,0 +1,143 @@
+//! `pivault scan`: finds PI with pi-scan, prints it masked (a table, or JSON
+//! Lines with `--json`), and with `--move-into` moves flagged files into a
+//! mounted vault. Exit status: 0 nothing found, 1 PI found, 2 an error (a
+//! path that could not be scanned, a refused or failed move).
+
+use crate::cli::ScanArgs;
+use crate::Outcome;
+use pi_scan::{Finding, ScanOptions};
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+/// Exit status when PI was found.
+const FOUND: i32 = 1;
+/// Exit status when something could not be scanned or moved.
+const FAILED: i32 = 2;
+
+pub fn run(a: ScanArgs) -> anyhow::Result<Outcome> {
+    // A parser panic on a hostile document must not print its message: it
+    // could quote file content. Say where, not what.
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map_or_else(String::new, |l| format!(" at {}:{}", l.file(), l.line()));
+        eprintln!("pivault: internal error{at}; the file being read was not scanned");
+    }));
+    let code = scan(&a);
+    if code == 0 {
+        return Ok(Outcome::Ok);
+    }
+    std::process::exit(code);
+}
+
+fn scan(a: &ScanArgs) -> i32 {
+    let mut failed = false;
+    let mut skip_dirs = Vec::new();
+    if let Some(v) = &a.move_into {
+        if !v.is_dir() {
+            eprintln!("pivault: error: {}: --move-into needs an existing directory (the mount point of an unlocked vault)", v.display());
+            return FAILED;
+        }
+        skip_dirs.push(v.clone());
+    }
+    let opts = ScanOptions {
+        excludes: a.exclude.clone(),
+        threads: a.threads.unwrap_or(0),
+        skip_dirs,
+    };
+    let started = std::time::Instant::now();
+    let report = match pi_scan::scan(&a.paths, &opts) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("pivault: error: {e}");
+            return FAILED;
+        }
+    };
+    let elapsed = started.elapsed();
+    let out = std::io::stdout();
+    let mut out = BufWriter::new(out.lock());
+    let printed = if a.json {
+        print_json(&mut out, &report.findings)
+    } else {
+        print_table(&mut out, &report.findings)
+    };
+    if printed.and_then(|()| out.flush()).is_err() {
+        // stdout closed (a pipe to `head`): nothing more to say there.
+    }
+    drop(out);
+    for e in &report.errors {
+        eprintln!("pivault: error: {e}");
+        failed = true;
+    }
+    for e in &report.unreadable {
+        eprintln!("pivault: warning: {e}");
+    }
+    let files: std::collections::BTreeSet<(&PathBuf, &PathBuf)> =
+        report.findings.iter().map(|f| (&f.root, &f.path)).collect();
+    eprintln!(
+        "pivault: {} finding(s) in {} file(s); scanned {} file(s), {:.1} MB in {:.2}s; {} binary file(s) skipped",
+        report.findings.len(),
+        files.len(),
+        report.files_scanned,
+        report.bytes_scanned as f64 / 1e6,
+        elapsed.as_secs_f64(),
+        report.binary_skipped
+    );
+    if let Some(vault) = &a.move_into {
+        for (root, path) in &files {
+            match pi_scan::move_into(root, path, vault) {
+                Ok(dest) => eprintln!("pivault: moved {} -> {}", path.display(), dest.display()),
+                Err(e) => {
+                    eprintln!("pivault: error: {e}");
+                    failed = true;
+                }
+            }
+        }
+    }
+    if failed {
+        FAILED
+    } else if report.findings.is_empty() {
+        0
+    } else {
+        FOUND
+    }
+}
+
+fn print_json(out: &mut impl Write, findings: &[Finding]) -> std::io::Result<()> {
+    for f in findings {
+        serde_json::to_writer(&mut *out, f)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+fn location(f: &Finding) -> String {
+    match &f.part {
+        Some(p) => format!("{}[{p}]:{}", f.path.display(), f.line),
+        None => format!("{}:{}", f.path.display(), f.line),
+    }
+}
+
+fn print_table(out: &mut impl Write, findings: &[Finding]) -> std::io::Result<()> {
+    if findings.is_empty() {
+        return Ok(());
+    }
+    let locs: Vec<String> = findings.iter().map(location).collect();
+    let w = locs.iter().map(String::len).max().unwrap_or(0).max(9);
+    writeln!(
+        out,
+        "{:<w$}  {:<15}  {:<19}  {:<10}  NAME NEARBY",
+        "FILE:LINE", "KIND", "MASKED", "CONFIDENCE"
+    )?;
+    for (f, loc) in findings.iter().zip(&locs) {
+        writeln!(
+            out,
+            "{loc:<w$}  {:<15}  {:<19}  {:<10}  {}",
+            f.kind.as_str(),
+            f.masked,
+            f.confidence.as_str(),
+            if f.name_nearby { "yes" } else { "no" }
+        )?;
+    }
+    Ok(())
+}

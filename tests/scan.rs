@@ -1,0 +1,322 @@
+//! `pivault scan` end to end: a generated labelled corpus (true PI in every
+//! file kind, decoys of every kind) with precision and recall asserted;
+//! masking over all output; exit codes; excludes; moving into a vault.
+
+mod scan_corpus;
+
+use assert_cmd::Command;
+use scan_corpus::Label;
+use std::collections::HashMap;
+use std::path::Path;
+
+fn pivault() -> Command {
+    let mut c = Command::cargo_bin("pivault").unwrap();
+    c.env_remove("PIVAULT_LOG").env_remove("RUST_LOG");
+    c
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn scan(args: &[&str], paths: &[&Path]) -> Run {
+    let out = pivault()
+        .arg("scan")
+        .args(args)
+        .args(paths)
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn json_lines(s: &str) -> Vec<serde_json::Value> {
+    s.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+fn rel(root: &Path, v: &serde_json::Value) -> String {
+    let p = v["path"].as_str().unwrap();
+    Path::new(p)
+        .strip_prefix(root)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn labelled_corpus_precision_and_recall() {
+    let dir = tempfile::tempdir().unwrap();
+    let labels = scan_corpus::build(dir.path());
+    let run = scan(&["--json"], &[dir.path()]);
+    assert_eq!(run.code, 1, "PI found means exit 1; stderr: {}", run.stderr);
+    let findings = json_lines(&run.stdout);
+
+    let mut open: HashMap<(String, String, String), usize> = HashMap::new();
+    for l in &labels {
+        *open
+            .entry((l.file.clone(), l.kind.to_string(), l.masked.clone()))
+            .or_default() += 1;
+    }
+    let (mut tp, mut fp) = (0usize, 0usize);
+    let mut per_file: HashMap<String, (usize, usize)> = HashMap::new();
+    for f in &findings {
+        for key in [
+            "path",
+            "line",
+            "kind",
+            "masked",
+            "confidence",
+            "name_nearby",
+        ] {
+            assert!(f.get(key).is_some(), "finding lacks {key}: {f}");
+        }
+        let key = (
+            rel(dir.path(), f),
+            f["kind"].as_str().unwrap().to_string(),
+            f["masked"].as_str().unwrap().to_string(),
+        );
+        let slot = per_file.entry(key.0.clone()).or_default();
+        match open.get_mut(&key) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                tp += 1;
+                slot.0 += 1;
+            }
+            _ => {
+                fp += 1;
+                slot.1 += 1;
+                eprintln!("false positive: {f}");
+            }
+        }
+    }
+    let missed: Vec<_> = open.iter().filter(|(_, &n)| n > 0).collect();
+    let fneg: usize = missed.iter().map(|(_, &n)| n).sum();
+    for (k, n) in &missed {
+        eprintln!("missed {n}x: {k:?}");
+    }
+    let precision = tp as f64 / (tp + fp) as f64;
+    let recall = tp as f64 / (tp + fneg) as f64;
+    let mut files: Vec<_> = per_file.into_iter().collect();
+    files.sort();
+    for (file, (t, f)) in &files {
+        println!("  {file}: {t} true, {f} false");
+    }
+    println!(
+        "pi-scan corpus: {} labels, {} findings: tp={tp} fp={fp} fn={fneg} precision={precision:.3} recall={recall:.3}",
+        labels.len(),
+        findings.len()
+    );
+    for kind in [
+        "txt", "csv", "tsv", "json", "log", "docx", "xlsx", "pptx", "pdf",
+    ] {
+        assert!(
+            files.iter().any(|(f, (t, _))| f.ends_with(kind) && *t > 0),
+            "no true PI found in the .{kind} file"
+        );
+    }
+    assert!(
+        !files.iter().any(|(f, _)| f.starts_with("clean")),
+        "decoy-only and binary files are quiet"
+    );
+    assert!(precision >= 0.95, "precision {precision:.3} < 0.95");
+    assert!(recall >= 0.95, "recall {recall:.3} < 0.95");
+}
+
+fn assert_no_values(labels: &[Label], all: &str) {
+    for l in labels {
+        assert!(
+            !all.contains(&l.raw),
+            "full value of a {} in {} leaked: {}",
+            l.kind,
+            l.file,
+            l.masked
+        );
+        assert!(
+            !all.contains(&l.digits),
+            "digits of a {} in {} leaked: {}",
+            l.kind,
+            l.file,
+            l.masked
+        );
+    }
+}
+
+#[test]
+fn no_full_value_in_any_output_even_debug_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let labels = scan_corpus::build(dir.path());
+    for args in [&["-vv"][..], &["-vv", "--json"][..]] {
+        let out = pivault()
+            .env("PIVAULT_LOG", "trace")
+            .env("RUST_LOG", "trace")
+            .arg("scan")
+            .args(args)
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(1));
+        assert!(all.contains("***-**-"), "masked SSNs are shown: {args:?}");
+        assert!(
+            all.contains("DEBUG") || all.contains("debug"),
+            "debug logging was on: {args:?}"
+        );
+        assert_no_values(&labels, &all);
+    }
+}
+
+#[test]
+fn human_table_shows_masked_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.txt"),
+        "Name: Ana Silva\nSSN: 536-22-1234\ncard 4111 1111 1111 1111\n",
+    )
+    .unwrap();
+    let run = scan(&[], &[dir.path()]);
+    assert_eq!(run.code, 1);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("FILE:LINE") && lines[0].contains("MASKED"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        lines[1].contains("a.txt:2")
+            && lines[1].contains("ssn")
+            && lines[1].contains("***-**-1234")
+    );
+    assert!(lines[1].contains("high") && lines[1].ends_with("yes"));
+    assert!(lines[2].contains("payment_card") && lines[2].contains("************1111"));
+    assert!(!run.stdout.contains("536-22") && !run.stdout.contains("4111 1111"));
+    assert!(
+        run.stderr.contains("2 finding(s) in 1 file(s)"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn exit_zero_when_clean_and_two_naming_a_missing_path() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("clean.txt"),
+        "call 617-555-0100 on 2024-01-15, v1.2.3\n",
+    )
+    .unwrap();
+    let run = scan(&["--json"], &[dir.path()]);
+    assert_eq!((run.code, run.stdout.as_str()), (0, ""), "{}", run.stderr);
+
+    std::fs::write(dir.path().join("pi.txt"), "SSN 536-22-1234\n").unwrap();
+    let missing = dir.path().join("no-such-dir");
+    let run = scan(&["--json"], &[&missing, dir.path()]);
+    assert_eq!(
+        run.code, 2,
+        "an unscannable path is an error even when PI is found"
+    );
+    assert!(
+        run.stderr
+            .contains(&format!("{}: no such file or directory", missing.display())),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        json_lines(&run.stdout).len(),
+        1,
+        "the other path was still scanned"
+    );
+}
+
+#[test]
+fn excludes_are_gitignore_globs_and_gitignore_files_are_not_honoured() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("build/deep")).unwrap();
+    std::fs::create_dir_all(d.join("src")).unwrap();
+    std::fs::write(d.join("build/deep/a.txt"), "SSN 536-22-1234\n").unwrap();
+    std::fs::write(d.join("src/b.csv"), "name,ssn\nAna Silva,536221235\n").unwrap();
+    std::fs::write(d.join("src/c.log"), "ssn=536-22-1236\n").unwrap();
+    std::fs::write(d.join(".gitignore"), "*\n").unwrap();
+    std::fs::write(d.join(".hidden.txt"), "SSN 536-22-1237\n").unwrap();
+
+    let all = json_lines(&scan(&["--json"], &[d]).stdout);
+    assert_eq!(
+        all.len(),
+        4,
+        ".gitignore and hidden files do not hide PI: {all:?}"
+    );
+    let run = scan(
+        &["--json", "--exclude", "build/", "--exclude", "*.log"],
+        &[d],
+    );
+    let files: Vec<String> = json_lines(&run.stdout).iter().map(|v| rel(d, v)).collect();
+    assert_eq!(files, vec![".hidden.txt", "src/b.csv"], "{}", run.stderr);
+    let run = scan(&["--exclude", "[bad"], &[d]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("[bad"), "{}", run.stderr);
+}
+
+#[test]
+fn move_into_vault_verifies_then_removes_and_refuses_to_overwrite() {
+    // A plain directory stands in for a mounted vault: move_into only needs
+    // a directory, and the FUSE mount is exercised by the mount tests.
+    let src = tempfile::tempdir().unwrap();
+    let vault = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(src.path().join("hr/2024")).unwrap();
+    let flagged = src.path().join("hr/2024/list.csv");
+    let body = "name,ssn\nAna Silva,536-22-1234\n";
+    std::fs::write(&flagged, body).unwrap();
+    std::fs::write(src.path().join("hr/clean.txt"), "nothing here\n").unwrap();
+
+    let run = scan(
+        &["--move-into", vault.path().to_str().unwrap()],
+        &[src.path()],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let dest = vault.path().join("hr/2024/list.csv");
+    assert_eq!(
+        std::fs::read_to_string(&dest).unwrap(),
+        body,
+        "content verified in the vault"
+    );
+    assert!(!flagged.exists(), "original removed");
+    assert!(src.path().join("hr/clean.txt").exists(), "clean files stay");
+    assert!(run.stderr.contains("moved"), "{}", run.stderr);
+
+    std::fs::write(&flagged, "SSN 536-22-9999\n").unwrap();
+    let run = scan(
+        &["--move-into", vault.path().to_str().unwrap()],
+        &[src.path()],
+    );
+    assert_eq!(run.code, 2, "a refused move is an error");
+    assert!(
+        run.stderr.contains("already exists; refusing to overwrite"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(&flagged).unwrap(),
+        "SSN 536-22-9999\n",
+        "original left in place"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&dest).unwrap(),
+        body,
+        "destination untouched"
+    );
+
+    let run = scan(&["--move-into", "/no/such/vault"], &[src.path()]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("/no/such/vault"), "{}", run.stderr);
+}

@@ -29,6 +29,10 @@ pub enum Command {
     /// Manage key slots and keystore backups.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Mount a vault as a folder (FUSE); stays in the foreground until unmounted.
+    Mount(MountArgs),
+    /// Unmount a mounted vault.
+    Unmount(UnmountArgs),
     /// Find unprotected PI (SSNs, licence, card and account numbers) in files.
     Scan(ScanArgs),
 }
@@ -183,4 +187,47 @@ pub struct ScanArgs {
     /// Worker threads (default: one per CPU).
     #[arg(short = 'j', long, value_name = "N")]
     pub threads: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+pub struct MountArgs {
+    /// Vault directory.
+    pub vault: PathBuf,
+    /// Where the plaintext appears: an existing empty directory outside the vault.
+    pub mountpoint: PathBuf,
+    /// Return once the mount is ready and keep serving it in the background.
+    #[arg(long)]
+    pub daemon: bool,
+    /// Mount read-only (writes fail with "Read-only file system").
+    #[arg(long)]
+    pub read_only: bool,
+    /// Unmount (and drop the keys) after MINUTES without any access
+    /// (fractions allowed, e.g. 0.5).
+    #[arg(long, value_name = "MINUTES", value_parser = parse_minutes)]
+    pub idle_seal: Option<f64>,
+    /// Let other users enter the mount (file modes still apply). A user
+    /// other than root needs `user_allow_other` in /etc/fuse.conf.
+    #[arg(long)]
+    pub allow_other: bool,
+    /// FUSE request threads.
+    #[arg(long, default_value_t = 4, hide = true)]
+    pub threads: usize,
+    #[command(flatten)]
+    pub unlock: Unlock,
+}
+
+fn parse_minutes(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(m) if m > 0.0 && m.is_finite() && m <= 1e7 => Ok(m),
+        _ => Err(format!("{s:?} is not a positive number of minutes")),
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct UnmountArgs {
+    /// The mountpoint of a mounted vault.
+    pub mountpoint: PathBuf,
+    /// Detach even if files are open (they keep working until closed).
+    #[arg(long)]
+    pub lazy: bool,
 }

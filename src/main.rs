@@ -3,6 +3,7 @@
 
 mod cli;
 mod keyscmd;
+mod mountcmd;
 mod progress;
 mod scancmd;
 mod secrets;
@@ -72,6 +73,8 @@ fn run(cmd: cli::Command) -> anyhow::Result<Outcome> {
         Export(a) => vaultcmd::export(a),
         Fsck(a) => vaultcmd::fsck(a),
         Keys(k) => keyscmd::run(k),
+        Mount(a) => mountcmd::mount(a),
+        Unmount(a) => mountcmd::unmount(a),
         Scan(a) => scancmd::run(a),
     }
 }

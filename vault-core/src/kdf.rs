@@ -38,6 +38,8 @@ pub(crate) mod label {
     pub const NAMES: &str = "pivault v1 names";
     pub const BINDING: &str = "pivault v1 bindings";
     pub const SYMLINK: &str = "pivault v1 symlink targets";
+    pub const XATTR_NAMES: &str = "pivault v1 xattr names";
+    pub const XATTR_VALUES: &str = "pivault v1 xattr values";
 }
 
 #[cfg(test)]

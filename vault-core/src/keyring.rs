@@ -206,6 +206,12 @@ impl VaultCipher {
         &self.names
     }
 
+    /// The cipher of extended attribute names and values (keys derived
+    /// from the master secret; see `xattr.rs`).
+    pub fn xattr_cipher(&self) -> Result<crate::XattrCipher> {
+        crate::XattrCipher::new(self)
+    }
+
     /// The content AEAD for one file.
     pub(crate) fn file_aead(&self, suite: Suite, version: u32, file_id: &[u8; 16]) -> Result<Aead> {
         let key = kdf::derive_key(self.keyring.data_key(version)?, label::CONTENT, file_id)?;

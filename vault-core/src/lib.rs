@@ -32,6 +32,7 @@ pub mod random;
 mod secret;
 mod store;
 mod suite;
+mod xattr;
 
 pub use content::{
     block_aad_for, ContentFile, Geometry, Header, BINDING_SLOTS, BLOCK_SIZE, HEADER_CORE_LEN,
@@ -47,3 +48,4 @@ pub use names::{
 pub use secret::{SecretBytes, SecretKey};
 pub use store::CipherStore;
 pub use suite::{Aead, Suite};
+pub use xattr::{XattrCipher, XattrObject, XATTR_HOST_PREFIX, XATTR_MAX_NAME};

@@ -2,10 +2,11 @@
 //!
 //! [`Vault`] maps plaintext directories, names and files onto the
 //! ciphertext tree (formats from `vault-core`); [`import`], [`export`] and
-//! [`fsck`] work on it offline, without FUSE.
+//! [`fsck`] work on it offline, without FUSE; [`fs`] mounts it with FUSE.
 #![deny(missing_docs)]
 
 mod error;
+pub mod fs;
 mod fsck;
 mod hostfile;
 mod sys;

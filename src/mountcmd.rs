@@ -1,0 +1,184 @@
+//! `pivault mount` and `pivault unmount`: argument checks, the vault lock,
+//! unsealing, `--daemon`, and reporting how the mount ended.
+
+use crate::cli::{MountArgs, UnmountArgs};
+use crate::vaultcmd::open_vault;
+use crate::Outcome;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use vault_fuse::fs::{self as vfs, Daemon, MountConfig, MountEnd, MountLock};
+
+/// Checks the mountpoint: it exists, is an empty directory, is not a
+/// mount already, and lies outside the vault. Returns its canonical path.
+fn check_mountpoint(vault: &Path, mnt: &Path) -> Result<PathBuf> {
+    let meta = match std::fs::metadata(mnt) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "{}: the mountpoint does not exist; create an empty directory first (mkdir -p {})",
+            mnt.display(),
+            mnt.display()
+        ),
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => bail!(
+            "{}: a dead mount is still there (its process ended); clear it with `fusermount3 -u -z {}`",
+            mnt.display(),
+            mnt.display()
+        ),
+        Err(e) => return Err(e).with_context(|| format!("cannot use {} as a mountpoint", mnt.display())),
+    };
+    if !meta.is_dir() {
+        bail!("{}: the mountpoint is not a directory", mnt.display());
+    }
+    let canon =
+        std::fs::canonicalize(mnt).with_context(|| format!("cannot resolve {}", mnt.display()))?;
+    let vault_canon = std::fs::canonicalize(vault)
+        .with_context(|| format!("{}: the vault directory does not exist", vault.display()))?;
+    if canon.starts_with(&vault_canon) {
+        bail!(
+            "{}: the mountpoint is inside the vault directory {}; choose a directory outside the vault",
+            mnt.display(),
+            vault.display()
+        );
+    }
+    if mounted_fs_type(&canon).is_some() {
+        bail!(
+            "{}: something is already mounted there; unmount it first (`pivault unmount {}`)",
+            mnt.display(),
+            mnt.display()
+        );
+    }
+    let mut entries = std::fs::read_dir(&canon)
+        .with_context(|| format!("cannot read the mountpoint {}", mnt.display()))?;
+    if entries.next().is_some() {
+        bail!(
+            "{}: the mountpoint is not empty; mount on an empty directory so nothing is hidden",
+            mnt.display()
+        );
+    }
+    Ok(canon)
+}
+
+/// The filesystem type and source mounted exactly at `path` (from
+/// /proc/self/mountinfo).
+fn mounted_fs_type(path: &Path) -> Option<(String, String)> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let want = path.to_string_lossy();
+    info.lines().rev().find_map(|line| {
+        let mut fields = line.split(' ');
+        let point = fields.nth(4)?;
+        let point = point
+            .replace("\\040", " ")
+            .replace("\\011", "\t")
+            .replace("\\012", "\n")
+            .replace("\\134", "\\");
+        if point != want {
+            return None;
+        }
+        let mut rest = line.split(" - ").nth(1)?.split(' ');
+        Some((rest.next()?.to_string(), rest.next()?.to_string()))
+    })
+}
+
+pub fn mount(a: MountArgs) -> Result<Outcome> {
+    if !a.vault.is_dir() {
+        bail!("{}: the vault directory does not exist", a.vault.display());
+    }
+    let mnt = check_mountpoint(&a.vault, &a.mountpoint)?;
+    if !keys::Keystore::exists(&a.vault) {
+        bail!(
+            "{} is not a pivault vault (no keystore); create one with `pivault init`",
+            a.vault.display()
+        );
+    }
+    let lock = MountLock::acquire(&a.vault, &mnt)?;
+    let vault = open_vault(&a.vault, &a.unlock)?;
+    let cfg = MountConfig {
+        read_only: a.read_only,
+        allow_other: a.allow_other,
+        idle_seal: a.idle_seal.map(|m| Duration::from_secs_f64(m * 60.0)),
+        threads: a.threads,
+    };
+    let mut daemon = None;
+    if a.daemon {
+        match vfs::daemonize()? {
+            parent @ Daemon::Parent(_) => {
+                drop(lock);
+                return match parent.wait() {
+                    Ok(()) => {
+                        eprintln!(
+                            "Mounted {} at {} in the background; unmount with `pivault unmount {}`",
+                            a.vault.display(),
+                            a.mountpoint.display(),
+                            a.mountpoint.display()
+                        );
+                        Ok(Outcome::Ok)
+                    }
+                    Err(msg) => bail!("{msg}"),
+                };
+            }
+            child => {
+                lock.record(&mnt)?;
+                daemon = Some(child);
+            }
+        }
+    }
+    let shown = (a.vault.clone(), a.mountpoint.clone());
+    let res = vfs::run(vault, &mnt, &cfg, || match &mut daemon {
+        Some(d) => d.ready(),
+        None => eprintln!(
+            "Mounted {} at {}{}; unmount with `pivault unmount {}` or Ctrl-C",
+            shown.0.display(),
+            shown.1.display(),
+            if cfg.read_only { " (read-only)" } else { "" },
+            shown.1.display()
+        ),
+    });
+    let end = match res {
+        Ok(end) => end,
+        Err(e) => {
+            if let Some(d) = &mut daemon {
+                d.fail(&format!("pivault: error: {e}"));
+            }
+            return Err(e.into());
+        }
+    };
+    drop(lock);
+    match end {
+        MountEnd::Unmounted => eprintln!("Unmounted {}", a.mountpoint.display()),
+        MountEnd::Signal(_) => {
+            eprintln!("Stopped by a signal; unmounted {}", a.mountpoint.display())
+        }
+        MountEnd::Idle => eprintln!(
+            "No access for the --idle-seal time; unmounted {} and dropped the keys",
+            a.mountpoint.display()
+        ),
+    }
+    Ok(Outcome::Ok)
+}
+
+pub fn unmount(a: UnmountArgs) -> Result<Outcome> {
+    let mnt = &a.mountpoint;
+    let canon = std::fs::canonicalize(mnt).unwrap_or_else(|_| mnt.clone());
+    match mounted_fs_type(&canon) {
+        Some((t, src)) if t == "fuse.pivault" || (t.starts_with("fuse") && src == "pivault") => {}
+        Some((t, _)) => bail!(
+            "{} is a {t} mount, not a pivault vault; use umount or fusermount3 -u",
+            mnt.display()
+        ),
+        None => bail!("{} is not a mounted vault", mnt.display()),
+    }
+    vfs::unmount(&canon, a.lazy).map_err(|e| {
+        let busy = matches!(&e, vault_fuse::Error::Io { source, .. }
+            if source.kind() == std::io::ErrorKind::ResourceBusy || source.raw_os_error() == Some(libc::EBUSY));
+        if busy {
+            anyhow::anyhow!(
+                "{}: the mount is busy (a program has a file or its working directory in it); close them and retry, or use `pivault unmount --lazy`",
+                mnt.display()
+            )
+        } else {
+            anyhow::Error::from(e)
+        }
+    })?;
+    eprintln!("Unmounted {}", mnt.display());
+    Ok(Outcome::Ok)
+}

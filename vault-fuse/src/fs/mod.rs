@@ -1,0 +1,309 @@
+//! The FUSE filesystem: the plaintext view of an unsealed vault, mounted
+//! with `fuser`. Requests map onto the vault tree ([`crate::Vault`]) and
+//! the content format; the kernel's page cache holds plaintext between
+//! opens of unchanged files, and POSIX and flock locks are left to the
+//! kernel (the filesystem does not ask for FUSE_POSIX_LOCKS or
+//! FUSE_FLOCK_LOCKS, so the kernel keeps them locally: right for a mount
+//! that only this host uses).
+//!
+//! Modules: `inodes` (inode table), `handles` (open files and
+//! directories), `nodes` (lookup, attributes, directories, links),
+//! `files` (open, read, write, truncate), `rename`, `xattr`, `ops` (the
+//! `fuser::Filesystem` glue) and `session` (mount, signals, idle seal,
+//! unmount).
+
+mod files;
+mod handles;
+mod inodes;
+mod nodes;
+mod ops;
+mod rename;
+mod session;
+mod xattr;
+
+pub use session::{daemonize, run, unmount, Daemon, MountConfig, MountEnd, MountLock, LOCK_FILE};
+
+use crate::tree::{Dir, Kind, Vault};
+use fuser::{Errno, FileAttr, FileType};
+use handles::{Handles, OpenFile};
+use inodes::{InoMap, InodeTable, Link, ROOT};
+use std::collections::HashSet;
+use std::fs::Metadata;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use vault_core::{Geometry, XattrCipher};
+
+/// How long the kernel may cache attributes and names.
+const TTL: Duration = Duration::from_secs(1);
+
+/// Time of the last FUSE request, for `--idle-seal`.
+#[derive(Debug)]
+pub struct Activity {
+    start: Instant,
+    last: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            start: Instant::now(),
+            last: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        self.last
+            .store(self.start.elapsed().as_secs(), Ordering::Relaxed);
+    }
+
+    /// How long since the last request.
+    pub fn idle(&self) -> Duration {
+        let now = self.start.elapsed().as_secs();
+        Duration::from_secs(now.saturating_sub(self.last.load(Ordering::Relaxed)))
+    }
+}
+
+/// The mounted filesystem.
+pub(crate) struct VaultFs {
+    vault: Vault,
+    xattr: XattrCipher,
+    geo: Geometry,
+    read_only: bool,
+    inos: InoMap,
+    table: Mutex<InodeTable>,
+    handles: Handles,
+    logged: Mutex<HashSet<PathBuf>>,
+    activity: Arc<Activity>,
+    /// True when the daemon runs as root: new entries are then given to
+    /// the requesting user.
+    as_root: bool,
+}
+
+fn to_errno(e: &std::io::Error) -> Errno {
+    Errno::from_i32(e.raw_os_error().unwrap_or(libc::EIO))
+}
+
+fn time(secs: i64, nsecs: i64) -> SystemTime {
+    if secs >= 0 {
+        UNIX_EPOCH + Duration::new(secs as u64, nsecs as u32)
+    } else {
+        UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs()) + Duration::from_nanos(nsecs as u64)
+    }
+}
+
+fn file_type(kind: Kind) -> FileType {
+    match kind {
+        Kind::File => FileType::RegularFile,
+        Kind::Dir => FileType::Directory,
+        Kind::Symlink => FileType::Symlink,
+        Kind::Fifo => FileType::NamedPipe,
+    }
+}
+
+impl VaultFs {
+    pub(crate) fn new(
+        vault: Vault,
+        read_only: bool,
+        activity: Arc<Activity>,
+    ) -> crate::Result<VaultFs> {
+        let root_meta = std::fs::metadata(vault.root_path())
+            .map_err(|e| crate::Error::io(vault.root_path(), e))?;
+        let xattr = vault.cipher().xattr_cipher().map_err(crate::Error::Core)?;
+        let geo = Geometry::new(vault.cipher().suite());
+        let table = InodeTable::new(vault.root().id);
+        Ok(VaultFs {
+            xattr,
+            geo,
+            read_only,
+            inos: InoMap {
+                root_host: root_meta.ino(),
+            },
+            table: Mutex::new(table),
+            handles: Handles::default(),
+            logged: Mutex::new(HashSet::new()),
+            activity,
+            as_root: crate::sys::euid() == 0,
+            vault,
+        })
+    }
+
+    fn table(&self) -> MutexGuard<'_, InodeTable> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn touch(&self) {
+        self.activity.touch();
+    }
+
+    fn check_writable(&self) -> Result<(), Errno> {
+        if self.read_only {
+            Err(Errno::EROFS)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The errno for a tree error; damage is logged once per ciphertext path.
+    fn fail(&self, e: crate::Error) -> Errno {
+        if let crate::Error::Damaged { host, source } = &e {
+            let first = self
+                .logged
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(host.clone());
+            if first {
+                tracing::error!(
+                    "damaged ciphertext {}: {source}; reads of it fail with EIO (run `pivault fsck`)",
+                    host.display()
+                );
+            }
+        }
+        Errno::from_i32(e.errno())
+    }
+
+    /// A content error on the file at `host`.
+    fn fail_content(&self, host: &Path, e: vault_core::Error) -> Errno {
+        self.fail(crate::Error::core(host, e))
+    }
+
+    /// The directory inode `ino` stands for: its host path and ID. Walks
+    /// up the names to the root and encrypts each one, so the result is
+    /// right after any rename of an ancestor.
+    fn dir(&self, ino: u64) -> Result<Dir, Errno> {
+        if ino == ROOT {
+            return Ok(self.vault.root().clone());
+        }
+        let mut chain = Vec::new();
+        {
+            let t = self.table();
+            let mut cur = ino;
+            while cur != ROOT {
+                let node = t.nodes.get(&cur).ok_or(Errno::ENOENT)?;
+                if node.kind != Kind::Dir {
+                    return Err(Errno::ENOTDIR);
+                }
+                let link = node.links.first().ok_or(Errno::ENOENT)?;
+                chain.push((cur, link.name.clone(), node.dir_id));
+                cur = link.parent;
+                if chain.len() > 4096 {
+                    return Err(Errno::ELOOP);
+                }
+            }
+        }
+        let mut d = self.vault.root().clone();
+        for (node, name, id) in chain.into_iter().rev() {
+            let (_, host) = self.vault.encode(&d, &name).map_err(|e| self.fail(e))?;
+            let id = match id {
+                Some(id) => id,
+                None => {
+                    let id = self
+                        .vault
+                        .dir_id_at(&host, &d.id, &name)
+                        .map_err(|e| self.fail(e))?;
+                    if let Some(n) = self.table().nodes.get_mut(&node) {
+                        n.dir_id = Some(id);
+                    }
+                    id
+                }
+            };
+            d = Dir { host, id };
+        }
+        Ok(d)
+    }
+
+    /// The parent directory and name by which inode `ino` is reached.
+    fn locate(&self, ino: u64) -> Result<(Dir, Vec<u8>), Errno> {
+        let link: Link = {
+            let t = self.table();
+            let node = t.nodes.get(&ino).ok_or(Errno::ENOENT)?;
+            node.links.first().cloned().ok_or(Errno::ENOENT)?
+        };
+        Ok((self.dir(link.parent)?, link.name))
+    }
+
+    /// The host path of inode `ino`.
+    fn host_of(&self, ino: u64) -> Result<PathBuf, Errno> {
+        if ino == ROOT {
+            return Ok(self.vault.root_path().to_path_buf());
+        }
+        let (dir, name) = self.locate(ino)?;
+        Ok(self.vault.encode(&dir, &name).map_err(|e| self.fail(e))?.1)
+    }
+
+    fn kind_of(&self, ino: u64) -> Result<Kind, Errno> {
+        self.table()
+            .nodes
+            .get(&ino)
+            .map(|n| n.kind)
+            .ok_or(Errno::ENOENT)
+    }
+
+    /// The shared open state of `ino`, if any handle is open.
+    fn open_state(&self, ino: u64) -> Option<Arc<OpenFile>> {
+        self.table().nodes.get(&ino).and_then(|n| n.open.clone())
+    }
+
+    /// Plaintext size of a host entry that is not open.
+    fn plain_size(&self, kind: Kind, m: &Metadata) -> u64 {
+        match kind {
+            Kind::File => self.geo.plaintext_len(m.len()).unwrap_or_else(|_| {
+                // An impossible length (torn or tampered): show roughly
+                // what is there; reads fail with EIO.
+                let body = m.len().saturating_sub(vault_core::HEADER_LEN as u64);
+                let oh = self.vault.cipher().suite().overhead() as u64;
+                let cb = vault_core::BLOCK_SIZE as u64 + oh;
+                body / cb * vault_core::BLOCK_SIZE as u64 + (body % cb).saturating_sub(oh)
+            }),
+            // base64url without padding of suite id || nonce || target || tag
+            Kind::Symlink => {
+                (m.len() * 3 / 4).saturating_sub(1 + self.vault.cipher().suite().overhead() as u64)
+            }
+            Kind::Dir => m.len(),
+            Kind::Fifo => 0,
+        }
+    }
+
+    fn attr(&self, ino: u64, kind: Kind, m: &Metadata, size: u64) -> FileAttr {
+        FileAttr {
+            ino: fuser::INodeNo(ino),
+            size,
+            blocks: m.blocks(),
+            atime: time(m.atime(), m.atime_nsec()),
+            mtime: time(m.mtime(), m.mtime_nsec()),
+            ctime: time(m.ctime(), m.ctime_nsec()),
+            crtime: time(m.ctime(), m.ctime_nsec()),
+            kind: file_type(kind),
+            perm: (m.mode() & 0o7777) as u16,
+            nlink: m.nlink() as u32,
+            uid: m.uid(),
+            gid: m.gid(),
+            rdev: 0,
+            blksize: 65536,
+            flags: 0,
+        }
+    }
+
+    /// Current attributes of a known inode.
+    fn stat(&self, ino: u64) -> Result<FileAttr, Errno> {
+        let kind = self.kind_of(ino)?;
+        if let Some(open) = self.open_state(ino) {
+            let c = open.read();
+            let m = c.store().0.metadata().map_err(|e| to_errno(&e))?;
+            return Ok(self.attr(ino, kind, &m, c.size()));
+        }
+        let host = self.host_of(ino)?;
+        let m = std::fs::symlink_metadata(&host).map_err(|e| to_errno(&e))?;
+        Ok(self.attr(ino, kind, &m, self.plain_size(kind, &m)))
+    }
+
+    /// Gives a new host entry to the requesting user when running as root.
+    fn give_to(&self, host: &Path, uid: u32, gid: u32) -> Result<(), Errno> {
+        if self.as_root && (uid != 0 || gid != 0) {
+            std::os::unix::fs::lchown(host, Some(uid), Some(gid)).map_err(|e| to_errno(&e))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,392 @@
+//! Namespace operations: lookup, attributes, directory listings, mkdir,
+//! rmdir, unlink, mknod (fifos), symlinks, hard links and statfs.
+
+use super::handles::DirEntry;
+use super::inodes::ROOT;
+use super::{to_errno, VaultFs};
+use crate::sys::{self, SetTime};
+use crate::tree::{Kind, Listed};
+use fuser::{Errno, FileAttr, TimeOrNow};
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::time::UNIX_EPOCH;
+use vault_core::{NameContext, BINDING_SLOTS, DIRID_FILE};
+
+/// What a setattr request asks for.
+pub(crate) struct SetAttr {
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub size: Option<u64>,
+    pub atime: Option<TimeOrNow>,
+    pub mtime: Option<TimeOrNow>,
+}
+
+fn set_time(t: Option<TimeOrNow>) -> SetTime {
+    match t {
+        None => SetTime::Omit,
+        Some(TimeOrNow::Now) => SetTime::Now,
+        Some(TimeOrNow::SpecificTime(st)) => match st.duration_since(UNIX_EPOCH) {
+            Ok(d) => SetTime::At(d.as_secs() as i64, d.subsec_nanos() as i64),
+            Err(e) => {
+                let d = e.duration();
+                let (s, ns) = (d.as_secs() as i64, d.subsec_nanos() as i64);
+                if ns == 0 {
+                    SetTime::At(-s, 0)
+                } else {
+                    SetTime::At(-s - 1, 1_000_000_000 - ns)
+                }
+            }
+        },
+    }
+}
+
+fn io(e: std::io::Error) -> Errno {
+    to_errno(&e)
+}
+
+impl VaultFs {
+    /// Looks `name` up in `parent`; `None` when it does not exist. A found
+    /// entry counts as one kernel lookup.
+    pub(crate) fn lookup_entry(&self, parent: u64, name: &[u8]) -> Result<Option<FileAttr>, Errno> {
+        let dir = self.dir(parent)?;
+        let (_, host) = self.vault.encode(&dir, name).map_err(|e| self.fail(e))?;
+        let m = match fs::symlink_metadata(&host) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io(e)),
+        };
+        let kind = Kind::of(m.file_type()).ok_or(Errno::EIO)?;
+        let ino = self.inos.fuse(m.ino());
+        let open = self
+            .table()
+            .remember(ino, kind, parent, name, 1)
+            .open
+            .clone();
+        let size = match open {
+            Some(o) => o.read().size(),
+            None => self.plain_size(kind, &m),
+        };
+        Ok(Some(self.attr(ino, kind, &m, size)))
+    }
+
+    /// A snapshot of directory `ino` for opendir: `.`, `..` and every
+    /// entry whose name decrypts (damaged ones are logged and left out).
+    pub(crate) fn list_dir(&self, ino: u64) -> Result<Vec<DirEntry>, Errno> {
+        let dir = self.dir(ino)?;
+        let parent = if ino == ROOT {
+            ROOT
+        } else {
+            self.table()
+                .nodes
+                .get(&ino)
+                .and_then(|n| n.links.first().map(|l| l.parent))
+                .unwrap_or(ROOT)
+        };
+        let mut out = vec![
+            DirEntry {
+                ino,
+                kind: Kind::Dir,
+                name: b".".to_vec(),
+            },
+            DirEntry {
+                ino: parent,
+                kind: Kind::Dir,
+                name: b"..".to_vec(),
+            },
+        ];
+        for item in self.vault.list(&dir).map_err(|e| self.fail(e))? {
+            match item {
+                Listed::Entry(e) => out.push(DirEntry {
+                    ino: self.inos.fuse(e.ino),
+                    kind: e.kind,
+                    name: e.name,
+                }),
+                Listed::Damaged(e) => {
+                    self.fail(e);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Attributes for a readdirplus entry (which the kernel counts as a
+    /// lookup once it is in the reply: see [`VaultFs::remember_plus`]).
+    pub(crate) fn plus_attr(
+        &self,
+        dir_ino: u64,
+        dir: &crate::tree::Dir,
+        e: &DirEntry,
+    ) -> Option<FileAttr> {
+        if e.name == b"." || e.name == b".." {
+            return self.stat(e.ino).ok();
+        }
+        let _ = dir_ino;
+        let (_, host) = self.vault.encode(dir, &e.name).ok()?;
+        let m = fs::symlink_metadata(&host).ok()?;
+        let kind = Kind::of(m.file_type())?;
+        let ino = self.inos.fuse(m.ino());
+        let size = match self.open_state(ino) {
+            Some(o) => o.read().size(),
+            None => self.plain_size(kind, &m),
+        };
+        Some(self.attr(ino, kind, &m, size))
+    }
+
+    /// Records a readdirplus entry the kernel accepted.
+    pub(crate) fn remember_plus(&self, dir_ino: u64, name: &[u8], attr: &FileAttr, kind: Kind) {
+        if name != b"." && name != b".." {
+            self.table().remember(attr.ino.0, kind, dir_ino, name, 1);
+        }
+    }
+
+    pub(crate) fn do_mkdir(
+        &self,
+        parent: u64,
+        name: &[u8],
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    ) -> Result<FileAttr, Errno> {
+        self.check_writable()?;
+        let dir = self.dir(parent)?;
+        let d = self
+            .vault
+            .mkdir(&dir, name, mode & 0o7777)
+            .map_err(|e| self.fail(e))?;
+        self.give_to(&d.host, uid, gid)?;
+        let m = fs::symlink_metadata(&d.host).map_err(io)?;
+        let ino = self.inos.fuse(m.ino());
+        self.table()
+            .remember(ino, Kind::Dir, parent, name, 1)
+            .dir_id = Some(d.id);
+        Ok(self.attr(ino, Kind::Dir, &m, m.len()))
+    }
+
+    pub(crate) fn do_rmdir(&self, parent: u64, name: &[u8]) -> Result<(), Errno> {
+        self.check_writable()?;
+        let dir = self.dir(parent)?;
+        let (_, host) = self.vault.encode(&dir, name).map_err(|e| self.fail(e))?;
+        let m = fs::symlink_metadata(&host).map_err(io)?;
+        if !m.is_dir() {
+            return Err(Errno::ENOTDIR);
+        }
+        if !crate::tree::Vault::host_dir_is_empty(&host).map_err(|e| self.fail(e))? {
+            return Err(Errno::ENOTEMPTY);
+        }
+        // Move it out of sight first, so a crash never leaves a visible
+        // directory without its ID file.
+        let tmp = self.vault.temp_entry(&dir).map_err(|e| self.fail(e))?;
+        fs::rename(&host, &tmp).map_err(io)?;
+        let res = fs::remove_file(tmp.join(DIRID_FILE)).and_then(|_| fs::remove_dir(&tmp));
+        if let Err(e) = res {
+            tracing::warn!("could not remove {}: {e}", tmp.display());
+        }
+        self.vault
+            .remove_side_file(&dir, name)
+            .map_err(|e| self.fail(e))?;
+        self.table().unlink(parent, name);
+        Ok(())
+    }
+
+    pub(crate) fn do_unlink(&self, parent: u64, name: &[u8]) -> Result<(), Errno> {
+        self.check_writable()?;
+        let dir = self.dir(parent)?;
+        let (_, host) = self.vault.encode(&dir, name).map_err(|e| self.fail(e))?;
+        let m = fs::symlink_metadata(&host).map_err(io)?;
+        if m.is_dir() {
+            return Err(Errno::EISDIR);
+        }
+        if m.is_file() && m.nlink() > 1 {
+            // Another name keeps the content: drop this name's binding
+            // through a descriptor held across the unlink.
+            let ctx = NameContext::new(&dir.id, name);
+            let ino = self.inos.fuse(m.ino());
+            let res = match self.open_state(ino).filter(|o| o.is_writable()) {
+                Some(o) => {
+                    let mut c = o.write();
+                    fs::remove_file(&host).map_err(io)?;
+                    c.remove_binding(self.vault.cipher(), ctx)
+                }
+                None => match self.vault.open_file(&dir, name, true) {
+                    Ok(mut c) => {
+                        fs::remove_file(&host).map_err(io)?;
+                        c.remove_binding(self.vault.cipher(), ctx)
+                    }
+                    Err(e) => {
+                        tracing::warn!("{e}; removing the name anyway");
+                        fs::remove_file(&host).map_err(io)?;
+                        Ok(())
+                    }
+                },
+            };
+            if let Err(e) = res {
+                tracing::warn!("{}: could not drop the name's binding: {e}", host.display());
+            }
+        } else {
+            fs::remove_file(&host).map_err(io)?;
+        }
+        self.vault
+            .remove_side_file(&dir, name)
+            .map_err(|e| self.fail(e))?;
+        self.table().unlink(parent, name);
+        Ok(())
+    }
+
+    pub(crate) fn do_mknod(
+        &self,
+        parent: u64,
+        name: &[u8],
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    ) -> Result<FileAttr, Errno> {
+        self.check_writable()?;
+        let dir = self.dir(parent)?;
+        let kind = match mode & libc::S_IFMT {
+            libc::S_IFIFO => {
+                let (enc, host) = self.vault.encode(&dir, name).map_err(|e| self.fail(e))?;
+                if fs::symlink_metadata(&host).is_ok() {
+                    return Err(Errno::EEXIST);
+                }
+                self.vault
+                    .prepare_name(&enc, &dir)
+                    .map_err(|e| self.fail(e))?;
+                sys::mkfifo(&host, mode & 0o7777).map_err(io)?;
+                Kind::Fifo
+            }
+            libc::S_IFREG | 0 => {
+                drop(
+                    self.vault
+                        .create_file(&dir, name, mode & 0o7777)
+                        .map_err(|e| self.fail(e))?,
+                );
+                Kind::File
+            }
+            // Devices and sockets have no place in an encrypted vault.
+            _ => return Err(Errno::EPERM),
+        };
+        let (_, host) = self.vault.encode(&dir, name).map_err(|e| self.fail(e))?;
+        self.give_to(&host, uid, gid)?;
+        let m = fs::symlink_metadata(&host).map_err(io)?;
+        let ino = self.inos.fuse(m.ino());
+        self.table().remember(ino, kind, parent, name, 1);
+        Ok(self.attr(ino, kind, &m, 0))
+    }
+
+    pub(crate) fn do_symlink(
+        &self,
+        parent: u64,
+        name: &[u8],
+        target: &[u8],
+        uid: u32,
+        gid: u32,
+    ) -> Result<FileAttr, Errno> {
+        self.check_writable()?;
+        let dir = self.dir(parent)?;
+        let host = self
+            .vault
+            .symlink(&dir, name, target)
+            .map_err(|e| self.fail(e))?;
+        self.give_to(&host, uid, gid)?;
+        let m = fs::symlink_metadata(&host).map_err(io)?;
+        let ino = self.inos.fuse(m.ino());
+        self.table().remember(ino, Kind::Symlink, parent, name, 1);
+        Ok(self.attr(ino, Kind::Symlink, &m, target.len() as u64))
+    }
+
+    pub(crate) fn do_readlink(&self, ino: u64) -> Result<Vec<u8>, Errno> {
+        let (dir, name) = self.locate(ino)?;
+        self.vault.readlink(&dir, &name).map_err(|e| self.fail(e))
+    }
+
+    pub(crate) fn do_link(&self, ino: u64, parent: u64, name: &[u8]) -> Result<FileAttr, Errno> {
+        self.check_writable()?;
+        let kind = self.kind_of(ino)?;
+        if !matches!(kind, Kind::File | Kind::Fifo) {
+            // A symlink's target is sealed to its one name; directories
+            // cannot be hard-linked.
+            return Err(Errno::EPERM);
+        }
+        let old = self.host_of(ino)?;
+        let dir = self.dir(parent)?;
+        let (enc, host) = self.vault.encode(&dir, name).map_err(|e| self.fail(e))?;
+        if fs::symlink_metadata(&host).is_ok() {
+            return Err(Errno::EEXIST);
+        }
+        self.vault
+            .prepare_name(&enc, &dir)
+            .map_err(|e| self.fail(e))?;
+        if kind == Kind::File {
+            let ctx = NameContext::new(&dir.id, name);
+            let cipher = self.vault.cipher();
+            let full = self.with_content(ino, |c| {
+                Ok(c.header().binding_count() >= BINDING_SLOTS && !c.is_bound_to(cipher, ctx))
+            })?;
+            if full {
+                // The header has four name slots (FORMAT.md).
+                let _ = self.vault.remove_side_file(&dir, name);
+                return Err(Errno::EMLINK);
+            }
+            self.with_content(ino, |c| c.add_binding(cipher, ctx))?;
+            if let Err(e) = fs::hard_link(&old, &host) {
+                let _ = self.with_content(ino, |c| c.remove_binding(cipher, ctx));
+                let _ = self.vault.remove_side_file(&dir, name);
+                return Err(io(e));
+            }
+        } else {
+            fs::hard_link(&old, &host).map_err(io)?;
+        }
+        let m = fs::symlink_metadata(&host).map_err(io)?;
+        let open = self
+            .table()
+            .remember(ino, kind, parent, name, 1)
+            .open
+            .clone();
+        let size = match open {
+            Some(o) => o.read().size(),
+            None => self.plain_size(kind, &m),
+        };
+        Ok(self.attr(ino, kind, &m, size))
+    }
+
+    pub(crate) fn do_setattr(&self, ino: u64, a: SetAttr) -> Result<FileAttr, Errno> {
+        self.check_writable()?;
+        let kind = self.kind_of(ino)?;
+        if let Some(size) = a.size {
+            if kind != Kind::File {
+                return Err(if kind == Kind::Dir {
+                    Errno::EISDIR
+                } else {
+                    Errno::EINVAL
+                });
+            }
+            self.with_content(ino, |c| c.set_len(size))?;
+        }
+        if a.mode.is_some()
+            || a.uid.is_some()
+            || a.gid.is_some()
+            || a.atime.is_some()
+            || a.mtime.is_some()
+        {
+            let host = self.host_of(ino)?;
+            if let Some(mode) = a.mode {
+                if kind != Kind::Symlink {
+                    fs::set_permissions(&host, fs::Permissions::from_mode(mode & 0o7777))
+                        .map_err(io)?;
+                }
+            }
+            if a.uid.is_some() || a.gid.is_some() {
+                std::os::unix::fs::lchown(&host, a.uid, a.gid).map_err(io)?;
+            }
+            if a.atime.is_some() || a.mtime.is_some() {
+                sys::utimens(&host, set_time(a.atime), set_time(a.mtime)).map_err(io)?;
+            }
+        }
+        self.stat(ino)
+    }
+
+    pub(crate) fn do_statfs(&self) -> Result<sys::FsStats, Errno> {
+        sys::statvfs(self.vault.root_path()).map_err(io)
+    }
+}

@@ -1,0 +1,298 @@
+//! The mount's lifetime: the vault lock, mounting with `fuser`, readiness
+//! for `--daemon`, waiting for the unmount or a signal or the idle limit,
+//! and unmounting.
+//!
+//! SIGINT, SIGTERM and SIGHUP are blocked before any thread starts and
+//! collected with `sigtimedwait` by the thread that mounted, so no signal
+//! interrupts a request half-way; on one, the filesystem is unmounted and
+//! the session threads end, dropping the vault (and its zeroizing keys).
+
+use super::{Activity, VaultFs};
+use crate::tree::Vault;
+use crate::{sys, Error, Result};
+use fuser::{Config, MountOption, Session, SessionACL};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Name of the lock file in the vault root, held (flock) while mounted.
+pub const LOCK_FILE: &str = "pivault.lock";
+const SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+/// How long to wait for the session to end after unmounting before giving
+/// up on it (files still open on a lazily detached mount).
+const GRACE: Duration = Duration::from_secs(5);
+
+/// How to mount.
+#[derive(Clone, Debug)]
+pub struct MountConfig {
+    /// Mount read-only (writes fail with EROFS).
+    pub read_only: bool,
+    /// Let other users in (FUSE `allow_other`).
+    pub allow_other: bool,
+    /// Unmount after this long without a request.
+    pub idle_seal: Option<Duration>,
+    /// Session threads.
+    pub threads: usize,
+}
+
+/// Why a mount ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MountEnd {
+    /// Someone unmounted it (`fusermount3 -u`, `pivault unmount`).
+    Unmounted,
+    /// A signal asked the process to stop; the mount was then unmounted.
+    Signal(i32),
+    /// `--idle-seal` expired; the mount was then unmounted.
+    Idle,
+}
+
+/// The vault's mount lock: an exclusive flock on `pivault.lock` in the
+/// vault root, held for as long as this value (or a forked child holding
+/// the same descriptor) lives. The file holds the owner's pid and
+/// mountpoint, for the "already mounted" message.
+#[derive(Debug)]
+pub struct MountLock {
+    file: File,
+}
+
+impl MountLock {
+    /// Takes the lock of the vault at `root` for a mount at `mountpoint`.
+    pub fn acquire(root: &Path, mountpoint: &Path) -> Result<MountLock> {
+        let path = root.join(LOCK_FILE);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| Error::io(&path, e))?;
+        if !sys::try_lock_exclusive(&file).map_err(|e| Error::io(&path, e))? {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let mut lines = holder.lines();
+            let pid = lines.next().unwrap_or("?");
+            let at = lines.next().unwrap_or("?");
+            return Err(Error::io(
+                root,
+                std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    format!("the vault is already mounted (process {pid}, at {at}); unmount it first with `pivault unmount {at}`"),
+                ),
+            ));
+        }
+        let lock = MountLock { file };
+        lock.record(mountpoint)?;
+        Ok(lock)
+    }
+
+    /// Writes this process's pid and the mountpoint into the lock file.
+    pub fn record(&self, mountpoint: &Path) -> Result<()> {
+        let text = format!("{}\n{}\n", std::process::id(), mountpoint.display());
+        let mut f = &self.file;
+        f.set_len(0)
+            .and_then(|_| std::io::Seek::rewind(&mut f))
+            .and_then(|_| f.write_all(text.as_bytes()))
+            .map_err(|e| Error::io(LOCK_FILE, e))
+    }
+}
+
+/// The parent's or the child's side of `--daemon`.
+pub enum Daemon {
+    /// The original process: wait for the child's word.
+    Parent(File),
+    /// The mount process: report readiness or failure through the pipe.
+    Child(File),
+    /// The mount process after it reported (the pipe is closed, so the
+    /// parent sees the end of the message).
+    Reported,
+}
+
+/// Forks for `--daemon`: the child goes on to mount (in a new session),
+/// the parent waits with [`Daemon::wait`]. The process must still be
+/// single-threaded (checked).
+pub fn daemonize() -> Result<Daemon> {
+    let (r, w) = sys::pipe().map_err(|e| Error::io("pipe", e))?;
+    match sys::fork().map_err(|e| Error::io("fork", e))? {
+        sys::Forked::Parent => {
+            drop(w);
+            Ok(Daemon::Parent(r))
+        }
+        sys::Forked::Child => {
+            drop(r);
+            sys::setsid();
+            Ok(Daemon::Child(w))
+        }
+    }
+}
+
+impl Daemon {
+    /// Parent: blocks until the child reports; `Ok` once it is mounted.
+    pub fn wait(self) -> std::result::Result<(), String> {
+        let Daemon::Parent(mut r) = self else {
+            return Ok(());
+        };
+        let mut msg = String::new();
+        let _ = r.read_to_string(&mut msg);
+        match msg.strip_prefix("ok") {
+            Some(_) => Ok(()),
+            None if msg.is_empty() => {
+                Err("the mount process exited before the mount was ready".into())
+            }
+            None => Err(msg.trim_end().to_string()),
+        }
+    }
+
+    /// Child: the mount is ready; detach from the parent's terminal.
+    pub fn ready(&mut self) {
+        if let Daemon::Child(mut w) = std::mem::replace(self, Daemon::Reported) {
+            let _ = w.write_all(b"ok\n");
+            let _ = sys::stdio_to_null();
+        }
+    }
+
+    /// Child: mounting failed with `msg`.
+    pub fn fail(&mut self, msg: &str) {
+        if let Daemon::Child(mut w) = std::mem::replace(self, Daemon::Reported) {
+            let _ = w.write_all(msg.as_bytes());
+        }
+    }
+}
+
+/// Unmounts `mountpoint`: umount2(2) as root, otherwise `fusermount3 -u`
+/// (`lazy` detaches even while files are open).
+pub fn unmount(mountpoint: &Path, lazy: bool) -> Result<()> {
+    if sys::euid() == 0 {
+        return sys::umount(mountpoint, lazy).map_err(|e| Error::io(mountpoint, e));
+    }
+    let mut cmd = Command::new("fusermount3");
+    cmd.arg("-u");
+    if lazy {
+        cmd.arg("-z");
+    }
+    let out = cmd.arg("--").arg(mountpoint).output().map_err(|e| {
+        Error::io(
+            "fusermount3",
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot run fusermount3 ({e}); install fuse3"),
+            ),
+        )
+    })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    let kind = if text.contains("busy") {
+        std::io::ErrorKind::ResourceBusy
+    } else {
+        std::io::ErrorKind::Other
+    };
+    Err(Error::io(mountpoint, std::io::Error::new(kind, text)))
+}
+
+fn unmount_now(mountpoint: &Path) {
+    if let Err(e) = unmount(mountpoint, false) {
+        tracing::warn!("{e}; detaching lazily (open files keep working until closed or until this process exits)");
+        if let Err(e) = unmount(mountpoint, true) {
+            tracing::error!("{e}");
+        }
+    }
+}
+
+/// Mounts `vault` at `mountpoint` and serves it until it is unmounted, a
+/// signal arrives or the idle limit passes. `on_ready` runs once the
+/// kernel has accepted the mount.
+pub fn run(
+    vault: Vault,
+    mountpoint: &Path,
+    cfg: &MountConfig,
+    on_ready: impl FnOnce(),
+) -> Result<MountEnd> {
+    // Before any thread exists, so that every thread inherits the mask.
+    sys::block_signals(&SIGNALS).map_err(|e| Error::io("signals", e))?;
+    let activity = Arc::new(Activity::new());
+    let mountpoint = mountpoint.to_path_buf();
+    let fs = VaultFs::new(vault, cfg.read_only, activity.clone())?;
+    let mut options = vec![
+        MountOption::FSName("pivault".into()),
+        MountOption::Subtype("pivault".into()),
+        MountOption::DefaultPermissions,
+        MountOption::NoDev,
+        MountOption::NoSuid,
+    ];
+    if cfg.read_only {
+        options.push(MountOption::RO);
+    }
+    let mut config = Config::default();
+    config.mount_options = options;
+    config.acl = if cfg.allow_other {
+        SessionACL::All
+    } else {
+        SessionACL::Owner
+    };
+    config.n_threads = Some(cfg.threads.max(1));
+    config.clone_fd = true;
+    let session =
+        Session::new(fs, &mountpoint, &config).map_err(|e| mount_error(&mountpoint, cfg, e))?;
+    on_ready();
+    let worker = std::thread::Builder::new()
+        .name("pivault-session".into())
+        .spawn(move || session.run())
+        .map_err(|e| Error::io("thread", e))?;
+    let end = loop {
+        if let Some(sig) = sys::wait_signal(&SIGNALS, Duration::from_millis(250)) {
+            break MountEnd::Signal(sig);
+        }
+        if worker.is_finished() {
+            break MountEnd::Unmounted;
+        }
+        if cfg.idle_seal.is_some_and(|limit| activity.idle() >= limit) {
+            break MountEnd::Idle;
+        }
+    };
+    if end != MountEnd::Unmounted {
+        unmount_now(&mountpoint);
+        let deadline = Instant::now() + GRACE;
+        while !worker.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if !worker.is_finished() {
+            tracing::warn!(
+                "{}: files were still open; the mount ends with this process",
+                mountpoint.display()
+            );
+            return Ok(end);
+        }
+    }
+    match worker.join() {
+        Ok(Ok(())) => Ok(end),
+        Ok(Err(e)) => Err(Error::io(&mountpoint, e)),
+        Err(_) => Err(Error::io(
+            &mountpoint,
+            std::io::Error::other("the FUSE session thread panicked"),
+        )),
+    }
+}
+
+fn mount_error(mountpoint: &PathBuf, cfg: &MountConfig, e: std::io::Error) -> Error {
+    let text = e.to_string();
+    let hint = if cfg.allow_other
+        && (text.contains("user_allow_other") || e.kind() == std::io::ErrorKind::PermissionDenied)
+    {
+        "; --allow-other needs the line `user_allow_other` in /etc/fuse.conf (ask an administrator)"
+            .to_string()
+    } else if e.kind() == std::io::ErrorKind::NotFound && text.contains("fuse") {
+        "; is FUSE available (/dev/fuse, package fuse3)?".to_string()
+    } else {
+        String::new()
+    };
+    Error::io(
+        mountpoint,
+        std::io::Error::new(e.kind(), format!("cannot mount: {text}{hint}")),
+    )
+}

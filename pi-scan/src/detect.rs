@@ -1,9 +1,10 @@
-//! Finding PI in a buffer of text: one DFA pass finds candidate numbers
-//! (SSN, card and plain digit shapes); each candidate then has to pass its
+//! Finding PI in a buffer of text: a digit-run prefilter (runs.rs) and a
+//! DFA find candidate numbers (SSN, card and plain digit shapes); each candidate then has to pass its
 //! boundary, checksum and context rules before it becomes a finding.
 
 use crate::checks;
 use crate::context::{heading_is_name, Context, Cue};
+use crate::runs::runs;
 use crate::{Confidence, Kind};
 use regex::bytes::Regex;
 use std::sync::OnceLock;
@@ -207,9 +208,11 @@ pub fn scan_text(text: &[u8], layout: Layout) -> Vec<TextFinding> {
     };
     let mut out = Vec::new();
     let (mut line, mut counted) = (1u64, 0usize);
-    for m in d.candidates.find_iter(text) {
-        let (s, e) = (m.start(), m.end());
-        let raw = m.as_bytes();
+    for m in
+        runs(text).flat_map(|(rs, re)| d.candidates.find_iter(&text[rs..re]).map(move |m| (rs, m)))
+    {
+        let (s, e) = (m.0 + m.1.start(), m.0 + m.1.end());
+        let raw = m.1.as_bytes();
         let spaced = raw.contains(&b' ');
         let edge = edges(text, s, e, spaced);
         if edge == Edge::Reject {

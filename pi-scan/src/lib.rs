@@ -32,6 +32,7 @@ mod context;
 mod detect;
 mod extract;
 mod relocate;
+mod runs;
 mod source;
 mod walk;
 

@@ -29,6 +29,9 @@ pub enum Command {
     /// Manage key slots and keystore backups.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Rewrite every file still under an older data key to the newest
+    /// (resumable); `--retire` then removes the old keys.
+    Reencrypt(ReencryptArgs),
     /// Mount a vault as a folder (FUSE); stays in the foreground until unmounted.
     Mount(MountArgs),
     /// Unmount a mounted vault.
@@ -116,6 +119,18 @@ pub struct FsckArgs {
     pub json: bool,
 }
 
+#[derive(Args, Debug)]
+pub struct ReencryptArgs {
+    /// Vault directory (must not be mounted).
+    pub vault: PathBuf,
+    /// Afterwards remove every older data key from the keyring (refused
+    /// while any file still uses one).
+    #[arg(long)]
+    pub retire: bool,
+    #[command(flatten)]
+    pub unlock: Unlock,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum KeysCommand {
     /// List key slots and data-key versions (needs no passphrase).
@@ -164,29 +179,14 @@ pub enum KeysCommand {
         /// Where to write the copy.
         file: PathBuf,
     },
-}
-
-#[derive(Args, Debug)]
-pub struct ScanArgs {
-    /// Files or directories to scan (.gitignore files are not honoured).
-    #[arg(required = true, value_name = "PATH")]
-    pub paths: Vec<PathBuf>,
-    /// Print JSON Lines: one finding per line (path, line, kind, masked,
-    /// confidence, name_nearby).
-    #[arg(long)]
-    pub json: bool,
-    /// Move each file with findings into this directory (a mounted vault),
-    /// keeping its path relative to the scanned root; the original is
-    /// overwritten with zeros and removed once the copy is verified.
-    #[arg(long, value_name = "MOUNTPOINT")]
-    pub move_into: Option<PathBuf>,
-    /// Skip paths matching GLOB (gitignore syntax, relative to each PATH;
-    /// repeatable), e.g. --exclude '*.log' --exclude node_modules/.
-    #[arg(long, value_name = "GLOB")]
-    pub exclude: Vec<String>,
-    /// Worker threads (default: one per CPU).
-    #[arg(short = 'j', long, value_name = "N")]
-    pub threads: Option<usize>,
+    /// Add a new data-key version; new and rewritten files use it
+    /// (`pivault reencrypt` moves the rest).
+    Rotate {
+        /// Vault directory.
+        vault: PathBuf,
+        #[command(flatten)]
+        unlock: Unlock,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -230,4 +230,27 @@ pub struct UnmountArgs {
     /// Detach even if files are open (they keep working until closed).
     #[arg(long)]
     pub lazy: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ScanArgs {
+    /// Files or directories to scan (.gitignore files are not honoured).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Print JSON Lines: one finding per line (path, line, kind, masked,
+    /// confidence, name_nearby).
+    #[arg(long)]
+    pub json: bool,
+    /// Move each file with findings into this directory (a mounted vault),
+    /// keeping its path relative to the scanned root; the original is
+    /// overwritten with zeros and removed once the copy is verified.
+    #[arg(long, value_name = "MOUNTPOINT")]
+    pub move_into: Option<PathBuf>,
+    /// Skip paths matching GLOB (gitignore syntax, relative to each PATH;
+    /// repeatable), e.g. --exclude '*.log' --exclude node_modules/.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Worker threads (default: one per CPU).
+    #[arg(short = 'j', long, value_name = "N")]
+    pub threads: Option<usize>,
 }

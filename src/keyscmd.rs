@@ -13,9 +13,9 @@ pub fn run(cmd: KeysCommand) -> Result<Outcome> {
             list(&ks, json);
         }
         KeysCommand::AddPassphrase { vault, unlock, new } => {
-            let (mut ks, u) = unseal(&vault, &unlock)?;
+            let (mut ks, mut u) = unseal(&vault, &unlock)?;
             let pass = secrets::new_passphrase(&new)?;
-            let id = ks.add_passphrase(&u.keyring, &pass, kdf_params(new.insecure_test_kdf))?;
+            let id = ks.add_passphrase(&mut u, &pass, kdf_params(new.insecure_test_kdf))?;
             eprintln!("Added passphrase slot {id} to {}", vault.display());
         }
         KeysCommand::ChangePassphrase {
@@ -24,10 +24,10 @@ pub fn run(cmd: KeysCommand) -> Result<Outcome> {
             unlock,
             new,
         } => {
-            let (mut ks, u) = unseal(&vault, &unlock)?;
+            let (mut ks, mut u) = unseal(&vault, &unlock)?;
             let slot = slot.unwrap_or(u.slot);
             let pass = secrets::new_passphrase(&new)?;
-            ks.change_passphrase(&u.keyring, slot, &pass, kdf_params(new.insecure_test_kdf))?;
+            ks.change_passphrase(&mut u, slot, &pass, kdf_params(new.insecure_test_kdf))?;
             eprintln!(
                 "Changed the passphrase of slot {slot} of {}",
                 vault.display()
@@ -38,9 +38,18 @@ pub fn run(cmd: KeysCommand) -> Result<Outcome> {
             slot,
             unlock,
         } => {
-            let (mut ks, u) = unseal(&vault, &unlock)?;
-            ks.remove_slot(&u.keyring, slot)?;
+            let (mut ks, mut u) = unseal(&vault, &unlock)?;
+            ks.remove_slot(&mut u, slot)?;
             eprintln!("Removed slot {slot} from {}", vault.display());
+        }
+        KeysCommand::Rotate { vault, unlock } => {
+            let (mut ks, mut u) = unseal(&vault, &unlock)?;
+            let version = ks.rotate(&mut u)?;
+            eprintln!(
+                "Added data key version {version} to {}; new and rewritten files use it. Run `pivault reencrypt {} --retire` to move the older files and retire the old keys. A running mount keeps writing under the version it unsealed until it is remounted.",
+                vault.display(),
+                vault.display()
+            );
         }
         KeysCommand::Backup { vault, file } => {
             let ks = Keystore::load(&vault)?;

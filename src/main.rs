@@ -5,6 +5,7 @@ mod cli;
 mod keyscmd;
 mod mountcmd;
 mod progress;
+mod reencryptcmd;
 mod scancmd;
 mod secrets;
 mod sys;
@@ -73,6 +74,7 @@ fn run(cmd: cli::Command) -> anyhow::Result<Outcome> {
         Export(a) => vaultcmd::export(a),
         Fsck(a) => vaultcmd::fsck(a),
         Keys(k) => keyscmd::run(k),
+        Reencrypt(a) => reencryptcmd::run(a),
         Mount(a) => mountcmd::mount(a),
         Unmount(a) => mountcmd::unmount(a),
         Scan(a) => scancmd::run(a),

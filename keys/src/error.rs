@@ -51,6 +51,14 @@ pub enum Error {
     /// Removing this slot would leave no way to unseal.
     #[error("slot {0} is the last slot; removing it would lock the vault forever (add another slot first)")]
     LastSlot(u32),
+    /// Slots of keystore format 1 would keep the old keyring after a key change.
+    #[error("{path}: slot(s) {} still use keystore format 1 (each seals the keyring itself) and cannot follow a key change; re-wrap each with `pivault keys change-passphrase --slot N` or remove it, then retry (nothing was changed)", .slots.iter().map(u32::to_string).collect::<Vec<_>>().join(", "))]
+    LegacySlot {
+        /// The format-1 slots.
+        slots: Vec<u32>,
+        /// The keystore file.
+        path: PathBuf,
+    },
     /// Argon2 parameters out of range.
     #[error("invalid Argon2id parameters: {0}")]
     KdfParams(String),

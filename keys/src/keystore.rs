@@ -1,51 +1,31 @@
-//! The keystore file: format, loading with its integrity checks, unsealing,
-//! and slot changes written atomically.
+//! The keystore file: loading with its integrity checks, and slot changes
+//! written atomically. Unsealing is in `unseal.rs`, rotation and
+//! retirement in `lifecycle.rs`, the file framing in `body.rs`.
 //!
-//! Layout (normative in docs/FORMAT.md): a first line `pivault-keystore 1`,
-//! a JSON body, and a last line `sha256 <hex>` over every byte before it.
+//! Layout (normative in docs/FORMAT.md §4): a first line
+//! `pivault-keystore 2`, a JSON body, and a last line `sha256 <hex>` over
+//! every byte before it. Format version 2 seals the keyring once, under a
+//! random keyring wrapping key (KWK), and each slot seals the KWK; version 1
+//! (each slot sealing the keyring) is still read and is upgraded on the
+//! next write.
 
 use crate::atomic::{write_atomic, write_new};
+use crate::body::{self, Body, SlotRecord, WRAPS_KEYRING};
 use crate::slot::{KdfParams, Passphrase, SlotKind};
+use crate::unseal::Unsealed;
 use crate::{Error, Result};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use ring::hmac;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
-use subtle::ConstantTimeEq;
 use vault_core::{Aead, Keyring, SecretKey, Suite};
 
 /// The keystore's file name inside a vault directory.
 pub const KEYSTORE_FILE: &str = "pivault.keystore";
-const MAGIC_LINE: &str = "pivault-keystore";
-const VERSION: u32 = 1;
 const MAC_LABEL: &str = "pivault v1 keystore mac";
-const FILE_MODE: u32 = 0o600;
-
-#[derive(Serialize, Deserialize, Clone, Debug)]
-#[serde(deny_unknown_fields)]
-struct Body {
-    vault_id: String,
-    suite: String,
-    created: u64,
-    data_key_versions: Vec<u32>,
-    next_slot: u32,
-    slots: Vec<SlotRecord>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    mac: Option<String>,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug)]
-#[serde(deny_unknown_fields)]
-struct SlotRecord {
-    id: u32,
-    kind: SlotKind,
-    created: u64,
-    kdf: KdfParams,
-    salt: String,
-    wrapped: String,
-}
+pub(crate) const FILE_MODE: u32 = 0o600;
 
 /// Public facts about a slot (no secret needed to read them).
 #[derive(Debug, Clone, Serialize)]
@@ -58,29 +38,22 @@ pub struct SlotInfo {
     pub created: u64,
     /// Argon2id parameters.
     pub kdf: KdfParams,
-}
-
-/// The result of a successful unseal.
-#[derive(Debug)]
-pub struct Unsealed {
-    /// The vault's keyring.
-    pub keyring: Keyring,
-    /// The slot that opened.
-    pub slot: u32,
-    /// True when that slot uses test-only KDF parameters.
-    pub weak_kdf: bool,
+    /// True for a slot carried over from keystore format 1 (it seals the
+    /// keyring itself; it must be re-wrapped before a rotation).
+    pub legacy: bool,
 }
 
 /// A loaded keystore.
 #[derive(Debug)]
 pub struct Keystore {
-    path: PathBuf,
-    body: Body,
-    suite: Suite,
-    vault_id: [u8; 16],
+    pub(crate) path: PathBuf,
+    pub(crate) version: u32,
+    pub(crate) body: Body,
+    pub(crate) suite: Suite,
+    pub(crate) vault_id: [u8; 16],
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -120,25 +93,28 @@ impl Keystore {
             path,
             suite,
             vault_id,
+            version: body::VERSION,
             body: Body {
                 vault_id: B64.encode(vault_id),
                 suite: suite.name().to_string(),
                 created: now(),
                 data_key_versions: keyring.versions(),
                 next_slot: 0,
+                keyring: None,
                 slots: Vec::new(),
                 mac: None,
             },
         };
-        ks.push_passphrase_slot(&keyring, pass, kdf)?;
-        let bytes = ks.serialize(&keyring)?;
+        let mut u = Unsealed::fresh(keyring)?;
+        ks.push_passphrase_slot(&u, pass, kdf)?;
+        let bytes = ks.serialize(&mut u)?;
         write_new(&ks.path, &bytes, FILE_MODE).map_err(|e| match e {
             Error::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
                 Error::AlreadyInitialised(vault.to_path_buf())
             }
             e => e,
         })?;
-        Ok((ks, keyring))
+        Ok((ks, u.keyring.clone()))
     }
 
     /// Loads and checks the keystore of `vault` (format version, checksum,
@@ -164,62 +140,7 @@ impl Keystore {
 
     /// Parses keystore bytes read from `path` (the path is only for messages).
     pub fn parse(path: PathBuf, bytes: &[u8]) -> Result<Keystore> {
-        let nl = bytes.iter().position(|&b| b == b'\n');
-        let first = nl.map(|i| &bytes[..i]).unwrap_or(bytes);
-        let first = std::str::from_utf8(first).unwrap_or("");
-        let version = first
-            .strip_prefix(MAGIC_LINE)
-            .and_then(|v| v.strip_prefix(' '))
-            .ok_or_else(|| Error::corrupt(&path, "it does not start with `pivault-keystore` (not a keystore, or overwritten with other data)"))?;
-        // Strictly canonical decimal: no sign, no leading zeros.
-        let canonical = !version.is_empty()
-            && version.bytes().all(|b| b.is_ascii_digit())
-            && (version == "0" || !version.starts_with('0'));
-        let version: u32 = version
-            .parse()
-            .ok()
-            .filter(|_| canonical)
-            .ok_or_else(|| Error::corrupt(&path, "its format version is not a number"))?;
-        if version > VERSION {
-            return Err(Error::FutureVersion {
-                path,
-                found: version,
-                supported: VERSION,
-            });
-        }
-        if version == 0 {
-            return Err(Error::corrupt(&path, "format version 0 does not exist"));
-        }
-        // The checksum line is the last line: "sha256 <64 hex>\n".
-        const SUM_LINE: usize = 7 + 64 + 1;
-        if bytes.len() < SUM_LINE || !bytes.ends_with(b"\n") {
-            return Err(Error::corrupt(
-                &path,
-                "it is truncated (the checksum line is missing)",
-            ));
-        }
-        let (content, sum_line) = bytes.split_at(bytes.len() - SUM_LINE);
-        let want = sum_line
-            .strip_prefix(b"sha256 ")
-            .filter(|h| {
-                h[..64]
-                    .iter()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
-            })
-            .and_then(|h| hex::decode(&h[..64]).ok())
-            .ok_or_else(|| {
-                Error::corrupt(&path, "it is truncated (the checksum line is missing)")
-            })?;
-        let got = ring::digest::digest(&ring::digest::SHA256, content);
-        if !bool::from(got.as_ref().ct_eq(&want)) {
-            return Err(Error::corrupt(
-                &path,
-                "its SHA-256 checksum does not match (the file was damaged or edited)",
-            ));
-        }
-        let json = &content[nl.map(|i| i + 1).unwrap_or(0)..];
-        let body: Body = serde_json::from_slice(json)
-            .map_err(|e| Error::corrupt(&path, format!("its contents are malformed ({e})")))?;
+        let (version, body) = body::parse(&path, bytes)?;
         let suite = Suite::from_name(&body.suite)
             .filter(|s| s.name() == body.suite)
             .ok_or_else(|| {
@@ -230,11 +151,9 @@ impl Keystore {
             .ok()
             .and_then(|v| v.try_into().ok())
             .ok_or_else(|| Error::corrupt(&path, "vault_id is not 16 bytes of base64"))?;
-        if body.slots.is_empty() {
-            return Err(Error::corrupt(&path, "it has no slots"));
-        }
         Ok(Keystore {
             path,
+            version,
             body,
             suite,
             vault_id,
@@ -244,6 +163,12 @@ impl Keystore {
     /// The keystore file's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The format version the file was read in (writes always use the
+    /// newest).
+    pub fn format_version(&self) -> u32 {
+        self.version
     }
 
     /// The vault's cipher suite.
@@ -276,27 +201,50 @@ impl Keystore {
                 kind: s.kind,
                 created: s.created,
                 kdf: s.kdf,
+                legacy: self.is_legacy(s),
             })
             .collect()
     }
 
-    fn wrap_aad(&self, id: u32, kind: SlotKind) -> Vec<u8> {
-        let mut aad = b"pivault keystore slot v1".to_vec();
+    /// True when `rec` seals the keyring itself (format 1).
+    pub(crate) fn is_legacy(&self, rec: &SlotRecord) -> bool {
+        self.version == 1 || rec.wraps.as_deref() == Some(WRAPS_KEYRING)
+    }
+
+    pub(crate) fn slot_aad(&self, id: u32, kind: SlotKind, legacy: bool) -> Vec<u8> {
+        let mut aad = if legacy {
+            b"pivault keystore slot v1".to_vec()
+        } else {
+            b"pivault keystore slot v2".to_vec()
+        };
         aad.extend_from_slice(&self.vault_id);
         aad.extend_from_slice(&id.to_be_bytes());
         aad.extend_from_slice(kind.name().as_bytes());
         aad
     }
 
-    fn wrap(&self, kek: &SecretKey, id: u32, kind: SlotKind, keyring: &Keyring) -> Result<String> {
-        let aead = Aead::new(self.suite, kek)?;
-        Ok(B64.encode(aead.seal(&self.wrap_aad(id, kind), keyring.to_bytes().expose())?))
+    pub(crate) fn keyring_aad(&self) -> Vec<u8> {
+        let mut aad = b"pivault keystore keyring v2".to_vec();
+        aad.extend_from_slice(&self.vault_id);
+        aad
     }
 
-    fn new_passphrase_record(
+    /// Seals the KWK under a slot's KEK (format 2).
+    pub(crate) fn wrap_kwk(
+        &self,
+        kek: &SecretKey,
+        id: u32,
+        kind: SlotKind,
+        kwk: &SecretKey,
+    ) -> Result<String> {
+        let aead = Aead::new(self.suite, kek)?;
+        Ok(B64.encode(aead.seal(&self.slot_aad(id, kind, false), kwk.expose())?))
+    }
+
+    pub(crate) fn new_passphrase_record(
         &self,
         id: u32,
-        keyring: &Keyring,
+        u: &Unsealed,
         pass: &Passphrase,
         kdf: KdfParams,
     ) -> Result<SlotRecord> {
@@ -304,6 +252,7 @@ impl Keystore {
             return Err(Error::EmptyPassphrase);
         }
         kdf.validate()?;
+        let kwk = u.kwk()?;
         let salt = vault_core::random::array::<16>()?;
         let kek = kdf.derive(pass, &salt)?;
         Ok(SlotRecord {
@@ -312,121 +261,92 @@ impl Keystore {
             created: now(),
             kdf,
             salt: B64.encode(salt),
-            wrapped: self.wrap(&kek, id, SlotKind::Passphrase, keyring)?,
+            wraps: None,
+            wrapped: self.wrap_kwk(&kek, id, SlotKind::Passphrase, kwk)?,
         })
     }
 
     fn push_passphrase_slot(
         &mut self,
-        keyring: &Keyring,
+        u: &Unsealed,
         pass: &Passphrase,
         kdf: KdfParams,
     ) -> Result<u32> {
         let id = self.body.next_slot;
-        let rec = self.new_passphrase_record(id, keyring, pass, kdf)?;
+        let rec = self.new_passphrase_record(id, u, pass, kdf)?;
         self.body.slots.push(rec);
         self.body.next_slot = id + 1;
         Ok(id)
     }
 
-    fn mac_key(keyring: &Keyring) -> Result<hmac::Key> {
+    pub(crate) fn mac_key(keyring: &Keyring) -> Result<hmac::Key> {
         let mut k = zeroize::Zeroizing::new([0u8; 32]);
         vault_core::derive(keyring.master().expose(), MAC_LABEL, b"", k.as_mut())?;
         Ok(hmac::Key::new(hmac::HMAC_SHA256, k.as_ref()))
     }
 
-    fn mac_input(body: &Body) -> Vec<u8> {
-        let mut b = body.clone();
-        b.mac = None;
-        serde_json::to_vec(&b).expect("keystore body serializes")
+    /// Prepares a change: upgrades a format-1 keystore in memory (its
+    /// slots are marked as sealing the keyring itself), makes sure the
+    /// keyring wrapping key (KWK) is known (a new one for a keystore that
+    /// had none), and upgrades the slot that unsealed, whose KEK is held.
+    /// Every method that saves calls this first.
+    pub(crate) fn begin_write(&mut self, u: &mut Unsealed) -> Result<()> {
+        if self.version == 1 {
+            for rec in &mut self.body.slots {
+                rec.wraps = Some(WRAPS_KEYRING.to_string());
+            }
+            self.version = body::VERSION;
+        }
+        if u.kwk.is_none() {
+            if self.body.keyring.is_some() {
+                return Err(Error::LegacySlot {
+                    slots: vec![u.slot],
+                    path: self.path.clone(),
+                });
+            }
+            u.kwk = Some(SecretKey::random()?);
+        }
+        if let Some(kek) = u.legacy_kek.take() {
+            if let Ok(pos) = self.slot_index(u.slot) {
+                let rec = &self.body.slots[pos];
+                let wrapped = self.wrap_kwk(&kek, rec.id, rec.kind, u.kwk()?)?;
+                let rec = &mut self.body.slots[pos];
+                rec.wrapped = wrapped;
+                rec.wraps = None;
+            }
+        }
+        Ok(())
     }
 
-    fn serialize(&mut self, keyring: &Keyring) -> Result<Vec<u8>> {
-        self.body.data_key_versions = keyring.versions();
-        let tag = hmac::sign(&Self::mac_key(keyring)?, &Self::mac_input(&self.body));
+    /// The file bytes for the current state, in the newest format: the
+    /// keyring sealed under the KWK, then the MAC.
+    fn serialize(&mut self, u: &mut Unsealed) -> Result<Vec<u8>> {
+        self.begin_write(u)?;
+        let aead = Aead::new(self.suite, u.kwk()?)?;
+        self.body.keyring =
+            Some(B64.encode(aead.seal(&self.keyring_aad(), u.keyring.to_bytes().expose())?));
+        self.body.data_key_versions = u.keyring.versions();
+        self.body.mac = None;
+        let tag = hmac::sign(&Self::mac_key(&u.keyring)?, &body::mac_input(&self.body));
         self.body.mac = Some(B64.encode(tag.as_ref()));
-        let mut out = format!("{MAGIC_LINE} {VERSION}\n").into_bytes();
-        out.extend_from_slice(
-            &serde_json::to_vec_pretty(&self.body).expect("keystore body serializes"),
-        );
-        out.push(b'\n');
-        let sum = ring::digest::digest(&ring::digest::SHA256, &out);
-        out.extend_from_slice(format!("sha256 {}\n", hex::encode(sum.as_ref())).as_bytes());
-        Ok(out)
+        Ok(body::frame(&self.body))
     }
 
-    /// Writes the keystore back atomically after a change.
-    fn save(&mut self, keyring: &Keyring) -> Result<()> {
-        let bytes = self.serialize(keyring)?;
+    /// Writes the keystore back atomically after a change. On failure the
+    /// in-memory state may be ahead of the file; reload before retrying.
+    pub(crate) fn save(&mut self, u: &mut Unsealed) -> Result<()> {
+        let bytes = self.serialize(u)?;
         write_atomic(&self.path, &bytes, FILE_MODE)
     }
 
-    /// Opens the keyring with a passphrase: the given slot, or each
-    /// passphrase slot in turn. Never writes the keystore.
-    pub fn unseal_passphrase(&self, pass: &Passphrase, slot: Option<u32>) -> Result<Unsealed> {
-        let candidates: Vec<&SlotRecord> = match slot {
-            Some(id) => {
-                let rec = self
-                    .body
-                    .slots
-                    .iter()
-                    .find(|s| s.id == id)
-                    .ok_or(Error::NoSuchSlot(id))?;
-                if rec.kind != SlotKind::Passphrase {
-                    return Err(Error::NotPassphraseSlot(id));
-                }
-                vec![rec]
-            }
-            None => self
-                .body
-                .slots
-                .iter()
-                .filter(|s| s.kind == SlotKind::Passphrase)
-                .collect(),
-        };
-        for rec in candidates {
-            let salt = B64.decode(&rec.salt).map_err(|_| {
-                Error::corrupt(&self.path, format!("slot {} has a malformed salt", rec.id))
-            })?;
-            let kek = rec.kdf.derive(pass, &salt)?;
-            if let Some(keyring) = self.open_slot(rec, &kek)? {
-                self.check_mac(&keyring)?;
-                return Ok(Unsealed {
-                    keyring,
-                    slot: rec.id,
-                    weak_kdf: rec.kdf.test_only,
-                });
-            }
-        }
-        Err(Error::WrongPassphrase)
-    }
-
-    fn open_slot(&self, rec: &SlotRecord, kek: &SecretKey) -> Result<Option<Keyring>> {
-        let wrapped = B64.decode(&rec.wrapped).map_err(|_| {
-            Error::corrupt(&self.path, format!("slot {} is not valid base64", rec.id))
-        })?;
-        let aead = Aead::new(self.suite, kek)?;
-        let Some(plain) = aead.open(&self.wrap_aad(rec.id, rec.kind), &wrapped) else {
-            return Ok(None);
-        };
-        let plain = vault_core::SecretBytes::new(plain);
-        let keyring = Keyring::from_bytes(plain.expose()).map_err(|e| {
-            Error::corrupt(
-                &self.path,
-                format!("slot {} holds a malformed keyring ({e})", rec.id),
-            )
-        })?;
-        Ok(Some(keyring))
-    }
-
-    fn check_mac(&self, keyring: &Keyring) -> Result<()> {
+    pub(crate) fn check_mac(&self, keyring: &Keyring) -> Result<()> {
         let mac = self
             .body
             .mac
             .as_deref()
             .and_then(|m| B64.decode(m).ok())
             .ok_or_else(|| Error::corrupt(&self.path, "its integrity tag is missing"))?;
-        hmac::verify(&Self::mac_key(keyring)?, &Self::mac_input(&self.body), &mac).map_err(|_| {
+        hmac::verify(&Self::mac_key(keyring)?, &body::mac_input(&self.body), &mac).map_err(|_| {
             Error::corrupt(&self.path, "its integrity tag does not match: slots or settings were altered by someone without the keys")
         })?;
         if keyring.versions() != self.body.data_key_versions {
@@ -441,20 +361,21 @@ impl Keystore {
     /// Adds a passphrase slot; returns its number. Saves atomically.
     pub fn add_passphrase(
         &mut self,
-        keyring: &Keyring,
+        u: &mut Unsealed,
         pass: &Passphrase,
         kdf: KdfParams,
     ) -> Result<u32> {
-        let id = self.push_passphrase_slot(keyring, pass, kdf)?;
-        self.save(keyring)?;
+        self.begin_write(u)?;
+        let id = self.push_passphrase_slot(u, pass, kdf)?;
+        self.save(u)?;
         Ok(id)
     }
 
-    /// Replaces the passphrase of slot `id` (new salt, new parameters).
-    /// Saves atomically.
+    /// Replaces the passphrase of slot `id` (new salt, new parameters; a
+    /// format-1 slot is upgraded). Saves atomically.
     pub fn change_passphrase(
         &mut self,
-        keyring: &Keyring,
+        u: &mut Unsealed,
         id: u32,
         pass: &Passphrase,
         kdf: KdfParams,
@@ -463,22 +384,23 @@ impl Keystore {
         if self.body.slots[pos].kind != SlotKind::Passphrase {
             return Err(Error::NotPassphraseSlot(id));
         }
-        let rec = self.new_passphrase_record(id, keyring, pass, kdf)?;
+        self.begin_write(u)?;
+        let rec = self.new_passphrase_record(id, u, pass, kdf)?;
         self.body.slots[pos] = rec;
-        self.save(keyring)
+        self.save(u)
     }
 
     /// Removes slot `id`, refusing to remove the last one. Saves atomically.
-    pub fn remove_slot(&mut self, keyring: &Keyring, id: u32) -> Result<()> {
+    pub fn remove_slot(&mut self, u: &mut Unsealed, id: u32) -> Result<()> {
         let pos = self.slot_index(id)?;
         if self.body.slots.len() == 1 {
             return Err(Error::LastSlot(id));
         }
         self.body.slots.remove(pos);
-        self.save(keyring)
+        self.save(u)
     }
 
-    fn slot_index(&self, id: u32) -> Result<usize> {
+    pub(crate) fn slot_index(&self, id: u32) -> Result<usize> {
         self.body
             .slots
             .iter()
@@ -510,24 +432,21 @@ mod tests {
         let kdf = KdfParams::insecure_test();
         let (_, ring) = Keystore::create(d.path(), Suite::Aes256Gcm, &pass("one"), kdf).unwrap();
         let mut ks = Keystore::load(d.path()).unwrap();
-        let u = ks.unseal_passphrase(&pass("one"), None).unwrap();
+        let mut u = ks.unseal_passphrase(&pass("one"), None).unwrap();
         assert_eq!(u.keyring.master(), ring.master());
         assert!(u.weak_kdf);
         assert!(matches!(
             ks.unseal_passphrase(&pass("two"), None),
             Err(Error::WrongPassphrase)
         ));
-        let id = ks.add_passphrase(&u.keyring, &pass("two"), kdf).unwrap();
+        let id = ks.add_passphrase(&mut u, &pass("two"), kdf).unwrap();
         assert_eq!(id, 1);
         let ks2 = Keystore::load(d.path()).unwrap();
         assert_eq!(ks2.unseal_passphrase(&pass("two"), None).unwrap().slot, 1);
-        ks.change_passphrase(&u.keyring, 0, &pass("three"), kdf)
+        ks.change_passphrase(&mut u, 0, &pass("three"), kdf)
             .unwrap();
-        ks.remove_slot(&u.keyring, 1).unwrap();
-        assert!(matches!(
-            ks.remove_slot(&u.keyring, 0),
-            Err(Error::LastSlot(0))
-        ));
+        ks.remove_slot(&mut u, 1).unwrap();
+        assert!(matches!(ks.remove_slot(&mut u, 0), Err(Error::LastSlot(0))));
         let ks3 = Keystore::load(d.path()).unwrap();
         assert!(ks3.unseal_passphrase(&pass("two"), None).is_err());
         assert_eq!(ks3.unseal_passphrase(&pass("three"), None).unwrap().slot, 0);

@@ -22,12 +22,16 @@
 #![deny(missing_docs)]
 
 mod atomic;
+mod body;
 mod error;
 mod keystore;
+mod lifecycle;
 mod slot;
+mod unseal;
 
 pub use atomic::{write_atomic, write_new};
 pub use error::{Error, Result};
-pub use keystore::{Keystore, SlotInfo, Unsealed, KEYSTORE_FILE};
+pub use keystore::{Keystore, SlotInfo, KEYSTORE_FILE};
 pub use slot::{KdfParams, Passphrase, SlotKind};
+pub use unseal::Unsealed;
 pub use vault_core::Keyring;

@@ -34,6 +34,8 @@ struct DocBody {
     created: u64,
     data_key_versions: Vec<u32>,
     next_slot: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    keyring: Option<String>,
     slots: Vec<DocSlot>,
     #[serde(skip_serializing_if = "Option::is_none")]
     mac: Option<String>,
@@ -47,6 +49,8 @@ struct DocSlot {
     created: u64,
     kdf: DocKdf,
     salt: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    wraps: Option<String>,
     wrapped: String,
 }
 
@@ -65,6 +69,7 @@ const TOP_FIELDS: &[&str] = &[
     "created",
     "data_key_versions",
     "next_slot",
+    "keyring",
     "slots",
     "mac",
 ];
@@ -92,8 +97,8 @@ fn argon2id(pass: &[u8], salt: &[u8], kdf: DocKdf) -> [u8; 32] {
     out
 }
 
-fn slot_aad(vault_id: &[u8; 16], slot: u32, kind: &str) -> Vec<u8> {
-    let mut aad = b"pivault keystore slot v1".to_vec();
+fn slot_aad(version: u32, vault_id: &[u8; 16], slot: u32, kind: &str) -> Vec<u8> {
+    let mut aad = format!("pivault keystore slot v{version}").into_bytes();
     aad.extend_from_slice(vault_id);
     aad.extend_from_slice(&slot.to_be_bytes());
     aad.extend_from_slice(kind.as_bytes());
@@ -192,9 +197,15 @@ fn mac_of(master: &[u8; 32], body: &DocBody) -> String {
     B64.encode(hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &key), input.as_bytes()).as_ref())
 }
 
-/// First line, pretty JSON body and newline, checksum line.
+fn keyring_aad(vault_id: &[u8; 16]) -> Vec<u8> {
+    [b"pivault keystore keyring v2".as_slice(), vault_id].concat()
+}
+
+/// First line, pretty JSON body and newline, checksum line. A body with a
+/// sealed keyring is format 2.
 fn frame(body: &DocBody) -> Vec<u8> {
-    let mut out = b"pivault-keystore 1\n".to_vec();
+    let version = if body.keyring.is_some() { 2 } else { 1 };
+    let mut out = format!("pivault-keystore {version}\n").into_bytes();
     out.extend_from_slice(serde_json::to_string_pretty(body).unwrap().as_bytes());
     out.push(b'\n');
     let sum = digest::digest(&digest::SHA256, &out);
@@ -214,7 +225,11 @@ struct Read {
 fn read_framing(bytes: &[u8]) -> Read {
     let text = std::str::from_utf8(bytes).expect("a keystore is UTF-8 text");
     let (first, rest) = text.split_once('\n').expect("first line");
-    assert_eq!(first, "pivault-keystore 1", "first line");
+    let version = match first {
+        "pivault-keystore 1" => 1,
+        "pivault-keystore 2" => 2,
+        other => panic!("first line {other:?}"),
+    };
     assert!(text.ends_with('\n'));
     let without_nl = &text[..text.len() - 1];
     let cut = without_nl.rfind('\n').expect("a checksum line") + 1;
@@ -235,6 +250,11 @@ fn read_framing(bytes: &[u8]) -> Read {
     let json_text = rest[..cut - first.len() - 1].to_string();
     let raw: Value = serde_json::from_str(&json_text).expect("JSON body");
     let body: DocBody = serde_json::from_value(raw.clone()).expect("documented fields only");
+    assert_eq!(
+        version == 2,
+        body.keyring.is_some(),
+        "format 2 has `keyring`"
+    );
     Read {
         body,
         raw,
@@ -273,15 +293,30 @@ fn b64(s: &str) -> Vec<u8> {
     B64.decode(s).expect("standard base64 with padding")
 }
 
-/// Unwraps slot `slot` of `body` with `pass`, independently of `keys`.
+/// Unwraps slot `slot` of `body` with `pass`, independently of `keys`,
+/// and returns the keyring bytes: format 1 slots (and format-2 slots with
+/// `"wraps": "keyring"`) seal the keyring; format-2 slots seal the keyring
+/// wrapping key, which opens the body's `keyring`.
 fn unwrap_slot(body: &DocBody, slot: &DocSlot, pass: &[u8]) -> Option<Vec<u8>> {
     let vault_id: [u8; 16] = b64(&body.vault_id).try_into().unwrap();
     let kek = argon2id(pass, &b64(&slot.salt), slot.kdf);
-    aead_open(
+    let legacy = body.keyring.is_none() || slot.wraps.as_deref() == Some("keyring");
+    let version = if legacy { 1 } else { 2 };
+    let plain = aead_open(
         &body.suite,
         &kek,
-        &slot_aad(&vault_id, slot.id, &slot.kind),
+        &slot_aad(version, &vault_id, slot.id, &slot.kind),
         &b64(&slot.wrapped),
+    )?;
+    if legacy {
+        return Some(plain);
+    }
+    let kwk: [u8; 32] = plain.try_into().expect("a 32-byte keyring wrapping key");
+    aead_open(
+        &body.suite,
+        &kwk,
+        &keyring_aad(&vault_id),
+        &b64(body.keyring.as_deref().unwrap()),
     )
 }
 
@@ -333,8 +368,14 @@ fn check_created(suite: Suite) {
         }
     );
     assert_eq!(b64(&slot.salt).len(), 16);
-    // Keyring of one data key: 5 + 35 + 39 bytes, plus nonce and tag.
-    assert_eq!(b64(&slot.wrapped).len(), nonce_len(&body.suite) + 79 + 16);
+    // The slot seals a 32-byte wrapping key; the body's `keyring` seals a
+    // keyring of one data key: 5 + 35 + 39 bytes. Each plus nonce and tag.
+    assert_eq!(b64(&slot.wrapped).len(), nonce_len(&body.suite) + 32 + 16);
+    assert_eq!(
+        b64(body.keyring.as_deref().unwrap()).len(),
+        nonce_len(&body.suite) + 79 + 16
+    );
+    assert!(slot.wraps.is_none());
     assert_eq!(b64(body.mac.as_deref().unwrap()).len(), 32);
 
     // Independent unwrap: Argon2id, then the suite's AEAD with the AAD.
@@ -351,10 +392,18 @@ fn check_created(suite: Suite) {
     // The AAD binds the slot id, its kind and the vault.
     let kek = argon2id(PASS.as_bytes(), &b64(&slot.salt), slot.kdf);
     let wrapped = b64(&slot.wrapped);
+    assert!(aead_open(
+        &body.suite,
+        &kek,
+        &slot_aad(2, &vault_id, 0, "passphrase"),
+        &wrapped
+    )
+    .is_some());
     for aad in [
-        slot_aad(&vault_id, 1, "passphrase"),
-        slot_aad(&vault_id, 0, "recovery"),
-        slot_aad(&[0; 16], 0, "passphrase"),
+        slot_aad(2, &vault_id, 1, "passphrase"),
+        slot_aad(2, &vault_id, 0, "recovery"),
+        slot_aad(2, &[0; 16], 0, "passphrase"),
+        slot_aad(1, &vault_id, 0, "passphrase"),
     ] {
         assert!(aead_open(&body.suite, &kek, &aad, &wrapped).is_none());
     }
@@ -405,9 +454,10 @@ fn slot_changes_keep_the_layout() {
     let two = Passphrase::new(b"two".to_vec());
     let kdf = KdfParams::insecure_test();
     let (mut ks, keyring) = Keystore::create(dir.path(), Suite::Aes256Gcm, &one, kdf).unwrap();
-    assert_eq!(ks.add_passphrase(&keyring, &two, kdf).unwrap(), 1);
-    ks.remove_slot(&keyring, 0).unwrap();
-    assert_eq!(ks.add_passphrase(&keyring, &one, kdf).unwrap(), 2);
+    let mut u = ks.unseal_passphrase(&one, None).unwrap();
+    assert_eq!(ks.add_passphrase(&mut u, &two, kdf).unwrap(), 1);
+    ks.remove_slot(&mut u, 0).unwrap();
+    assert_eq!(ks.add_passphrase(&mut u, &one, kdf).unwrap(), 2);
     let read = read_framing(&std::fs::read(dir.path().join("pivault.keystore")).unwrap());
     assert_top_level_order(&read.json_text);
     assert_eq!(read.body.next_slot, 3);
@@ -503,7 +553,7 @@ fn doc_example() -> Example {
         &suite,
         &kek,
         &nonce,
-        &slot_aad(&vid, 0, "passphrase"),
+        &slot_aad(1, &vid, 0, "passphrase"),
         &keyring,
     );
     let (master, data) = parse_keyring(&keyring);
@@ -518,12 +568,14 @@ fn doc_example() -> Example {
         created,
         data_key_versions: data.iter().map(|d| d.0).collect(),
         next_slot: 1,
+        keyring: None,
         slots: vec![DocSlot {
             id: 0,
             kind: "passphrase".into(),
             created,
             kdf,
             salt: B64.encode(&salt),
+            wraps: None,
             wrapped: B64.encode(&wrapped),
         }],
         mac: None,
@@ -583,4 +635,37 @@ fn documented_example_keystore_is_exact_and_unseals() {
 fn print_example_keystore() {
     let ex = doc_example();
     print!("{}", String::from_utf8(frame(&ex.body)).unwrap());
+}
+
+/// The format-1 example is upgraded to format 2 by its first write: the
+/// slot that unsealed is re-wrapped around a new keyring wrapping key, and
+/// a rotation then reaches every slot.
+#[test]
+fn format_1_keystore_is_upgraded_on_the_next_write() {
+    let ex = doc_example();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pivault.keystore");
+    std::fs::write(&path, ex.file.unwrap()).unwrap();
+    let one = Passphrase::new(PASS.as_bytes().to_vec());
+    let two = Passphrase::new(b"two".to_vec());
+    let mut ks = Keystore::load(dir.path()).unwrap();
+    assert_eq!(ks.format_version(), 1);
+    let mut u = ks.unseal_passphrase(&one, None).unwrap();
+    ks.add_passphrase(&mut u, &two, KdfParams::insecure_test())
+        .unwrap();
+    let read = read_framing(&std::fs::read(&path).unwrap());
+    assert_top_level_order(&read.json_text);
+    assert!(read.body.slots.iter().all(|s| s.wraps.is_none()));
+    for (slot, pass) in read.body.slots.iter().zip([PASS.as_bytes(), b"two"]) {
+        assert_eq!(unwrap_slot(&read.body, slot, pass).unwrap(), ex.keyring);
+    }
+    assert_eq!(
+        read.body.mac,
+        Some(mac_of(&u.keyring.master().expose().clone(), &read.body))
+    );
+    assert_eq!(ks.rotate(&mut u).unwrap(), 2);
+    let ks = Keystore::load(dir.path()).unwrap();
+    assert_eq!(ks.format_version(), 2);
+    let u2 = ks.unseal_passphrase(&two, None).unwrap();
+    assert_eq!(u2.keyring.versions(), vec![1, 2]);
 }

@@ -205,10 +205,24 @@ impl<S: CipherStore> ContentFile<S> {
     /// Creates an empty file in `store` (which should be empty) under the
     /// vault's current suite and data-key version, bound to `at`.
     pub fn create(store: S, cipher: &VaultCipher, at: NameContext<'_>) -> Result<Self> {
+        Self::create_with_id(store, cipher, random::array::<16>()?, at)
+    }
+
+    /// Like [`ContentFile::create`], but keeps an existing file's ID: for
+    /// re-encryption under a newer data-key version, so that what is bound
+    /// to the file ID (extended attributes) stays valid. The file key
+    /// differs because the data key does; never reuse an ID at the same
+    /// version.
+    pub fn create_with_id(
+        store: S,
+        cipher: &VaultCipher,
+        file_id: [u8; 16],
+        at: NameContext<'_>,
+    ) -> Result<Self> {
         let mut header = Header {
             suite: cipher.suite(),
             key_version: cipher.keyring().current_version(),
-            file_id: random::array::<16>()?,
+            file_id,
             bindings: [[0u8; 16]; BINDING_SLOTS],
         };
         header.bindings[0] = binding_tag(cipher, &header.core_bytes(), at);

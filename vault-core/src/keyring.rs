@@ -69,6 +69,29 @@ impl Keyring {
         self.data_keys.keys().copied().collect()
     }
 
+    /// Adds a fresh random data key one above the current version and
+    /// returns its number; new files then use it (rotation).
+    pub fn rotate(&mut self) -> Result<u32> {
+        let next = self
+            .current_version()
+            .checked_add(1)
+            .ok_or(Error::Keyring("data-key versions exhausted"))?;
+        self.data_keys.insert(next, SecretKey::random()?);
+        Ok(next)
+    }
+
+    /// Removes every data key below `keep` (retirement after
+    /// re-encryption); the current version is always kept. Returns the
+    /// versions removed. The removed keys are wiped as they are dropped.
+    pub fn retire_below(&mut self, keep: u32) -> Vec<u32> {
+        let keep = keep.min(self.current_version());
+        let gone: Vec<u32> = self.data_keys.range(..keep).map(|(v, _)| *v).collect();
+        for v in &gone {
+            self.data_keys.remove(v);
+        }
+        gone
+    }
+
     /// The master secret, for deriving purpose keys outside vault-core
     /// (keystore MACs, audit signing). Use [`crate::derive`] with a label of
     /// your own; never use it directly as a key.
@@ -288,6 +311,21 @@ mod tests {
         assert!(
             matches!(Keyring::from_bytes(&future), Err(Error::Keyring(m)) if m.contains("newer"))
         );
+    }
+
+    #[test]
+    fn rotate_adds_a_version_and_retire_keeps_the_current() {
+        let mut k = Keyring::generate().unwrap();
+        assert_eq!(k.rotate().unwrap(), 2);
+        assert_eq!(k.rotate().unwrap(), 3);
+        assert_eq!(k.current_version(), 3);
+        assert_ne!(k.data_key(1).unwrap(), k.data_key(3).unwrap());
+        assert_eq!(k.retire_below(3), vec![1, 2]);
+        assert_eq!(k.versions(), vec![3]);
+        assert!(matches!(k.data_key(1), Err(Error::UnknownKeyVersion(1))));
+        assert!(k.retire_below(99).is_empty(), "the current version stays");
+        let back = Keyring::from_bytes(k.to_bytes().expose()).unwrap();
+        assert_eq!(back.versions(), vec![3]);
     }
 
     #[test]

@@ -1,0 +1,146 @@
+//! The keystore file's framing and JSON body (docs/FORMAT.md §4): the
+//! first line with the format version, the body, the checksum line.
+//! Needs no secret.
+
+use crate::slot::{KdfParams, SlotKind};
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use subtle::ConstantTimeEq;
+
+pub(crate) const MAGIC_LINE: &str = "pivault-keystore";
+/// The format version this build writes. Version 1 is still read.
+pub(crate) const VERSION: u32 = 2;
+
+/// The `wraps` value of a slot carried over from format version 1: its
+/// KEK seals the keyring itself rather than the keyring wrapping key.
+pub(crate) const WRAPS_KEYRING: &str = "keyring";
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Body {
+    pub vault_id: String,
+    pub suite: String,
+    pub created: u64,
+    pub data_key_versions: Vec<u32>,
+    pub next_slot: u32,
+    /// Version 2: the keyring sealed under the keyring wrapping key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyring: Option<String>,
+    pub slots: Vec<SlotRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SlotRecord {
+    pub id: u32,
+    pub kind: SlotKind,
+    pub created: u64,
+    pub kdf: KdfParams,
+    pub salt: String,
+    /// Version 2 only: `"keyring"` for a slot carried over from version 1
+    /// (absent: the slot wraps the keyring wrapping key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wraps: Option<String>,
+    pub wrapped: String,
+}
+
+/// Splits and checks a keystore file: version line, checksum, JSON body.
+pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<(u32, Body)> {
+    let nl = bytes.iter().position(|&b| b == b'\n');
+    let first = nl.map(|i| &bytes[..i]).unwrap_or(bytes);
+    let first = std::str::from_utf8(first).unwrap_or("");
+    let version = first
+        .strip_prefix(MAGIC_LINE)
+        .and_then(|v| v.strip_prefix(' '))
+        .ok_or_else(|| Error::corrupt(path, "it does not start with `pivault-keystore` (not a keystore, or overwritten with other data)"))?;
+    // Strictly canonical decimal: no sign, no leading zeros.
+    let canonical = !version.is_empty()
+        && version.bytes().all(|b| b.is_ascii_digit())
+        && (version == "0" || !version.starts_with('0'));
+    let version: u32 = version
+        .parse()
+        .ok()
+        .filter(|_| canonical)
+        .ok_or_else(|| Error::corrupt(path, "its format version is not a number"))?;
+    if version > VERSION {
+        return Err(Error::FutureVersion {
+            path: path.to_path_buf(),
+            found: version,
+            supported: VERSION,
+        });
+    }
+    if version == 0 {
+        return Err(Error::corrupt(path, "format version 0 does not exist"));
+    }
+    // The checksum line is the last line: "sha256 <64 hex>\n".
+    const SUM_LINE: usize = 7 + 64 + 1;
+    if bytes.len() < SUM_LINE || !bytes.ends_with(b"\n") {
+        return Err(Error::corrupt(
+            path,
+            "it is truncated (the checksum line is missing)",
+        ));
+    }
+    let (content, sum_line) = bytes.split_at(bytes.len() - SUM_LINE);
+    let want = sum_line
+        .strip_prefix(b"sha256 ")
+        .filter(|h| {
+            h[..64]
+                .iter()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+        })
+        .and_then(|h| hex::decode(&h[..64]).ok())
+        .ok_or_else(|| Error::corrupt(path, "it is truncated (the checksum line is missing)"))?;
+    let got = ring::digest::digest(&ring::digest::SHA256, content);
+    if !bool::from(got.as_ref().ct_eq(&want)) {
+        return Err(Error::corrupt(
+            path,
+            "its SHA-256 checksum does not match (the file was damaged or edited)",
+        ));
+    }
+    let json = &content[nl.map(|i| i + 1).unwrap_or(0)..];
+    let body: Body = serde_json::from_slice(json)
+        .map_err(|e| Error::corrupt(path, format!("its contents are malformed ({e})")))?;
+    if body.slots.is_empty() {
+        return Err(Error::corrupt(path, "it has no slots"));
+    }
+    match version {
+        1 if body.keyring.is_some() || body.slots.iter().any(|s| s.wraps.is_some()) => {
+            return Err(Error::corrupt(
+                path,
+                "it says format version 1 but has version-2 members",
+            ))
+        }
+        2 if body.keyring.is_none() => {
+            return Err(Error::corrupt(path, "its sealed keyring is missing"))
+        }
+        2 if body
+            .slots
+            .iter()
+            .any(|s| s.wraps.as_deref().is_some_and(|w| w != WRAPS_KEYRING)) =>
+        {
+            return Err(Error::corrupt(path, "a slot has an unknown `wraps` value"))
+        }
+        _ => {}
+    }
+    Ok((version, body))
+}
+
+/// The canonical MAC input: the compact body without `mac`.
+pub(crate) fn mac_input(body: &Body) -> Vec<u8> {
+    let mut b = body.clone();
+    b.mac = None;
+    serde_json::to_vec(&b).expect("keystore body serializes")
+}
+
+/// The whole file for `body` (which already carries its MAC).
+pub(crate) fn frame(body: &Body) -> Vec<u8> {
+    let mut out = format!("{MAGIC_LINE} {VERSION}\n").into_bytes();
+    out.extend_from_slice(&serde_json::to_vec_pretty(body).expect("keystore body serializes"));
+    out.push(b'\n');
+    let sum = ring::digest::digest(&ring::digest::SHA256, &out);
+    out.extend_from_slice(format!("sha256 {}\n", hex::encode(sum.as_ref())).as_bytes());
+    out
+}

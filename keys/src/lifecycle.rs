@@ -1,0 +1,105 @@
+//! Key lifecycle: rotation adds a data-key version, retirement removes the
+//! versions no file uses any more. Both rewrite only the keystore's sealed
+//! keyring (format 2): every slot wraps the keyring wrapping key, which
+//! does not change, so slots other than the one that unsealed need no
+//! secret of theirs to follow.
+
+use crate::keystore::Keystore;
+use crate::unseal::Unsealed;
+use crate::{Error, Result};
+
+impl Keystore {
+    /// Slots that seal the keyring itself (format 1) and so would keep
+    /// handing out the old keyring after a key change; the slot that
+    /// unsealed is not among them when its KEK is held (it is upgraded on
+    /// the write).
+    fn stale_after_key_change(&self, u: &Unsealed) -> Vec<u32> {
+        self.body
+            .slots
+            .iter()
+            .filter(|s| self.is_legacy(s))
+            .filter(|s| !(s.id == u.slot && u.legacy_kek.is_some()))
+            .map(|s| s.id)
+            .collect()
+    }
+
+    fn change_keyring(
+        &mut self,
+        u: &mut Unsealed,
+        change: impl FnOnce(&mut vault_core::Keyring) -> Result<()>,
+    ) -> Result<()> {
+        let stale = self.stale_after_key_change(u);
+        if !stale.is_empty() {
+            return Err(Error::LegacySlot {
+                slots: stale,
+                path: self.path.clone(),
+            });
+        }
+        let before = u.keyring.clone();
+        change(&mut u.keyring)?;
+        if let Err(e) = self.save(u) {
+            u.keyring = before;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Adds a new random data-key version (it becomes the one new files
+    /// use) and saves the keystore atomically. Returns the new version.
+    pub fn rotate(&mut self, u: &mut Unsealed) -> Result<u32> {
+        let mut new = 0;
+        self.change_keyring(u, |k| {
+            new = k.rotate()?;
+            Ok(())
+        })?;
+        Ok(new)
+    }
+
+    /// Removes every data-key version below the current one and saves
+    /// the keystore atomically. The caller must first have checked that no
+    /// file uses them (`pivault reencrypt --retire` does): files still
+    /// under a retired version no longer open. Returns the versions removed.
+    pub fn retire_old_versions(&mut self, u: &mut Unsealed) -> Result<Vec<u32>> {
+        let mut gone = Vec::new();
+        self.change_keyring(u, |k| {
+            gone = k.retire_below(k.current_version());
+            Ok(())
+        })?;
+        Ok(gone)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{KdfParams, Keystore, Passphrase};
+    use vault_core::Suite;
+
+    fn pass(s: &str) -> Passphrase {
+        Passphrase::new(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn rotation_reaches_every_slot_without_their_passphrases() {
+        let d = tempfile::tempdir().unwrap();
+        let kdf = KdfParams::insecure_test();
+        Keystore::create(d.path(), Suite::Aes256Gcm, &pass("one"), kdf).unwrap();
+        let mut ks = Keystore::load(d.path()).unwrap();
+        let mut u = ks.unseal_passphrase(&pass("one"), None).unwrap();
+        ks.add_passphrase(&mut u, &pass("two"), kdf).unwrap();
+        assert_eq!(ks.rotate(&mut u).unwrap(), 2);
+        let ks = Keystore::load(d.path()).unwrap();
+        assert_eq!(ks.data_key_versions(), &[1, 2]);
+        let u2 = ks.unseal_passphrase(&pass("two"), None).unwrap();
+        assert_eq!(u2.slot, 1);
+        assert_eq!(u2.keyring.versions(), vec![1, 2]);
+        assert_eq!(u2.keyring.master(), u.keyring.master());
+        let mut ks = ks;
+        let mut u2 = u2;
+        assert_eq!(ks.retire_old_versions(&mut u2).unwrap(), vec![1]);
+        let ks = Keystore::load(d.path()).unwrap();
+        let u1 = ks.unseal_passphrase(&pass("one"), None).unwrap();
+        assert_eq!(u1.keyring.versions(), vec![2]);
+        // A running process holding the KWK sees the change without a passphrase.
+        assert_eq!(ks.reload_keyring(&u).unwrap().versions(), vec![2]);
+    }
+}

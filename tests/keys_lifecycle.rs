@@ -1,0 +1,324 @@
+//! Key rotation, re-encryption and retirement through the real binary:
+//! the whole rotate → reencrypt → retire cycle, a re-encryption killed
+//! mid-way, a stale keystore put back after a rotation, and the refusals.
+
+mod common;
+
+use common::*;
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Every regular file under `root`, by relative path, with its bytes.
+fn files_under(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let t = e.file_type().unwrap();
+            if t.is_dir() {
+                stack.push(e.path());
+            } else if t.is_file() {
+                let rel = e.path().strip_prefix(root).unwrap().to_path_buf();
+                out.insert(rel, fs::read(e.path()).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// The data-key version in a ciphertext file's header (bytes 8..12).
+fn key_version(host: &Path) -> u32 {
+    let b = fs::read(host).unwrap();
+    u32::from_be_bytes(b[8..12].try_into().unwrap())
+}
+
+/// Content files of the vault by data-key version. Tolerates files that
+/// vanish while it looks (a re-encryption may be running).
+fn versions(vault: &Path) -> BTreeMap<u32, usize> {
+    let mut m = BTreeMap::new();
+    let mut stack = vec![vault.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Ok(t) = e.file_type() else { continue };
+            if t.is_dir() {
+                stack.push(e.path());
+            } else if t.is_file() && !name.starts_with('.') && !name.starts_with("pivault.") {
+                let mut b = [0u8; 12];
+                let read = fs::File::open(e.path())
+                    .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b));
+                if read.is_ok() {
+                    *m.entry(u32::from_be_bytes(b[8..12].try_into().unwrap()))
+                        .or_default() += 1;
+                }
+            }
+        }
+    }
+    m
+}
+
+fn data_keys(f: &Fixture) -> Vec<u64> {
+    f.keys_json()["data_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["version"].as_u64().unwrap())
+        .collect()
+}
+
+fn rotate(f: &Fixture) -> Out {
+    let mut c = pv();
+    c.args(["keys", "rotate"]).arg(&f.vault);
+    c.arg("--passphrase-file").arg(&f.pass);
+    run(&mut c)
+}
+
+fn reencrypt(f: &Fixture, retire: bool) -> Out {
+    let extra: &[&OsStr] = if retire {
+        &[OsStr::new("--retire")]
+    } else {
+        &[]
+    };
+    f.unlocked("reencrypt", extra)
+}
+
+fn small_tree(root: &Path, seed: u64) {
+    fs::create_dir_all(root.join("sub/deeper")).unwrap();
+    fs::write(root.join("empty"), b"").unwrap();
+    fs::write(root.join("one-block"), random_bytes(seed, 4096)).unwrap();
+    fs::write(root.join("sub/odd"), random_bytes(seed + 1, 70_001)).unwrap();
+    fs::write(root.join("sub/deeper/big"), random_bytes(seed + 2, 1 << 20)).unwrap();
+    std::os::unix::fs::symlink("sub/odd", root.join("link")).unwrap();
+}
+
+#[track_caller]
+fn assert_exports_equal(f: &Fixture, src: &Path, dest_name: &str) {
+    let dest = f.path(dest_name);
+    ok(f.export(&dest));
+    assert_eq!(files_under(&dest), files_under(src), "exported tree");
+}
+
+/// The acceptance test of rotation: files stay readable across a rotation,
+/// re-encryption moves them all to the new version, and after retirement
+/// a ciphertext copy taken before the rotation no longer decrypts.
+#[test]
+fn rotate_reencrypt_retire_cycle_retires_the_old_key() {
+    let f = Fixture::with_vault("aes-gcm");
+    let src = f.path("src");
+    small_tree(&src, 1);
+    ok(f.import(&src));
+    assert_eq!(data_keys(&f), vec![1]);
+    let big = content_file_of_len(&f.vault, ct_len(1 << 20, AES_OVERHEAD));
+    let old_copy = fs::read(&big).unwrap();
+    assert_eq!(key_version(&big), 1);
+
+    let out = ok(rotate(&f));
+    assert_contains(&out.stderr, "Added data key version 2");
+    assert_eq!(data_keys(&f), vec![1, 2]);
+    // Old files stay readable; new files use the new version.
+    assert_exports_equal(&f, &src, "out1");
+    let src2 = f.path("src2");
+    fs::create_dir_all(&src2).unwrap();
+    fs::write(src2.join("after-rotation"), b"written under version 2").unwrap();
+    ok(f.import(&src2));
+    let v = versions(&f.vault);
+    assert_eq!(v.get(&2), Some(&1), "{v:?}");
+
+    // Re-encrypt without retiring: everything moves, both keys remain.
+    let out = ok(reencrypt(&f, false));
+    assert_contains(&out.stderr, "Re-encrypted 4 files");
+    assert_eq!(
+        versions(&f.vault).keys().copied().collect::<Vec<_>>(),
+        vec![2]
+    );
+    assert_eq!(data_keys(&f), vec![1, 2]);
+    let mut both = files_under(&src);
+    both.extend(files_under(&src2));
+    let dest = f.path("out2");
+    ok(f.export(&dest));
+    assert_eq!(files_under(&dest), both);
+
+    // Before retirement an old copy still opens...
+    let new_bytes = fs::read(&big).unwrap();
+    fs::write(&big, &old_copy).unwrap();
+    ok(f.fsck());
+    // ...and a second run moves it again, then retires version 1.
+    let out = ok(reencrypt(&f, true));
+    assert_contains(&out.stderr, "Re-encrypted 1 files");
+    assert_contains(&out.stderr, "Retired data key versions [1]");
+    assert_eq!(data_keys(&f), vec![2]);
+    assert_ne!(fs::read(&big).unwrap(), new_bytes, "a fresh rewrite");
+
+    // The retired key is gone: the old ciphertext put back is damage.
+    fs::write(&big, &old_copy).unwrap();
+    let out = f.export(&f.path("out3"));
+    assert_eq!(out.code, Some(3), "{out:?}");
+    assert_contains(&out.stderr, "data key version 1 is not in the keyring");
+    assert_contains(&out.stderr, "sub/deeper/big");
+    let out = f.fsck();
+    assert_eq!(out.code, Some(3), "{out:?}");
+    assert_contains(&out.stdout, "1 damaged");
+}
+
+/// A re-encryption killed with SIGKILL mid-way leaves every file whole
+/// under one version; the re-run cleans up and completes.
+#[test]
+fn killed_reencrypt_leaves_every_file_whole_and_rerun_completes() {
+    let f = Fixture::with_vault("aes-gcm");
+    let src = f.path("src");
+    for d in 0..4 {
+        let dir = src.join(format!("d{d}"));
+        fs::create_dir_all(&dir).unwrap();
+        for i in 0..150 {
+            let seed = (d * 1000 + i) as u64;
+            fs::write(dir.join(format!("f{i}")), random_bytes(seed, 65_536 + i)).unwrap();
+        }
+    }
+    ok(f.import(&src));
+    ok(rotate(&f));
+
+    let mut child = std_cmd(bin())
+        .arg("reencrypt")
+        .arg(&f.vault)
+        .arg("--passphrase-file")
+        .arg(&f.pass)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it as soon as the first rewritten files are in place.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if versions(&f.vault).contains_key(&2) {
+            break;
+        }
+        if child.try_wait().unwrap().is_some() {
+            panic!("reencrypt finished before it could be killed mid-way");
+        }
+        assert!(Instant::now() < deadline, "no file was rewritten in time");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let v = versions(&f.vault);
+    assert!(
+        v.get(&1).copied().unwrap_or(0) > 0,
+        "killed mid-way, some files are still under version 1: {v:?}"
+    );
+
+    // Every file exports correctly, whichever version it is under.
+    assert_exports_equal(&f, &src, "after-kill");
+    let out = ok(f.fsck());
+    assert_contains(&out.stdout, "0 damaged");
+
+    // The re-run finishes the job and retires the old key.
+    let out = ok(reencrypt(&f, true));
+    assert_contains(&out.stderr, "Retired data key versions [1]");
+    assert_eq!(
+        versions(&f.vault).keys().copied().collect::<Vec<_>>(),
+        vec![2]
+    );
+    let leftovers: Vec<_> = snapshot(&f.vault)
+        .into_keys()
+        .filter(|p| p.to_string_lossy().contains(".pivault-tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    assert_exports_equal(&f, &src, "after-rerun");
+}
+
+/// A keystore backup from before a rotation, put back, lacks the new data
+/// key: files written under it are reported as damaged, never
+/// mis-decrypted, and the older files still export.
+#[test]
+fn stale_keystore_put_back_reports_newer_files_as_damaged() {
+    let f = Fixture::with_vault("xchacha");
+    let src = f.path("src");
+    small_tree(&src, 7);
+    ok(f.import(&src));
+    let stale = f.path("stale.keystore");
+    ok(pv_run([
+        OsStr::new("keys"),
+        OsStr::new("backup"),
+        f.vault.as_os_str(),
+        stale.as_os_str(),
+    ]));
+    ok(rotate(&f));
+    let src2 = f.path("src2");
+    fs::create_dir_all(&src2).unwrap();
+    fs::write(src2.join("new-under-v2"), random_bytes(9, 10_000)).unwrap();
+    ok(f.import(&src2));
+
+    fs::copy(&stale, f.keystore()).unwrap();
+    assert_eq!(data_keys(&f), vec![1]);
+    let dest = f.path("out");
+    let out = f.export(&dest);
+    assert_eq!(out.code, Some(3), "{out:?}");
+    assert_contains(&out.stderr, "new-under-v2");
+    assert_contains(&out.stderr, "data key version 2 is not in the keyring");
+    assert_eq!(files_under(&dest), files_under(&src), "older files export");
+}
+
+/// While something holds the vault lock (a mount), reencrypt refuses and
+/// changes nothing.
+#[test]
+fn reencrypt_refuses_while_the_vault_is_in_use() {
+    let f = Fixture::with_vault("aes-gcm");
+    let src = f.path("src");
+    small_tree(&src, 3);
+    ok(f.import(&src));
+    ok(rotate(&f));
+    let lock = f.vault.join("pivault.lock");
+    fs::write(&lock, b"").unwrap();
+    let mut holder = std::process::Command::new("flock")
+        .arg(&lock)
+        .args(["sleep", "60"])
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // Wait until flock(1) holds the lock.
+    loop {
+        let probe = std::process::Command::new("flock")
+            .args(["-n"])
+            .arg(&lock)
+            .arg("true")
+            .status()
+            .unwrap();
+        if !probe.success() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "flock(1) did not take the lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let before = snapshot(&f.vault);
+    let out = failed(reencrypt(&f, true));
+    assert_contains(&out.stderr, "pivault.lock");
+    assert_contains(&out.stderr, "in use");
+    assert_unchanged(&f.vault, &before);
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+}
+
+/// A damaged file under the old version cannot be moved: retirement is
+/// refused and the keystore is left exactly as it was.
+#[test]
+fn retire_is_refused_while_a_damaged_old_file_may_need_the_old_key() {
+    let f = Fixture::with_vault("aes-gcm");
+    let src = f.path("src");
+    small_tree(&src, 5);
+    ok(f.import(&src));
+    ok(rotate(&f));
+    let big = content_file_of_len(&f.vault, ct_len(1 << 20, AES_OVERHEAD));
+    flip_byte(&big, HEADER_LEN + 5 * (BLOCK + AES_OVERHEAD) + 40);
+    let keystore = fs::read(f.keystore()).unwrap();
+    let out = failed(reencrypt(&f, true));
+    assert_contains(&out.stderr, "sub/deeper/big");
+    assert_contains(&out.stderr, "not retiring data key versions [1]");
+    assert_eq!(fs::read(f.keystore()).unwrap(), keystore);
+    assert_eq!(data_keys(&f), vec![1, 2]);
+    assert_eq!(key_version(&big), 1, "the damaged file is left as it was");
+}

@@ -7,9 +7,10 @@ mod common_fuse;
 
 use common_fuse::*;
 use std::fs::{self, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::io::AsRawFd;
 use std::path::Path;
 use std::process::Command;
 
@@ -258,4 +259,735 @@ fn idle_seal_unmounts_by_itself() {
     assert!(st.success(), "{err}");
     assert!(err.contains("idle-seal"), "{err}");
     assert!(!is_mountpoint(&f.mnt));
+}
+
+#[test]
+fn renames_within_and_across_directories_with_noreplace_and_exchange() {
+    let mut f = Fixture::mounted();
+    fs::create_dir_all(f.p("src/sub")).unwrap();
+    fs::create_dir(f.p("dst")).unwrap();
+    fs::write(f.p("src/a"), b"A").unwrap();
+    fs::write(f.p("src/b"), b"B").unwrap();
+    fs::write(f.p("src/sub/inner"), b"inner").unwrap();
+    std::os::unix::fs::symlink("../target-text", f.p("src/sym")).unwrap();
+    let long = "n".repeat(240);
+    fs::write(f.p(&format!("src/{long}")), b"long").unwrap();
+    // within a directory, and across
+    fs::rename(f.p("src/a"), f.p("src/a2")).unwrap();
+    fs::rename(f.p("src/a2"), f.p("dst/a")).unwrap();
+    assert_eq!(read(&f.p("dst/a")), b"A");
+    assert_eq!(errno(fs::metadata(f.p("src/a2"))), libc::ENOENT);
+    // long names move with their side files
+    fs::rename(f.p(&format!("src/{long}")), f.p(&format!("dst/{long}x"))).unwrap();
+    fs::rename(f.p(&format!("dst/{long}x")), f.p("dst/short")).unwrap();
+    assert_eq!(read(&f.p("dst/short")), b"long");
+    // symlinks keep their target
+    fs::rename(f.p("src/sym"), f.p("dst/sym")).unwrap();
+    assert_eq!(
+        fs::read_link(f.p("dst/sym"))
+            .unwrap()
+            .as_os_str()
+            .as_bytes(),
+        b"../target-text"
+    );
+    // overwrite
+    fs::rename(f.p("src/b"), f.p("dst/a")).unwrap();
+    assert_eq!(read(&f.p("dst/a")), b"B");
+    // RENAME_NOREPLACE
+    fs::write(f.p("src/c"), b"C").unwrap();
+    assert_eq!(
+        errno(renameat2(
+            &f.p("src/c"),
+            &f.p("dst/a"),
+            libc::RENAME_NOREPLACE
+        )),
+        libc::EEXIST
+    );
+    renameat2(&f.p("src/c"), &f.p("dst/c"), libc::RENAME_NOREPLACE).unwrap();
+    // RENAME_EXCHANGE of two files in different directories, and of a file
+    // and a directory
+    fs::write(f.p("src/x"), b"X").unwrap();
+    renameat2(&f.p("src/x"), &f.p("dst/c"), libc::RENAME_EXCHANGE).unwrap();
+    assert_eq!(read(&f.p("src/x")), b"C");
+    assert_eq!(read(&f.p("dst/c")), b"X");
+    renameat2(&f.p("src/sub"), &f.p("dst/c"), libc::RENAME_EXCHANGE).unwrap();
+    assert_eq!(read(&f.p("dst/c/inner")), b"inner");
+    assert_eq!(read(&f.p("src/sub")), b"X");
+    // directories: move a tree, replace an empty directory, refuse a full one
+    fs::rename(f.p("dst/c"), f.p("moved")).unwrap();
+    assert_eq!(read(&f.p("moved/inner")), b"inner");
+    fs::create_dir(f.p("empty")).unwrap();
+    fs::rename(f.p("moved"), f.p("empty")).unwrap();
+    assert_eq!(read(&f.p("empty/inner")), b"inner");
+    fs::create_dir(f.p("full")).unwrap();
+    fs::write(f.p("full/f"), b"").unwrap();
+    assert_eq!(
+        errno(fs::rename(f.p("empty"), f.p("full"))),
+        libc::ENOTEMPTY
+    );
+    assert_eq!(errno(fs::rename(f.p("empty"), f.p("dst/a"))), libc::ENOTDIR);
+    assert_eq!(errno(fs::rename(f.p("dst/a"), f.p("full"))), libc::EISDIR);
+    // a renamed directory's contents can still be changed
+    fs::write(f.p("empty/new"), b"new").unwrap();
+    f.remount();
+    assert_eq!(read(&f.p("empty/inner")), b"inner");
+    assert_eq!(read(&f.p("empty/new")), b"new");
+    assert_eq!(read(&f.p("dst/a")), b"B");
+    assert_eq!(read(&f.p("dst/short")), b"long");
+    assert_eq!(read(&f.p("src/x")), b"C");
+    assert_eq!(read(&f.p("src/sub")), b"X");
+    assert_eq!(
+        fs::read_link(f.p("dst/sym"))
+            .unwrap()
+            .as_os_str()
+            .as_bytes(),
+        b"../target-text"
+    );
+    let (st, _) = f.unmount();
+    assert!(st.success());
+    let out = run(&["fsck", f.vault.to_str().unwrap()]);
+    assert!(out.status.success(), "fsck after renames: {out:?}");
+}
+
+#[test]
+fn hard_links_share_content_up_to_four_names() {
+    let mut f = Fixture::mounted();
+    fs::create_dir(f.p("d")).unwrap();
+    fs::write(f.p("one"), b"shared").unwrap();
+    fs::hard_link(f.p("one"), f.p("d/two")).unwrap();
+    fs::hard_link(f.p("one"), f.p("three")).unwrap();
+    assert_eq!(fs::metadata(f.p("one")).unwrap().nlink(), 3);
+    assert_eq!(
+        fs::metadata(f.p("one")).unwrap().ino(),
+        fs::metadata(f.p("d/two")).unwrap().ino()
+    );
+    fs::write(f.p("d/two"), b"changed via two").unwrap();
+    assert_eq!(read(&f.p("one")), b"changed via two");
+    fs::hard_link(f.p("one"), f.p("four")).unwrap();
+    assert_eq!(errno(fs::hard_link(f.p("one"), f.p("five"))), libc::EMLINK);
+    fs::remove_file(f.p("one")).unwrap();
+    assert_eq!(read(&f.p("three")), b"changed via two");
+    fs::rename(f.p("three"), f.p("d/three")).unwrap();
+    fs::hard_link(f.p("four"), f.p("five")).unwrap();
+    f.remount();
+    for n in ["d/two", "d/three", "four", "five"] {
+        assert_eq!(read(&f.p(n)), b"changed via two", "{n}");
+    }
+    assert_eq!(fs::metadata(f.p("four")).unwrap().nlink(), 4);
+    let (st, _) = f.unmount();
+    assert!(st.success());
+    let out = run(&["fsck", f.vault.to_str().unwrap()]);
+    assert!(out.status.success(), "fsck after links: {out:?}");
+}
+
+fn xattr_set(p: &Path, name: &str, value: &[u8], flags: i32) -> std::io::Result<()> {
+    let (cp, cn) = (common_fuse::c(p), std::ffi::CString::new(name).unwrap());
+    // SAFETY: valid C strings and a live value slice.
+    cvt(unsafe {
+        libc::setxattr(
+            cp.as_ptr(),
+            cn.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            flags,
+        )
+    })
+    .map(drop)
+}
+
+fn xattr_get(p: &Path, name: &str) -> std::io::Result<Vec<u8>> {
+    let (cp, cn) = (common_fuse::c(p), std::ffi::CString::new(name).unwrap());
+    let mut buf = vec![0u8; 65536];
+    // SAFETY: valid C strings and a writable buffer of its true length.
+    let n = unsafe { libc::getxattr(cp.as_ptr(), cn.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    buf.truncate(n as usize);
+    Ok(buf)
+}
+
+fn xattr_list(p: &Path) -> Vec<String> {
+    let cp = common_fuse::c(p);
+    let mut buf = vec![0u8; 65536];
+    // SAFETY: a valid C string and a writable buffer of its true length.
+    let n = unsafe { libc::listxattr(cp.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    assert!(n >= 0, "listxattr: {}", std::io::Error::last_os_error());
+    buf[..n as usize]
+        .split(|&b| b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| String::from_utf8(s.to_vec()).unwrap())
+        .collect()
+}
+
+#[test]
+fn extended_attributes_are_encrypted_and_follow_the_file() {
+    let mut f = Fixture::mounted();
+    fs::write(f.p("doc"), b"d").unwrap();
+    fs::create_dir(f.p("dir")).unwrap();
+    xattr_set(&f.p("doc"), "user.classification", b"confidential-PI", 0).unwrap();
+    xattr_set(&f.p("dir"), "user.owner", b"hr-department", 0).unwrap();
+    assert_eq!(
+        xattr_get(&f.p("doc"), "user.classification").unwrap(),
+        b"confidential-PI"
+    );
+    assert_eq!(
+        errno(xattr_set(
+            &f.p("doc"),
+            "user.classification",
+            b"x",
+            libc::XATTR_CREATE
+        )),
+        libc::EEXIST
+    );
+    assert_eq!(
+        errno(xattr_set(
+            &f.p("doc"),
+            "user.none",
+            b"x",
+            libc::XATTR_REPLACE
+        )),
+        libc::ENODATA
+    );
+    assert_eq!(errno(xattr_get(&f.p("doc"), "user.none")), libc::ENODATA);
+    assert_eq!(
+        errno(xattr_set(&f.p("doc"), "trusted.x", b"x", 0)),
+        libc::EOPNOTSUPP
+    );
+    xattr_set(&f.p("doc"), "user.second", b"", 0).unwrap();
+    let mut names = xattr_list(&f.p("doc"));
+    names.sort();
+    assert_eq!(names, ["user.classification", "user.second"]);
+    // the host holds neither names nor values in the clear
+    let host = f.host_of("doc");
+    let out = Command::new("getfattr")
+        .args(["-d", "-m", "-", "--absolute-names"])
+        .arg(&host)
+        .output();
+    if let Ok(out) = out {
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(!text.contains("classification") && !text.contains("confidential"));
+    }
+    // follows a rename; survives a remount
+    fs::rename(f.p("doc"), f.p("dir/doc2")).unwrap();
+    f.remount();
+    assert_eq!(
+        xattr_get(&f.p("dir/doc2"), "user.classification").unwrap(),
+        b"confidential-PI"
+    );
+    assert_eq!(
+        xattr_get(&f.p("dir"), "user.owner").unwrap(),
+        b"hr-department"
+    );
+    let cp = common_fuse::c(&f.p("dir/doc2"));
+    let cn = std::ffi::CString::new("user.second").unwrap();
+    // SAFETY: valid C strings.
+    cvt(unsafe { libc::removexattr(cp.as_ptr(), cn.as_ptr()) }).unwrap();
+    assert_eq!(xattr_list(&f.p("dir/doc2")), ["user.classification"]);
+}
+
+#[test]
+fn fallocate_locks_and_mmap() {
+    let f = Fixture::mounted();
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(f.p("alloc"))
+        .unwrap();
+    // SAFETY: a valid descriptor.
+    cvt(unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, 50_000) }).unwrap();
+    assert_eq!(file.metadata().unwrap().len(), 50_000);
+    // SAFETY: a valid descriptor.
+    let r = cvt(unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, 0, 90_000) });
+    assert_eq!(errno(r), libc::EOPNOTSUPP);
+    // flock: a second open file description conflicts
+    let other = fs::File::open(f.p("alloc")).unwrap();
+    // SAFETY: valid descriptors.
+    unsafe {
+        cvt(libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB)).unwrap();
+        assert_eq!(
+            errno(cvt(libc::flock(
+                other.as_raw_fd(),
+                libc::LOCK_EX | libc::LOCK_NB
+            ))),
+            libc::EWOULDBLOCK
+        );
+        cvt(libc::flock(file.as_raw_fd(), libc::LOCK_UN)).unwrap();
+        cvt(libc::flock(
+            other.as_raw_fd(),
+            libc::LOCK_EX | libc::LOCK_NB,
+        ))
+        .unwrap();
+    }
+    // POSIX (open file description) record locks
+    let mut lk: libc::flock = unsafe { std::mem::zeroed() };
+    lk.l_type = libc::F_WRLCK as i16;
+    lk.l_whence = libc::SEEK_SET as i16;
+    lk.l_len = 100;
+    // SAFETY: valid descriptors and a live flock struct.
+    unsafe {
+        cvt(libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &lk)).unwrap();
+        let mut rd = lk;
+        rd.l_type = libc::F_RDLCK as i16;
+        assert_eq!(
+            errno(cvt(libc::fcntl(other.as_raw_fd(), libc::F_OFD_SETLK, &rd))),
+            libc::EAGAIN
+        );
+    }
+    // mmap: write through a shared mapping, read back with read(2)
+    let len = 3 * 4096 + 100;
+    file.set_len(len as u64).unwrap();
+    // SAFETY: mapping a file of `len` bytes we opened read-write.
+    let map = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            file.as_raw_fd(),
+            0,
+        )
+    };
+    assert_ne!(map, libc::MAP_FAILED);
+    // SAFETY: the mapping is `len` bytes long and writable.
+    let bytes = unsafe { std::slice::from_raw_parts_mut(map.cast::<u8>(), len) };
+    for (i, b) in bytes.iter_mut().enumerate() {
+        *b = (i % 251) as u8;
+    }
+    // SAFETY: the mapping made above.
+    unsafe {
+        assert_eq!(libc::msync(map, len, libc::MS_SYNC), 0);
+        libc::munmap(map, len);
+    }
+    drop(file);
+    drop(other);
+    let back = read(&f.p("alloc"));
+    assert_eq!(back.len(), len);
+    assert!(back.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
+}
+
+#[test]
+fn concurrent_readers_never_see_torn_blocks() {
+    let f = Fixture::mounted();
+    const BLOCKS: usize = 16;
+    const BS: usize = 4096;
+    fs::write(f.p("shared"), vec![0u8; BLOCKS * BS]).unwrap();
+    let path = f.p("shared");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // O_DIRECT sends every read and write straight to the filesystem, so
+    // the test sees what the daemon serves, not the page cache.
+    let open = |write: bool| {
+        OpenOptions::new()
+            .read(true)
+            .write(write)
+            .custom_flags(libc::O_DIRECT)
+            .open(&path)
+            .unwrap()
+    };
+    let writer = {
+        let file = open(true);
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut buf = AlignedBuf::new(BLOCKS * BS);
+            let mut v = 1u8;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                buf.as_mut().fill(v);
+                file.write_all_at(buf.as_mut(), 0).unwrap();
+                v = v.wrapping_add(1).max(1);
+            }
+        })
+    };
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let file = open(false);
+            std::thread::spawn(move || {
+                let mut buf = AlignedBuf::new(BLOCKS * BS);
+                for _ in 0..300 {
+                    file.read_exact_at(buf.as_mut(), 0).unwrap();
+                    for blk in buf.as_mut().chunks(BS) {
+                        assert!(blk.iter().all(|&b| b == blk[0]), "torn block");
+                    }
+                }
+            })
+        })
+        .collect();
+    for r in readers {
+        r.join().unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+}
+
+/// A page-aligned buffer for O_DIRECT.
+struct AlignedBuf {
+    ptr: *mut u8,
+    len: usize,
+}
+
+// SAFETY: the buffer is owned by one thread at a time.
+unsafe impl Send for AlignedBuf {}
+
+impl AlignedBuf {
+    fn new(len: usize) -> AlignedBuf {
+        let layout = std::alloc::Layout::from_size_align(len, 4096).unwrap();
+        // SAFETY: a non-zero size with a valid alignment.
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        assert!(!ptr.is_null());
+        AlignedBuf { ptr, len }
+    }
+    fn as_mut(&mut self) -> &mut [u8] {
+        // SAFETY: `ptr` holds `len` initialised bytes owned by self.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+}
+
+impl Drop for AlignedBuf {
+    fn drop(&mut self) {
+        let layout = std::alloc::Layout::from_size_align(self.len, 4096).unwrap();
+        // SAFETY: allocated in `new` with this layout.
+        unsafe { std::alloc::dealloc(self.ptr, layout) };
+    }
+}
+
+#[test]
+fn randomized_differential_against_a_plain_file() {
+    let mut f = Fixture::mounted();
+    let seed = std::env::var("PIVAULT_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_1234_u64);
+    eprintln!("differential seed {seed} (set PIVAULT_FUZZ_SEED to replay)");
+    let mut rng = Rng(seed | 1);
+    let plain_path = f.tmp.path().join("plain");
+    let open = |p: &Path| {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(p)
+            .unwrap()
+    };
+    let mut vf = open(&f.p("diff"));
+    let mut pf = open(&plain_path);
+    const MAX: u64 = 160 * 1024;
+    for step in 0..3000 {
+        match rng.below(10) {
+            0..=4 => {
+                let off = rng.below(MAX);
+                let cap = if rng.below(4) == 0 { 70_000 } else { 9000 };
+                let len = 1 + rng.below(cap) as usize;
+                let data = rng.bytes(len);
+                vf.write_all_at(&data, off).unwrap();
+                pf.write_all_at(&data, off).unwrap();
+            }
+            5 => {
+                let size = rng.below(MAX);
+                vf.set_len(size).unwrap();
+                pf.set_len(size).unwrap();
+            }
+            6 => {
+                // reopen (the kernel cache is kept or dropped at open)
+                drop(vf);
+                vf = open(&f.p("diff"));
+            }
+            7 => {
+                let n = 1 + rng.below(5000) as usize;
+                let data = rng.bytes(n);
+                let mut a = OpenOptions::new().append(true).open(f.p("diff")).unwrap();
+                a.write_all(&data).unwrap();
+                let mut b = OpenOptions::new().append(true).open(&plain_path).unwrap();
+                b.write_all(&data).unwrap();
+            }
+            _ => {
+                let off = rng.below(MAX + 4096);
+                let len = rng.below(20_000) as usize;
+                let (mut a, mut b) = (vec![0u8; len], vec![0u8; len]);
+                let na = read_at_most(&vf, &mut a, off);
+                let nb = read_at_most(&pf, &mut b, off);
+                assert_eq!(na, nb, "step {step}: read length at {off}");
+                assert!(a[..na] == b[..nb], "step {step}: bytes at {off}");
+            }
+        }
+        let (sa, sb) = (vf.metadata().unwrap().len(), pf.metadata().unwrap().len());
+        assert_eq!(sa, sb, "step {step}: size");
+        if step % 25 == 0 {
+            let mut a = Vec::new();
+            let mut b = Vec::new();
+            vf.seek(SeekFrom::Start(0)).unwrap();
+            pf.seek(SeekFrom::Start(0)).unwrap();
+            vf.read_to_end(&mut a).unwrap();
+            pf.read_to_end(&mut b).unwrap();
+            assert!(a == b, "step {step}: whole file differs");
+        }
+    }
+    drop(vf);
+    f.remount();
+    assert!(read(&f.p("diff")) == read(&plain_path), "after remount");
+}
+
+fn read_at_most(f: &fs::File, buf: &mut [u8], off: u64) -> usize {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read_at(&mut buf[n..], off + n as u64).unwrap() {
+            0 => break,
+            k => n += k,
+        }
+    }
+    n
+}
+
+fn sh(dir: &Path, script: &str) -> std::process::Output {
+    let out = Command::new("sh")
+        .arg("-ec")
+        .arg(script)
+        .current_dir(dir)
+        .env("HOME", dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script}\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn skip_unless(program: &str) -> bool {
+    if have(program) {
+        return false;
+    }
+    eprintln!("NOTICE: {program} is not installed; skipping its part of the test");
+    true
+}
+
+#[test]
+fn real_programs_git_sqlite_tar_rsync() {
+    let mut f = Fixture::mounted();
+    let work = f.tmp.path().join("work");
+    fs::create_dir(&work).unwrap();
+    // a source tree outside the mount
+    let src = work.join("tree");
+    for i in 0..30 {
+        let d = src.join(format!("d{}", i % 5)).join(format!("e{}", i % 3));
+        fs::create_dir_all(&d).unwrap();
+        fs::write(
+            d.join(format!("f{i}.txt")),
+            format!("file {i}\n").repeat(i * 50 + 1),
+        )
+        .unwrap();
+    }
+    std::os::unix::fs::symlink("d0/e0/f0.txt", src.join("link")).unwrap();
+    if !skip_unless("git") {
+        let repo = f.p("repo");
+        fs::create_dir(&repo).unwrap();
+        sh(
+            &repo,
+            "git init -q . && git config user.email t@example.com && git config user.name T \
+             && cp -r ../../work/tree/. . 2>/dev/null || true",
+        );
+        sh(&repo, &format!("cp -a {}/. .", src.display()));
+        sh(
+            &repo,
+            "git add -A && git commit -q -m one && echo more >> d1/e1/f1.txt && git commit -qam two \
+             && git gc -q && git fsck --full --strict && test \"$(git log --oneline | wc -l)\" = 2",
+        );
+    }
+    if !skip_unless("sqlite3") {
+        let db = f.p("db");
+        fs::create_dir(&db).unwrap();
+        sh(
+            &db,
+            "sqlite3 t.db 'create table t(a integer primary key, b text); \
+             with recursive c(x) as (select 1 union all select x+1 from c where x < 3000) \
+             insert into t select x, hex(randomblob(100)) from c; \
+             update t set b = upper(b) where a % 7 = 0; delete from t where a % 11 = 0;' \
+             && test \"$(sqlite3 t.db 'pragma integrity_check')\" = ok \
+             && test \"$(sqlite3 t.db 'select count(*) from t')\" = 2728",
+        );
+    }
+    if !skip_unless("tar") {
+        sh(&work, "tar -cf tree.tar tree");
+        let x = f.p("untar");
+        fs::create_dir(&x).unwrap();
+        sh(
+            &x,
+            &format!(
+                "tar -xf {}/tree.tar && diff -r {}/tree tree",
+                work.display(),
+                work.display()
+            ),
+        );
+    }
+    if !skip_unless("rsync") {
+        sh(
+            &work,
+            &format!(
+                "rsync -a tree/ {}/rsynced/ && diff -r tree {}/rsynced",
+                f.mnt.display(),
+                f.mnt.display()
+            ),
+        );
+    }
+    f.remount();
+    if have("git") {
+        sh(
+            &f.p("repo"),
+            "git fsck --full --strict && git status --porcelain | wc -l | grep -qx 0",
+        );
+    }
+    if have("sqlite3") {
+        sh(
+            &f.p("db"),
+            "test \"$(sqlite3 t.db 'pragma integrity_check')\" = ok",
+        );
+    }
+    if have("rsync") {
+        sh(&work, &format!("diff -r tree {}/rsynced", f.mnt.display()));
+    }
+}
+
+#[test]
+fn tampered_ciphertext_reads_fail_with_eio_and_fsck_names_it() {
+    let mut f = Fixture::mounted();
+    fs::write(f.p("flipped"), vec![7u8; 20_000]).unwrap();
+    fs::write(f.p("cut"), vec![8u8; 3 * 4096]).unwrap();
+    fs::write(f.p("swapped-a"), b"aaaa").unwrap();
+    fs::write(f.p("swapped-b"), b"bbbb").unwrap();
+    fs::write(f.p("intact"), b"still fine").unwrap();
+    let flipped = f.host_of("flipped");
+    let cut = f.host_of("cut");
+    let sa = f.host_of("swapped-a");
+    let sb = f.host_of("swapped-b");
+    let intact = f.host_of("intact");
+    // a fresh mount: nothing is in the kernel's cache
+    let (st, _) = f.unmount();
+    assert!(st.success());
+    f.mount(&[]);
+    // flip one ciphertext byte of block 2
+    let mut bytes = read(&flipped);
+    bytes[96 + 2 * (4096 + 28) + 100] ^= 1;
+    fs::write(&flipped, &bytes).unwrap();
+    // cut the file at a block boundary
+    let len = 96 + 2 * (4096 + 28);
+    OpenOptions::new()
+        .write(true)
+        .open(&cut)
+        .unwrap()
+        .set_len(len)
+        .unwrap();
+    // swap two files' ciphertexts
+    let tmp = f.tmp.path().join("swap");
+    fs::rename(&sa, &tmp).unwrap();
+    fs::rename(&sb, &sa).unwrap();
+    fs::rename(&tmp, &sb).unwrap();
+    let mut buf = vec![0u8; 4096];
+    let v = fs::File::open(f.p("flipped")).unwrap();
+    v.read_exact_at(&mut buf, 0).unwrap();
+    assert_eq!(
+        buf,
+        vec![7u8; 4096],
+        "intact blocks of a damaged file still read"
+    );
+    assert_eq!(errno(v.read_exact_at(&mut buf, 2 * 4096)), libc::EIO);
+    drop(v);
+    assert_eq!(errno(fs::read(f.p("flipped"))), libc::EIO);
+    assert_eq!(errno(fs::read(f.p("cut"))), libc::EIO);
+    assert_eq!(errno(fs::read(f.p("swapped-a"))), libc::EIO);
+    assert_eq!(errno(fs::read(f.p("swapped-b"))), libc::EIO);
+    assert_eq!(read(&f.p("intact")), b"still fine");
+    assert!(is_mountpoint(&f.mnt), "the mount stays up");
+    fs::write(f.p("after"), b"writes still work").unwrap();
+    let (st, log) = f.unmount();
+    assert!(st.success());
+    assert!(
+        log.contains(flipped.to_str().unwrap()),
+        "log names the ciphertext: {log}"
+    );
+    assert_eq!(
+        log.matches(flipped.to_str().unwrap()).count(),
+        1,
+        "logged once: {log}"
+    );
+    let out = run(&["fsck", f.vault.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    for host in [&flipped, &cut, &sa, &sb] {
+        assert!(
+            text.contains(host.to_str().unwrap()),
+            "fsck names {}: {text}",
+            host.display()
+        );
+    }
+    assert!(!text.contains(intact.to_str().unwrap()), "{text}");
+}
+
+#[test]
+fn kill_9_during_heavy_writes_then_remount() {
+    let mut f = Fixture::mounted();
+    fs::write(f.p("before"), b"written before the crash").unwrap();
+    let mnt = f.mnt.clone();
+    let writer = std::thread::spawn(move || {
+        let chunk: Vec<u8> = (0..65536).map(|i| (i % 251) as u8).collect();
+        for n in 0..1000 {
+            let p = mnt.join(format!("heavy{}", n % 4));
+            let Ok(mut file) = OpenOptions::new().create(true).append(true).open(&p) else {
+                return;
+            };
+            for _ in 0..8 {
+                if file.write_all(&chunk).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let mut child = f.child.take().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    writer.join().unwrap();
+    let st = Command::new("fusermount3")
+        .args(["-u", "-z"])
+        .arg(&f.mnt)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    // the lock died with the process: the vault mounts again
+    f.mount(&[]);
+    assert_eq!(read(&f.p("before")), b"written before the crash");
+    let mut damaged = Vec::new();
+    for n in 0..4 {
+        let p = f.p(&format!("heavy{n}"));
+        let Ok(_) = fs::metadata(&p) else { continue };
+        match fs::read(&p) {
+            Ok(bytes) => {
+                // every block is the data written (appends of one pattern)
+                for (i, b) in bytes.iter().enumerate() {
+                    assert_eq!(*b, ((i % 65536) % 251) as u8, "heavy{n} byte {i}");
+                }
+            }
+            Err(e) => {
+                assert_eq!(e.raw_os_error(), Some(libc::EIO));
+                damaged.push(f.host_of(&format!("heavy{n}")));
+            }
+        }
+    }
+    let (st, _) = f.unmount();
+    assert!(st.success());
+    let out = run(&["fsck", f.vault.to_str().unwrap()]);
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    for d in &damaged {
+        assert!(
+            text.contains(d.to_str().unwrap()),
+            "fsck names {}: {text}",
+            d.display()
+        );
+    }
+    assert_eq!(out.status.success(), damaged.is_empty(), "{text}");
 }

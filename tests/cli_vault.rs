@@ -165,7 +165,7 @@ fn init_into_existing_empty_dir_creates_keystore_and_dirid_only() {
     assert_eq!(names, ["pivault.dirid", "pivault.keystore"]);
     let ks = fs::read(f.keystore()).unwrap();
     assert!(
-        ks.starts_with(b"pivault-keystore 1\n"),
+        ks.starts_with(b"pivault-keystore 2\n"),
         "keystore header: {:?}",
         String::from_utf8_lossy(&ks[..ks.len().min(40)])
     );

@@ -114,7 +114,16 @@ fn labelled_corpus_precision_and_recall() {
         findings.len()
     );
     for kind in [
-        "txt", "csv", "tsv", "json", "log", "docx", "xlsx", "pptx", "pdf",
+        "txt",
+        "csv",
+        "tsv",
+        "json",
+        "log",
+        "docx",
+        "xlsx",
+        "pptx",
+        "statement.pdf",
+        "letter.pdf",
     ] {
         assert!(
             files.iter().any(|(f, (t, _))| f.ends_with(kind) && *t > 0),

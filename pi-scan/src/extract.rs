@@ -1,5 +1,5 @@
 //! Text from documents: .docx/.xlsx/.pptx (zip containers of XML, read
-//! with `zip` and `quick-xml`) and .pdf (`lopdf`). Each document yields
+//! with `zip` and `quick-xml`) and .pdf (`lopdf`, in pdf.rs). Each document yields
 //! parts (a sheet, a slide, a page, the body) scanned separately.
 
 use crate::detect::Layout;
@@ -56,7 +56,7 @@ pub(crate) struct Part {
 pub(crate) fn extract(kind: DocKind, bytes: &[u8]) -> Result<Vec<Part>, String> {
     // Parsers of hostile files may panic; a panic is one unreadable file.
     std::panic::catch_unwind(|| match kind {
-        DocKind::Pdf => pdf(bytes),
+        DocKind::Pdf => crate::pdf::pages(bytes),
         _ => office(kind, bytes),
     })
     .unwrap_or_else(|_| Err("the parser failed on this file".into()))
@@ -299,22 +299,6 @@ fn attr(e: &quick_xml::events::BytesStart, key: &[u8]) -> Option<Vec<u8>> {
         .flatten()
         .find(|a| a.key.local_name().as_ref() == key)
         .map(|a| a.value.into_owned())
-}
-
-fn pdf(bytes: &[u8]) -> Result<Vec<Part>, String> {
-    let doc = lopdf::Document::load_mem(bytes).map_err(|e| e.to_string())?;
-    let mut parts = Vec::new();
-    for (no, _) in doc.get_pages() {
-        let text = doc
-            .extract_text(&[no])
-            .map_err(|e| format!("page {no}: {e}"))?;
-        parts.push(Part {
-            name: Some(format!("page {no}")),
-            text: text.into_bytes(),
-            layout: Layout::Plain,
-        });
-    }
-    Ok(parts)
 }
 
 #[cfg(test)]

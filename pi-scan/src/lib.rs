@@ -31,6 +31,7 @@ mod checks;
 mod context;
 mod detect;
 mod extract;
+mod pdf;
 mod relocate;
 mod runs;
 mod source;

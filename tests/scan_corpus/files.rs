@@ -104,21 +104,39 @@ pub fn write_pptx(path: &Path, slides: &[Vec<String>]) {
     write_zip(path, &refs);
 }
 
-/// A minimal one-page PDF (Helvetica, WinAnsi), one text object per line,
-/// with a correct cross-reference table.
-pub fn write_pdf(path: &Path, lines: &[String]) {
+/// A minimal one-page PDF (Helvetica, WinAnsi) with a correct
+/// cross-reference table. `flowing` false: one text object per line;
+/// true: one text object, lines placed with `Td`, each line a `TJ` array
+/// split in two with a small kerning (as many PDF writers do).
+pub fn write_pdf(path: &Path, lines: &[String], flowing: bool) {
     let esc = |s: &str| {
         s.replace('\\', "\\\\")
             .replace('(', "\\(")
             .replace(')', "\\)")
     };
     let mut content = String::new();
-    for (i, l) in lines.iter().enumerate() {
-        content.push_str(&format!(
-            "BT /F1 9 Tf 40 {} Td ({}) Tj ET\n",
-            800 - 12 * i as i64,
-            esc(l)
-        ));
+    if flowing {
+        content.push_str("BT /F1 9 Tf 40 800 Td\n");
+        for l in lines {
+            let cut = l.len() / 2;
+            let cut = (cut..l.len())
+                .find(|&i| l.is_char_boundary(i))
+                .unwrap_or(l.len());
+            content.push_str(&format!(
+                "[({}) -15 ({})] TJ 0 -12 Td\n",
+                esc(&l[..cut]),
+                esc(&l[cut..])
+            ));
+        }
+        content.push_str("ET\n");
+    } else {
+        for (i, l) in lines.iter().enumerate() {
+            content.push_str(&format!(
+                "BT /F1 9 Tf 40 {} Td ({}) Tj ET\n",
+                800 - 12 * i as i64,
+                esc(l)
+            ));
+        }
     }
     let objects = [
         "<< /Type /Catalog /Pages 2 0 R >>".to_string(),

@@ -391,7 +391,9 @@ pub fn build(root: &Path) -> Vec<Label> {
         &lines.chunks(6).map(<[String]>::to_vec).collect::<Vec<_>>(),
     );
     let lines = text(&mut g, "docs/statement.pdf", 16);
-    write_pdf(&root.join("docs/statement.pdf"), &lines);
+    write_pdf(&root.join("docs/statement.pdf"), &lines, false);
+    let lines = text(&mut g, "docs/letter.pdf", 12);
+    write_pdf(&root.join("docs/letter.pdf"), &lines, true);
 
     // Logs: PI inside structured log lines, among timestamps and ids.
     g.file = "var/app.log".into();

@@ -55,7 +55,13 @@ def pi():
     r = rnd.random()
     if r < 0.5:
         return f"{rnd.choice(first)} {rnd.choice(last)} SSN {rnd.randint(100,665)}-{rnd.randint(10,99)}-{rnd.randint(1000,9999)}"
-    return f"Card on file for {rnd.choice(first)} {rnd.choice(last)}: 4111 1111 1111 1111"
+    body = "4" + d(14)
+    total = 0
+    for i, c in enumerate(reversed(body)):
+        v = int(c) * (2 if i % 2 == 0 else 1)
+        total += v - 9 if v > 9 else v
+    card = body + str((10 - total % 10) % 10)
+    return f"Card on file for {rnd.choice(first)} {rnd.choice(last)}: {card[:4]} {card[4:8]} {card[8:12]} {card[12:]}"
 target = size_mb * 1_000_000
 written, n = 0, 0
 kinds = [prose] * 5 + [log] * 3 + [csv] * 2

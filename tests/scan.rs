@@ -190,7 +190,7 @@ fn human_table_shows_masked_columns() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("a.txt"),
-        "Name: Ana Silva\nSSN: 536-22-1234\ncard 4111 1111 1111 1111\n",
+        "Name: Ana Silva\nSSN: 536-22-1234\ncard 4539 1488 0343 6467\n",
     )
     .unwrap();
     let run = scan(&[], &[dir.path()]);
@@ -207,8 +207,8 @@ fn human_table_shows_masked_columns() {
             && lines[1].contains("***-**-1234")
     );
     assert!(lines[1].contains("high") && lines[1].ends_with("yes"));
-    assert!(lines[2].contains("payment_card") && lines[2].contains("************1111"));
-    assert!(!run.stdout.contains("536-22") && !run.stdout.contains("4111 1111"));
+    assert!(lines[2].contains("payment_card") && lines[2].contains("************6467"));
+    assert!(!run.stdout.contains("536-22") && !run.stdout.contains("4539 1488"));
     assert!(
         run.stderr.contains("2 finding(s) in 1 file(s)"),
         "{}",

@@ -324,7 +324,7 @@ mod tests {
     #[test]
     fn nearest_keyword_wins() {
         let c = Context::new();
-        let t = b"Card: 4111 1111 1111 1111, SSN: 536-22-1234";
+        let t = b"Card: 4539 1488 0343 6467, SSN: 536-22-1234";
         let ssn = t.windows(11).position(|w| w == b"536-22-1234").unwrap();
         assert_eq!(c.nearest_cue(t, ssn, ssn + 11), Some(Cue::Ssn));
         assert_eq!(c.nearest_cue(t, 6, 25), Some(Cue::Card));

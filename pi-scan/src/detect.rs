@@ -326,6 +326,7 @@ mod tests {
             "Order 123456789012, invoice 4111111111111111",
             "total $4111111111111111.00",
             "card 4111 1111 1111 1112",
+            "test with card 4242 4242 4242 4242 or 4111111111111111",
             "item count 12345678",
             "account opened 20240315",
             "numbers 10 536 22 1234 7",

@@ -235,7 +235,7 @@ impl Gen {
     pub fn decoy_sentence(&mut self, i: usize) -> String {
         let r = &mut self.rng;
         let d = |r: &mut Rng, n| r.digits(n);
-        match i % 24 {
+        match i % 25 {
             0 => format!("Call (617) 555-{} or 617-555-{}.", d(r, 4), d(r, 4)),
             1 => format!("Mobile +1 617 555 {}, fax 6175550{}", d(r, 4), d(r, 3)),
             2 => format!(
@@ -346,7 +346,8 @@ impl Gen {
                 d(r, 4)
             ),
             22 => format!("Coordinates 42.{}, -71.{}", d(r, 6), d(r, 6)),
-            _ => format!("Timestamps 1700{} and 17{} ms", d(r, 6), d(r, 11)),
+            23 => format!("Timestamps 1700{} and 17{} ms", d(r, 6), d(r, 11)),
+            _ => "In staging use the test card 4242 4242 4242 4242 or 4111111111111111".to_string(),
         }
     }
 }

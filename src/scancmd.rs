@@ -84,7 +84,25 @@ fn scan(a: &ScanArgs) -> i32 {
         report.binary_skipped
     );
     if let Some(vault) = &a.move_into {
+        let inside = |root: &PathBuf| {
+            let (r, v) = (root.canonicalize().ok(), vault.canonicalize().ok());
+            r.zip(v).is_some_and(|(r, v)| r.starts_with(v))
+        };
+        let mut moved = std::collections::HashSet::new();
         for (root, path) in &files {
+            if inside(root) {
+                eprintln!(
+                    "pivault: error: {}: is inside the vault {}; not moved",
+                    path.display(),
+                    vault.display()
+                );
+                failed = true;
+                continue;
+            }
+            // The same file reached through two overlapping PATHs moves once.
+            if !moved.insert(*path) {
+                continue;
+            }
             match pi_scan::move_into(root, path, vault) {
                 Ok(dest) => eprintln!("pivault: moved {} -> {}", path.display(), dest.display()),
                 Err(e) => {

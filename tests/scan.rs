@@ -329,3 +329,29 @@ fn move_into_vault_verifies_then_removes_and_refuses_to_overwrite() {
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("/no/such/vault"), "{}", run.stderr);
 }
+
+#[test]
+fn move_into_moves_a_file_once_and_never_from_inside_the_vault() {
+    let src = tempfile::tempdir().unwrap();
+    let vault = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(src.path().join("hr")).unwrap();
+    std::fs::write(src.path().join("hr/a.txt"), "SSN 536-22-1234\n").unwrap();
+    let sub = src.path().join("hr");
+    let v = vault.path().to_str().unwrap();
+    let run = scan(&["--move-into", v], &[src.path(), &sub]);
+    assert_eq!(
+        run.code, 1,
+        "overlapping PATHs: one move, no error: {}",
+        run.stderr
+    );
+    assert!(vault.path().join("hr/a.txt").exists());
+
+    // Scanning the vault itself with --move-into into it moves nothing.
+    let run = scan(&["--move-into", v], &[vault.path()]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("is inside the vault"), "{}", run.stderr);
+    assert_eq!(
+        std::fs::read_to_string(vault.path().join("hr/a.txt")).unwrap(),
+        "SSN 536-22-1234\n"
+    );
+}

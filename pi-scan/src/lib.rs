@@ -160,6 +160,10 @@ pub enum Error {
         /// The copy that differed.
         dest: PathBuf,
     },
+    /// Only regular files are moved (a symbolic link's target may lie
+    /// outside the scanned tree).
+    #[error("{}: not a regular file (a symbolic link?); left in place: move its target instead", .0.display())]
+    NotRegular(PathBuf),
     /// `--move-into` does not name a directory.
     #[error("{}: not a directory (give the mount point of an unlocked vault)", .0.display())]
     NotADirectory(PathBuf),

@@ -45,6 +45,9 @@ pub fn move_into(root: &Path, file: &Path, vault: &Path) -> Result<PathBuf, Erro
     let dest = vault.join(rel);
 
     let meta = fs::symlink_metadata(file).map_err(io(file, "reading"))?;
+    if !meta.is_file() {
+        return Err(Error::NotRegular(file.to_path_buf()));
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
@@ -187,6 +190,31 @@ mod tests {
             fs::read(&dest).unwrap(),
             b"ssn 536-22-1234",
             "destination untouched"
+        );
+    }
+
+    #[test]
+    fn hard_links_and_symlinks_are_left_in_place() {
+        let src = tempfile::tempdir().unwrap();
+        let vault = tempfile::tempdir().unwrap();
+        let f = src.path().join("a.txt");
+        fs::write(&f, b"ssn 536-22-1234").unwrap();
+        fs::hard_link(&f, src.path().join("b.txt")).unwrap();
+        let err = move_into(src.path(), &f, vault.path()).unwrap_err();
+        assert!(matches!(err, Error::HardLinked { links: 2, .. }), "{err}");
+        fs::remove_file(src.path().join("b.txt")).unwrap();
+        #[cfg(unix)]
+        {
+            let link = src.path().join("link.txt");
+            std::os::unix::fs::symlink(&f, &link).unwrap();
+            let err = move_into(src.path(), &link, vault.path()).unwrap_err();
+            assert!(matches!(err, Error::NotRegular(_)), "{err}");
+        }
+        assert_eq!(fs::read(&f).unwrap(), b"ssn 536-22-1234");
+        assert_eq!(
+            fs::read_dir(vault.path()).unwrap().count(),
+            0,
+            "nothing was copied"
         );
     }
 }

@@ -355,3 +355,33 @@ fn move_into_moves_a_file_once_and_never_from_inside_the_vault() {
         "SSN 536-22-1234\n"
     );
 }
+
+#[test]
+fn unreadable_documents_are_warnings_and_binaries_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("broken.docx"),
+        "SSN 536-22-1234 but not a zip",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("broken.pdf"), "%PDF-1.4 truncated").unwrap();
+    std::fs::write(dir.path().join("blob.bin"), b"\0\x01SSN 536-22-1234\0").unwrap();
+    let run = scan(&["--json"], &[dir.path()]);
+    assert_eq!((run.code, run.stdout.as_str()), (0, ""), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("broken.docx: not scanned"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("broken.pdf: not scanned"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("1 binary file(s) skipped"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("536-22-1234"), "{}", run.stderr);
+}

@@ -7,10 +7,12 @@ use quick_xml::events::Event;
 use quick_xml::Reader;
 use std::io::{Cursor, Read};
 
-/// Largest document read into memory, and largest XML entry inflated (a
-/// guard against zip bombs).
+/// Largest document read into memory, and largest XML entry inflated (the
+/// limits guard against zip bombs).
 pub(crate) const MAX_DOCUMENT: u64 = 512 << 20;
 const MAX_ENTRY: u64 = 256 << 20;
+/// Largest total of XML inflated from one document.
+const MAX_INFLATED: u64 = 1 << 30;
 
 /// The document formats whose text the scanner extracts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,18 +68,22 @@ fn office(kind: DocKind, bytes: &[u8]) -> Result<Vec<Part>, String> {
     let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| e.to_string())?;
     let mut names: Vec<String> = zip.file_names().map(str::to_owned).collect();
     names.sort_by_key(|n| natural_key(n));
+    let mut budget = MAX_INFLATED;
     let mut entry = |name: &str| -> Result<Vec<u8>, String> {
         let f = zip.by_name(name).map_err(|e| format!("{name}: {e}"))?;
         let mut out = Vec::new();
-        f.take(MAX_ENTRY + 1)
+        let limit = MAX_ENTRY.min(budget);
+        f.take(limit + 1)
             .read_to_end(&mut out)
             .map_err(|e| format!("{name}: {e}"))?;
-        if out.len() as u64 > MAX_ENTRY {
+        if out.len() as u64 > limit {
             return Err(format!(
-                "{name}: larger than {} MiB inflated",
-                MAX_ENTRY >> 20
+                "{name}: more than {} MiB inflated (entry) or {} MiB (document)",
+                MAX_ENTRY >> 20,
+                MAX_INFLATED >> 20
             ));
         }
+        budget -= out.len() as u64;
         Ok(out)
     };
     let mut parts = Vec::new();
@@ -239,7 +245,8 @@ fn column(r: &[u8]) -> usize {
     r.iter()
         .take_while(|b| b.is_ascii_alphabetic())
         .fold(0usize, |acc, b| {
-            acc * 26 + usize::from(b.to_ascii_uppercase() - b'A' + 1)
+            acc.saturating_mul(26)
+                .saturating_add(usize::from(b.to_ascii_uppercase() - b'A' + 1))
         })
         .saturating_sub(1)
 }

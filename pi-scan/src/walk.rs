@@ -308,3 +308,38 @@ fn scan_file(root: &Path, path: &Path, sink: &Sink) {
         name_nearby: f.name_nearby,
     }));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_files_are_mapped_and_lines_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut body = "nothing here 2024-01-15 v1.2.3\n".repeat(80_000);
+        body.push_str("Name: Ana Silva, SSN 536-22-1234\n");
+        assert!(body.len() as u64 > source::MMAP_THRESHOLD);
+        std::fs::write(dir.path().join("big.log"), &body).unwrap();
+        std::fs::write(dir.path().join("empty.txt"), "").unwrap();
+        let r = scan(&[dir.path().to_path_buf()], &ScanOptions::default()).unwrap();
+        assert_eq!(r.findings.len(), 1);
+        assert_eq!(r.findings[0].line, 80_001);
+        assert_eq!(r.bytes_scanned, body.len() as u64);
+        assert!(r.errors.is_empty() && r.unreadable.is_empty());
+    }
+
+    #[test]
+    fn missing_roots_are_errors_and_bad_globs_fail_the_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = scan(&[dir.path().join("gone")], &ScanOptions::default()).unwrap();
+        assert!(matches!(r.errors[..], [Error::NotFound(_)]));
+        let opts = ScanOptions {
+            excludes: vec!["a/**/[".into()],
+            ..Default::default()
+        };
+        assert!(matches!(
+            scan(&[dir.path().to_path_buf()], &opts),
+            Err(Error::BadExclude { .. })
+        ));
+    }
+}

@@ -212,6 +212,10 @@ pub struct MountArgs {
     /// FUSE request threads.
     #[arg(long, default_value_t = 4, hide = true)]
     pub threads: usize,
+    /// Send every write to the daemon at once instead of letting the
+    /// kernel cache and batch them (FUSE writeback cache).
+    #[arg(long, hide = true)]
+    pub no_writeback_cache: bool,
     #[command(flatten)]
     pub unlock: Unlock,
 }

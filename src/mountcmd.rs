@@ -97,6 +97,7 @@ pub fn mount(a: MountArgs) -> Result<Outcome> {
         allow_other: a.allow_other,
         idle_seal: a.idle_seal.map(|m| Duration::from_secs_f64(m * 60.0)),
         threads: a.threads,
+        writeback_cache: !a.no_writeback_cache,
     };
     let mut daemon = None;
     if a.daemon {

@@ -57,6 +57,8 @@ pub(crate) struct DirEntry {
     pub ino: u64,
     pub kind: Kind,
     pub name: Vec<u8>,
+    /// The ciphertext entry (`None` for `.` and `..`).
+    pub host: Option<std::path::PathBuf>,
 }
 
 /// An open directory: the listing taken at opendir, so offsets stay

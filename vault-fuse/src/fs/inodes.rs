@@ -34,6 +34,9 @@ pub(crate) struct Node {
     pub lookups: u64,
     pub links: Vec<Link>,
     pub dir_id: Option<DirId>,
+    /// A directory's host path, valid while the table's rename
+    /// generation is the one recorded.
+    pub host: Option<(u64, std::path::PathBuf)>,
     pub open: Option<Arc<OpenFile>>,
     pub open_count: u32,
     pub cache_token: Option<CacheToken>,
@@ -46,6 +49,7 @@ impl Node {
             lookups: 0,
             links: Vec::new(),
             dir_id: None,
+            host: None,
             open: None,
             open_count: 0,
             cache_token: None,

@@ -72,6 +72,7 @@ pub(crate) struct VaultFs {
     xattr: XattrCipher,
     geo: Geometry,
     read_only: bool,
+    writeback_cache: bool,
     inos: InoMap,
     table: Mutex<InodeTable>,
     handles: Handles,
@@ -80,6 +81,9 @@ pub(crate) struct VaultFs {
     /// True when the daemon runs as root: new entries are then given to
     /// the requesting user.
     as_root: bool,
+    /// Bumped by every directory rename: cached directory host paths from
+    /// an older generation are stale.
+    generation: AtomicU64,
 }
 
 fn to_errno(e: &std::io::Error) -> Errno {
@@ -107,6 +111,7 @@ impl VaultFs {
     pub(crate) fn new(
         vault: Vault,
         read_only: bool,
+        writeback_cache: bool,
         activity: Arc<Activity>,
     ) -> crate::Result<VaultFs> {
         let root_meta = std::fs::metadata(vault.root_path())
@@ -118,6 +123,7 @@ impl VaultFs {
             xattr,
             geo,
             read_only,
+            writeback_cache,
             inos: InoMap {
                 root_host: root_meta.ino(),
             },
@@ -126,6 +132,7 @@ impl VaultFs {
             logged: Mutex::new(HashSet::new()),
             activity,
             as_root: crate::sys::euid() == 0,
+            generation: AtomicU64::new(1),
             vault,
         })
     }
@@ -170,13 +177,15 @@ impl VaultFs {
     }
 
     /// The directory inode `ino` stands for: its host path and ID. Walks
-    /// up the names to the root and encrypts each one, so the result is
-    /// right after any rename of an ancestor.
+    /// up the names to the nearest directory whose host path is cached
+    /// (for the current rename generation) and encrypts each name below it.
     fn dir(&self, ino: u64) -> Result<Dir, Errno> {
         if ino == ROOT {
             return Ok(self.vault.root().clone());
         }
+        let gen = self.generation.load(Ordering::Acquire);
         let mut chain = Vec::new();
+        let mut base = self.vault.root().clone();
         {
             let t = self.table();
             let mut cur = ino;
@@ -184,6 +193,15 @@ impl VaultFs {
                 let node = t.nodes.get(&cur).ok_or(Errno::ENOENT)?;
                 if node.kind != Kind::Dir {
                     return Err(Errno::ENOTDIR);
+                }
+                if let (Some((g, host)), Some(id)) = (&node.host, node.dir_id) {
+                    if *g == gen {
+                        base = Dir {
+                            host: host.clone(),
+                            id,
+                        };
+                        break;
+                    }
                 }
                 let link = node.links.first().ok_or(Errno::ENOENT)?;
                 chain.push((cur, link.name.clone(), node.dir_id));
@@ -193,25 +211,28 @@ impl VaultFs {
                 }
             }
         }
-        let mut d = self.vault.root().clone();
+        let mut d = base;
         for (node, name, id) in chain.into_iter().rev() {
             let (_, host) = self.vault.encode(&d, &name).map_err(|e| self.fail(e))?;
             let id = match id {
                 Some(id) => id,
-                None => {
-                    let id = self
-                        .vault
-                        .dir_id_at(&host, &d.id, &name)
-                        .map_err(|e| self.fail(e))?;
-                    if let Some(n) = self.table().nodes.get_mut(&node) {
-                        n.dir_id = Some(id);
-                    }
-                    id
-                }
+                None => self
+                    .vault
+                    .dir_id_at(&host, &d.id, &name)
+                    .map_err(|e| self.fail(e))?,
             };
+            if let Some(n) = self.table().nodes.get_mut(&node) {
+                n.dir_id = Some(id);
+                n.host = Some((gen, host.clone()));
+            }
             d = Dir { host, id };
         }
         Ok(d)
+    }
+
+    /// A directory moved: every cached directory path may be stale.
+    fn paths_changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The parent directory and name by which inode `ino` is reached.

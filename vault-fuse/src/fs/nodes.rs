@@ -88,11 +88,13 @@ impl VaultFs {
                 ino,
                 kind: Kind::Dir,
                 name: b".".to_vec(),
+                host: None,
             },
             DirEntry {
                 ino: parent,
                 kind: Kind::Dir,
                 name: b"..".to_vec(),
+                host: None,
             },
         ];
         for item in self.vault.list(&dir).map_err(|e| self.fail(e))? {
@@ -101,6 +103,7 @@ impl VaultFs {
                     ino: self.inos.fuse(e.ino),
                     kind: e.kind,
                     name: e.name,
+                    host: Some(e.host),
                 }),
                 Listed::Damaged(e) => {
                     self.fail(e);
@@ -112,18 +115,11 @@ impl VaultFs {
 
     /// Attributes for a readdirplus entry (which the kernel counts as a
     /// lookup once it is in the reply: see [`VaultFs::remember_plus`]).
-    pub(crate) fn plus_attr(
-        &self,
-        dir_ino: u64,
-        dir: &crate::tree::Dir,
-        e: &DirEntry,
-    ) -> Option<FileAttr> {
-        if e.name == b"." || e.name == b".." {
+    pub(crate) fn plus_attr(&self, e: &DirEntry) -> Option<FileAttr> {
+        let Some(host) = &e.host else {
             return self.stat(e.ino).ok();
-        }
-        let _ = dir_ino;
-        let (_, host) = self.vault.encode(dir, &e.name).ok()?;
-        let m = fs::symlink_metadata(&host).ok()?;
+        };
+        let m = fs::symlink_metadata(host).ok()?;
         let kind = Kind::of(m.file_type())?;
         let ino = self.inos.fuse(m.ino());
         let size = match self.open_state(ino) {
@@ -178,7 +174,16 @@ impl VaultFs {
         // directory without its ID file.
         let tmp = self.vault.temp_entry(&dir).map_err(|e| self.fail(e))?;
         fs::rename(&host, &tmp).map_err(io)?;
-        let res = fs::remove_file(tmp.join(DIRID_FILE)).and_then(|_| fs::remove_dir(&tmp));
+        let idf = tmp.join(DIRID_FILE);
+        let res = match fs::remove_file(&idf) {
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                // A read-only directory may still be removed when empty.
+                fs::set_permissions(&tmp, fs::Permissions::from_mode(0o700))
+                    .and_then(|_| fs::remove_file(&idf))
+            }
+            r => r,
+        }
+        .and_then(|_| fs::remove_dir(&tmp));
         if let Err(e) = res {
             tracing::warn!("could not remove {}: {e}", tmp.display());
         }
@@ -208,13 +213,13 @@ impl VaultFs {
                     fs::remove_file(&host).map_err(io)?;
                     c.remove_binding(self.vault.cipher(), ctx)
                 }
-                None => match self.vault.open_file(&dir, name, true) {
+                None => match self.open_host(&host, ctx) {
                     Ok(mut c) => {
                         fs::remove_file(&host).map_err(io)?;
                         c.remove_binding(self.vault.cipher(), ctx)
                     }
                     Err(e) => {
-                        tracing::warn!("{e}; removing the name anyway");
+                        tracing::warn!("{}: {e:?}; removing the name anyway", host.display());
                         fs::remove_file(&host).map_err(io)?;
                         Ok(())
                     }
@@ -320,7 +325,7 @@ impl VaultFs {
         if kind == Kind::File {
             let ctx = NameContext::new(&dir.id, name);
             let cipher = self.vault.cipher();
-            let full = self.with_content(ino, |c| {
+            let full = self.with_binding(ino, |c| {
                 Ok(c.header().binding_count() >= BINDING_SLOTS && !c.is_bound_to(cipher, ctx))
             })?;
             if full {
@@ -328,9 +333,9 @@ impl VaultFs {
                 let _ = self.vault.remove_side_file(&dir, name);
                 return Err(Errno::EMLINK);
             }
-            self.with_content(ino, |c| c.add_binding(cipher, ctx))?;
+            self.with_binding(ino, |c| c.add_binding(cipher, ctx))?;
             if let Err(e) = fs::hard_link(&old, &host) {
-                let _ = self.with_content(ino, |c| c.remove_binding(cipher, ctx));
+                let _ = self.with_binding(ino, |c| c.remove_binding(cipher, ctx));
                 let _ = self.vault.remove_side_file(&dir, name);
                 return Err(io(e));
             }

@@ -17,6 +17,27 @@ use std::time::SystemTime;
 /// Largest FUSE read or write request asked for.
 const MAX_REQUEST: u32 = 1 << 20;
 
+/// Attributes with inode 0: a negative lookup reply.
+fn negative() -> fuser::FileAttr {
+    fuser::FileAttr {
+        ino: INodeNo(0),
+        size: 0,
+        blocks: 0,
+        atime: SystemTime::UNIX_EPOCH,
+        mtime: SystemTime::UNIX_EPOCH,
+        ctime: SystemTime::UNIX_EPOCH,
+        crtime: SystemTime::UNIX_EPOCH,
+        kind: fuser::FileType::RegularFile,
+        perm: 0,
+        nlink: 0,
+        uid: 0,
+        gid: 0,
+        rdev: 0,
+        blksize: 4096,
+        flags: 0,
+    }
+}
+
 fn entry(reply: ReplyEntry, r: Result<fuser::FileAttr, Errno>) {
     match r {
         Ok(a) => reply.entry(&TTL, &a, Generation(0)),
@@ -61,6 +82,13 @@ impl Filesystem for VaultFs {
             // A capability the kernel lacks is simply not used.
             let _ = config.add_capabilities(cap);
         }
+        if self.writeback_cache && !self.read_only {
+            // The kernel caches writes and sends them in large batches; it
+            // then keeps the size and handles O_APPEND itself, and may
+            // read pages of write-only handles (all handles of an inode
+            // share one content handle here, so that works).
+            let _ = config.add_capabilities(InitFlags::FUSE_WRITEBACK_CACHE);
+        }
         Ok(())
     }
 
@@ -68,7 +96,9 @@ impl Filesystem for VaultFs {
         self.touch();
         match self.lookup_entry(parent.0, name.as_bytes()) {
             Ok(Some(a)) => reply.entry(&TTL, &a, Generation(0)),
-            Ok(None) => reply.error(Errno::ENOENT),
+            // A negative entry: the kernel may remember the absence for
+            // the TTL (this mount makes every change, and tells it).
+            Ok(None) => reply.entry(&TTL, &negative(), Generation(0)),
             Err(e) => reply.error(e),
         }
     }
@@ -359,12 +389,8 @@ impl Filesystem for VaultFs {
         let Some((dir_ino, entries)) = self.handles.dir(fh.0) else {
             return reply.error(Errno::EBADF);
         };
-        let dir = match self.dir(dir_ino) {
-            Ok(d) => d,
-            Err(e) => return reply.error(e),
-        };
         for (i, e) in entries.iter().enumerate().skip(offset as usize) {
-            let Some(attr) = self.plus_attr(dir_ino, &dir, e) else {
+            let Some(attr) = self.plus_attr(e) else {
                 continue;
             };
             let name = OsStr::from_bytes(&e.name);

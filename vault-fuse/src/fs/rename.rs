@@ -25,6 +25,24 @@ fn io(e: std::io::Error) -> Errno {
     to_errno(&e)
 }
 
+/// Opens `host` read-write; when its mode forbids that to its owner (a
+/// read-only file of a daemon not running as root), adds the owner's
+/// write bit for the open and restores the mode right after.
+pub(crate) fn open_rw_forced(host: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::PermissionsExt;
+    let open = || OpenOptions::new().read(true).write(true).open(host);
+    match open() {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            let mode = fs::metadata(host)?.permissions().mode() & 0o7777;
+            fs::set_permissions(host, fs::Permissions::from_mode(mode | 0o600))?;
+            let f = open();
+            fs::set_permissions(host, fs::Permissions::from_mode(mode))?;
+            f
+        }
+        r => r,
+    }
+}
+
 /// One side of a rename: where it was, and where it now is.
 struct Move<'a> {
     from_dir: &'a Dir,
@@ -88,6 +106,9 @@ impl VaultFs {
             let sid = self.dir_id_if_dir(skind, &shost, &sdir, name)?;
             let did = self.dir_id_if_dir(dkind, &dhost, &ddir, new_name)?;
             sys::renameat2(&shost, &dhost, libc::RENAME_EXCHANGE).map_err(io)?;
+            if skind == Kind::Dir || dkind == Kind::Dir {
+                self.paths_changed();
+            }
             let there = Move {
                 from_dir: &sdir,
                 from_name: name,
@@ -154,9 +175,10 @@ impl VaultFs {
             Kind::File => self.move_file(&sm, &shost, &dhost, &mv),
             Kind::Dir => {
                 let id = self.dir_id_if_dir(skind, &shost, &sdir, name)?;
-                fs::rename(&shost, &dhost)
-                    .map_err(io)
-                    .and_then(|_| self.rebind_after_move(Kind::Dir, &sm, id, &dhost, &mv))
+                fs::rename(&shost, &dhost).map_err(io).and_then(|_| {
+                    self.paths_changed();
+                    self.rebind_after_move(Kind::Dir, &sm, id, &dhost, &mv)
+                })
             }
             Kind::Symlink => self.move_symlink(&sm, &shost, &dhost, &mv),
             Kind::Fifo => fs::rename(&shost, &dhost).map_err(io),
@@ -207,13 +229,16 @@ impl VaultFs {
             .map_err(|e| self.fail(e))
     }
 
-    /// Opens the content at `host`, checking it is bound to `at`.
-    fn open_host(&self, host: &Path, at: NameContext<'_>) -> Result<ContentFile<HostFile>, Errno> {
-        let f = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(host)
-            .map_err(io)?;
+    /// Opens the content at `host` for a header (binding) update, checking
+    /// it is bound to `at`. Changing a file's names needs no write
+    /// permission on the file, so a read-only host file is opened for
+    /// writing by briefly adding the owner's write bit.
+    pub(crate) fn open_host(
+        &self,
+        host: &Path,
+        at: NameContext<'_>,
+    ) -> Result<ContentFile<HostFile>, Errno> {
+        let f = open_rw_forced(host).map_err(io)?;
         ContentFile::open(HostFile(f), self.vault.cipher(), at)
             .map_err(|e| self.fail_content(host, e))
     }

@@ -37,6 +37,8 @@ pub struct MountConfig {
     pub idle_seal: Option<Duration>,
     /// Session threads.
     pub threads: usize,
+    /// Let the kernel cache writes (FUSE writeback cache).
+    pub writeback_cache: bool,
 }
 
 /// Why a mount ended.
@@ -217,7 +219,7 @@ pub fn run(
     sys::block_signals(&SIGNALS).map_err(|e| Error::io("signals", e))?;
     let activity = Arc::new(Activity::new());
     let mountpoint = mountpoint.to_path_buf();
-    let fs = VaultFs::new(vault, cfg.read_only, activity.clone())?;
+    let fs = VaultFs::new(vault, cfg.read_only, cfg.writeback_cache, activity.clone())?;
     let mut options = vec![
         MountOption::FSName("pivault".into()),
         MountOption::Subtype("pivault".into()),

@@ -298,8 +298,11 @@ impl Vault {
         let idf = DirIdFile::generate(&self.cipher, NameContext::new(&dir.id, name))
             .map_err(Error::Core)?;
         let idpath = tmp.join(DIRID_FILE);
-        let res = keys::write_new(&idpath, &idf.to_bytes(), 0o600)
-            .map_err(|e| Error::io(&idpath, std::io::Error::other(e.to_string())))
+        // The temporary directory is private until the rename, so the ID
+        // file is written in place; one fsync makes it durable before the
+        // directory appears under its name.
+        let res = write_synced(&idpath, &idf.to_bytes())
+            .map_err(|e| Error::io(&idpath, e))
             .and_then(|_| {
                 fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(mode))
                     .map_err(|e| Error::io(&tmp, e))
@@ -356,6 +359,16 @@ pub(crate) fn refuse_existing(host: &Path) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::io(host, e)),
     }
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    std::io::Write::write_all(&mut f, bytes)?;
+    f.sync_data()
 }
 
 fn read_dirid(cipher: &VaultCipher, dir_host: &Path, at: NameContext<'_>) -> Result<DirId> {

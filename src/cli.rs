@@ -12,6 +12,9 @@ pub struct Cli {
     /// More log output (-v info, -vv debug); PIVAULT_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// Also send audit records to syslog/journald (as PIVAULT_SYSLOG=1 does).
+    #[arg(long, global = true)]
+    pub syslog: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -32,6 +35,9 @@ pub enum Command {
     /// Rewrite every file still under an older data key to the newest
     /// (resumable); `--retire` then removes the old keys.
     Reencrypt(ReencryptArgs),
+    /// Show or verify the vault's audit log (needs no passphrase).
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Mount a vault as a folder (FUSE); stays in the foreground until unmounted.
     Mount(MountArgs),
     /// Unmount a mounted vault.
@@ -117,6 +123,30 @@ pub struct FsckArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Print the audit log (one line per record, or JSON Lines).
+    Show {
+        /// Vault directory.
+        vault: PathBuf,
+        /// Print the records as stored (JSON Lines).
+        #[arg(long)]
+        json: bool,
+        /// Only records at or after DATE (2026-01-31 or an RFC 3339 time).
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+    },
+    /// Check the log's hash chain, signatures and tail anchor; name the
+    /// first record that was edited, deleted, inserted or reordered.
+    Verify {
+        /// Vault directory.
+        vault: PathBuf,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Debug)]

@@ -1,9 +1,11 @@
 //! `pivault keys ...`: slot management and keystore backup.
 
+use crate::auditcmd::record;
 use crate::cli::KeysCommand;
 use crate::vaultcmd::{kdf_params, unseal};
 use crate::{secrets, Outcome};
 use anyhow::Result;
+use keys::audit::Event;
 use keys::Keystore;
 
 pub fn run(cmd: KeysCommand) -> Result<Outcome> {
@@ -16,6 +18,14 @@ pub fn run(cmd: KeysCommand) -> Result<Outcome> {
             let (mut ks, mut u) = unseal(&vault, &unlock)?;
             let pass = secrets::new_passphrase(&new)?;
             let id = ks.add_passphrase(&mut u, &pass, kdf_params(new.insecure_test_kdf))?;
+            record(
+                &vault,
+                Some(&u.keyring),
+                Event::new("slot-add")
+                    .slot(id)
+                    .detail("kind", "passphrase")
+                    .detail("by_slot", u.slot),
+            );
             eprintln!("Added passphrase slot {id} to {}", vault.display());
         }
         KeysCommand::ChangePassphrase {
@@ -28,6 +38,13 @@ pub fn run(cmd: KeysCommand) -> Result<Outcome> {
             let slot = slot.unwrap_or(u.slot);
             let pass = secrets::new_passphrase(&new)?;
             ks.change_passphrase(&mut u, slot, &pass, kdf_params(new.insecure_test_kdf))?;
+            record(
+                &vault,
+                Some(&u.keyring),
+                Event::new("slot-change")
+                    .slot(slot)
+                    .detail("by_slot", u.slot),
+            );
             eprintln!(
                 "Changed the passphrase of slot {slot} of {}",
                 vault.display()
@@ -40,11 +57,25 @@ pub fn run(cmd: KeysCommand) -> Result<Outcome> {
         } => {
             let (mut ks, mut u) = unseal(&vault, &unlock)?;
             ks.remove_slot(&mut u, slot)?;
+            record(
+                &vault,
+                Some(&u.keyring),
+                Event::new("slot-remove")
+                    .slot(slot)
+                    .detail("by_slot", u.slot),
+            );
             eprintln!("Removed slot {slot} from {}", vault.display());
         }
         KeysCommand::Rotate { vault, unlock } => {
             let (mut ks, mut u) = unseal(&vault, &unlock)?;
             let version = ks.rotate(&mut u)?;
+            record(
+                &vault,
+                Some(&u.keyring),
+                Event::new("rotate")
+                    .slot(u.slot)
+                    .detail("new_version", version),
+            );
             eprintln!(
                 "Added data key version {version} to {}; new and rewritten files use it. Run `pivault reencrypt {} --retire` to move the older files and retire the old keys. A running mount keeps writing under the version it unsealed until it is remounted.",
                 vault.display(),

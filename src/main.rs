@@ -1,6 +1,7 @@
 //! The `pivault` command line: argument parsing and dispatch only. Every
 //! command is a thin call into the library crates.
 
+mod auditcmd;
 mod cli;
 mod keyscmd;
 mod mountcmd;
@@ -26,6 +27,9 @@ pub enum Outcome {
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_logging(cli.verbose);
+    if cli.syslog {
+        keys::audit::enable_syslog();
+    }
     // Nothing this process holds may end up in a core dump.
     sys::harden();
     match run(cli.command) {
@@ -75,6 +79,7 @@ fn run(cmd: cli::Command) -> anyhow::Result<Outcome> {
         Fsck(a) => vaultcmd::fsck(a),
         Keys(k) => keyscmd::run(k),
         Reencrypt(a) => reencryptcmd::run(a),
+        Audit(a) => auditcmd::run(a),
         Mount(a) => mountcmd::mount(a),
         Unmount(a) => mountcmd::unmount(a),
         Scan(a) => scancmd::run(a),

@@ -1,11 +1,13 @@
 //! `pivault reencrypt VAULT [--retire]`: moves every file to the newest
 //! data-key version, then optionally retires the older versions.
 
+use crate::auditcmd::record;
 use crate::cli::ReencryptArgs;
 use crate::vaultcmd::unseal;
 use crate::Outcome;
 use anyhow::{bail, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use keys::audit::Event;
 use std::io::IsTerminal;
 use vault_core::VaultCipher;
 use vault_fuse::{census, reencrypt, Damage, ReencryptProgress, Vault, VaultLock};
@@ -95,6 +97,16 @@ pub fn run(a: ReencryptArgs) -> Result<Outcome> {
     let report = reencrypt(&vault, &lock, &bar)?;
     bar.pb.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
+    record(
+        &a.vault,
+        Some(&u.keyring),
+        Event::new("reencrypt")
+            .slot(u.slot)
+            .detail("version", current)
+            .detail("files", report.rewritten)
+            .detail("bytes", report.bytes)
+            .detail("damaged", report.damaged.len()),
+    );
     print_damage(&report.damaged);
     if report.leftovers_removed > 0 {
         eprintln!(
@@ -135,6 +147,13 @@ pub fn run(a: ReencryptArgs) -> Result<Outcome> {
                 );
             }
             let gone = ks.retire_old_versions(&mut u)?;
+            record(
+                &a.vault,
+                Some(&u.keyring),
+                Event::new("retire")
+                    .slot(u.slot)
+                    .detail("versions", gone.clone()),
+            );
             eprintln!(
                 "Retired data key versions {gone:?} from {}; older copies of the vault's files no longer decrypt. Keystore backups made before now still hold those keys: destroy them and make a new backup (`pivault keys backup`).",
                 a.vault.display()

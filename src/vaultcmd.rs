@@ -15,11 +15,18 @@ pub fn unseal(vault: &Path, unlock: &Unlock) -> Result<(Keystore, Unsealed)> {
     if !vault.exists() {
         bail!("{}: the vault directory does not exist", vault.display());
     }
-    let ks = Keystore::load(vault)?;
+    let mut ks = Keystore::load(vault)?;
     let pass = secrets::current(unlock)?;
-    let u = ks.unseal_passphrase(&pass, None)?;
+    let mut u = match ks.unseal_passphrase(&pass, None) {
+        Ok(u) => u,
+        Err(e) => {
+            crate::auditcmd::unseal_failed(vault, None, &e);
+            return Err(e.into());
+        }
+    };
     warn_weak(&ks, u.slot, u.weak_kdf);
     tracing::info!(slot = u.slot, "unsealed {}", vault.display());
+    crate::auditcmd::unsealed(vault, &mut ks, &mut u);
     Ok((ks, u))
 }
 
@@ -85,7 +92,11 @@ pub fn init(a: InitArgs) -> Result<Outcome> {
     let kdf = kdf_params(a.insecure_test_kdf);
     let res = Keystore::create(vault, suite, &pass, kdf)
         .map_err(anyhow::Error::from)
-        .and_then(|(_, keyring)| Ok(Vault::init(vault, &VaultCipher::new(keyring, suite))?));
+        .and_then(|(_, keyring)| {
+            Vault::init(vault, &VaultCipher::new(keyring.clone(), suite))?;
+            crate::auditcmd::record(vault, Some(&keyring), keys::audit::Event::new("init"));
+            Ok(())
+        });
     if let Err(e) = res {
         // Leave the directory as it was found.
         let _ = std::fs::remove_file(Keystore::path_in(vault));

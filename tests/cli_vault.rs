@@ -153,7 +153,7 @@ fn tree_view_without(root: &Path, missing: &[&str]) -> Snapshot {
 }
 
 #[test]
-fn init_into_existing_empty_dir_creates_keystore_and_dirid_only() {
+fn init_into_existing_empty_dir_creates_keystore_dirid_and_audit_log_only() {
     let f = Fixture::new();
     fs::create_dir(&f.vault).unwrap();
     f.init("aes-gcm");
@@ -162,7 +162,7 @@ fn init_into_existing_empty_dir_creates_keystore_and_dirid_only() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, ["pivault.dirid", "pivault.keystore"]);
+    assert_eq!(names, ["audit.log", "pivault.dirid", "pivault.keystore"]);
     let ks = fs::read(f.keystore()).unwrap();
     assert!(
         ks.starts_with(b"pivault-keystore 2\n"),

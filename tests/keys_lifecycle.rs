@@ -48,7 +48,11 @@ fn versions(vault: &Path) -> BTreeMap<u32, usize> {
             let Ok(t) = e.file_type() else { continue };
             if t.is_dir() {
                 stack.push(e.path());
-            } else if t.is_file() && !name.starts_with('.') && !name.starts_with("pivault.") {
+            } else if t.is_file()
+                && !name.starts_with('.')
+                && !name.starts_with("pivault.")
+                && name != "audit.log"
+            {
                 let mut b = [0u8; 12];
                 let read = fs::File::open(e.path())
                     .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b));

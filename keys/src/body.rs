@@ -28,8 +28,25 @@ pub(crate) struct Body {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keyring: Option<String>,
     pub slots: Vec<SlotRecord>,
+    /// The audit log's verifying key and tail anchor (format 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<AuditAnchor>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac: Option<String>,
+}
+
+/// The public part of the audit log's protection, stored on every write.
+#[derive(Serialize, Deserialize, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AuditAnchor {
+    /// base64 of the Ed25519 verifying key (32 bytes).
+    pub key: String,
+    /// Sequence number of the last complete log record at the write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// Lowercase hex SHA-256 of that record's line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
@@ -107,7 +124,10 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<(u32, Body)> {
         return Err(Error::corrupt(path, "it has no slots"));
     }
     match version {
-        1 if body.keyring.is_some() || body.slots.iter().any(|s| s.wraps.is_some()) => {
+        1 if body.keyring.is_some()
+            || body.audit.is_some()
+            || body.slots.iter().any(|s| s.wraps.is_some()) =>
+        {
             return Err(Error::corrupt(
                 path,
                 "it says format version 1 but has version-2 members",

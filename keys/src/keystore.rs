@@ -10,7 +10,7 @@
 //! next write.
 
 use crate::atomic::{write_atomic, write_new};
-use crate::body::{self, Body, SlotRecord, WRAPS_KEYRING};
+use crate::body::{self, AuditAnchor, Body, SlotRecord, WRAPS_KEYRING};
 use crate::slot::{KdfParams, Passphrase, SlotKind};
 use crate::unseal::Unsealed;
 use crate::{Error, Result};
@@ -102,6 +102,7 @@ impl Keystore {
                 next_slot: 0,
                 keyring: None,
                 slots: Vec::new(),
+                audit: None,
                 mac: None,
             },
         };
@@ -189,6 +190,42 @@ impl Keystore {
     /// Data-key versions the keyring holds (as recorded in the keystore).
     pub fn data_key_versions(&self) -> &[u32] {
         &self.body.data_key_versions
+    }
+
+    /// The audit log's verifying key, from the public part (no secret
+    /// needed; the MAC vouches for it only after an unseal).
+    pub fn audit_key(&self) -> Result<Option<[u8; 32]>> {
+        match &self.body.audit {
+            None => Ok(None),
+            Some(a) => B64
+                .decode(&a.key)
+                .ok()
+                .and_then(|k| k.try_into().ok())
+                .map(Some)
+                .ok_or_else(|| {
+                    Error::corrupt(&self.path, "its audit key is not 32 bytes of base64")
+                }),
+        }
+    }
+
+    /// `(seq, hash)` of the audit record that was last in the log when the
+    /// keystore was last written.
+    pub fn audit_anchor(&self) -> Option<(u64, String)> {
+        let a = self.body.audit.as_ref()?;
+        Some((a.seq?, a.hash.clone()?))
+    }
+
+    /// True when the keyring lacks an audit signing key (a vault from
+    /// before the audit log): the next keystore write adds one.
+    pub fn needs_audit_key(&self) -> bool {
+        self.body.audit.is_none()
+    }
+
+    /// Writes the keystore again without other changes: adds the audit
+    /// signing key to a keyring without one, refreshes the audit anchor,
+    /// and upgrades a format-1 keystore. Saves atomically.
+    pub fn refresh(&mut self, u: &mut Unsealed) -> Result<()> {
+        self.save(u)
     }
 
     /// The slots.
@@ -322,6 +359,23 @@ impl Keystore {
     /// keyring sealed under the KWK, then the MAC.
     fn serialize(&mut self, u: &mut Unsealed) -> Result<Vec<u8>> {
         self.begin_write(u)?;
+        // The audit log's signing key (made for keyrings from before the
+        // log) and its anchor: the log's last record at this write.
+        if u.keyring.audit_seed().is_none() {
+            u.keyring.set_audit_seed(SecretKey::random()?);
+        }
+        let key = crate::audit::verifying_key(&u.keyring).ok_or(Error::Core(
+            vault_core::Error::Crypto("Ed25519 key from seed"),
+        ))?;
+        let tail = match self.path.parent() {
+            Some(dir) => crate::audit::tail(dir)?,
+            None => None,
+        };
+        self.body.audit = Some(AuditAnchor {
+            key: B64.encode(key),
+            seq: tail.as_ref().map(|t| t.0),
+            hash: tail.map(|t| t.1),
+        });
         let aead = Aead::new(self.suite, u.kwk()?)?;
         self.body.keyring =
             Some(B64.encode(aead.seal(&self.keyring_aad(), u.keyring.to_bytes().expose())?));

@@ -22,6 +22,9 @@
 #![deny(missing_docs)]
 
 mod atomic;
+pub mod audit;
+mod audit_syslog;
+mod audit_verify;
 mod body;
 mod error;
 mod keystore;

@@ -37,8 +37,20 @@ struct DocBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     keyring: Option<String>,
     slots: Vec<DocSlot>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    audit: Option<DocAudit>,
     #[serde(skip_serializing_if = "Option::is_none")]
     mac: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct DocAudit {
+    key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    seq: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    hash: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -71,6 +83,7 @@ const TOP_FIELDS: &[&str] = &[
     "next_slot",
     "keyring",
     "slots",
+    "audit",
     "mac",
 ];
 const SLOT_FIELDS: &[&str] = &["id", "kind", "created", "kdf", "salt", "wrapped"];
@@ -149,11 +162,20 @@ fn aead_open(suite: &str, key: &[u8; 32], aad: &[u8], msg: &[u8]) -> Option<Vec<
 }
 
 /// The keyring TLV: "PVKR", 0x01, then entries tag u8 || length u16 BE ||
-/// value; 0x01 master (32), 0x02 data key (u32 BE version || 32).
+/// value; 0x01 master (32), 0x02 data key (u32 BE version || 32), 0x03
+/// audit signing key seed (32, at most one).
 fn parse_keyring(b: &[u8]) -> ([u8; 32], Vec<(u32, [u8; 32])>) {
+    let (master, data, _) = parse_keyring_all(b);
+    (master, data)
+}
+
+type DataKeys = Vec<(u32, [u8; 32])>;
+
+fn parse_keyring_all(b: &[u8]) -> ([u8; 32], DataKeys, Option<[u8; 32]>) {
     assert_eq!(&b[..5], b"PVKR\x01", "keyring magic and version");
     let mut rest = &b[5..];
     let mut master = None;
+    let mut seed = None;
     let mut data = Vec::new();
     while !rest.is_empty() {
         let tag = rest[0];
@@ -168,11 +190,15 @@ fn parse_keyring(b: &[u8]) -> ([u8; 32], Vec<(u32, [u8; 32])>) {
                 u32::from_be_bytes(value[..4].try_into().unwrap()),
                 value[4..].try_into().unwrap(),
             )),
+            (0x03, 32) => {
+                assert!(seed.is_none(), "one audit key entry");
+                seed = Some(value.try_into().unwrap());
+            }
             _ => panic!("unexpected keyring entry {tag:#04x} of {len} bytes"),
         }
         rest = &rest[3 + len..];
     }
-    (master.expect("master entry"), data)
+    (master.expect("master entry"), data, seed)
 }
 
 fn keyring_tlv(master: &[u8; 32], data: &[(u32, [u8; 32])]) -> Vec<u8> {
@@ -373,15 +399,26 @@ fn check_created(suite: Suite) {
     assert_eq!(b64(&slot.wrapped).len(), nonce_len(&body.suite) + 32 + 16);
     assert_eq!(
         b64(body.keyring.as_deref().unwrap()).len(),
-        nonce_len(&body.suite) + 79 + 16
+        nonce_len(&body.suite) + 79 + 35 + 16
     );
     assert!(slot.wraps.is_none());
     assert_eq!(b64(body.mac.as_deref().unwrap()).len(), 32);
 
     // Independent unwrap: Argon2id, then the suite's AEAD with the AAD.
     let plain = unwrap_slot(&body, slot, PASS.as_bytes()).expect("slot 0 opens independently");
-    let (master, data) = parse_keyring(&plain);
+    let (master, data, seed) = parse_keyring_all(&plain);
     assert_eq!(&master, keyring.master().expose());
+    // The audit member: the Ed25519 public key of the keyring's seed, and
+    // no anchor yet (the log is empty).
+    let seed = seed.expect("a new keyring has an audit signing key");
+    let pair = ring::signature::Ed25519KeyPair::from_seed_unchecked(&seed).unwrap();
+    let audit = body.audit.clone().expect("an audit member");
+    assert_eq!(
+        b64(&audit.key),
+        ring::signature::KeyPair::public_key(&pair).as_ref()
+    );
+    assert_eq!((audit.seq, audit.hash), (None, None));
+    assert_eq!(object_keys(&raw["audit"]), vec!["key"]);
     assert_eq!(data.len(), 1);
     assert_eq!(data[0].0, 1);
     assert_eq!(plain, keyring.to_bytes().expose());
@@ -569,6 +606,7 @@ fn doc_example() -> Example {
         data_key_versions: data.iter().map(|d| d.0).collect(),
         next_slot: 1,
         keyring: None,
+        audit: None,
         slots: vec![DocSlot {
             id: 0,
             kind: "passphrase".into(),
@@ -656,9 +694,14 @@ fn format_1_keystore_is_upgraded_on_the_next_write() {
     let read = read_framing(&std::fs::read(&path).unwrap());
     assert_top_level_order(&read.json_text);
     assert!(read.body.slots.iter().all(|s| s.wraps.is_none()));
+    // The keys are the same; the upgrade adds the audit signing key.
     for (slot, pass) in read.body.slots.iter().zip([PASS.as_bytes(), b"two"]) {
-        assert_eq!(unwrap_slot(&read.body, slot, pass).unwrap(), ex.keyring);
+        let plain = unwrap_slot(&read.body, slot, pass).unwrap();
+        let (master, data, seed) = parse_keyring_all(&plain);
+        assert_eq!(keyring_tlv(&master, &data), ex.keyring);
+        assert!(seed.is_some());
     }
+    assert!(read.body.audit.is_some());
     assert_eq!(
         read.body.mac,
         Some(mac_of(&u.keyring.master().expose().clone(), &read.body))

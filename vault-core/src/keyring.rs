@@ -17,6 +17,7 @@ const MAGIC: &[u8; 4] = b"PVKR";
 const VERSION: u8 = 1;
 const TAG_MASTER: u8 = 0x01;
 const TAG_DATA_KEY: u8 = 0x02;
+const TAG_AUDIT_SEED: u8 = 0x03;
 
 /// The vault's secret keys. Zeroized on drop (each key is a [`SecretKey`]),
 /// never printed.
@@ -24,6 +25,7 @@ const TAG_DATA_KEY: u8 = 0x02;
 pub struct Keyring {
     master: SecretKey,
     data_keys: BTreeMap<u32, SecretKey>,
+    audit_seed: Option<SecretKey>,
 }
 
 impl fmt::Debug for Keyring {
@@ -42,6 +44,7 @@ impl Keyring {
         Ok(Keyring {
             master: SecretKey::random()?,
             data_keys,
+            audit_seed: Some(SecretKey::random()?),
         })
     }
 
@@ -52,7 +55,22 @@ impl Keyring {
                 "needs at least one data key, versions start at 1",
             ));
         }
-        Ok(Keyring { master, data_keys })
+        Ok(Keyring {
+            master,
+            data_keys,
+            audit_seed: None,
+        })
+    }
+
+    /// The seed of the vault's audit-log signing key (Ed25519), when the
+    /// keyring has one (keyrings from before the audit log do not).
+    pub fn audit_seed(&self) -> Option<&SecretKey> {
+        self.audit_seed.as_ref()
+    }
+
+    /// Sets the audit-log signing key seed.
+    pub fn set_audit_seed(&mut self, seed: SecretKey) {
+        self.audit_seed = Some(seed);
     }
 
     /// The data-key version new writes use: the highest.
@@ -120,6 +138,11 @@ impl Keyring {
             v.extend_from_slice(&version.to_be_bytes());
             v.extend_from_slice(key.expose());
         }
+        if let Some(seed) = &self.audit_seed {
+            v.push(TAG_AUDIT_SEED);
+            v.extend_from_slice(&32u16.to_be_bytes());
+            v.extend_from_slice(seed.expose());
+        }
         out
     }
 
@@ -133,6 +156,7 @@ impl Keyring {
             return Err(Error::Keyring("keyring version from a newer pivault"));
         }
         let mut master = None;
+        let mut audit_seed = None;
         let mut data_keys = BTreeMap::new();
         while let Some((&tag, r)) = rest.split_first() {
             if r.len() < 2 {
@@ -160,13 +184,25 @@ impl Keyring {
                     }
                     zeroize::Zeroize::zeroize(&mut k);
                 }
-                (TAG_MASTER | TAG_DATA_KEY, _) => {
+                (TAG_AUDIT_SEED, 32) => {
+                    if audit_seed.is_some() {
+                        return Err(Error::Keyring("duplicate audit signing key"));
+                    }
+                    let mut k = [0u8; 32];
+                    k.copy_from_slice(value);
+                    audit_seed = Some(SecretKey::from_bytes(k));
+                    zeroize::Zeroize::zeroize(&mut k);
+                }
+                (TAG_MASTER | TAG_DATA_KEY | TAG_AUDIT_SEED, _) => {
                     return Err(Error::Keyring("entry has wrong length"))
                 }
                 _ => return Err(Error::Keyring("unknown entry: written by a newer pivault")),
             }
         }
-        Keyring::from_parts(master.ok_or(Error::Keyring("no master secret"))?, data_keys)
+        let mut k =
+            Keyring::from_parts(master.ok_or(Error::Keyring("no master secret"))?, data_keys)?;
+        k.audit_seed = audit_seed;
+        Ok(k)
     }
 }
 
@@ -305,6 +341,8 @@ mod tests {
         let back = Keyring::from_bytes(bytes.expose()).unwrap();
         assert_eq!(back.master(), k.master());
         assert_eq!(back.versions(), vec![1]);
+        assert_eq!(back.audit_seed(), k.audit_seed());
+        assert!(back.audit_seed().is_some());
         assert!(Keyring::from_bytes(&bytes.expose()[..bytes.len() - 1]).is_err());
         let mut future = bytes.expose().to_vec();
         future.extend_from_slice(&[0x7f, 0, 0]);

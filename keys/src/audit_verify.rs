@@ -1,0 +1,186 @@
+//! Checking and reading the audit log without any secret: the verifying
+//! key and the tail anchor come from the keystore's public part.
+
+use crate::audit::{self, genesis, sha256_hex, Record, UNSEAL_FAILED};
+use crate::keystore::Keystore;
+use crate::{Error, Result};
+use ring::signature::{UnparsedPublicKey, ED25519};
+use std::path::Path;
+
+/// What is wrong with the log: the first problem found, by record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The record (its position in the log, from 0; line = record + 1).
+    pub record: u64,
+    /// What is wrong, in words.
+    pub what: String,
+}
+
+/// The result of checking a log.
+#[derive(Debug, Clone)]
+pub struct Verification {
+    /// Records read (complete lines).
+    pub records: u64,
+    /// Records with a valid signature.
+    pub signed: u64,
+    /// Trailing unsigned records (failed unseals) no signed record covers
+    /// yet.
+    pub uncovered: u64,
+    /// Hex SHA-256 of the verifying key, to compare with a copy kept
+    /// elsewhere (a SIEM, the compliance report).
+    pub key_fingerprint: Option<String>,
+    /// The first problem, if any.
+    pub problem: Option<Problem>,
+}
+
+impl Verification {
+    /// True when nothing is wrong.
+    pub fn is_intact(&self) -> bool {
+        self.problem.is_none()
+    }
+}
+
+/// Reads the log's lines (without newlines); a torn last line (no
+/// newline) is left out.
+fn lines(vault: &Path) -> Result<Vec<Vec<u8>>> {
+    let path = audit::path_in(vault);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    let mut out: Vec<Vec<u8>> = bytes.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
+    out.pop(); // after the last newline: empty, or a torn line
+    Ok(out)
+}
+
+/// Checks the whole log of `vault`: every record parses and is in
+/// canonical form, sequence numbers count from 0 without gaps, each
+/// record's `prev` is the hash of the line before, every signature
+/// verifies under the keystore's audit key, only failed unseals are
+/// unsigned, and the record the keystore anchored at its last write is
+/// still there, unchanged. Needs no passphrase.
+pub fn verify(vault: &Path) -> Result<Verification> {
+    let ks = Keystore::load(vault)?;
+    let key = ks.audit_key()?;
+    let anchor = ks.audit_anchor();
+    let lines = lines(vault)?;
+    let mut v = Verification {
+        records: lines.len() as u64,
+        signed: 0,
+        uncovered: 0,
+        key_fingerprint: key.map(|k| sha256_hex(&k)),
+        problem: None,
+    };
+    let fail = |record: u64, what: String| Some(Problem { record, what });
+    let seqs: Vec<Option<u64>> = lines
+        .iter()
+        .map(|l| serde_json::from_slice::<Record>(l).ok().map(|r| r.seq))
+        .collect();
+    let mut prev_hash = genesis(&ks.vault_id());
+    let mut prev_signed_ok = true;
+    for (i, line) in lines.iter().enumerate() {
+        let i = i as u64;
+        let rec: Record = match serde_json::from_slice(line) {
+            Ok(r) => r,
+            Err(e) => {
+                v.problem = fail(i, format!("record {i} (line {}) is not a valid record ({e}): it was edited or damaged", i + 1));
+                return Ok(v);
+            }
+        };
+        if rec.line().as_bytes() != line.as_slice() {
+            v.problem = fail(
+                i,
+                format!(
+                    "record {i} (line {}) is not in the form pivault writes: it was edited",
+                    i + 1
+                ),
+            );
+            return Ok(v);
+        }
+        if rec.seq != i {
+            let later = seqs.iter().skip(i as usize + 1).position(|s| *s == Some(i));
+            let what = match later {
+                _ if rec.seq < i => format!("line {} holds record {} where record {i} belongs: a record was inserted or duplicated here", i + 1, rec.seq),
+                Some(k) => format!("line {} holds record {} where record {i} belongs, and record {i} is at line {}: the records were reordered", i + 1, rec.seq, i as usize + k + 2),
+                None => format!("line {} holds record {} where record {i} belongs: record(s) {i}..{} were deleted", i + 1, rec.seq, rec.seq - 1),
+            };
+            v.problem = fail(i, what);
+            return Ok(v);
+        }
+        let sig_ok = match (&rec.sig, key) {
+            (Some(sig), Some(k)) => {
+                let sig = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, sig)
+                    .unwrap_or_default();
+                UnparsedPublicKey::new(&ED25519, &k)
+                    .verify(&rec.signed_bytes(), &sig)
+                    .is_ok()
+            }
+            _ => false,
+        };
+        if rec.prev != prev_hash {
+            v.problem = if sig_ok || (i > 0 && !prev_signed_ok) {
+                // A genuine record i (its signature covers `prev`), or an
+                // unsigned record before it: the line before is not the
+                // one it was chained to.
+                fail(i - i.min(1), format!("record {} was edited or inserted, or a record was deleted after it: record {i} does not chain to it", i - i.min(1)))
+            } else {
+                fail(i, format!("record {i} was edited, inserted or moved: it does not chain to the record before it"))
+            };
+            return Ok(v);
+        }
+        match (&rec.sig, key) {
+            (Some(_), Some(_)) => {
+                if !sig_ok {
+                    v.problem = fail(
+                        i,
+                        format!("record {i} was edited: its signature does not verify"),
+                    );
+                    return Ok(v);
+                }
+                v.signed += 1;
+                v.uncovered = 0;
+                prev_signed_ok = true;
+            }
+            (Some(_), None) => {
+                v.problem = fail(i, format!("record {i} is signed, but the keystore holds no audit key (the keystore was replaced by an older one)"));
+                return Ok(v);
+            }
+            (None, _) if rec.event != UNSEAL_FAILED => {
+                v.problem = fail(i, format!("record {i} ({}) is unsigned, but only failed unseals may be: it was edited or forged", rec.event));
+                return Ok(v);
+            }
+            (None, _) => {
+                v.uncovered += 1;
+                prev_signed_ok = false;
+            }
+        }
+        prev_hash = sha256_hex(line);
+    }
+    if let Some((seq, hash)) = anchor {
+        match lines.get(seq as usize) {
+            None => {
+                v.problem = fail(
+                    v.records,
+                    format!("the log was truncated: the keystore recorded record {seq} at its last change, but the log ends {}", match v.records { 0 => "before record 0".to_string(), n => format!("at record {}", n - 1) }),
+                );
+            }
+            Some(line) if sha256_hex(line) != hash => {
+                v.problem = fail(
+                    seq,
+                    format!("record {seq} is not the one the keystore recorded at its last change: the log was rewritten from there"),
+                );
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(v)
+}
+
+/// Reads every record that parses (for display; use [`verify`] to check).
+pub fn read(vault: &Path) -> Result<Vec<Record>> {
+    Ok(lines(vault)?
+        .iter()
+        .filter_map(|l| serde_json::from_slice(l).ok())
+        .collect())
+}

@@ -240,6 +240,12 @@ impl Context {
 
     /// Every keyword (with its end offset) in `hay`, word boundaries checked.
     fn cues<'a>(&'a self, hay: &'a [u8]) -> impl Iterator<Item = (usize, usize, Cue)> + 'a {
+        // Every keyword has a letter: rows of bare numbers skip the search.
+        let hay = if hay.iter().any(u8::is_ascii_alphabetic) {
+            hay
+        } else {
+            &[]
+        };
         self.keywords.find_iter(hay).filter_map(move |m| {
             let (_, cue, whole) = KEYWORDS[m.pattern().as_usize()];
             let before_ok = m.start() == 0 || !hay[m.start() - 1].is_ascii_alphabetic();
@@ -283,8 +289,22 @@ impl Context {
         let lo = start.saturating_sub(NAME_WINDOW);
         let hi = (end + NAME_WINDOW).min(text.len());
         let win = &text[lo..hi];
+        // A name needs a capital followed by a small letter, a label a
+        // letter: cheap tests first, the regexes only when they can match.
+        if !win
+            .windows(2)
+            .any(|w| w[0].is_ascii_alphabetic() && w[1].is_ascii_lowercase())
+        {
+            return false;
+        }
         if self.name_label.is_match(win) {
             return true;
+        }
+        if !win
+            .windows(2)
+            .any(|w| w[0].is_ascii_uppercase() && w[1].is_ascii_lowercase())
+        {
+            return false;
         }
         self.person.captures_iter(win).any(|c| {
             let first = std::str::from_utf8(&c[1]).unwrap_or("");

@@ -58,8 +58,9 @@ struct Headings {
     end: usize,
 }
 
-/// Longest line prefix examined to find a candidate's column.
-const MAX_COLUMN_SCAN: usize = 64 * 1024;
+/// Longest stretch of a row examined either side of a candidate to find
+/// its column; rows longer than this get no heading context.
+const MAX_COLUMN_SCAN: usize = 16 * 1024;
 
 impl Headings {
     fn parse(ctx: &Context, text: &[u8], delim: u8) -> Self {
@@ -82,11 +83,16 @@ impl Headings {
         if start <= self.end {
             return (None, false);
         }
-        let ls = memchr::memrchr(b'\n', &text[..start]).map_or(0, |i| i + 1);
-        if start - ls > MAX_COLUMN_SCAN {
-            return (None, false);
-        }
-        let le = memchr::memchr(b'\n', &text[start..]).map_or(text.len(), |i| start + i);
+        // Bounded both ways: a huge single-line file must not turn every
+        // candidate into a scan back to its start.
+        let lo = start.saturating_sub(MAX_COLUMN_SCAN);
+        let ls = match memchr::memrchr(b'\n', &text[lo..start]) {
+            Some(i) => lo + i + 1,
+            None if lo == 0 => 0,
+            None => return (None, false),
+        };
+        let hi = (start + MAX_COLUMN_SCAN).min(text.len());
+        let le = memchr::memchr(b'\n', &text[start..hi]).map_or(hi, |i| start + i);
         let col = split_fields(&text[ls..start], self.delim).count() - 1;
         let named = split_fields(&text[ls..le], self.delim)
             .enumerate()
@@ -208,23 +214,28 @@ pub fn scan_text(text: &[u8], layout: Layout) -> Vec<TextFinding> {
     };
     let mut out = Vec::new();
     let (mut line, mut counted) = (1u64, 0usize);
-    for m in
-        runs(text).flat_map(|(rs, re)| d.candidates.find_iter(&text[rs..re]).map(move |m| (rs, m)))
-    {
-        let (s, e) = (m.0 + m.1.start(), m.0 + m.1.end());
-        let raw = m.1.as_bytes();
+    let mut consider = |s: usize, e: usize| {
+        let raw = &text[s..e];
         let spaced = raw.contains(&b' ');
         let edge = edges(text, s, e, spaced);
         if edge == Edge::Reject {
-            continue;
+            return;
         }
-        let Some(hit) = classify(d, text, s, e, raw, edge, headings.as_ref()) else {
-            continue;
-        };
-        line += memchr::memchr_iter(b'\n', &text[counted..s]).count() as u64;
-        counted = s;
-        out.push(TextFinding { line, ..hit });
-    }
+        if let Some(hit) = classify(d, text, s, e, raw, edge, headings.as_ref()) {
+            line += memchr::memchr_iter(b'\n', &text[counted..s]).count() as u64;
+            counted = s;
+            out.push(TextFinding { line, ..hit });
+        }
+    };
+    runs(text, |rs, re, direct| {
+        if direct {
+            consider(rs, re);
+        } else {
+            for m in d.candidates.find_iter(&text[rs..re]) {
+                consider(rs + m.start(), rs + m.end());
+            }
+        }
+    });
     out
 }
 

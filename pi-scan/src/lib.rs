@@ -164,6 +164,9 @@ pub enum Error {
     /// outside the scanned tree).
     #[error("{}: not a regular file (a symbolic link?); left in place: move its target instead", .0.display())]
     NotRegular(PathBuf),
+    /// Scanning the file hit a bug in pivault (a panic); it was not scanned.
+    #[error("{}: not scanned: internal error (please report it)", .0.display())]
+    Internal(PathBuf),
     /// `--move-into` does not name a directory.
     #[error("{}: not a directory (give the mount point of an unlocked vault)", .0.display())]
     NotADirectory(PathBuf),

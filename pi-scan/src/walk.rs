@@ -114,7 +114,7 @@ pub fn scan(roots: &[PathBuf], opts: &ScanOptions) -> Result<ScanReport, Error> 
                 op: "reading",
                 source: e,
             }),
-            Ok(md) if md.is_file() => scan_file(root, root, &sink),
+            Ok(md) if md.is_file() => guarded_scan(root, root, &sink),
             Ok(_) => walk(root, overrides, opts.threads, &skip, &sink),
         }
     }
@@ -179,7 +179,7 @@ fn walk(root: &Path, overrides: Override, threads: usize, skip: &HashSet<(u64, u
         Box::new(move |entry| {
             match entry {
                 Ok(e) if e.file_type().is_some_and(|t| t.is_file()) => {
-                    scan_file(root, e.path(), sink)
+                    guarded_scan(root, e.path(), sink)
                 }
                 Ok(_) => {}
                 Err(err) => {
@@ -219,6 +219,15 @@ fn layout_of(path: &Path) -> Layout {
         Some("csv") => Layout::Delimited(b','),
         Some("tsv" | "tab") => Layout::Delimited(b'\t'),
         _ => Layout::Plain,
+    }
+}
+
+/// Scans one file; a bug that panics costs that file (an error naming it),
+/// not the whole scan.
+fn guarded_scan(root: &Path, path: &Path, sink: &Sink) {
+    let run = std::panic::AssertUnwindSafe(|| scan_file(root, path, sink));
+    if std::panic::catch_unwind(run).is_err() {
+        sink.error(Error::Internal(path.to_path_buf()));
     }
 }
 

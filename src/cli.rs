@@ -62,6 +62,10 @@ pub struct Unlock {
     /// Otherwise PIVAULT_PASSPHRASE_FILE, PIVAULT_PASSPHRASE, then the terminal.
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
+    /// Unseal with the recovery key in FILE instead of a passphrase
+    /// (PIVAULT_RECOVERY_KEY holds one when no passphrase file is given).
+    #[arg(long, value_name = "FILE", conflicts_with = "passphrase_file")]
+    pub recovery_key_file: Option<PathBuf>,
 }
 
 /// Where a new passphrase comes from.
@@ -208,6 +212,14 @@ pub enum KeysCommand {
         vault: PathBuf,
         /// Where to write the copy.
         file: PathBuf,
+    },
+    /// Add a recovery slot: prints a random recovery key once (the only
+    /// line on stdout). Store it offline; it unseals like a passphrase.
+    AddRecovery {
+        /// Vault directory.
+        vault: PathBuf,
+        #[command(flatten)]
+        unlock: Unlock,
     },
     /// Add a new data-key version; new and rewritten files use it
     /// (`pivault reencrypt` moves the rest).

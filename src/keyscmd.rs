@@ -2,11 +2,12 @@
 
 use crate::auditcmd::record;
 use crate::cli::KeysCommand;
+use crate::cli::Unlock;
 use crate::vaultcmd::{kdf_params, unseal};
 use crate::{secrets, Outcome};
 use anyhow::Result;
 use keys::audit::Event;
-use keys::Keystore;
+use keys::{Keystore, RecoveryKey};
 
 pub fn run(cmd: KeysCommand) -> Result<Outcome> {
     match cmd {
@@ -82,6 +83,23 @@ pub fn run(cmd: KeysCommand) -> Result<Outcome> {
                 vault.display()
             );
         }
+        KeysCommand::AddRecovery { vault, unlock } => {
+            let (mut ks, mut u) = unseal(&vault, &unlock)?;
+            let (id, key) = ks.add_recovery(&mut u)?;
+            record(
+                &vault,
+                Some(&u.keyring),
+                Event::new("slot-add")
+                    .slot(id)
+                    .detail("kind", "recovery")
+                    .detail("by_slot", u.slot),
+            );
+            println!("{}", key.encode().as_str());
+            eprintln!(
+                "Added recovery slot {id} to {}. The line above is its recovery key, shown only this once: write it down or print it and keep it offline, away from the laptop (a safe, the IT escrow). It opens the vault like a passphrase: `--recovery-key-file FILE` or PIVAULT_RECOVERY_KEY. Typos are caught by its checksum. If it is lost or exposed, remove slot {id} (`pivault keys remove --slot {id}`) and add a new one.",
+                vault.display()
+            );
+        }
         KeysCommand::Backup { vault, file } => {
             let ks = Keystore::load(&vault)?;
             ks.backup(&file)?;
@@ -93,6 +111,26 @@ pub fn run(cmd: KeysCommand) -> Result<Outcome> {
         }
     }
     Ok(Outcome::Ok)
+}
+
+/// The recovery key to unseal with, if one is given: `--recovery-key-file`,
+/// else `PIVAULT_RECOVERY_KEY` when no passphrase file is named. A typo is
+/// an error here, before any key derivation.
+pub fn recovery_key(unlock: &Unlock) -> Result<Option<RecoveryKey>, keys::Error> {
+    let text = match (&unlock.recovery_key_file, &unlock.passphrase_file) {
+        (Some(f), _) => {
+            zeroize::Zeroizing::new(std::fs::read_to_string(f).map_err(|e| keys::Error::Io {
+                path: f.clone(),
+                source: e,
+            })?)
+        }
+        (None, None) => match std::env::var("PIVAULT_RECOVERY_KEY") {
+            Ok(v) => zeroize::Zeroizing::new(v),
+            Err(_) => return Ok(None),
+        },
+        (None, Some(_)) => return Ok(None),
+    };
+    RecoveryKey::parse(&text).map(Some)
 }
 
 fn list(ks: &Keystore, json: bool) {
@@ -107,7 +145,10 @@ fn list(ks: &Keystore, json: bool) {
                     "id": s.id,
                     "kind": s.kind.name(),
                     "created": s.created,
-                    "kdf": {"algorithm": "argon2id", "m_kib": s.kdf.m_kib, "t": s.kdf.t, "p": s.kdf.p, "test_only": s.kdf.test_only},
+                    "kdf": match s.kdf {
+                        Some(k) => serde_json::json!({"algorithm": "argon2id", "m_kib": k.m_kib, "t": k.t, "p": k.p, "test_only": k.test_only}),
+                        None => serde_json::json!({"algorithm": "hkdf-sha256"}),
+                    },
                 })
             })
             .collect();
@@ -124,19 +165,19 @@ fn list(ks: &Keystore, json: bool) {
     println!("cipher: {}", ks.suite().name());
     println!("SLOT  KIND        CREATED               KDF");
     for s in ks.slots() {
-        let weak = if s.kdf.test_only {
-            "  TEST-ONLY, INSECURE"
-        } else {
-            ""
+        let kdf = match s.kdf {
+            Some(k) if k.test_only => format!(
+                "argon2id m={}KiB t={} p={}  TEST-ONLY, INSECURE",
+                k.m_kib, k.t, k.p
+            ),
+            Some(k) => format!("argon2id m={}KiB t={} p={}", k.m_kib, k.t, k.p),
+            None => "hkdf-sha256 (random 256-bit key)".to_string(),
         };
         println!(
-            "{:<5} {:<11} {:<21} argon2id m={}KiB t={} p={}{weak}",
+            "{:<5} {:<11} {:<21} {kdf}",
             s.id,
             s.kind.name(),
-            date(s.created),
-            s.kdf.m_kib,
-            s.kdf.t,
-            s.kdf.p
+            date(s.created)
         );
     }
     let list: Vec<String> = versions

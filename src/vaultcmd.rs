@@ -16,8 +16,12 @@ pub fn unseal(vault: &Path, unlock: &Unlock) -> Result<(Keystore, Unsealed)> {
         bail!("{}: the vault directory does not exist", vault.display());
     }
     let mut ks = Keystore::load(vault)?;
-    let pass = secrets::current(unlock)?;
-    let mut u = match ks.unseal_passphrase(&pass, None) {
+    let res = match crate::keyscmd::recovery_key(unlock) {
+        Ok(Some(key)) => ks.unseal_recovery(&key),
+        Ok(None) => ks.unseal_passphrase(&secrets::current(unlock)?, None),
+        Err(e) => Err(e),
+    };
+    let mut u = match res {
         Ok(u) => u,
         Err(e) => {
             crate::auditcmd::unseal_failed(vault, None, &e);

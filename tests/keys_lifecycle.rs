@@ -326,3 +326,117 @@ fn retire_is_refused_while_a_damaged_old_file_may_need_the_old_key() {
     assert_eq!(data_keys(&f), vec![1, 2]);
     assert_eq!(key_version(&big), 1, "the damaged file is left as it was");
 }
+
+fn add_recovery(f: &Fixture) -> (Out, String) {
+    let mut c = pv();
+    c.args(["keys", "add-recovery"]).arg(&f.vault);
+    c.arg("--passphrase-file").arg(&f.pass);
+    let out = ok(run(&mut c));
+    let key = out.stdout.trim_end().to_string();
+    (out, key)
+}
+
+/// `pivault fsck VAULT --recovery-key-file FILE`.
+fn fsck_with_recovery(f: &Fixture, key_file: &Path) -> Out {
+    run(pv()
+        .arg("fsck")
+        .arg(&f.vault)
+        .arg("--recovery-key-file")
+        .arg(key_file))
+}
+
+#[test]
+fn recovery_key_is_printed_once_and_unseals_across_a_rotation() {
+    let f = Fixture::with_vault("aes-gcm");
+    let (out, key) = add_recovery(&f);
+    // The key is the only line on stdout: PVRK- and 11 groups of 5.
+    assert_eq!(out.stdout.lines().count(), 1, "{out:?}");
+    let groups: Vec<&str> = key.split('-').collect();
+    assert_eq!(groups[0], "PVRK");
+    assert_eq!(groups.len(), 12);
+    assert!(groups[1..].iter().all(|g| g.len() == 5));
+    assert_contains(&out.stderr, "shown only this once");
+    assert!(
+        !out.stderr.contains(&key),
+        "the key is not repeated on stderr"
+    );
+    let kinds: Vec<String> = f.keys_json()["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(kinds, ["passphrase", "recovery"]);
+    // Never in the keystore or the log.
+    for file in ["pivault.keystore", "audit.log"] {
+        let text = fs::read_to_string(f.vault.join(file)).unwrap();
+        assert!(!text.contains(&key[5..]), "{file} holds the key");
+    }
+
+    let key_file = f.path("recovery.txt");
+    fs::write(&key_file, format!("{key}\n")).unwrap();
+    ok(fsck_with_recovery(&f, &key_file));
+    // Typed loosely (lower case, spaces) it still opens; from the environment too.
+    fs::write(&key_file, key.to_lowercase().replace('-', " ")).unwrap();
+    ok(fsck_with_recovery(&f, &key_file));
+    ok(run(pv()
+        .env("PIVAULT_RECOVERY_KEY", &key)
+        .arg("fsck")
+        .arg(&f.vault)));
+
+    // A rotation made with the passphrase reaches the recovery slot.
+    ok(rotate(&f));
+    let out = ok(run(pv()
+        .env("PIVAULT_RECOVERY_KEY", &key)
+        .args(["keys", "rotate"])
+        .arg(&f.vault)));
+    assert_contains(&out.stderr, "Added data key version 3");
+    assert_eq!(data_keys(&f), vec![1, 2, 3]);
+}
+
+#[test]
+fn recovery_key_typo_is_caught_by_the_checksum_and_changes_nothing() {
+    let f = Fixture::with_vault("aes-gcm");
+    let (_, key) = add_recovery(&f);
+    // One character changed in the third group.
+    let mut chars: Vec<char> = key.chars().collect();
+    let at = 5 + 6 * 2 + 2;
+    chars[at] = if chars[at] == 'X' { 'Y' } else { 'X' };
+    let typo: String = chars.into_iter().collect();
+    let key_file = f.path("typo.txt");
+    fs::write(&key_file, &typo).unwrap();
+    let before = snapshot(&f.vault);
+    let out = failed(fsck_with_recovery(&f, &key_file));
+    assert_contains(&out.stderr, "recovery key has a typo");
+    assert_contains(&out.stderr, "checksum");
+    assert_contains(&out.stderr, "nothing was tried");
+    // A key of the wrong length, and a character recovery keys never use.
+    fs::write(&key_file, &key[..key.len() - 6]).unwrap();
+    let out = failed(fsck_with_recovery(&f, &key_file));
+    assert_contains(&out.stderr, "characters where a recovery key has 55");
+    fs::write(&key_file, key.replacen('-', "-U", 1)).unwrap();
+    failed(fsck_with_recovery(&f, &key_file));
+    assert_unchanged(&f.vault, &before);
+    // The attempts are in the audit log as failed unseals.
+    let log = fs::read_to_string(f.vault.join("audit.log")).unwrap();
+    assert_eq!(log.matches("\"unseal-failed\"").count(), 3);
+}
+
+#[test]
+fn a_well_formed_but_wrong_recovery_key_is_refused() {
+    let f = Fixture::with_vault("xchacha");
+    let key_file = f.path("k.txt");
+    // No recovery slot yet: said so.
+    let (_, other_vault_key) = {
+        let g = Fixture::with_vault("aes-gcm");
+        add_recovery(&g)
+    };
+    fs::write(&key_file, &other_vault_key).unwrap();
+    let out = failed(fsck_with_recovery(&f, &key_file));
+    assert_contains(&out.stderr, "has no recovery slot");
+    add_recovery(&f);
+    let before = snapshot(&f.vault);
+    let out = failed(fsck_with_recovery(&f, &key_file));
+    assert_contains(&out.stderr, "recovery key is wrong");
+    assert_unchanged(&f.vault, &before);
+}

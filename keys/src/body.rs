@@ -55,7 +55,9 @@ pub(crate) struct SlotRecord {
     pub id: u32,
     pub kind: SlotKind,
     pub created: u64,
-    pub kdf: KdfParams,
+    /// Argon2id parameters (passphrase slots only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kdf: Option<KdfParams>,
     pub salt: String,
     /// Version 2 only: `"keyring"` for a slot carried over from version 1
     /// (absent: the slot wraps the keyring wrapping key).
@@ -122,6 +124,29 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<(u32, Body)> {
         .map_err(|e| Error::corrupt(path, format!("its contents are malformed ({e})")))?;
     if body.slots.is_empty() {
         return Err(Error::corrupt(path, "it has no slots"));
+    }
+    for s in &body.slots {
+        match (s.kind, &s.kdf) {
+            (SlotKind::Passphrase, None) => {
+                return Err(Error::corrupt(
+                    path,
+                    format!("passphrase slot {} has no Argon2id parameters", s.id),
+                ))
+            }
+            (SlotKind::Recovery, Some(_)) => {
+                return Err(Error::corrupt(
+                    path,
+                    format!("recovery slot {} has Argon2id parameters", s.id),
+                ))
+            }
+            _ => {}
+        }
+        if s.kind != SlotKind::Passphrase && (version == 1 || s.wraps.is_some()) {
+            return Err(Error::corrupt(
+                path,
+                format!("slot {} is of a kind format 1 does not have", s.id),
+            ));
+        }
     }
     match version {
         1 if body.keyring.is_some()

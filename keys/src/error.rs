@@ -59,6 +59,20 @@ pub enum Error {
         /// The keystore file.
         path: PathBuf,
     },
+    /// No recovery slot opened with the given recovery key.
+    #[error("the recovery key is wrong (no recovery slot opened with it); nothing was changed")]
+    WrongRecoveryKey,
+    /// A recovery key failed its checksum (a typo), before any key work.
+    #[error("the recovery key has a typo: {0}; compare it group by group with the printed copy (nothing was tried)")]
+    RecoveryKeyTypo(String),
+    /// The vault has no slot of the kind asked for.
+    #[error("{path} has no {kind} slot (see `pivault keys list`)")]
+    NoSlotOfKind {
+        /// The keystore file.
+        path: PathBuf,
+        /// The kind asked for.
+        kind: &'static str,
+    },
     /// Argon2 parameters out of range.
     #[error("invalid Argon2id parameters: {0}")]
     KdfParams(String),

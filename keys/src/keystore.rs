@@ -36,8 +36,8 @@ pub struct SlotInfo {
     pub kind: SlotKind,
     /// Creation time, seconds since the Unix epoch.
     pub created: u64,
-    /// Argon2id parameters.
-    pub kdf: KdfParams,
+    /// Argon2id parameters (passphrase slots; a recovery key needs none).
+    pub kdf: Option<KdfParams>,
     /// True for a slot carried over from keystore format 1 (it seals the
     /// keyring itself; it must be re-wrapped before a rotation).
     pub legacy: bool,
@@ -296,7 +296,7 @@ impl Keystore {
             id,
             kind: SlotKind::Passphrase,
             created: now(),
-            kdf,
+            kdf: Some(kdf),
             salt: B64.encode(salt),
             wraps: None,
             wrapped: self.wrap_kwk(&kek, id, SlotKind::Passphrase, kwk)?,

@@ -29,12 +29,14 @@ mod body;
 mod error;
 mod keystore;
 mod lifecycle;
+mod recovery;
 mod slot;
 mod unseal;
 
 pub use atomic::{write_atomic, write_new};
 pub use error::{Error, Result};
 pub use keystore::{Keystore, SlotInfo, KEYSTORE_FILE};
+pub use recovery::RecoveryKey;
 pub use slot::{KdfParams, Passphrase, SlotKind};
 pub use unseal::Unsealed;
 pub use vault_core::Keyring;

@@ -16,6 +16,8 @@ pub type Passphrase = SecretBytes;
 pub enum SlotKind {
     /// Opened by a passphrase through Argon2id.
     Passphrase,
+    /// Opened by a random 256-bit recovery key (HKDF; no stretching needed).
+    Recovery,
 }
 
 impl SlotKind {
@@ -23,6 +25,7 @@ impl SlotKind {
     pub fn name(self) -> &'static str {
         match self {
             SlotKind::Passphrase => "passphrase",
+            SlotKind::Recovery => "recovery",
         }
     }
 }

@@ -77,7 +77,13 @@ impl Keystore {
             let salt = B64.decode(&rec.salt).map_err(|_| {
                 Error::corrupt(&self.path, format!("slot {} has a malformed salt", rec.id))
             })?;
-            let kek = rec.kdf.derive(pass, &salt)?;
+            let kdf = rec.kdf.ok_or_else(|| {
+                Error::corrupt(
+                    &self.path,
+                    format!("slot {} has no Argon2id parameters", rec.id),
+                )
+            })?;
+            let kek = kdf.derive(pass, &salt)?;
             if let Some(u) = self.unseal_with_kek(rec, kek)? {
                 return Ok(u);
             }
@@ -101,7 +107,7 @@ impl Keystore {
         Ok(Some(Unsealed {
             keyring,
             slot: rec.id,
-            weak_kdf: rec.kdf.test_only,
+            weak_kdf: rec.kdf.is_some_and(|k| k.test_only),
             kwk,
             legacy_kek,
         }))

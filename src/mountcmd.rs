@@ -90,7 +90,25 @@ pub fn mount(a: MountArgs) -> Result<Outcome> {
             a.vault.display()
         );
     }
-    let lock = MountLock::acquire(&a.vault, &mnt)?;
+    let lock = match MountLock::acquire(&a.vault, &mnt) {
+        Ok(l) => Some(l),
+        // A vault on read-only media cannot hold a lock file, and a
+        // read-only mount changes nothing there.
+        Err(vault_fuse::Error::Io { source, .. })
+            if a.read_only
+                && matches!(
+                    source.raw_os_error(),
+                    Some(libc::EROFS) | Some(libc::EACCES)
+                ) =>
+        {
+            eprintln!(
+                "pivault: warning: cannot create {} (read-only medium?); mounting read-only without the lock",
+                a.vault.join(vfs::LOCK_FILE).display()
+            );
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
     let vault = open_vault(&a.vault, &a.unlock)?;
     let cfg = MountConfig {
         read_only: a.read_only,
@@ -118,7 +136,9 @@ pub fn mount(a: MountArgs) -> Result<Outcome> {
                 };
             }
             child => {
-                lock.record(&mnt)?;
+                if let Some(l) = &lock {
+                    l.record(&mnt)?;
+                }
                 daemon = Some(child);
             }
         }

@@ -62,6 +62,16 @@ fn files_dirs_symlinks_fifos_and_attributes_survive_a_remount() {
     h.read_exact_at(&mut buf, 0).unwrap();
     assert!(buf.iter().all(|&b| b == 0));
     drop(h);
+    // chown (the tests run as root, so the daemon runs as root too)
+    std::os::unix::fs::chown(f.p("a.txt"), Some(1234), Some(4321)).unwrap();
+    let m = fs::metadata(f.p("a.txt")).unwrap();
+    assert_eq!((m.uid(), m.gid()), (1234, 4321));
+    assert_eq!(fs::metadata(f.host_of("a.txt")).unwrap().uid(), 1234);
+    // fsync and fdatasync reach the host file
+    let s = OpenOptions::new().write(true).open(f.p("a.txt")).unwrap();
+    s.sync_all().unwrap();
+    s.sync_data().unwrap();
+    drop(s);
     // chmod, utimens
     fs::set_permissions(f.p("a.txt"), fs::Permissions::from_mode(0o640)).unwrap();
     assert_eq!(fs::metadata(f.p("a.txt")).unwrap().mode() & 0o7777, 0o640);

@@ -126,6 +126,7 @@ impl InodeTable {
             // The host inode number was reused for a different kind of entry.
             node.kind = kind;
             node.dir_id = None;
+            node.host = None;
         }
         node.lookups = node.lookups.saturating_add(lookups);
         node
@@ -134,6 +135,13 @@ impl InodeTable {
     fn attach(&mut self, ino: u64, kind: Kind, link: Link) {
         let node = self.nodes.entry(ino).or_insert_with(|| Node::new(kind));
         if !node.links.contains(&link) {
+            // A new name: any cached host path is not this one's. A node
+            // that had no name left may be a reused host inode number, so
+            // its directory ID is read again too.
+            node.host = None;
+            if node.links.is_empty() {
+                node.dir_id = None;
+            }
             // The most recent name goes first: it is the one used to reach
             // the ciphertext.
             node.links.insert(0, link);

@@ -1001,3 +1001,94 @@ fn kill_9_during_heavy_writes_then_remount() {
     }
     assert_eq!(out.status.success(), damaged.is_empty(), "{text}");
 }
+
+/// Runs `sh -c script` as the unprivileged user 65534.
+fn as_nobody(script: &str) -> std::process::Output {
+    Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "sh",
+            "-c",
+            script,
+        ])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn only_the_mounting_user_enters_unless_allow_other() {
+    if skip_unless("setpriv") {
+        return;
+    }
+    let mut f = Fixture::new();
+    fs::set_permissions(f.tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    f.mount(&[]);
+    fs::write(f.p("open"), b"readable").unwrap();
+    fs::set_permissions(f.p("open"), fs::Permissions::from_mode(0o644)).unwrap();
+    let cat = format!("cat {}", f.p("open").display());
+    let out = as_nobody(&cat);
+    assert!(!out.status.success(), "another user got in: {out:?}");
+    let (st, _) = f.unmount();
+    assert!(st.success());
+    f.mount(&["--allow-other"]);
+    let out = as_nobody(&cat);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(out.stdout, b"readable");
+    // file modes still apply to the other user
+    fs::write(f.p("private"), b"secret").unwrap();
+    fs::set_permissions(f.p("private"), fs::Permissions::from_mode(0o600)).unwrap();
+    let out = as_nobody(&format!("cat {}", f.p("private").display()));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Permission denied"));
+    let out = as_nobody(&format!("touch {}", f.p("new-by-nobody").display()));
+    assert!(
+        !out.status.success(),
+        "the root directory is not writable by others"
+    );
+}
+
+#[test]
+fn moved_and_reordered_ciphertext_is_detected() {
+    let mut f = Fixture::mounted();
+    fs::create_dir(f.p("a")).unwrap();
+    fs::create_dir(f.p("b")).unwrap();
+    fs::write(f.p("a/moved"), b"moved file").unwrap();
+    let blocks: Vec<u8> = (0..3 * 4096).map(|i| (i / 4096) as u8 + 1).collect();
+    fs::write(f.p("reordered"), &blocks).unwrap();
+    let moved = f.host_of("a/moved");
+    let reordered = f.host_of("reordered");
+    let bdir = f.host_of("b");
+    let (st, _) = f.unmount();
+    assert!(st.success());
+    // move a ciphertext entry into another directory
+    let target = bdir.join(moved.file_name().unwrap());
+    fs::rename(&moved, &target).unwrap();
+    // swap blocks 0 and 1 of a file
+    let mut ct = read(&reordered);
+    let cb = 4096 + 28;
+    let (b0, b1) = (96..96 + cb, 96 + cb..96 + 2 * cb);
+    let first = ct[b0.clone()].to_vec();
+    let second = ct[b1.clone()].to_vec();
+    ct[b0].copy_from_slice(&second);
+    ct[b1].copy_from_slice(&first);
+    fs::write(&reordered, &ct).unwrap();
+    f.mount(&[]);
+    assert_eq!(errno(fs::read(f.p("reordered"))), libc::EIO);
+    let names: Vec<_> = fs::read_dir(f.p("b"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(names.is_empty(), "a moved name is not shown: {names:?}");
+    assert_eq!(errno(fs::metadata(f.p("a/moved"))), libc::ENOENT);
+    let (st, log) = f.unmount();
+    assert!(st.success());
+    assert!(log.contains(target.to_str().unwrap()), "{log}");
+    let out = run(&["fsck", f.vault.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(target.to_str().unwrap()), "{text}");
+    assert!(text.contains(reordered.to_str().unwrap()), "{text}");
+}

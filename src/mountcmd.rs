@@ -66,11 +66,7 @@ fn mounted_fs_type(path: &Path) -> Option<(String, String)> {
     info.lines().rev().find_map(|line| {
         let mut fields = line.split(' ');
         let point = fields.nth(4)?;
-        let point = point
-            .replace("\\040", " ")
-            .replace("\\011", "\t")
-            .replace("\\012", "\n")
-            .replace("\\134", "\\");
+        let point = unescape_mount_field(point);
         if point != want {
             return None;
         }
@@ -180,8 +176,13 @@ pub fn mount(a: MountArgs) -> Result<Outcome> {
 pub fn unmount(a: UnmountArgs) -> Result<Outcome> {
     let mnt = &a.mountpoint;
     let canon = std::fs::canonicalize(mnt).unwrap_or_else(|_| mnt.clone());
+    let source;
     match mounted_fs_type(&canon) {
-        Some((t, src)) if t == "fuse.pivault" || (t.starts_with("fuse") && src == "pivault") => {}
+        Some((t, src))
+            if t.starts_with("fuse") && (src == "pivault" || src.starts_with("pivault:")) =>
+        {
+            source = src;
+        }
         Some((t, _)) => bail!(
             "{} is a {t} mount, not a pivault vault; use umount or fusermount3 -u",
             mnt.display()
@@ -200,6 +201,24 @@ pub fn unmount(a: UnmountArgs) -> Result<Outcome> {
             anyhow::Error::from(e)
         }
     })?;
+    // Wait for the mount process to finish (drop its keys and release the
+    // vault), so that the vault can be mounted again right away.
+    if let Some(vault) = source.strip_prefix("pivault:") {
+        let vault = unescape_mount_field(vault);
+        if !a.lazy && !vfs::wait_unlocked(Path::new(&vault), Duration::from_secs(10)) {
+            eprintln!(
+                "pivault: warning: the mount process of {vault} is still running 10 s after the unmount"
+            );
+        }
+    }
     eprintln!("Unmounted {}", mnt.display());
     Ok(Outcome::Ok)
+}
+
+/// Undoes the octal escapes of /proc/self/mountinfo fields.
+fn unescape_mount_field(s: &str) -> String {
+    s.replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
 }

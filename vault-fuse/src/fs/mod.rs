@@ -21,7 +21,9 @@ mod rename;
 mod session;
 mod xattr;
 
-pub use session::{daemonize, run, unmount, Daemon, MountConfig, MountEnd, MountLock, LOCK_FILE};
+pub use session::{
+    daemonize, run, unmount, wait_unlocked, Daemon, MountConfig, MountEnd, MountLock, LOCK_FILE,
+};
 
 use crate::tree::{Dir, Kind, Vault};
 use fuser::{Errno, FileAttr, FileType};

@@ -165,6 +165,27 @@ impl Daemon {
     }
 }
 
+/// Waits up to `timeout` for the mount of the vault at `root` to end (its
+/// lock to be free); false when it is still held.
+pub fn wait_unlocked(root: &Path, timeout: Duration) -> bool {
+    let path = root.join(LOCK_FILE);
+    let deadline = Instant::now() + timeout;
+    loop {
+        match File::open(&path) {
+            Ok(f) => {
+                if sys::try_lock_exclusive(&f).unwrap_or(true) {
+                    return true;
+                }
+            }
+            Err(_) => return true,
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
 /// Unmounts `mountpoint`: umount2(2) as root, otherwise `fusermount3 -u`
 /// (`lazy` detaches even while files are open).
 pub fn unmount(mountpoint: &Path, lazy: bool) -> Result<()> {
@@ -219,9 +240,20 @@ pub fn run(
     sys::block_signals(&SIGNALS).map_err(|e| Error::io("signals", e))?;
     let activity = Arc::new(Activity::new());
     let mountpoint = mountpoint.to_path_buf();
-    let fs = VaultFs::new(vault, cfg.read_only, cfg.writeback_cache, activity.clone())?;
+    // The source shown in /proc/mounts names the vault, so that `pivault
+    // unmount` can find its lock and wait for this process to end (a name
+    // with a comma or backslash cannot pass through fusermount3's options).
+    let root = std::fs::canonicalize(vault.root_path())
+        .unwrap_or_else(|_| vault.root_path().to_path_buf())
+        .to_string_lossy()
+        .into_owned();
+    let fsname = if root.contains([',', '\\']) {
+        "pivault".to_string()
+    } else {
+        format!("pivault:{root}")
+    };
     let mut options = vec![
-        MountOption::FSName("pivault".into()),
+        MountOption::FSName(fsname),
         MountOption::Subtype("pivault".into()),
         MountOption::DefaultPermissions,
         MountOption::NoDev,
@@ -230,6 +262,7 @@ pub fn run(
     if cfg.read_only {
         options.push(MountOption::RO);
     }
+    let fs = VaultFs::new(vault, cfg.read_only, cfg.writeback_cache, activity.clone())?;
     let mut config = Config::default();
     config.mount_options = options;
     config.acl = if cfg.allow_other {

@@ -176,19 +176,18 @@ pub fn mount(a: MountArgs) -> Result<Outcome> {
 pub fn unmount(a: UnmountArgs) -> Result<Outcome> {
     let mnt = &a.mountpoint;
     let canon = std::fs::canonicalize(mnt).unwrap_or_else(|_| mnt.clone());
-    let source;
-    match mounted_fs_type(&canon) {
+    let source = match mounted_fs_type(&canon) {
         Some((t, src))
             if t.starts_with("fuse") && (src == "pivault" || src.starts_with("pivault:")) =>
         {
-            source = src;
+            src
         }
         Some((t, _)) => bail!(
             "{} is a {t} mount, not a pivault vault; use umount or fusermount3 -u",
             mnt.display()
         ),
         None => bail!("{} is not a mounted vault", mnt.display()),
-    }
+    };
     vfs::unmount(&canon, a.lazy).map_err(|e| {
         let busy = matches!(&e, vault_fuse::Error::Io { source, .. }
             if source.kind() == std::io::ErrorKind::ResourceBusy || source.raw_os_error() == Some(libc::EBUSY));

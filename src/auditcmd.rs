@@ -11,7 +11,7 @@ use std::path::Path;
 
 /// The command being run, for the `reason` of an unseal record
 /// (`export`, `keys rotate`...).
-fn command_name() -> String {
+pub fn command_name() -> String {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut words = args.iter().filter(|a| !a.starts_with('-'));
     match words.next().map(String::as_str) {
@@ -68,7 +68,8 @@ pub fn run(cmd: AuditCommand) -> Result<Outcome> {
     }
 }
 
-fn parse_since(s: &str) -> Result<u64> {
+/// Unix seconds of a date (`2026-01-31`, midnight UTC) or RFC 3339 time.
+pub fn parse_since(s: &str) -> Result<u64> {
     let full = if s.len() == 10 {
         format!("{s}T00:00:00Z")
     } else {

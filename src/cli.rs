@@ -221,6 +221,42 @@ pub enum KeysCommand {
         #[command(flatten)]
         unlock: Unlock,
     },
+    /// Restrict a slot: which OS users may unseal with it, until when, and
+    /// after how many failed unseals in a row it locks (with exponential
+    /// back-off before that). Options not given stay as they are.
+    Policy {
+        /// Vault directory.
+        vault: PathBuf,
+        /// The slot to restrict.
+        #[arg(long)]
+        slot: u32,
+        /// OS user names allowed (comma-separated; empty: anyone).
+        #[arg(long, value_delimiter = ',', value_name = "USER,...")]
+        users: Option<Vec<String>>,
+        /// Last date the slot unseals (2026-12-31, or an RFC 3339 time;
+        /// `never` removes the limit).
+        #[arg(long, value_name = "DATE")]
+        expires: Option<String>,
+        /// Failed unseals in a row before the slot locks (0 removes the limit).
+        #[arg(long, value_name = "N")]
+        max_failures: Option<u32>,
+        /// Remove every restriction from the slot.
+        #[arg(long, conflicts_with_all = ["users", "expires", "max_failures"])]
+        clear: bool,
+        #[command(flatten)]
+        unlock: Unlock,
+    },
+    /// Unlock a slot locked after failed unseals (unseal with another slot).
+    #[command(name = "unlock")]
+    UnlockSlot {
+        /// Vault directory.
+        vault: PathBuf,
+        /// The locked slot.
+        #[arg(long)]
+        slot: u32,
+        #[command(flatten)]
+        unlock: Unlock,
+    },
     /// Add a new data-key version; new and rewritten files use it
     /// (`pivault reencrypt` moves the rest).
     Rotate {

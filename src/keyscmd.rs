@@ -7,13 +7,13 @@ use crate::vaultcmd::{kdf_params, unseal};
 use crate::{secrets, Outcome};
 use anyhow::Result;
 use keys::audit::Event;
-use keys::{Keystore, RecoveryKey};
+use keys::{Keystore, RecoveryKey, SlotPolicy};
 
 pub fn run(cmd: KeysCommand) -> Result<Outcome> {
     match cmd {
         KeysCommand::List { vault, json } => {
             let ks = Keystore::load(&vault)?;
-            list(&ks, json);
+            list(&ks, json)?;
         }
         KeysCommand::AddPassphrase { vault, unlock, new } => {
             let (mut ks, mut u) = unseal(&vault, &unlock)?;
@@ -100,6 +100,60 @@ pub fn run(cmd: KeysCommand) -> Result<Outcome> {
                 vault.display()
             );
         }
+        KeysCommand::Policy {
+            vault,
+            slot,
+            users,
+            expires,
+            max_failures,
+            clear,
+            unlock,
+        } => {
+            let (mut ks, mut u) = unseal(&vault, &unlock)?;
+            let mut p = if clear {
+                SlotPolicy::default()
+            } else {
+                ks.policy(slot)?.unwrap_or_default()
+            };
+            if let Some(users) = users {
+                p.users = users.into_iter().filter(|u| !u.is_empty()).collect();
+            }
+            if let Some(e) = expires {
+                p.expires = match e.as_str() {
+                    "never" => None,
+                    date => Some(end_of(date)?),
+                };
+            }
+            if let Some(n) = max_failures {
+                p.max_failures = (n > 0).then_some(n);
+            }
+            ks.set_policy(&mut u, slot, p.clone())?;
+            record(
+                &vault,
+                Some(&u.keyring),
+                Event::new("policy")
+                    .slot(slot)
+                    .detail("by_slot", u.slot)
+                    .detail("policy", serde_json::to_value(&p)?),
+            );
+            eprintln!(
+                "Slot {slot} of {}: {}",
+                vault.display(),
+                policy_text(Some(&p))
+            );
+        }
+        KeysCommand::UnlockSlot {
+            vault,
+            slot,
+            unlock,
+        } => {
+            let (ks, u) = unseal(&vault, &unlock)?;
+            ks.unlock_slot(&u, slot)?;
+            eprintln!(
+                "Unlocked slot {slot} of {} (its failed-unseal count is reset)",
+                vault.display()
+            );
+        }
         KeysCommand::Backup { vault, file } => {
             let ks = Keystore::load(&vault)?;
             ks.backup(&file)?;
@@ -133,18 +187,61 @@ pub fn recovery_key(unlock: &Unlock) -> Result<Option<RecoveryKey>, keys::Error>
     RecoveryKey::parse(&text).map(Some)
 }
 
-fn list(ks: &Keystore, json: bool) {
+/// The end of a day given as a date (23:59:59 UTC), or an exact time.
+fn end_of(date: &str) -> Result<u64> {
+    let t = crate::auditcmd::parse_since(date)?;
+    Ok(if date.len() == 10 { t + 86_399 } else { t })
+}
+
+/// A policy in words, for `keys list` and messages.
+fn policy_text(p: Option<&SlotPolicy>) -> String {
+    let Some(p) = p.filter(|p| !p.is_empty()) else {
+        return "unrestricted".to_string();
+    };
+    let mut parts = Vec::new();
+    if !p.users.is_empty() {
+        parts.push(format!("users={}", p.users.join(",")));
+    }
+    if let Some(e) = p.expires {
+        parts.push(format!("expires={}", date(e)));
+    }
+    if let Some(n) = p.max_failures {
+        parts.push(format!("max-failures={n}"));
+    }
+    parts.join(" ")
+}
+
+fn list(ks: &Keystore, json: bool) -> Result<()> {
     let versions = ks.data_key_versions();
     let current = versions.iter().copied().max().unwrap_or(0);
+    let vault = ks.path().parent().unwrap_or(std::path::Path::new("."));
+    let states = keys::slot_states(vault)?;
+    let policies: Vec<Option<SlotPolicy>> = ks
+        .slots()
+        .iter()
+        .map(|s| ks.policy(s.id))
+        .collect::<Result<_, _>>()?;
+    let locked = |id: u32, p: &Option<SlotPolicy>| {
+        let failures = states.get(&id).map_or(0, |s| s.failures);
+        p.as_ref()
+            .and_then(|p| p.max_failures)
+            .is_some_and(|m| failures >= m)
+    };
     if json {
         let slots: Vec<_> = ks
             .slots()
             .iter()
-            .map(|s| {
+            .zip(&policies)
+            .map(|(s, p)| {
+                let st = states.get(&s.id).cloned().unwrap_or_default();
                 serde_json::json!({
                     "id": s.id,
                     "kind": s.kind.name(),
                     "created": s.created,
+                    "last_use": st.last_use,
+                    "failures": st.failures,
+                    "locked": locked(s.id, p),
+                    "policy": p,
                     "kdf": match s.kdf {
                         Some(k) => serde_json::json!({"algorithm": "argon2id", "m_kib": k.m_kib, "t": k.t, "p": k.p, "test_only": k.test_only}),
                         None => serde_json::json!({"algorithm": "hkdf-sha256"}),
@@ -160,11 +257,19 @@ fn list(ks: &Keystore, json: bool) {
             "{}",
             serde_json::json!({"suite": ks.suite().name(), "slots": slots, "data_keys": data_keys})
         );
-        return;
+        return Ok(());
     }
     println!("cipher: {}", ks.suite().name());
-    println!("SLOT  KIND        CREATED               KDF");
-    for s in ks.slots() {
+    println!("SLOT  KIND        CREATED               LAST USE              KDF; POLICY");
+    for (s, p) in ks.slots().iter().zip(&policies) {
+        let st = states.get(&s.id).cloned().unwrap_or_default();
+        let last = st.last_use.map_or_else(|| "never".to_string(), date);
+        let mut policy = policy_text(p.as_ref());
+        if locked(s.id, p) {
+            policy.push_str(&format!(" LOCKED after {} failures", st.failures));
+        } else if st.failures > 0 {
+            policy.push_str(&format!(" ({} failures in a row)", st.failures));
+        }
         let kdf = match s.kdf {
             Some(k) if k.test_only => format!(
                 "argon2id m={}KiB t={} p={}  TEST-ONLY, INSECURE",
@@ -174,7 +279,7 @@ fn list(ks: &Keystore, json: bool) {
             None => "hkdf-sha256 (random 256-bit key)".to_string(),
         };
         println!(
-            "{:<5} {:<11} {:<21} {kdf}",
+            "{:<5} {:<11} {:<21} {last:<21} {kdf}; {policy}",
             s.id,
             s.kind.name(),
             date(s.created)
@@ -191,6 +296,7 @@ fn list(ks: &Keystore, json: bool) {
         })
         .collect();
     println!("data keys: {}", list.join(", "));
+    Ok(())
 }
 
 /// An RFC 3339 UTC timestamp for seconds since the Unix epoch.

@@ -16,18 +16,16 @@ pub fn unseal(vault: &Path, unlock: &Unlock) -> Result<(Keystore, Unsealed)> {
         bail!("{}: the vault directory does not exist", vault.display());
     }
     let mut ks = Keystore::load(vault)?;
-    let res = match crate::keyscmd::recovery_key(unlock) {
-        Ok(Some(key)) => ks.unseal_recovery(&key),
-        Ok(None) => ks.unseal_passphrase(&secrets::current(unlock)?, None),
-        Err(e) => Err(e),
-    };
-    let mut u = match res {
-        Ok(u) => u,
+    let secret = match crate::keyscmd::recovery_key(unlock) {
+        Ok(Some(key)) => keys::Secret::Recovery(key),
+        Ok(None) => keys::Secret::Passphrase(secrets::current(unlock)?),
         Err(e) => {
             crate::auditcmd::unseal_failed(vault, None, &e);
             return Err(e.into());
         }
     };
+    // Slot policies are checked, and a failure recorded, by `unseal_as`.
+    let mut u = ks.unseal_as(&secret, None, &crate::auditcmd::command_name())?;
     warn_weak(&ks, u.slot, u.weak_kdf);
     tracing::info!(slot = u.slot, "unsealed {}", vault.display());
     crate::auditcmd::unsealed(vault, &mut ks, &mut u);

@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
@@ -439,4 +440,198 @@ fn a_well_formed_but_wrong_recovery_key_is_refused() {
     let out = failed(fsck_with_recovery(&f, &key_file));
     assert_contains(&out.stderr, "recovery key is wrong");
     assert_unchanged(&f.vault, &before);
+}
+
+/// `pivault keys SUB VAULT [extra] --passphrase-file PASS`.
+fn keys_cmd(f: &Fixture, sub: &str, pass: &Path, extra: &[&str]) -> Out {
+    let mut c = pv();
+    c.arg("keys").arg(sub).arg(&f.vault).args(extra);
+    c.arg("--passphrase-file").arg(pass);
+    run(&mut c)
+}
+
+/// A vault with a second passphrase slot (slot 1, passphrase "second").
+fn two_slots() -> (Fixture, PathBuf) {
+    let f = Fixture::with_vault("aes-gcm");
+    let second = pass_file(f.tmp.path(), "second.txt", "second");
+    let mut c = pv();
+    c.args(["keys", "add-passphrase"]).arg(&f.vault);
+    c.arg("--passphrase-file").arg(&f.pass);
+    c.arg("--new-passphrase-file").arg(&second);
+    c.arg("--insecure-test-kdf");
+    ok(run(&mut c));
+    (f, second)
+}
+
+fn fsck_with(f: &Fixture, pass: &Path) -> Out {
+    run(pv()
+        .arg("fsck")
+        .arg(&f.vault)
+        .arg("--passphrase-file")
+        .arg(pass))
+}
+
+fn slot_json(f: &Fixture, id: usize) -> Value {
+    f.keys_json()["slots"][id].clone()
+}
+
+#[test]
+fn policy_restricts_users_and_expiry_and_list_shows_it() {
+    let (f, second) = two_slots();
+    ok(keys_cmd(
+        &f,
+        "policy",
+        &f.pass,
+        &["--slot", "1", "--users", "nobody-else,auditor"],
+    ));
+    let s = slot_json(&f, 1);
+    assert_eq!(
+        s["policy"]["users"],
+        serde_json::json!(["nobody-else", "auditor"])
+    );
+    let text = ok(pv_run([
+        OsStr::new("keys"),
+        OsStr::new("list"),
+        f.vault.as_os_str(),
+    ]));
+    assert_contains(&text.stdout, "LAST USE");
+    assert_contains(&text.stdout, "users=nobody-else,auditor");
+
+    let before = fs::read(f.keystore()).unwrap();
+    let out = failed(fsck_with(&f, &second));
+    assert_contains(
+        &out.stderr,
+        "slot 1 may only be unsealed by nobody-else, auditor",
+    );
+    assert_eq!(fs::read(f.keystore()).unwrap(), before);
+    // The other slot is unaffected, and its use shows in the list.
+    ok(f.fsck());
+    assert!(slot_json(&f, 0)["last_use"].as_u64().is_some());
+    assert!(slot_json(&f, 1)["last_use"].is_null());
+
+    // Expiry: a date in the past refuses, `never` lifts it.
+    ok(keys_cmd(
+        &f,
+        "policy",
+        &f.pass,
+        &["--slot", "1", "--users", "", "--expires", "2001-01-01"],
+    ));
+    let out = failed(fsck_with(&f, &second));
+    assert_contains(&out.stderr, "slot 1 expired at 2001-01-01T23:59:59Z");
+    ok(keys_cmd(
+        &f,
+        "policy",
+        &f.pass,
+        &["--slot", "1", "--expires", "never"],
+    ));
+    ok(fsck_with(&f, &second));
+    assert!(
+        slot_json(&f, 1)["policy"].is_null(),
+        "nothing left to restrict"
+    );
+    let bad = failed(keys_cmd(
+        &f,
+        "policy",
+        &f.pass,
+        &["--slot", "1", "--expires", "soon"],
+    ));
+    assert_contains(&bad.stderr, "is not a date");
+    let bad = failed(keys_cmd(
+        &f,
+        "policy",
+        &f.pass,
+        &["--slot", "7", "--max-failures", "2"],
+    ));
+    assert_contains(&bad.stderr, "slot 7 does not exist");
+}
+
+#[test]
+fn failures_back_off_then_lock_until_another_slot_unlocks() {
+    let (f, second) = two_slots();
+    ok(keys_cmd(
+        &f,
+        "policy",
+        &f.pass,
+        &["--slot", "1", "--max-failures", "2"],
+    ));
+    let wrong = pass_file(f.tmp.path(), "wrong.txt", "wrong");
+    // Slot 0 is tried too (no policy): name slot 1 explicitly via its own
+    // failures only; the count is per slot.
+    failed(fsck_with(&f, &wrong));
+    assert_eq!(slot_json(&f, 1)["failures"], 1);
+    // Right away, slot 1 is in its back-off: not tried, not counted.
+    let out = failed(fsck_with(&f, &second));
+    assert_contains(
+        &out.stderr,
+        "slot 1 had 1 failed unseals in a row; try again in",
+    );
+    assert_eq!(slot_json(&f, 1)["failures"], 1);
+    std::thread::sleep(Duration::from_millis(1100));
+    failed(fsck_with(&f, &wrong));
+    let s = slot_json(&f, 1);
+    assert_eq!(
+        (s["failures"].as_u64(), s["locked"].as_bool()),
+        (Some(2), Some(true))
+    );
+    let text = ok(pv_run([
+        OsStr::new("keys"),
+        OsStr::new("list"),
+        f.vault.as_os_str(),
+    ]));
+    assert_contains(&text.stdout, "LOCKED after 2 failures");
+
+    // Locked: even the right passphrase is refused, long after the back-off.
+    std::thread::sleep(Duration::from_millis(2100));
+    let out = failed(fsck_with(&f, &second));
+    assert_contains(&out.stderr, "slot 1 is locked after 2 failed unseals");
+    assert_contains(&out.stderr, "pivault keys unlock VAULT --slot 1");
+    // Another slot's holder unlocks it.
+    let out = ok(keys_cmd(&f, "unlock", &f.pass, &["--slot", "1"]));
+    assert_contains(&out.stderr, "Unlocked slot 1");
+    ok(fsck_with(&f, &second));
+    assert_eq!(slot_json(&f, 1)["failures"], 0);
+    // A slot cannot unlock itself.
+    let out = failed(keys_cmd(&f, "unlock", &second, &["--slot", "1"]));
+    assert_contains(&out.stderr, "cannot unlock itself");
+    // All of it is in the audit log, which still verifies.
+    let log = fs::read_to_string(f.vault.join("audit.log")).unwrap();
+    assert!(log.contains("\"event\":\"policy\"") && log.contains("\"event\":\"slot-unlock\""));
+    ok(pv_run([
+        OsStr::new("audit"),
+        OsStr::new("verify"),
+        f.vault.as_os_str(),
+    ]));
+}
+
+#[test]
+fn a_policy_removed_by_editing_the_keystore_fails_closed() {
+    let (f, second) = two_slots();
+    ok(keys_cmd(
+        &f,
+        "policy",
+        &f.pass,
+        &["--slot", "1", "--users", "nobody-else"],
+    ));
+    let ks = fs::read_to_string(f.keystore()).unwrap();
+    let start = ks.find("\"policy\"").unwrap();
+    let end = start + ks[start..].find('}').unwrap() + 1;
+    let mut edited = format!("{}{}", &ks[..start], &ks[end..]);
+    // Drop the comma the member left behind, then re-checksum as an attacker would.
+    edited = edited
+        .replacen(",\n      \n", "\n", 1)
+        .replacen(",\n      ,", ",", 1);
+    let body = &edited[..edited.len() - 72];
+    let sum = hex_sha256(body.as_bytes());
+    let forged = format!("{body}sha256 {sum}\n");
+    fs::write(f.keystore(), forged).unwrap();
+    let out = failed(fsck_with(&f, &second));
+    assert_contains(&out.stderr, "integrity tag does not match");
+}
+
+fn hex_sha256(b: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, b)
+        .as_ref()
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
 }

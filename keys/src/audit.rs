@@ -330,7 +330,7 @@ pub fn append(vault: &Path, keyring: Option<&Keyring>, event: Event) -> Result<R
 }
 
 /// The OS user name (from /etc/passwd) and ID of this process.
-fn os_user() -> (String, u32) {
+pub(crate) fn os_user() -> (String, u32) {
     let uid = rustix::process::getuid().as_raw();
     let name = std::fs::read_to_string("/etc/passwd")
         .ok()

@@ -59,6 +59,9 @@ pub(crate) struct SlotRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kdf: Option<KdfParams>,
     pub salt: String,
+    /// Who may unseal with this slot, until when, how many failures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<crate::policy::SlotPolicy>,
     /// Version 2 only: `"keyring"` for a slot carried over from version 1
     /// (absent: the slot wraps the keyring wrapping key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -141,7 +144,9 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<(u32, Body)> {
             }
             _ => {}
         }
-        if s.kind != SlotKind::Passphrase && (version == 1 || s.wraps.is_some()) {
+        if (s.kind != SlotKind::Passphrase || s.policy.is_some())
+            && (version == 1 || s.wraps.is_some())
+        {
             return Err(Error::corrupt(
                 path,
                 format!("slot {} is of a kind format 1 does not have", s.id),

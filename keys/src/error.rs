@@ -65,6 +65,17 @@ pub enum Error {
     /// A recovery key failed its checksum (a typo), before any key work.
     #[error("the recovery key has a typo: {0}; compare it group by group with the printed copy (nothing was tried)")]
     RecoveryKeyTypo(String),
+    /// A slot's policy forbids this unseal now.
+    #[error("unseal refused: {0}; nothing was changed")]
+    Refused(String),
+    /// The slot named is of another kind than the secret given.
+    #[error("slot {slot} is not a {kind} slot (see `pivault keys list`)")]
+    WrongSlotKind {
+        /// The slot.
+        slot: u32,
+        /// The kind of the secret given.
+        kind: &'static str,
+    },
     /// The vault has no slot of the kind asked for.
     #[error("{path} has no {kind} slot (see `pivault keys list`)")]
     NoSlotOfKind {

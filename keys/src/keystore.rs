@@ -298,6 +298,7 @@ impl Keystore {
             created: now(),
             kdf: Some(kdf),
             salt: B64.encode(salt),
+            policy: None,
             wraps: None,
             wrapped: self.wrap_kwk(&kek, id, SlotKind::Passphrase, kwk)?,
         })
@@ -439,7 +440,8 @@ impl Keystore {
             return Err(Error::NotPassphraseSlot(id));
         }
         self.begin_write(u)?;
-        let rec = self.new_passphrase_record(id, u, pass, kdf)?;
+        let mut rec = self.new_passphrase_record(id, u, pass, kdf)?;
+        rec.policy = self.body.slots[pos].policy.clone();
         self.body.slots[pos] = rec;
         self.save(u)
     }

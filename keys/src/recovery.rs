@@ -121,7 +121,7 @@ impl RecoveryKey {
         Ok(RecoveryKey(key))
     }
 
-    fn kek(&self, salt: &[u8]) -> Result<SecretKey> {
+    pub(crate) fn kek(&self, salt: &[u8]) -> Result<SecretKey> {
         let mut out = Zeroizing::new([0u8; 32]);
         vault_core::derive(self.0.expose(), KEK_LABEL, salt, out.as_mut())?;
         Ok(SecretKey::from_bytes(*out))
@@ -143,6 +143,7 @@ impl Keystore {
             created: now(),
             kdf: None,
             salt: B64.encode(salt),
+            policy: None,
             wraps: None,
             wrapped: self.wrap_kwk(&kek, id, SlotKind::Recovery, u.kwk()?)?,
         };

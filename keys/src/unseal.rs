@@ -91,6 +91,31 @@ impl Keystore {
         Err(Error::WrongPassphrase)
     }
 
+    /// Tries `secret` on slot `rec` (of the secret's kind); `None` when it
+    /// does not open.
+    pub(crate) fn try_slot(
+        &self,
+        rec: &SlotRecord,
+        secret: &crate::Secret,
+    ) -> Result<Option<Unsealed>> {
+        let salt = B64.decode(&rec.salt).map_err(|_| {
+            Error::corrupt(&self.path, format!("slot {} has a malformed salt", rec.id))
+        })?;
+        let kek = match secret {
+            crate::Secret::Passphrase(pass) => {
+                let kdf = rec.kdf.ok_or_else(|| {
+                    Error::corrupt(
+                        &self.path,
+                        format!("slot {} has no Argon2id parameters", rec.id),
+                    )
+                })?;
+                kdf.derive(pass, &salt)?
+            }
+            crate::Secret::Recovery(key) => key.kek(&salt)?,
+        };
+        self.unseal_with_kek(rec, kek)
+    }
+
     /// Opens slot `rec` with its KEK; `None` when the KEK is wrong.
     pub(crate) fn unseal_with_kek(
         &self,

@@ -1,0 +1,366 @@
+//! Restricted unsealing: per-slot policies (which OS users, until when,
+//! how many failed unseals in a row before the slot locks) and the state
+//! they are checked against (failures, last use), read from the audit log.
+//!
+//! The policy lives in the slot record, under the keystore MAC: it is set
+//! only by a keyring holder, and an edit by anyone else makes every unseal
+//! fail the MAC check. The state is derived from the audit log (failed
+//! unseals name the slots they tried; a successful unseal or a
+//! `slot-unlock` record resets a slot's count), so resetting a lock means
+//! editing the log, which `pivault audit verify` reports. These checks bind
+//! the pivault software; the cryptographic bound is Argon2id (and the
+//! 256-bit recovery key). docs/THREAT-MODEL.md §6 says so.
+
+use crate::audit::{self, Event, Record, UNSEAL_FAILED};
+use crate::keystore::{now, Keystore};
+use crate::slot::{Passphrase, SlotKind};
+use crate::unseal::Unsealed;
+use crate::{Error, RecoveryKey, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Longest wait between attempts on a slot with failures (one hour).
+const MAX_BACKOFF: u64 = 3600;
+
+/// A slot's unseal policy (all parts optional).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SlotPolicy {
+    /// OS user names allowed to unseal with the slot (empty: anyone).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<String>,
+    /// Unix seconds after which the slot no longer unseals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<u64>,
+    /// Failed unseals in a row after which the slot locks; attempts
+    /// before that back off exponentially (1 s, 2 s, 4 s... up to an hour).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_failures: Option<u32>,
+}
+
+impl SlotPolicy {
+    /// True when the policy restricts nothing.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty() && self.expires.is_none() && self.max_failures.is_none()
+    }
+}
+
+/// A secret offered to unseal.
+#[derive(Debug)]
+pub enum Secret {
+    /// A passphrase (passphrase slots).
+    Passphrase(Passphrase),
+    /// A recovery key (recovery slots).
+    Recovery(RecoveryKey),
+}
+
+impl Secret {
+    fn kind(&self) -> SlotKind {
+        match self {
+            Secret::Passphrase(_) => SlotKind::Passphrase,
+            Secret::Recovery(_) => SlotKind::Recovery,
+        }
+    }
+}
+
+/// What the audit log says about a slot.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SlotState {
+    /// Last successful unseal (Unix seconds).
+    pub last_use: Option<u64>,
+    /// Failed unseals since the last success or unlock.
+    pub failures: u32,
+    /// Time of the last of them.
+    pub last_failure: Option<u64>,
+}
+
+/// Each slot's state, from the audit log of `vault` (records that do not
+/// parse are skipped; `pivault audit verify` reports them).
+pub fn slot_states(vault: &Path) -> Result<BTreeMap<u32, SlotState>> {
+    Ok(states_from(&audit::read(vault)?))
+}
+
+fn states_from(records: &[Record]) -> BTreeMap<u32, SlotState> {
+    let mut m: BTreeMap<u32, SlotState> = BTreeMap::new();
+    for r in records {
+        match (r.event.as_str(), r.slot) {
+            ("unseal", Some(s)) if r.ok => {
+                let st = m.entry(s).or_default();
+                st.last_use = Some(r.ts);
+                st.failures = 0;
+            }
+            ("slot-unlock", Some(s)) if r.ok => m.entry(s).or_default().failures = 0,
+            (UNSEAL_FAILED, _) => {
+                let tried = r.details.get("tried").and_then(|t| t.as_array());
+                for id in tried.into_iter().flatten().filter_map(|v| v.as_u64()) {
+                    let st = m.entry(id as u32).or_default();
+                    st.failures += 1;
+                    st.last_failure = Some(r.ts);
+                }
+            }
+            _ => {}
+        }
+    }
+    m
+}
+
+/// Why a slot may not be tried now, or `None`.
+fn refusal(id: u32, p: &SlotPolicy, st: &SlotState, user: &str, now: u64) -> Option<String> {
+    if !p.users.is_empty() && !p.users.iter().any(|u| u == user) {
+        return Some(format!(
+            "slot {id} may only be unsealed by {} (you are {user})",
+            p.users.join(", ")
+        ));
+    }
+    if let Some(exp) = p.expires.filter(|&e| now >= e) {
+        return Some(format!(
+            "slot {id} expired at {}; a holder of another slot can extend it with `pivault keys policy --slot {id} --expires DATE`",
+            audit::rfc3339(exp)
+        ));
+    }
+    if let Some(max) = p.max_failures {
+        if st.failures >= max {
+            return Some(format!(
+                "slot {id} is locked after {} failed unseals in a row; a holder of another slot can run `pivault keys unlock VAULT --slot {id}`",
+                st.failures
+            ));
+        }
+        if st.failures > 0 {
+            let wait = 1u64 << (st.failures - 1).min(12);
+            let next = st.last_failure.unwrap_or(0) + wait.min(MAX_BACKOFF);
+            if now < next {
+                return Some(format!(
+                    "slot {id} had {} failed unseals in a row; try again in {} s",
+                    st.failures,
+                    next - now
+                ));
+            }
+        }
+    }
+    None
+}
+
+impl Keystore {
+    /// The policy of slot `id` (`None`: unrestricted).
+    pub fn policy(&self, id: u32) -> Result<Option<SlotPolicy>> {
+        Ok(self.body.slots[self.slot_index(id)?].policy.clone())
+    }
+
+    /// Sets (or, with an empty policy, clears) the policy of slot `id`.
+    /// Saves atomically.
+    pub fn set_policy(&mut self, u: &mut Unsealed, id: u32, policy: SlotPolicy) -> Result<()> {
+        let pos = self.slot_index(id)?;
+        self.begin_write(u)?;
+        self.body.slots[pos].policy = (!policy.is_empty()).then_some(policy);
+        self.save(u)
+    }
+
+    /// Unseals as the policy allows: the slots of the secret's kind (or
+    /// slot `slot`) that the current OS user may use now are tried; the
+    /// others are skipped with the reason. A failure (wrong secret, or
+    /// every slot refused) is recorded in the audit log, unsigned, naming
+    /// the slots tried. Success is not recorded here: the caller records
+    /// it signed once it holds the keyring.
+    pub fn unseal_as(&self, secret: &Secret, slot: Option<u32>, reason: &str) -> Result<Unsealed> {
+        let vault = self.path.parent().unwrap_or(Path::new("."));
+        let states = slot_states(vault)?;
+        let (user, _) = audit::os_user();
+        let now = now();
+        let kind = secret.kind();
+        let mut refused = Vec::new();
+        let mut tried = Vec::new();
+        let mut found = None;
+        let mut candidates = 0;
+        for rec in self
+            .body
+            .slots
+            .iter()
+            .filter(|s| slot.is_none_or(|id| id == s.id))
+        {
+            if rec.kind != kind {
+                continue;
+            }
+            candidates += 1;
+            if let Some(why) = rec.policy.as_ref().and_then(|p| {
+                refusal(
+                    rec.id,
+                    p,
+                    &states.get(&rec.id).cloned().unwrap_or_default(),
+                    &user,
+                    now,
+                )
+            }) {
+                refused.push(why);
+                continue;
+            }
+            tried.push(rec.id);
+            match self.try_slot(rec, secret) {
+                Ok(Some(u)) => {
+                    found = Some(Ok(u));
+                    break;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    found = Some(Err(e));
+                    break;
+                }
+            }
+        }
+        let err = match found {
+            Some(Ok(u)) => return Ok(u),
+            Some(Err(e)) => e,
+            None => self.no_slot_opened(slot, kind, candidates, &tried, &refused)?,
+        };
+        let mut ev =
+            Event::unseal_failed(slot, &format!("{reason}: {err}")).detail("tried", tried.clone());
+        if !refused.is_empty() {
+            ev = ev.detail("refused", refused.clone());
+        }
+        if let Err(e) = audit::append(vault, None, ev) {
+            tracing::warn!("could not record the failed unseal: {e}");
+        }
+        Err(err)
+    }
+
+    /// The error when no slot opened.
+    fn no_slot_opened(
+        &self,
+        slot: Option<u32>,
+        kind: SlotKind,
+        candidates: usize,
+        tried: &[u32],
+        refused: &[String],
+    ) -> Result<Error> {
+        Ok(if candidates == 0 {
+            match slot {
+                Some(id) => {
+                    self.slot_index(id)?;
+                    Error::WrongSlotKind {
+                        slot: id,
+                        kind: kind.name(),
+                    }
+                }
+                None => Error::NoSlotOfKind {
+                    path: self.path.clone(),
+                    kind: kind.name(),
+                },
+            }
+        } else if tried.is_empty() {
+            Error::Refused(format!("{}; no slot was tried", refused.join("; ")))
+        } else if !refused.is_empty() {
+            Error::Refused(format!(
+                "{}; the {} did not open the other {} slot(s) ({})",
+                refused.join("; "),
+                kind.name(),
+                kind.name(),
+                tried
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        } else if kind == SlotKind::Recovery {
+            Error::WrongRecoveryKey
+        } else {
+            Error::WrongPassphrase
+        })
+    }
+
+    /// Records that slot `id` was unlocked (its failure count reset) by
+    /// the holder of another slot, who unsealed as `u`.
+    pub fn unlock_slot(&self, u: &Unsealed, id: u32) -> Result<()> {
+        self.slot_index(id)?;
+        if id == u.slot {
+            return Err(Error::Refused(format!(
+                "slot {id} cannot unlock itself; unseal with another slot's secret"
+            )));
+        }
+        let vault = self.path.parent().unwrap_or(Path::new("."));
+        audit::append(
+            vault,
+            Some(&u.keyring),
+            Event::new("slot-unlock").slot(id).detail("by_slot", u.slot),
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(event: &str, slot: Option<u32>, ts: u64, tried: &[u32]) -> Record {
+        let mut details = serde_json::Map::new();
+        if event == UNSEAL_FAILED {
+            details.insert("tried".into(), tried.to_vec().into());
+        }
+        Record {
+            seq: 0,
+            ts,
+            time: String::new(),
+            event: event.into(),
+            ok: event != UNSEAL_FAILED,
+            slot,
+            user: "u".into(),
+            uid: 0,
+            host: "h".into(),
+            pid: 1,
+            reason: None,
+            details,
+            prev: String::new(),
+            sig: None,
+        }
+    }
+
+    #[test]
+    fn failures_count_until_a_success_or_an_unlock() {
+        let log = [
+            rec(UNSEAL_FAILED, None, 10, &[0, 1]),
+            rec(UNSEAL_FAILED, None, 11, &[0]),
+            rec("unseal", Some(1), 12, &[]),
+            rec(UNSEAL_FAILED, None, 13, &[1]),
+        ];
+        let s = states_from(&log);
+        assert_eq!(s[&0].failures, 2);
+        assert_eq!(s[&0].last_failure, Some(11));
+        assert_eq!(s[&1].failures, 1);
+        assert_eq!(s[&1].last_use, Some(12));
+        let mut more = log.to_vec();
+        more.push(rec("slot-unlock", Some(0), 14, &[]));
+        assert_eq!(states_from(&more)[&0].failures, 0);
+    }
+
+    #[test]
+    fn refusals_name_the_rule() {
+        let p = SlotPolicy {
+            users: vec!["alice".into()],
+            expires: Some(100),
+            max_failures: Some(3),
+        };
+        let st = SlotState::default();
+        assert!(refusal(0, &p, &st, "bob", 50)
+            .unwrap()
+            .contains("only be unsealed by alice"));
+        assert!(refusal(0, &p, &st, "alice", 100)
+            .unwrap()
+            .contains("expired"));
+        assert_eq!(refusal(0, &p, &st, "alice", 50), None);
+        let failing = SlotState {
+            failures: 2,
+            last_failure: Some(40),
+            last_use: None,
+        };
+        assert!(refusal(0, &p, &failing, "alice", 41)
+            .unwrap()
+            .contains("try again in 1 s"));
+        assert_eq!(refusal(0, &p, &failing, "alice", 42), None);
+        let locked = SlotState {
+            failures: 3,
+            ..failing
+        };
+        assert!(refusal(0, &p, &locked, "alice", 99)
+            .unwrap()
+            .contains("locked"));
+    }
+}

@@ -256,25 +256,33 @@ impl Context {
 
     /// The keyword that labels `text[start..end]`: the nearest one before it
     /// on its line (or on the line above when the number opens its line, as
-    /// in a form or table with the label above), within 64 bytes, or failing that the nearest after it within 24
-    /// ("6175551234 (phone)"). A label before wins, so "account 12345678,
-    /// routing 021000021" leaves 12345678 an account number.
+    /// in a form or table with the label above), within 64 bytes, or failing
+    /// that a keyword right after it within 24 bytes ("6175551234 (phone)").
+    /// A label before wins, so "account 12345678, routing 021000021" leaves
+    /// 12345678 an account number.
     pub(crate) fn nearest_cue(&self, text: &[u8], start: usize, end: usize) -> Option<Cue> {
-        let lo = label_start(text, start);
+        let (lo, own_line) = label_start(text, start);
         let hay = &text[lo..start];
         let cues: Vec<_> = self.cues(hay).collect();
-        // A negative label with a number after it labels that number
-        // ("pid=4242 please verify 501-05-4245"), not this one.
-        let before = cues
-            .iter()
-            .rev()
-            .find(|&&(_, e, c)| c != Cue::Negative || !hay[e..].iter().any(u8::is_ascii_digit));
+        let before = cues.iter().rev().find(|&&(_, e, c)| {
+            // A keyword on the line above counts only if that line is a label.
+            let labels = own_line.is_none_or(|l| lo + e >= l || ends_label(&text[lo + e..l - 1]));
+            // A negative label with a number after it labels that number
+            // ("pid=4242 please verify 501-05-4245"), not this one.
+            labels && (c != Cue::Negative || !hay[e..].iter().any(u8::is_ascii_digit))
+        });
         if let Some(&(_, _, c)) = before {
             return Some(c);
         }
         let hi = (end + CUE_AFTER).min(text.len());
         let hi = memchr::memchr(b'\n', &text[end..hi]).map_or(hi, |i| end + i);
-        self.cues(&text[end..hi]).next().map(|(_, _, c)| c)
+        // After the number only a label right behind it counts:
+        // "6175551234 (phone)", not "126938 bad checking for syscalls".
+        let after = &text[end..hi];
+        self.cues(after)
+            .next()
+            .filter(|&(s, _, _)| !after[..s].iter().any(u8::is_ascii_alphanumeric))
+            .map(|(_, _, c)| c)
     }
 
     /// The cue a column heading gives (the last keyword in it, so "credit
@@ -317,16 +325,34 @@ impl Context {
 /// Where the text that can label a number at `start` begins: at most 64
 /// bytes back, not past the start of its line unless nothing but
 /// punctuation precedes it there, then not past the line above.
-fn label_start(text: &[u8], start: usize) -> usize {
+fn label_start(text: &[u8], start: usize) -> (usize, Option<usize>) {
     let lo = start.saturating_sub(CUE_BEFORE);
     let Some(nl) = memchr::memrchr(b'\n', &text[lo..start]) else {
-        return lo;
+        return (lo, None);
     };
     let line = lo + nl + 1;
     if text[line..start].iter().any(u8::is_ascii_alphanumeric) {
-        return line;
+        return (line, None);
     }
-    memchr::memrchr(b'\n', &text[lo..line - 1]).map_or(lo, |i| lo + i + 1)
+    let above = memchr::memrchr(b'\n', &text[lo..line - 1]).map_or(lo, |i| lo + i + 1);
+    (above, Some(line))
+}
+
+/// True when what follows a keyword to the end of its line makes that line
+/// a label: nothing, or one of "number", "no", "num", "nr", "id", with
+/// punctuation ("SSN:", "Account number:"), not a sentence that happens to
+/// hold a keyword ("... hwcap checking code").
+fn ends_label(rest: &[u8]) -> bool {
+    let mut words = rest
+        .split(|b| !b.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty());
+    match (words.next(), words.next()) {
+        (None, _) => true,
+        (Some(w), None) => ["number", "no", "num", "nr", "id"]
+            .iter()
+            .any(|k| w.eq_ignore_ascii_case(k.as_bytes())),
+        _ => false,
+    }
 }
 
 /// True when a column heading names a person ("name", "first_name",
@@ -356,6 +382,14 @@ mod tests {
             Some(Cue::Ssn),
             "label on the line above"
         );
+        let t = b"Account number:\n 12345678";
+        assert_eq!(c.nearest_cue(t, 17, 25), Some(Cue::Account));
+        let t = b"126938   bad checking for syscalls";
+        assert_eq!(c.nearest_cue(t, 0, 6), None, "a word between: no label");
+        let t = b"536221234 (SSN)";
+        assert_eq!(c.nearest_cue(t, 0, 9), Some(Cue::Ssn));
+        let t = b"hwcap checking code\n449483 Powerpc";
+        assert_eq!(c.nearest_cue(t, 20, 26), None, "prose above is no label");
         let t = b"SSN: 536221234\nEmployee ID 681154264";
         assert_eq!(
             c.nearest_cue(t, 27, 36),

@@ -214,12 +214,21 @@ pub fn scan_text(text: &[u8], layout: Layout) -> Vec<TextFinding> {
     };
     let mut out = Vec::new();
     let (mut line, mut counted) = (1u64, 0usize);
+    // Bare card-length numbers failing Luhn: many of them mean numeric data
+    // (constants, measurements), where one in ten passes Luhn by chance.
+    let mut luhn_failures = 0usize;
     let mut consider = |s: usize, e: usize| {
         let raw = &text[s..e];
         let spaced = raw.contains(&b' ');
         let edge = edges(text, s, e, spaced);
         if edge == Edge::Reject {
             return;
+        }
+        if (13..=19).contains(&raw.len())
+            && raw.iter().all(u8::is_ascii_digit)
+            && !checks::luhn(raw)
+        {
+            luhn_failures += 1;
         }
         if let Some(hit) = classify(d, text, s, e, raw, edge, headings.as_ref()) {
             line += memchr::memchr_iter(b'\n', &text[counted..s]).count() as u64;
@@ -236,6 +245,13 @@ pub fn scan_text(text: &[u8], layout: Layout) -> Vec<TextFinding> {
             }
         }
     });
+    // A low card finding has no keyword, no name and no grouping: among
+    // many Luhn failures it is most likely chance, not a card.
+    let chance = |f: &TextFinding| f.kind == Kind::PaymentCard && f.confidence == Confidence::Low;
+    let lows = out.iter().filter(|f| chance(f)).count();
+    if lows > 0 && luhn_failures >= 4 && luhn_failures >= 4 * lows {
+        out.retain(|f| !chance(f));
+    }
     out
 }
 
@@ -290,6 +306,10 @@ fn classify(
         }
     };
     let name_nearby = col_name || d.ctx.name_near(text, s, e);
+    let bare = strength == 0 && agree == 0 && !name_nearby;
+    if bare && kind == Kind::PaymentCard && !checks::major_brand(digits) {
+        return None;
+    }
     let masked = match kind {
         Kind::Ssn => checks::mask_ssn(digits),
         Kind::PaymentCard => checks::mask_card(digits),
@@ -338,12 +358,25 @@ mod tests {
             "total $4111111111111111.00",
             "card 4111 1111 1111 1112",
             "test with card 4242 4242 4242 4242 or 4111111111111111",
+            "assert_eq!(results[0], 5029875928683246316);",
+            "limbs [2251799813685228, 2251799813685247, 2251799813685240, 2251799813685241, 2251799813685242, 2251799813685243]",
             "item count 12345678",
             "account opened 20240315",
             "numbers 10 536 22 1234 7",
         ] {
             assert!(kinds(t).is_empty(), "{t}: {:?}", kinds(t));
         }
+    }
+
+    #[test]
+    fn bare_cards_are_low_and_dropped_among_luhn_failures() {
+        let alone = kinds("4539148803436467\n5425233430109903\n");
+        assert_eq!(alone.len(), 2);
+        let t = "2251799813685228, 2251799813685247, 2251799813685240, 2251799813685241, 2251799813685242";
+        assert_eq!(kinds(&t[..18]).len(), 1, "alone, a Luhn pass is reported");
+        assert!(kinds(t).is_empty(), "among failures it is chance");
+        let grouped = format!("{t}, 4539 1488 0343 6467");
+        assert_eq!(kinds(&grouped).len(), 1, "a grouped card still counts");
     }
 
     #[test]

@@ -252,6 +252,16 @@ impl VaultFs {
         if ino == ROOT {
             return Ok(self.vault.root_path().to_path_buf());
         }
+        {
+            // A directory's host path is usually cached.
+            let gen = self.generation.load(Ordering::Acquire);
+            let t = self.table();
+            if let Some((g, host)) = t.nodes.get(&ino).and_then(|n| n.host.as_ref()) {
+                if *g == gen {
+                    return Ok(host.clone());
+                }
+            }
+        }
         let (dir, name) = self.locate(ino)?;
         Ok(self.vault.encode(&dir, &name).map_err(|e| self.fail(e))?.1)
     }

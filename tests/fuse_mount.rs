@@ -1103,3 +1103,38 @@ fn moved_and_reordered_ciphertext_is_detected() {
     assert!(text.contains(target.to_str().unwrap()), "{text}");
     assert!(text.contains(reordered.to_str().unwrap()), "{text}");
 }
+
+/// Names read from an open directory stream until its end.
+fn names_of(d: *mut libc::DIR) -> Vec<String> {
+    let mut out = Vec::new();
+    loop {
+        // SAFETY: `d` is an open directory stream.
+        let e = unsafe { libc::readdir(d) };
+        if e.is_null() {
+            break;
+        }
+        // SAFETY: readdir returned a valid entry with a NUL-terminated name.
+        let name = unsafe { std::ffi::CStr::from_ptr((*e).d_name.as_ptr()) };
+        out.push(name.to_string_lossy().into_owned());
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn rewinddir_sees_changes_made_after_opendir() {
+    let f = Fixture::mounted();
+    fs::write(f.p("first"), b"").unwrap();
+    let cp = common_fuse::c(&f.mnt);
+    // SAFETY: a valid C path; the stream is closed below.
+    let d = unsafe { libc::opendir(cp.as_ptr()) };
+    assert!(!d.is_null());
+    assert_eq!(names_of(d), [".", "..", "first"]);
+    fs::write(f.p("second"), b"").unwrap();
+    fs::remove_file(f.p("first")).unwrap();
+    // SAFETY: the stream opened above.
+    unsafe { libc::rewinddir(d) };
+    assert_eq!(names_of(d), [".", "..", "second"]);
+    // SAFETY: the stream opened above, closed once.
+    unsafe { libc::closedir(d) };
+}

@@ -66,6 +66,9 @@ pub(crate) struct DirEntry {
 pub(crate) struct DirHandle {
     pub ino: u64,
     pub entries: Arc<Vec<DirEntry>>,
+    /// True once a listing was served: a later read from offset 0
+    /// (rewinddir) lists the directory again.
+    pub served: bool,
 }
 
 /// The handle tables.
@@ -105,10 +108,23 @@ impl Handles {
         fh
     }
 
-    pub fn dir(&self, fh: u64) -> Option<(u64, Arc<Vec<DirEntry>>)> {
-        lock(&self.dirs)
-            .get(&fh)
-            .map(|d| (d.ino, d.entries.clone()))
+    /// The directory's inode and listing for a read at `offset`; `None`
+    /// for the listing when it must be taken again (a rewind).
+    pub fn dir(&self, fh: u64, offset: u64) -> Option<(u64, Option<Arc<Vec<DirEntry>>>)> {
+        let mut dirs = lock(&self.dirs);
+        let d = dirs.get_mut(&fh)?;
+        if offset == 0 && d.served {
+            return Some((d.ino, None));
+        }
+        d.served = true;
+        Some((d.ino, Some(d.entries.clone())))
+    }
+
+    /// Replaces the listing of an open directory (after a rewind).
+    pub fn set_dir(&self, fh: u64, entries: Arc<Vec<DirEntry>>) {
+        if let Some(d) = lock(&self.dirs).get_mut(&fh) {
+            d.entries = entries;
+        }
     }
 
     pub fn remove_dir(&self, fh: u64) {

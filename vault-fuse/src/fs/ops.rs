@@ -61,6 +61,26 @@ fn xattr_reply(reply: ReplyXattr, size: u32, r: Result<Vec<u8>, Errno>) {
     }
 }
 
+impl VaultFs {
+    /// The listing of open directory `fh` for a read at `offset`, taken
+    /// again when the directory was rewound.
+    fn dir_listing(
+        &self,
+        fh: u64,
+        offset: u64,
+    ) -> Result<(u64, std::sync::Arc<Vec<super::handles::DirEntry>>), Errno> {
+        match self.handles.dir(fh, offset) {
+            None => Err(Errno::EBADF),
+            Some((ino, Some(entries))) => Ok((ino, entries)),
+            Some((ino, None)) => {
+                let entries = std::sync::Arc::new(self.list_dir(ino)?);
+                self.handles.set_dir(fh, entries.clone());
+                Ok((ino, entries))
+            }
+        }
+    }
+}
+
 impl Filesystem for VaultFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
         let _ = config.set_max_write(MAX_REQUEST);
@@ -349,6 +369,7 @@ impl Filesystem for VaultFs {
                 let fh = self.handles.add_dir(super::handles::DirHandle {
                     ino: ino.0,
                     entries: std::sync::Arc::new(entries),
+                    served: false,
                 });
                 reply.opened(FileHandle(fh), FopenFlags::empty());
             }
@@ -365,8 +386,9 @@ impl Filesystem for VaultFs {
         mut reply: ReplyDirectory,
     ) {
         self.touch();
-        let Some((_, entries)) = self.handles.dir(fh.0) else {
-            return reply.error(Errno::EBADF);
+        let entries = match self.dir_listing(fh.0, offset) {
+            Ok((_, e)) => e,
+            Err(e) => return reply.error(e),
         };
         for (i, e) in entries.iter().enumerate().skip(offset as usize) {
             let name = OsStr::from_bytes(&e.name);
@@ -386,8 +408,9 @@ impl Filesystem for VaultFs {
         mut reply: ReplyDirectoryPlus,
     ) {
         self.touch();
-        let Some((dir_ino, entries)) = self.handles.dir(fh.0) else {
-            return reply.error(Errno::EBADF);
+        let (dir_ino, entries) = match self.dir_listing(fh.0, offset) {
+            Ok(x) => x,
+            Err(e) => return reply.error(e),
         };
         for (i, e) in entries.iter().enumerate().skip(offset as usize) {
             let Some(attr) = self.plus_attr(e) else {

@@ -75,6 +75,15 @@ fn files_dirs_symlinks_fifos_and_attributes_survive_a_remount() {
     // chmod, utimens
     fs::set_permissions(f.p("a.txt"), fs::Permissions::from_mode(0o640)).unwrap();
     assert_eq!(fs::metadata(f.p("a.txt")).unwrap().mode() & 0o7777, 0o640);
+    let ca = common_fuse::c(&f.p("a.txt"));
+    // SAFETY: a valid C path.
+    unsafe {
+        cvt(libc::access(ca.as_ptr(), libc::R_OK | libc::W_OK)).unwrap();
+        assert_eq!(
+            errno(cvt(libc::access(ca.as_ptr(), libc::X_OK))),
+            libc::EACCES
+        );
+    }
     let t = filetime_secs(1_000_000_000);
     set_mtime(&f.p("a.txt"), t);
     assert_eq!(fs::metadata(f.p("a.txt")).unwrap().mtime(), t);

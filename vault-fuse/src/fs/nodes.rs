@@ -391,6 +391,34 @@ impl VaultFs {
         self.stat(ino)
     }
 
+    /// access(2): the mode bits of the entry for the caller (root may do
+    /// anything but execute a file no one may execute).
+    pub(crate) fn do_access(&self, ino: u64, mask: i32, uid: u32, gid: u32) -> Result<(), Errno> {
+        let a = self.stat(ino)?;
+        if mask & libc::W_OK != 0 && self.read_only {
+            return Err(Errno::EROFS);
+        }
+        let perm = a.perm as i32;
+        if uid == 0 {
+            let x_ok =
+                mask & libc::X_OK == 0 || a.kind == fuser::FileType::Directory || perm & 0o111 != 0;
+            return if x_ok { Ok(()) } else { Err(Errno::EACCES) };
+        }
+        let bits = if uid == a.uid {
+            (perm >> 6) & 7
+        } else if gid == a.gid {
+            (perm >> 3) & 7
+        } else {
+            perm & 7
+        };
+        let want = mask & (libc::R_OK | libc::W_OK | libc::X_OK);
+        if bits & want == want {
+            Ok(())
+        } else {
+            Err(Errno::EACCES)
+        }
+    }
+
     pub(crate) fn do_statfs(&self) -> Result<sys::FsStats, Errno> {
         sys::statvfs(self.vault.root_path()).map_err(io)
     }

@@ -496,9 +496,13 @@ impl Filesystem for VaultFs {
         empty(reply, self.do_removexattr(ino.0, name.as_bytes()));
     }
 
-    fn access(&self, _req: &Request, _ino: INodeNo, _mask: AccessFlags, reply: ReplyEmpty) {
-        // The mount uses default_permissions: the kernel checks modes.
-        reply.ok();
+    fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
+        // Only asked without default_permissions (a single-user mount).
+        self.touch();
+        empty(
+            reply,
+            self.do_access(ino.0, mask.bits(), req.uid(), req.gid()),
+        );
     }
 
     fn create(

@@ -255,10 +255,16 @@ pub fn run(
     let mut options = vec![
         MountOption::FSName(fsname),
         MountOption::Subtype("pivault".into()),
-        MountOption::DefaultPermissions,
         MountOption::NoDev,
         MountOption::NoSuid,
     ];
+    if cfg.allow_other {
+        // Several users: the kernel checks every access against the modes.
+        // With one user (the default), that user is the daemon's, so the
+        // host already applies the same modes to every operation, and the
+        // kernel skips a GETATTR round trip before each change.
+        options.push(MountOption::DefaultPermissions);
+    }
     if cfg.read_only {
         options.push(MountOption::RO);
     }

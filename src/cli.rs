@@ -66,6 +66,9 @@ pub struct Unlock {
     /// (PIVAULT_RECOVERY_KEY holds one when no passphrase file is given).
     #[arg(long, value_name = "FILE", conflicts_with = "passphrase_file")]
     pub recovery_key_file: Option<PathBuf>,
+    /// Unseal with share files of a share slot (repeat for each share).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["passphrase_file", "recovery_key_file"])]
+    pub share_file: Vec<PathBuf>,
 }
 
 /// Where a new passphrase comes from.
@@ -220,6 +223,49 @@ pub enum KeysCommand {
         vault: PathBuf,
         #[command(flatten)]
         unlock: Unlock,
+    },
+    /// Add a share slot: a random secret split into N share files in
+    /// DIR, any K of which unseal (K-1 reveal nothing).
+    AddShares {
+        /// Vault directory.
+        vault: PathBuf,
+        /// Shares needed to unseal (K, at least 2).
+        #[arg(long, value_name = "K")]
+        threshold: u8,
+        /// Shares to make (N, at most 255).
+        #[arg(long, value_name = "N")]
+        shares: u8,
+        /// Directory for the share files (created if missing; files are
+        /// never overwritten). Hand each file to a different person.
+        #[arg(long, value_name = "DIR")]
+        out_dir: PathBuf,
+        #[command(flatten)]
+        unlock: Unlock,
+    },
+    /// Add an escrow slot: the vault opens with the organisation's age
+    /// identity (X25519), so IT can recover it without the user.
+    AddEscrow {
+        /// Vault directory.
+        vault: PathBuf,
+        /// The organisation's age recipient (age1...).
+        #[arg(long, value_name = "AGE1...")]
+        recipient: String,
+        #[command(flatten)]
+        unlock: Unlock,
+    },
+    /// Recover a vault with the escrow identity and set a new passphrase
+    /// (of the lowest passphrase slot, or --slot N; one is added if none).
+    Recover {
+        /// Vault directory.
+        vault: PathBuf,
+        /// The age identity file (AGE-SECRET-KEY-1...).
+        #[arg(long, value_name = "FILE")]
+        identity: PathBuf,
+        /// Passphrase slot to give the new passphrase.
+        #[arg(long)]
+        slot: Option<u32>,
+        #[command(flatten)]
+        new: NewSecret,
     },
     /// Restrict a slot: which OS users may unseal with it, until when, and
     /// after how many failed unseals in a row it locks (with exponential

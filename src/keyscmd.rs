@@ -7,7 +7,7 @@ use crate::vaultcmd::{kdf_params, unseal};
 use crate::{secrets, Outcome};
 use anyhow::Result;
 use keys::audit::Event;
-use keys::{Keystore, RecoveryKey, SlotPolicy};
+use keys::{EscrowIdentity, Keystore, RecoveryKey, Secret, ShareFile, SlotKind, SlotPolicy};
 
 pub fn run(cmd: KeysCommand) -> Result<Outcome> {
     match cmd {
@@ -100,6 +100,63 @@ pub fn run(cmd: KeysCommand) -> Result<Outcome> {
                 vault.display()
             );
         }
+        KeysCommand::AddShares {
+            vault,
+            threshold,
+            shares,
+            out_dir,
+            unlock,
+        } => {
+            let (mut ks, mut u) = unseal(&vault, &unlock)?;
+            let (id, files) = ks.add_shares(&mut u, threshold, shares, &out_dir)?;
+            record(
+                &vault,
+                Some(&u.keyring),
+                Event::new("slot-add")
+                    .slot(id)
+                    .detail("kind", "shares")
+                    .detail("threshold", threshold)
+                    .detail("shares", shares)
+                    .detail("by_slot", u.slot),
+            );
+            for f in &files {
+                println!("{}", f.display());
+            }
+            eprintln!(
+                "Added share slot {id} to {}: any {threshold} of the {shares} share files listed above unseal it (`--share-file F`, once per share); fewer reveal nothing. Give each file to a different person, keep them apart, and delete them from {}.",
+                vault.display(),
+                out_dir.display()
+            );
+        }
+        KeysCommand::AddEscrow {
+            vault,
+            recipient,
+            unlock,
+        } => {
+            let (mut ks, mut u) = unseal(&vault, &unlock)?;
+            let id = ks.add_escrow(&mut u, &recipient)?;
+            record(
+                &vault,
+                Some(&u.keyring),
+                Event::new("slot-add")
+                    .slot(id)
+                    .detail("kind", "escrow")
+                    .detail("recipient", recipient.trim())
+                    .detail("by_slot", u.slot),
+            );
+            eprintln!(
+                "Added escrow slot {id} to {} for {}: the holder of that age identity can run `pivault keys recover {} --identity FILE` to set a new passphrase.",
+                vault.display(),
+                recipient.trim(),
+                vault.display()
+            );
+        }
+        KeysCommand::Recover {
+            vault,
+            identity,
+            slot,
+            new,
+        } => recover(&vault, &identity, slot, &new)?,
         KeysCommand::Policy {
             vault,
             slot,
@@ -167,10 +224,23 @@ pub fn run(cmd: KeysCommand) -> Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
-/// The recovery key to unseal with, if one is given: `--recovery-key-file`,
-/// else `PIVAULT_RECOVERY_KEY` when no passphrase file is named. A typo is
-/// an error here, before any key derivation.
-pub fn recovery_key(unlock: &Unlock) -> Result<Option<RecoveryKey>, keys::Error> {
+/// The secret to unseal with when it is not a passphrase: share files
+/// (`--share-file`), or a recovery key (`--recovery-key-file`, else
+/// `PIVAULT_RECOVERY_KEY` when no passphrase file is named). A damaged
+/// share or a mistyped recovery key is an error here, before any key work.
+pub fn secret_from(unlock: &Unlock) -> Result<Option<Secret>, keys::Error> {
+    if !unlock.share_file.is_empty() {
+        let shares = unlock
+            .share_file
+            .iter()
+            .map(|f| ShareFile::read(f))
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(Some(Secret::Shares(shares)));
+    }
+    Ok(recovery_key(unlock)?.map(Secret::Recovery))
+}
+
+fn recovery_key(unlock: &Unlock) -> Result<Option<RecoveryKey>, keys::Error> {
     let text = match (&unlock.recovery_key_file, &unlock.passphrase_file) {
         (Some(f), _) => {
             zeroize::Zeroizing::new(std::fs::read_to_string(f).map_err(|e| keys::Error::Io {
@@ -185,6 +255,58 @@ pub fn recovery_key(unlock: &Unlock) -> Result<Option<RecoveryKey>, keys::Error>
         (None, Some(_)) => return Ok(None),
     };
     RecoveryKey::parse(&text).map(Some)
+}
+
+/// `keys recover`: unseal with the escrow identity, then give a passphrase
+/// slot a new passphrase (adding one when the vault has none).
+fn recover(
+    vault: &std::path::Path,
+    identity: &std::path::Path,
+    slot: Option<u32>,
+    new: &crate::cli::NewSecret,
+) -> Result<()> {
+    if !vault.is_dir() {
+        anyhow::bail!("{}: the vault directory does not exist", vault.display());
+    }
+    let mut ks = Keystore::load(vault)?;
+    let id = match EscrowIdentity::read(identity) {
+        Ok(id) => id,
+        Err(e) => {
+            crate::auditcmd::unseal_failed(vault, None, &e);
+            return Err(e.into());
+        }
+    };
+    let mut u = ks.unseal_as(&Secret::Escrow(id), None, "keys recover")?;
+    crate::auditcmd::unsealed(vault, &mut ks, &mut u);
+    let target = slot.or_else(|| {
+        ks.slots()
+            .iter()
+            .find(|s| s.kind == SlotKind::Passphrase)
+            .map(|s| s.id)
+    });
+    let pass = crate::secrets::new_passphrase(new)?;
+    let kdf = kdf_params(new.insecure_test_kdf);
+    let target = match target {
+        Some(t) => {
+            ks.change_passphrase(&mut u, t, &pass, kdf)?;
+            t
+        }
+        None => ks.add_passphrase(&mut u, &pass, kdf)?,
+    };
+    record(
+        vault,
+        Some(&u.keyring),
+        Event::new("recovery")
+            .slot(target)
+            .detail("by_slot", u.slot)
+            .detail("kind", "escrow"),
+    );
+    eprintln!(
+        "Recovered {} with escrow slot {}: passphrase slot {target} has the new passphrase.",
+        vault.display(),
+        u.slot
+    );
+    Ok(())
 }
 
 /// The end of a day given as a date (23:59:59 UTC), or an exact time.
@@ -246,6 +368,9 @@ fn list(ks: &Keystore, json: bool) -> Result<()> {
                         Some(k) => serde_json::json!({"algorithm": "argon2id", "m_kib": k.m_kib, "t": k.t, "p": k.p, "test_only": k.test_only}),
                         None => serde_json::json!({"algorithm": "hkdf-sha256"}),
                     },
+                    "threshold": s.shares.map(|x| x.0),
+                    "shares": s.shares.map(|x| x.1),
+                    "recipient": s.escrow_recipient,
                 })
             })
             .collect();
@@ -276,7 +401,11 @@ fn list(ks: &Keystore, json: bool) -> Result<()> {
                 k.m_kib, k.t, k.p
             ),
             Some(k) => format!("argon2id m={}KiB t={} p={}", k.m_kib, k.t, k.p),
-            None => "hkdf-sha256 (random 256-bit key)".to_string(),
+            None => match (&s.shares, &s.escrow_recipient) {
+                (Some((k, n)), _) => format!("any {k} of {n} shares"),
+                (_, Some(r)) => format!("age {r}"),
+                _ => "hkdf-sha256 (random 256-bit key)".to_string(),
+            },
         };
         println!(
             "{:<5} {:<11} {:<21} {last:<21} {kdf}; {policy}",

@@ -16,8 +16,8 @@ pub fn unseal(vault: &Path, unlock: &Unlock) -> Result<(Keystore, Unsealed)> {
         bail!("{}: the vault directory does not exist", vault.display());
     }
     let mut ks = Keystore::load(vault)?;
-    let secret = match crate::keyscmd::recovery_key(unlock) {
-        Ok(Some(key)) => keys::Secret::Recovery(key),
+    let secret = match crate::keyscmd::secret_from(unlock) {
+        Ok(Some(secret)) => secret,
         Ok(None) => keys::Secret::Passphrase(secrets::current(unlock)?),
         Err(e) => {
             crate::auditcmd::unseal_failed(vault, None, &e);

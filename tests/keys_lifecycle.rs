@@ -635,3 +635,230 @@ fn hex_sha256(b: &[u8]) -> String {
         .map(|x| format!("{x:02x}"))
         .collect()
 }
+
+fn add_shares(f: &Fixture, k: &str, n: &str, dir: &Path) -> Out {
+    keys_cmd(
+        f,
+        "add-shares",
+        &f.pass,
+        &[
+            "--threshold",
+            k,
+            "--shares",
+            n,
+            "--out-dir",
+            dir.to_str().unwrap(),
+        ],
+    )
+}
+
+fn fsck_with_shares(f: &Fixture, shares: &[&Path]) -> Out {
+    let mut c = pv();
+    c.arg("fsck").arg(&f.vault);
+    for s in shares {
+        c.arg("--share-file").arg(s);
+    }
+    run(&mut c)
+}
+
+/// Rewrites a share file's JSON line through `edit`, recomputing the
+/// checksum when `rechecksum` (as a forger would).
+fn edit_share(path: &Path, edit: impl FnOnce(&mut Value), rechecksum: bool) {
+    let text = fs::read_to_string(path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut v: Value = serde_json::from_str(lines[1]).unwrap();
+    edit(&mut v);
+    let head = format!("{}\n{}\n", lines[0], serde_json::to_string(&v).unwrap());
+    let sum = if rechecksum {
+        hex_sha256(head.as_bytes())
+    } else {
+        lines[2].trim_start_matches("sha256 ").to_string()
+    };
+    fs::write(path, format!("{head}sha256 {sum}\n")).unwrap();
+}
+
+#[test]
+fn any_k_of_n_shares_unseal_and_fewer_are_refused() {
+    let f = Fixture::with_vault("aes-gcm");
+    let dir = f.path("shares");
+    let out = ok(add_shares(&f, "2", "3", &dir));
+    let files: Vec<PathBuf> = out.stdout.lines().map(PathBuf::from).collect();
+    assert_eq!(files.len(), 3, "{out:?}");
+    assert_contains(&out.stderr, "any 2 of the 3 share files");
+    let s = slot_json(&f, 1);
+    assert_eq!(
+        (
+            s["kind"].as_str(),
+            s["threshold"].as_u64(),
+            s["shares"].as_u64()
+        ),
+        (Some("shares"), Some(2), Some(3))
+    );
+    for pair in [[0, 1], [1, 2], [0, 2]] {
+        ok(fsck_with_shares(&f, &[&files[pair[0]], &files[pair[1]]]));
+    }
+    ok(fsck_with_shares(&f, &[&files[0], &files[1], &files[2]]));
+    let before = snapshot(&f.vault);
+    let out = failed(fsck_with_shares(&f, &[&files[2]]));
+    assert_contains(&out.stderr, "slot 1 needs 2 shares, 1 given: 1 more needed");
+    let out = failed(fsck_with_shares(&f, &[&files[0], &files[0]]));
+    assert_contains(&out.stderr, "it is the same share (number 1)");
+    assert_unchanged(&f.vault, &before);
+    // Refusals of missing shares are not counted as failed attempts.
+    assert_eq!(slot_json(&f, 1)["failures"], 0);
+}
+
+#[test]
+fn damaged_forged_and_foreign_shares_are_named() {
+    let f = Fixture::with_vault("aes-gcm");
+    let dir = f.path("shares");
+    let files: Vec<PathBuf> = ok(add_shares(&f, "2", "3", &dir))
+        .stdout
+        .lines()
+        .map(PathBuf::from)
+        .collect();
+    let before = snapshot(&f.vault);
+
+    // Damaged: a byte changed, checksum left as it was.
+    let damaged = f.path("damaged.pvshare");
+    fs::copy(&files[1], &damaged).unwrap();
+    edit_share(&damaged, |v| v["x"] = 3.into(), false);
+    let out = failed(fsck_with_shares(&f, &[&files[0], &damaged]));
+    assert_contains(&out.stderr, "damaged.pvshare: it is damaged");
+
+    // Forged: a different value with a valid checksum.
+    let forged = f.path("forged.pvshare");
+    fs::copy(&files[1], &forged).unwrap();
+    edit_share(
+        &forged,
+        |v| v["y"] = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into(),
+        true,
+    );
+    let out = failed(fsck_with_shares(&f, &[&files[0], &forged]));
+    assert_contains(
+        &out.stderr,
+        "forged.pvshare: it is not one of slot 1's shares",
+    );
+
+    // Foreign: a share of another vault.
+    let g = Fixture::with_vault("aes-gcm");
+    let other: Vec<PathBuf> = ok(add_shares(&g, "2", "2", &g.path("s")))
+        .stdout
+        .lines()
+        .map(PathBuf::from)
+        .collect();
+    let out = failed(fsck_with_shares(&f, &[&files[0], &other[0]]));
+    assert_contains(&out.stderr, "it belongs to another vault");
+
+    // Not a share file at all.
+    let out = failed(fsck_with_shares(&f, &[&files[0], &f.pass]));
+    assert_contains(&out.stderr, "it is not a pivault share file");
+    assert_unchanged(&f.vault, &before);
+
+    // Shares of a slot that was removed and made again are stale.
+    ok(keys_cmd(&f, "remove", &f.pass, &["--slot", "1"]));
+    let fresh: Vec<PathBuf> = ok(add_shares(&f, "2", "3", &f.path("fresh")))
+        .stdout
+        .lines()
+        .map(PathBuf::from)
+        .collect();
+    let out = failed(fsck_with_shares(&f, &[&files[0], &fresh[0]]));
+    assert_contains(&out.stderr, "it is a share of slot 2, the others of slot 1");
+    let out = failed(fsck_with_shares(&f, &[&files[0], &files[1]]));
+    assert_contains(&out.stderr, "slot 1 does not exist");
+    ok(fsck_with_shares(&f, &[&fresh[0], &fresh[2]]));
+}
+
+#[test]
+fn bad_share_parameters_and_existing_files_change_nothing() {
+    let f = Fixture::with_vault("aes-gcm");
+    let dir = f.path("shares");
+    let before = snapshot(&f.vault);
+    let out = failed(add_shares(&f, "1", "3", &dir));
+    assert_contains(&out.stderr, "need 2 <= threshold <= shares");
+    let out = failed(add_shares(&f, "4", "3", &dir));
+    assert_contains(&out.stderr, "need 2 <= threshold <= shares");
+    assert!(!dir.exists());
+    fs::create_dir(&dir).unwrap();
+    fs::write(dir.join("pivault-slot1-share2-of-3.pvshare"), b"keep me").unwrap();
+    failed(add_shares(&f, "2", "3", &dir));
+    assert_eq!(
+        fs::read(dir.join("pivault-slot1-share2-of-3.pvshare")).unwrap(),
+        b"keep me"
+    );
+    assert_eq!(
+        fs::read_dir(&dir).unwrap().count(),
+        1,
+        "no share left behind"
+    );
+    assert_unchanged(&f.vault, &before);
+}
+
+#[test]
+fn escrow_identity_recovers_the_vault_with_a_new_passphrase() {
+    use age::secrecy::ExposeSecret;
+    let f = Fixture::with_vault("aes-gcm");
+    let id = age::x25519::Identity::generate();
+    let recipient = id.to_public().to_string();
+    let id_file = f.path("org.agekey");
+    fs::write(
+        &id_file,
+        format!("# IT escrow key\n{}\n", id.to_string().expose_secret()),
+    )
+    .unwrap();
+    let out = ok(keys_cmd(
+        &f,
+        "add-escrow",
+        &f.pass,
+        &["--recipient", &recipient],
+    ));
+    assert_contains(&out.stderr, "Added escrow slot 1");
+    assert_eq!(slot_json(&f, 1)["recipient"], recipient.as_str());
+
+    // IT recovers without the user's passphrase and sets a new one.
+    let new_pass = pass_file(f.tmp.path(), "new.txt", "set by IT");
+    let out = ok(run(pv()
+        .args(["keys", "recover"])
+        .arg(&f.vault)
+        .arg("--identity")
+        .arg(&id_file)
+        .arg("--new-passphrase-file")
+        .arg(&new_pass)
+        .arg("--insecure-test-kdf")));
+    assert_contains(&out.stderr, "passphrase slot 0 has the new passphrase");
+    ok(fsck_with(&f, &new_pass));
+    failed(f.fsck());
+    let log = fs::read_to_string(f.vault.join("audit.log")).unwrap();
+    assert!(log.contains("\"event\":\"recovery\""));
+
+    // Another organisation's identity, and bad input, change nothing.
+    let other = age::x25519::Identity::generate();
+    let other_file = f.path("other.agekey");
+    fs::write(&other_file, other.to_string().expose_secret()).unwrap();
+    let before = snapshot(&f.vault);
+    let out = failed(run(pv()
+        .args(["keys", "recover"])
+        .arg(&f.vault)
+        .arg("--identity")
+        .arg(&other_file)
+        .arg("--new-passphrase-file")
+        .arg(&new_pass)));
+    assert_contains(&out.stderr, "does not open any escrow slot");
+    fs::write(&other_file, "not a key\n").unwrap();
+    let out = failed(run(pv()
+        .args(["keys", "recover"])
+        .arg(&f.vault)
+        .arg("--identity")
+        .arg(&other_file)
+        .arg("--new-passphrase-file")
+        .arg(&new_pass)));
+    assert_contains(&out.stderr, "is not an age X25519 identity");
+    let out = failed(keys_cmd(
+        &f,
+        "add-escrow",
+        &new_pass,
+        &["--recipient", "age1notakey"],
+    ));
+    assert_contains(&out.stderr, "invalid age recipient");
+    assert_unchanged(&f.vault, &before);
+}

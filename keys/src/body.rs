@@ -62,6 +62,12 @@ pub(crate) struct SlotRecord {
     /// Who may unseal with this slot, until when, how many failures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<crate::policy::SlotPolicy>,
+    /// Share slots: threshold, count, set and share hashes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shares: Option<crate::shares::SharesInfo>,
+    /// Escrow slots: the age recipient and the sealed slot secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escrow: Option<crate::escrow::EscrowInfo>,
     /// Version 2 only: `"keyring"` for a slot carried over from version 1
     /// (absent: the slot wraps the keyring wrapping key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -136,13 +142,21 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<(u32, Body)> {
                     format!("passphrase slot {} has no Argon2id parameters", s.id),
                 ))
             }
-            (SlotKind::Recovery, Some(_)) => {
+            (SlotKind::Recovery | SlotKind::Shares | SlotKind::Escrow, Some(_)) => {
                 return Err(Error::corrupt(
                     path,
-                    format!("recovery slot {} has Argon2id parameters", s.id),
+                    format!("{} slot {} has Argon2id parameters", s.kind.name(), s.id),
                 ))
             }
             _ => {}
+        }
+        if (s.kind == SlotKind::Shares) != s.shares.is_some()
+            || (s.kind == SlotKind::Escrow) != s.escrow.is_some()
+        {
+            return Err(Error::corrupt(
+                path,
+                format!("slot {} does not have the members of its kind", s.id),
+            ));
         }
         if (s.kind != SlotKind::Passphrase || s.policy.is_some())
             && (version == 1 || s.wraps.is_some())

@@ -62,9 +62,44 @@ pub enum Error {
     /// No recovery slot opened with the given recovery key.
     #[error("the recovery key is wrong (no recovery slot opened with it); nothing was changed")]
     WrongRecoveryKey,
+    /// No escrow slot opened with the given age identity.
+    #[error("the age identity does not open any escrow slot of this vault (another organisation's key?); nothing was changed")]
+    WrongIdentity,
     /// A recovery key failed its checksum (a typo), before any key work.
     #[error("the recovery key has a typo: {0}; compare it group by group with the printed copy (nothing was tried)")]
     RecoveryKeyTypo(String),
+    /// A share file is damaged or does not belong to the slot.
+    #[error("share file {path}: {reason}; nothing was changed")]
+    BadShare {
+        /// The share file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Fewer shares than the threshold.
+    #[error("slot {slot} needs {need} shares, {have} given: {} more needed (pass each with --share-file)", usize::from(*.need).saturating_sub(*.have))]
+    NotEnoughShares {
+        /// The share slot.
+        slot: u32,
+        /// Distinct valid shares given.
+        have: usize,
+        /// The threshold.
+        need: u8,
+    },
+    /// Threshold and count out of range, or shares that do not combine.
+    #[error("shares: {0}")]
+    SharesParams(String),
+    /// An age recipient that does not parse.
+    #[error("invalid age recipient {0} (expected an X25519 recipient, age1...)")]
+    BadRecipient(String),
+    /// An age identity file that does not parse.
+    #[error("identity file {path}: {reason}")]
+    BadIdentity {
+        /// The identity file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A slot's policy forbids this unseal now.
     #[error("unseal refused: {0}; nothing was changed")]
     Refused(String),

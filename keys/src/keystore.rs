@@ -41,6 +41,10 @@ pub struct SlotInfo {
     /// True for a slot carried over from keystore format 1 (it seals the
     /// keyring itself; it must be re-wrapped before a rotation).
     pub legacy: bool,
+    /// Share slots: (threshold, count).
+    pub shares: Option<(u8, u8)>,
+    /// Escrow slots: the age recipient.
+    pub escrow_recipient: Option<String>,
 }
 
 /// A loaded keystore.
@@ -239,6 +243,8 @@ impl Keystore {
                 created: s.created,
                 kdf: s.kdf,
                 legacy: self.is_legacy(s),
+                shares: s.shares.as_ref().map(|i| (i.threshold, i.count)),
+                escrow_recipient: s.escrow.as_ref().map(|e| e.recipient.clone()),
             })
             .collect()
     }
@@ -299,6 +305,8 @@ impl Keystore {
             kdf: Some(kdf),
             salt: B64.encode(salt),
             policy: None,
+            shares: None,
+            escrow: None,
             wraps: None,
             wrapped: self.wrap_kwk(&kek, id, SlotKind::Passphrase, kwk)?,
         })

@@ -1,12 +1,17 @@
 //! keys: the vault's keystore (`VAULT/pivault.keystore`) and its slots.
 //!
-//! A keystore holds one random [`Keyring`] wrapped by one or more slots;
-//! each slot is a way to unseal it. A passphrase slot stretches the
-//! passphrase with Argon2id and opens an AEAD-wrapped copy of the keyring.
-//! The file carries a format version, a SHA-256 checksum (detects damage
-//! without any secret) and an HMAC under a key derived from the keyring
-//! (detects tampering once unsealed). It is replaced atomically and never
-//! rewritten by a failed unseal.
+//! A keystore holds one random [`Keyring`], sealed once under a random
+//! keyring wrapping key (KWK) that each slot wraps; each slot is a way to
+//! unseal it: a passphrase (Argon2id), a recovery key ([`RecoveryKey`]),
+//! K of N Shamir shares ([`ShareFile`]), or an organisation's age identity
+//! ([`EscrowIdentity`]). Rotation and retirement re-seal only the keyring,
+//! so every slot follows. Slots may carry a [`SlotPolicy`] (OS users,
+//! expiry, failures before a lock), enforced by [`Keystore::unseal_as`].
+//! Every unseal and key change goes to the signed, hash-chained audit log
+//! ([`audit`]). The file carries a format version, a SHA-256 checksum
+//! (detects damage without any secret) and an HMAC under a key derived
+//! from the keyring (detects tampering once unsealed). It is replaced
+//! atomically and never rewritten by a failed unseal.
 //!
 //! ```no_run
 //! use keys::{Keystore, KdfParams, Passphrase};
@@ -27,18 +32,22 @@ mod audit_syslog;
 mod audit_verify;
 mod body;
 mod error;
+mod escrow;
 mod keystore;
 mod lifecycle;
 mod policy;
 mod recovery;
+mod shares;
 mod slot;
 mod unseal;
 
 pub use atomic::{write_atomic, write_new};
 pub use error::{Error, Result};
+pub use escrow::EscrowIdentity;
 pub use keystore::{Keystore, SlotInfo, KEYSTORE_FILE};
 pub use policy::{slot_states, Secret, SlotPolicy, SlotState};
 pub use recovery::RecoveryKey;
+pub use shares::ShareFile;
 pub use slot::{KdfParams, Passphrase, SlotKind};
 pub use unseal::Unsealed;
 pub use vault_core::Keyring;

@@ -53,6 +53,10 @@ pub enum Secret {
     Passphrase(Passphrase),
     /// A recovery key (recovery slots).
     Recovery(RecoveryKey),
+    /// Share files (the share slot they name).
+    Shares(Vec<crate::ShareFile>),
+    /// An age identity (escrow slots).
+    Escrow(crate::EscrowIdentity),
 }
 
 impl Secret {
@@ -60,7 +64,28 @@ impl Secret {
         match self {
             Secret::Passphrase(_) => SlotKind::Passphrase,
             Secret::Recovery(_) => SlotKind::Recovery,
+            Secret::Shares(_) => SlotKind::Shares,
+            Secret::Escrow(_) => SlotKind::Escrow,
         }
+    }
+
+    /// The slot a set of shares names (they must all name the same one).
+    fn slot(&self) -> Result<Option<u32>> {
+        let Secret::Shares(shares) = self else {
+            return Ok(None);
+        };
+        let first = shares.first().map(|s| s.slot());
+        if let Some(other) = shares.iter().find(|s| Some(s.slot()) != first) {
+            return Err(Error::BadShare {
+                path: other.path().to_path_buf(),
+                reason: format!(
+                    "it is a share of slot {}, the others of slot {}",
+                    other.slot(),
+                    first.unwrap_or(0)
+                ),
+            });
+        }
+        Ok(first)
     }
 }
 
@@ -168,6 +193,17 @@ impl Keystore {
         let (user, _) = audit::os_user();
         let now = now();
         let kind = secret.kind();
+        let slot = match secret.slot() {
+            Ok(Some(s)) => Some(s),
+            Ok(None) => slot,
+            Err(e) => {
+                let ev = Event::unseal_failed(slot, &format!("{reason}: {e}"));
+                if let Err(e) = audit::append(vault, None, ev) {
+                    tracing::warn!("could not record the failed unseal: {e}");
+                }
+                return Err(e);
+            }
+        };
         let mut refused = Vec::new();
         let mut tried = Vec::new();
         let mut found = None;
@@ -202,6 +238,11 @@ impl Keystore {
                 }
                 Ok(None) => {}
                 Err(e) => {
+                    // Shares that are missing or not the slot's were
+                    // refused before any key work: not a failed attempt.
+                    if matches!(e, Error::NotEnoughShares { .. } | Error::BadShare { .. }) {
+                        tried.pop();
+                    }
                     found = Some(Err(e));
                     break;
                 }
@@ -262,6 +303,10 @@ impl Keystore {
             ))
         } else if kind == SlotKind::Recovery {
             Error::WrongRecoveryKey
+        } else if kind == SlotKind::Escrow {
+            Error::WrongIdentity
+        } else if kind == SlotKind::Shares {
+            Error::SharesParams("the shares combine, but not to the slot's secret".into())
         } else {
             Error::WrongPassphrase
         })

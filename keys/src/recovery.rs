@@ -144,6 +144,8 @@ impl Keystore {
             kdf: None,
             salt: B64.encode(salt),
             policy: None,
+            shares: None,
+            escrow: None,
             wraps: None,
             wrapped: self.wrap_kwk(&kek, id, SlotKind::Recovery, u.kwk()?)?,
         };

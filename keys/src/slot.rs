@@ -18,6 +18,10 @@ pub enum SlotKind {
     Passphrase,
     /// Opened by a random 256-bit recovery key (HKDF; no stretching needed).
     Recovery,
+    /// Opened by any K of N Shamir shares of a random 256-bit secret.
+    Shares,
+    /// Opened by an organisation's age X25519 identity.
+    Escrow,
 }
 
 impl SlotKind {
@@ -26,6 +30,8 @@ impl SlotKind {
         match self {
             SlotKind::Passphrase => "passphrase",
             SlotKind::Recovery => "recovery",
+            SlotKind::Shares => "shares",
+            SlotKind::Escrow => "escrow",
         }
     }
 }

@@ -112,6 +112,11 @@ impl Keystore {
                 kdf.derive(pass, &salt)?
             }
             crate::Secret::Recovery(key) => key.kek(&salt)?,
+            crate::Secret::Shares(shares) => self.shares_kek(rec, shares)?,
+            crate::Secret::Escrow(identity) => match self.escrow_kek(rec, identity)? {
+                Some(k) => k,
+                None => return Ok(None),
+            },
         };
         self.unseal_with_kek(rec, kek)
     }

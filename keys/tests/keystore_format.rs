@@ -712,3 +712,264 @@ fn format_1_keystore_is_upgraded_on_the_next_write() {
     let u2 = ks.unseal_passphrase(&two, None).unwrap();
     assert_eq!(u2.keyring.versions(), vec![1, 2]);
 }
+
+/// A format-1 keystore with two slots: the slot that unseals is upgraded
+/// on the first write; the other keeps sealing the keyring itself (marked
+/// `"wraps": "keyring"`), still opens, and blocks a rotation (naming it)
+/// until it is re-wrapped. Unsealed through it, nothing can be changed.
+#[test]
+fn format_1_slots_that_cannot_be_upgraded_block_key_changes() {
+    let ex = doc_example();
+    let (master, _) = parse_keyring(&ex.keyring);
+    let vid: [u8; 16] = b64(&ex.body.vault_id).try_into().unwrap();
+    let mut body = ex.body.clone();
+    let salt2 = [0x42u8; 16];
+    let kdf = body.slots[0].kdf;
+    let kek2 = argon2id(b"two", &salt2, kdf);
+    let wrapped2 = aead_seal(
+        &body.suite,
+        &kek2,
+        &[0x24; 12],
+        &slot_aad(1, &vid, 1, "passphrase"),
+        &ex.keyring,
+    );
+    body.slots.push(DocSlot {
+        id: 1,
+        salt: B64.encode(salt2),
+        wrapped: B64.encode(&wrapped2),
+        ..body.slots[0].clone()
+    });
+    body.next_slot = 2;
+    body.mac = None;
+    body.mac = Some(mac_of(&master, &body));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pivault.keystore");
+    std::fs::write(&path, frame(&body)).unwrap();
+
+    let one = Passphrase::new(PASS.as_bytes().to_vec());
+    let two = Passphrase::new(b"two".to_vec());
+    let three = Passphrase::new(b"three".to_vec());
+    let mut ks = Keystore::load(dir.path()).unwrap();
+    assert_eq!(ks.unseal_passphrase(&two, None).unwrap().slot, 1);
+    let mut u = ks.unseal_passphrase(&one, None).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    match ks.rotate(&mut u) {
+        Err(Error::LegacySlot { slots, .. }) => assert_eq!(slots, vec![1]),
+        other => panic!("rotation must be refused: {other:?}"),
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), before, "nothing written");
+
+    // An unrelated write upgrades slot 0 and marks slot 1.
+    let mut ks = Keystore::load(dir.path()).unwrap();
+    let mut u = ks.unseal_passphrase(&one, None).unwrap();
+    ks.add_passphrase(&mut u, &three, KdfParams::insecure_test())
+        .unwrap();
+    let read = read_framing(&std::fs::read(&path).unwrap());
+    let wraps: Vec<Option<&str>> = read.body.slots.iter().map(|s| s.wraps.as_deref()).collect();
+    assert_eq!(wraps, [None, Some("keyring"), None]);
+    let ks2 = Keystore::load(dir.path()).unwrap();
+    let mut u2 = ks2.unseal_passphrase(&two, None).unwrap();
+    assert_eq!(u2.slot, 1, "the carried-over slot still opens");
+    assert!(ks2.slots()[1].legacy);
+    // Through it, no change can be made (the KWK is unknown).
+    let mut ks2 = ks2;
+    assert!(matches!(
+        ks2.add_passphrase(&mut u2, &three, KdfParams::insecure_test()),
+        Err(Error::LegacySlot { .. })
+    ));
+    // Re-wrapped by a holder of another slot, it follows rotations.
+    ks.change_passphrase(&mut u, 1, &two, KdfParams::insecure_test())
+        .unwrap();
+    assert_eq!(ks.rotate(&mut u).unwrap(), 2);
+    let ks = Keystore::load(dir.path()).unwrap();
+    assert_eq!(
+        ks.unseal_passphrase(&two, None).unwrap().keyring.versions(),
+        vec![1, 2]
+    );
+}
+
+/// The keystore body as raw JSON, after checking the framing (for slot
+/// kinds the strict `DocBody` above does not model).
+fn raw_body(path: &std::path::Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap();
+    let body = text.split_once('\n').unwrap().1;
+    let body = &body[..body.len() - 72];
+    serde_json::from_str(body).unwrap()
+}
+
+/// Opens a format-2 slot with its KEK, independently: KEK opens the KWK,
+/// the KWK opens the body's keyring.
+fn open_v2(body: &Value, slot: &Value, kek: &[u8; 32]) -> Option<Vec<u8>> {
+    let suite = body["suite"].as_str().unwrap();
+    let vid: [u8; 16] = b64(body["vault_id"].as_str().unwrap()).try_into().unwrap();
+    let id = slot["id"].as_u64().unwrap() as u32;
+    let kind = slot["kind"].as_str().unwrap();
+    let kwk = aead_open(
+        suite,
+        kek,
+        &slot_aad(2, &vid, id, kind),
+        &b64(slot["wrapped"].as_str().unwrap()),
+    )?;
+    let kwk: [u8; 32] = kwk.try_into().ok()?;
+    aead_open(
+        suite,
+        &kwk,
+        &keyring_aad(&vid),
+        &b64(body["keyring"].as_str().unwrap()),
+    )
+}
+
+/// Crockford base32 as FORMAT.md §4.3 gives it, decoded independently.
+fn decode_recovery_key(text: &str) -> Vec<u8> {
+    const ALPHABET: &str = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let body: String = text.strip_prefix("PVRK-").unwrap().replace('-', "");
+    assert_eq!(body.len(), 55);
+    let mut bits = String::new();
+    for c in body.chars() {
+        bits.push_str(&format!("{:05b}", ALPHABET.find(c).unwrap()));
+    }
+    assert_eq!(&bits[272..], "000", "padding bits are zero");
+    (0..34)
+        .map(|i| u8::from_str_radix(&bits[i * 8..i * 8 + 8], 2).unwrap())
+        .collect()
+}
+
+#[test]
+fn recovery_slot_has_the_documented_construction() {
+    let dir = tempfile::tempdir().unwrap();
+    let pass = Passphrase::new(PASS.as_bytes().to_vec());
+    let (mut ks, keyring) = Keystore::create(
+        dir.path(),
+        Suite::Aes256Gcm,
+        &pass,
+        KdfParams::insecure_test(),
+    )
+    .unwrap();
+    let mut u = ks.unseal_passphrase(&pass, None).unwrap();
+    let (id, key) = ks.add_recovery(&mut u).unwrap();
+    let bytes = decode_recovery_key(&key.encode());
+    let (k, check) = bytes.split_at(32);
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    ctx.update(b"pivault recovery key v1");
+    ctx.update(k);
+    assert_eq!(check, &ctx.finish().as_ref()[..2], "checksum");
+    let body = raw_body(&dir.path().join("pivault.keystore"));
+    let slot = &body["slots"][id as usize];
+    assert_eq!(slot["kind"], "recovery");
+    assert!(slot.get("kdf").is_none());
+    let kek = hkdf32(
+        k,
+        "pivault v1 recovery slot",
+        &b64(slot["salt"].as_str().unwrap()),
+    );
+    let plain = open_v2(&body, slot, &kek).expect("the recovery slot opens independently");
+    assert_eq!(parse_keyring(&plain).0, *keyring.master().expose());
+}
+
+/// GF(2^8) multiplication modulo x^8+x^4+x^3+x^2+1 (0x11d).
+fn gf_mul(mut a: u8, mut b: u8) -> u8 {
+    let mut p = 0u8;
+    while b != 0 {
+        if b & 1 != 0 {
+            p ^= a;
+        }
+        let carry = a & 0x80 != 0;
+        a <<= 1;
+        if carry {
+            a ^= 0x1d;
+        }
+        b >>= 1;
+    }
+    p
+}
+
+fn gf_inv(a: u8) -> u8 {
+    // a^254
+    let mut r = 1u8;
+    for _ in 0..254 {
+        r = gf_mul(r, a);
+    }
+    r
+}
+
+#[test]
+fn share_files_have_the_documented_construction() {
+    let dir = tempfile::tempdir().unwrap();
+    let pass = Passphrase::new(PASS.as_bytes().to_vec());
+    let (mut ks, keyring) = Keystore::create(
+        dir.path(),
+        Suite::Aes256Gcm,
+        &pass,
+        KdfParams::insecure_test(),
+    )
+    .unwrap();
+    let mut u = ks.unseal_passphrase(&pass, None).unwrap();
+    let out = dir.path().join("shares");
+    let (id, files) = ks.add_shares(&mut u, 3, 5, &out).unwrap();
+    let body = raw_body(&dir.path().join("pivault.keystore"));
+    let slot = &body["slots"][id as usize];
+    assert_eq!(slot["kind"], "shares");
+    let info = &slot["shares"];
+    assert_eq!(
+        (info["threshold"].as_u64(), info["count"].as_u64()),
+        (Some(3), Some(5))
+    );
+    let set = info["set"].as_str().unwrap();
+    let mut points = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0], "pivault-share 1");
+        let sum = digest::digest(
+            &digest::SHA256,
+            format!("{}\n{}\n", lines[0], lines[1]).as_bytes(),
+        );
+        assert_eq!(lines[2], format!("sha256 {}", hex::encode(sum.as_ref())));
+        let v: Value = serde_json::from_str(lines[1]).unwrap();
+        assert_eq!(v["vault_id"], body["vault_id"]);
+        assert_eq!(
+            (v["slot"].as_u64(), v["set"].as_str()),
+            (Some(id as u64), Some(set))
+        );
+        let x = v["x"].as_u64().unwrap() as u8;
+        let y = b64(v["y"].as_str().unwrap());
+        let mut ctx = digest::Context::new(&digest::SHA256);
+        ctx.update(b"pivault share v1");
+        ctx.update(set.as_bytes());
+        ctx.update(&[x]);
+        ctx.update(&y);
+        assert_eq!(
+            info["hashes"][x as usize - 1].as_str().unwrap(),
+            hex::encode(ctx.finish().as_ref())
+        );
+        points.push((x, y));
+    }
+    // Any 3 shares: Lagrange interpolation at 0, byte by byte.
+    for pick in [[0usize, 1, 2], [4, 2, 0], [1, 3, 4]] {
+        let secret: Vec<u8> = (0..32)
+            .map(|b| {
+                let mut acc = 0u8;
+                for &i in &pick {
+                    let (xi, ref yi) = points[i];
+                    let mut l = 1u8;
+                    for &j in &pick {
+                        if j != i {
+                            let xj = points[j].0;
+                            l = gf_mul(l, gf_mul(xj, gf_inv(xj ^ xi)));
+                        }
+                    }
+                    acc ^= gf_mul(l, yi[b]);
+                }
+                acc
+            })
+            .collect();
+        let kek = hkdf32(
+            &secret,
+            "pivault v1 share slot",
+            &b64(slot["salt"].as_str().unwrap()),
+        );
+        let plain = open_v2(&body, slot, &kek).expect("any 3 shares open the slot independently");
+        assert_eq!(parse_keyring(&plain).0, *keyring.master().expose());
+    }
+}

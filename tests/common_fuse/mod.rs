@@ -223,6 +223,12 @@ impl Drop for Fixture {
     }
 }
 
+/// True when the tests run as root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
 /// The errno of a failed call.
 pub fn errno<T: std::fmt::Debug>(r: std::io::Result<T>) -> i32 {
     r.expect_err("the call should fail")

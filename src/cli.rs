@@ -44,6 +44,11 @@ pub enum Command {
     Unmount(UnmountArgs),
     /// Find unprotected PI (SSNs, licence, card and account numbers) in files.
     Scan(ScanArgs),
+    /// Run the TLS gateway (`--config FILE`), or `check` a configuration.
+    Proxy(crate::proxycmd::ProxyArgs),
+    /// Certificates for the gateway (`dev`: a self-signed one for development).
+    #[command(subcommand)]
+    Cert(crate::certcmd::CertCommand),
 }
 
 /// Cipher suite choices at init.

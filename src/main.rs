@@ -2,10 +2,12 @@
 //! command is a thin call into the library crates.
 
 mod auditcmd;
+mod certcmd;
 mod cli;
 mod keyscmd;
 mod mountcmd;
 mod progress;
+mod proxycmd;
 mod reencryptcmd;
 mod scancmd;
 mod secrets;
@@ -83,5 +85,7 @@ fn run(cmd: cli::Command) -> anyhow::Result<Outcome> {
         Mount(a) => mountcmd::mount(a),
         Unmount(a) => mountcmd::unmount(a),
         Scan(a) => scancmd::run(a),
+        Proxy(a) => proxycmd::run(a),
+        Cert(c) => certcmd::run(c),
     }
 }

@@ -1,6 +1,49 @@
-//! vault-proxy: pivault's TLS gateway in front of legacy applications
-//! (HTTPS reverse proxy, raw TCP tunnel, TLS origination, redirect listener).
+//! vault-proxy: pivault's TLS gateway in front of legacy applications.
 //!
-//! Its implementation arrives with its own issue; the crate exists now so the
-//! workspace has the shape `docs/` and the design describe.
+//! One process runs many listeners, each in one mode:
+//!
+//! - `http`: HTTPS (HTTP/1.1 and HTTP/2) in, plaintext HTTP to the app;
+//! - `tcp`: TLS in, raw bytes to the app (optionally with a PROXY v2 header);
+//! - `originate`: plaintext in from a legacy client, verified TLS out;
+//! - `redirect`: plaintext HTTP in, a redirect to HTTPS out.
+//!
+//! TLS is rustls with the *ring* provider, TLS 1.2 and 1.3 with ECDHE AEAD
+//! suites only. Client certificates can be required (`client_ca`) and
+//! filtered (`allow`). Certificates reload on SIGHUP and on file change.
+//!
+//! ```no_run
+//! let cfg = vault_proxy::Config::load(std::path::Path::new("gw.toml"))?;
+//! vault_proxy::tls::check_files(&cfg, None)?;           // what `proxy check` does
+//! vault_proxy::run_blocking(&cfg, None, |bound, _| {
+//!     for (name, mode, addr) in bound {
+//!         eprintln!("{} {name} on {addr}", mode.as_str());
+//!     }
+//! })?;                                                   // until SIGTERM, then drains
+//! # Ok::<(), vault_proxy::Error>(())
+//! ```
+//!
+//! Modules: [`config`] (the TOML schema), [`tls`] (policy, certificate
+//! loading and reload), [`listener`] (accept loop, limits), [`access`]
+//! (client certificate rules), [`http`], [`tcp`], [`originate`],
+//! [`redirect`] (the modes), [`metrics`], [`log`] (monitoring), [`server`]
+//! (start, signals, drain), [`devcert`].
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod access;
+pub mod config;
+pub mod devcert;
+mod error;
+pub mod http;
+pub mod listener;
+pub mod log;
+pub mod metrics;
+pub mod originate;
+pub mod redirect;
+pub mod server;
+pub mod tcp;
+pub mod tls;
+
+pub use config::Config;
+pub use error::{Error, Result};
+pub use server::{run_blocking, Gateway};

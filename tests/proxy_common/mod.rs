@@ -1,0 +1,379 @@
+//! Helpers for the gateway tests: the real binary as a child process with a
+//! generated config, certificates made with rcgen, small plaintext
+//! backends on 127.0.0.1, and a rustls client. Every wait is bounded.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_pivault")
+}
+
+/// A CA and certificates it signs, written as PEM files into a directory.
+pub struct Pki {
+    pub dir: PathBuf,
+    ca: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+}
+
+impl Pki {
+    pub fn new(dir: &Path, name: &str) -> Pki {
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        p.distinguished_name
+            .push(rcgen::DnType::CommonName, format!("{name} test CA"));
+        p.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+        let ca =
+            rcgen::CertifiedIssuer::self_signed(p, rcgen::KeyPair::generate().unwrap()).unwrap();
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join(format!("{name}-ca.pem")), ca.pem()).unwrap();
+        Pki {
+            dir: dir.to_path_buf(),
+            ca,
+        }
+    }
+    pub fn ca_path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}-ca.pem"))
+    }
+    /// A leaf for `sans` with common name `cn`, plus extra URI SANs; writes
+    /// FILE.pem and FILE.key and returns their paths.
+    pub fn leaf(
+        &self,
+        file: &str,
+        cn: &str,
+        sans: &[&str],
+        uris: &[&str],
+        client: bool,
+    ) -> (PathBuf, PathBuf) {
+        let mut p =
+            rcgen::CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        p.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        for u in uris {
+            p.subject_alt_names
+                .push(rcgen::SanType::URI((*u).try_into().unwrap()));
+        }
+        p.extended_key_usages = vec![if client {
+            rcgen::ExtendedKeyUsagePurpose::ClientAuth
+        } else {
+            rcgen::ExtendedKeyUsagePurpose::ServerAuth
+        }];
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = p.signed_by(&key, &self.ca).unwrap();
+        let (c, k) = (
+            self.dir.join(format!("{file}.pem")),
+            self.dir.join(format!("{file}.key")),
+        );
+        std::fs::write(&c, cert.pem()).unwrap();
+        std::fs::write(&k, key.serialize_pem()).unwrap();
+        (c, k)
+    }
+}
+
+/// The gateway, running as a child process.
+pub struct Gw {
+    pub child: Child,
+    pub lines: Arc<Mutex<Vec<String>>>,
+    pub addrs: Vec<SocketAddr>,
+    pub metrics: Option<SocketAddr>,
+    pub config: PathBuf,
+}
+
+impl Gw {
+    /// Writes `toml` to DIR/gw.toml and starts `pivault proxy --config`;
+    /// waits (up to 20 s) until every listener is bound.
+    pub fn start(dir: &Path, toml: &str) -> Gw {
+        let config = dir.join("gw.toml");
+        std::fs::write(&config, toml).unwrap();
+        let n = toml.matches("[[listener]]").count();
+        let mut child = Command::new(bin())
+            .args(["proxy", "--config"])
+            .arg(&config)
+            .env("PIVAULT_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let err = child.stderr.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let l2 = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                l2.lock().unwrap().push(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let got = lines.lock().unwrap().clone();
+            let addrs: Vec<SocketAddr> = got
+                .iter()
+                .filter(|l| l.starts_with("pivault proxy:") && l.contains(" listener "))
+                .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap())
+                .collect();
+            let metrics = got
+                .iter()
+                .find(|l| l.starts_with("pivault proxy: metrics on "))
+                .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap());
+            if addrs.len() == n {
+                return Gw {
+                    child,
+                    lines,
+                    addrs,
+                    metrics,
+                    config,
+                };
+            }
+            if let Ok(Some(st)) = child.try_wait() {
+                panic!("gateway exited early ({st}): {got:#?}");
+            }
+            assert!(Instant::now() < deadline, "gateway did not start: {got:#?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    pub fn log(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+    /// Waits up to `secs` for a log line containing `needle`.
+    pub fn wait_log(&self, needle: &str, secs: u64) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < deadline {
+            if self.log().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        false
+    }
+    pub fn signal(&self, sig: &str) {
+        let st = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    /// Waits up to `secs` for the process to exit; its exit code.
+    pub fn wait_exit(&mut self, secs: u64) -> Option<i32> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < deadline {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Gw {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A tiny HTTP/1.1 backend: keep-alive; `/headers` echoes the request
+/// header block; `/slow` answers after 3 s; `/big` sends 1 MiB; `/ws`
+/// answers 101 and then echoes bytes; a request body is echoed back
+/// (`/echo`). Returns its address.
+pub fn http_backend() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming().take(10_000) {
+            let Ok(s) = s else { continue };
+            std::thread::spawn(move || serve_http(s));
+        }
+    });
+    addr
+}
+
+fn serve_http(s: TcpStream) {
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut w = s;
+    for _ in 0..1000 {
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            match r.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            if line == "\r\n" {
+                break;
+            }
+            head.push_str(&line);
+        }
+        let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+        let len: usize = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().parse().unwrap_or(0))
+            })
+            .unwrap_or(0);
+        let mut body = vec![0; len];
+        if r.read_exact(&mut body).is_err() {
+            return;
+        }
+        let reply = |w: &mut TcpStream, b: &[u8]| {
+            let _ = write!(w, "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nx-backend: yes\r\nconnection: keep-alive\r\nkeep-alive: timeout=5\r\n\r\n", b.len());
+            let _ = w.write_all(b);
+        };
+        match path.split('?').next().unwrap_or("/") {
+            "/headers" => reply(&mut w, head.as_bytes()),
+            "/slow" => {
+                std::thread::sleep(Duration::from_secs(3));
+                reply(&mut w, b"slow");
+            }
+            "/big" => reply(&mut w, &vec![b'x'; 1 << 20]),
+            "/ws" => {
+                let _ = w.write_all(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n");
+                let mut buf = [0u8; 1024];
+                loop {
+                    match r.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            if w.write_all(&buf[..n]).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+            "/echo" => reply(&mut w, &body),
+            _ => reply(&mut w, b"hello from the legacy app\n"),
+        }
+    }
+}
+
+/// A TCP backend that reads to EOF, then answers "got N bytes" and closes
+/// (so it only answers when half-close is passed through). With
+/// `proxy_header`, the bytes read are returned raw instead.
+pub fn eof_backend(raw: bool) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming().take(1000) {
+            let Ok(mut s) = s else { continue };
+            std::thread::spawn(move || {
+                s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                let mut all = Vec::new();
+                if s.read_to_end(&mut all).is_err() {
+                    return;
+                }
+                if raw {
+                    let _ = s.write_all(&all);
+                } else {
+                    let _ = write!(s, "got {} bytes", all.len());
+                }
+                let _ = s.shutdown(Shutdown::Write);
+            });
+        }
+    });
+    addr
+}
+
+/// A free port on 127.0.0.1 with nothing listening on it.
+pub fn dead_addr() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+/// A rustls client config trusting `ca`, with an optional client cert.
+pub fn client_config(ca: &Path, client: Option<(&Path, &Path)>) -> Arc<rustls::ClientConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let b = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots);
+    let cfg = match client {
+        Some((c, k)) => {
+            let chain: Vec<_> = CertificateDer::pem_file_iter(c)
+                .unwrap()
+                .map(|c| c.unwrap())
+                .collect();
+            b.with_client_auth_cert(chain, PrivateKeyDer::from_pem_file(k).unwrap())
+                .unwrap()
+        }
+        None => b.with_no_client_auth(),
+    };
+    Arc::new(cfg)
+}
+
+pub type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+/// Connects and completes a TLS handshake as `name`.
+pub fn tls_connect(
+    addr: SocketAddr,
+    cfg: Arc<rustls::ClientConfig>,
+    name: &str,
+) -> std::io::Result<Tls> {
+    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let conn = rustls::ClientConnection::new(cfg, name.to_string().try_into().unwrap()).unwrap();
+    let mut t = rustls::StreamOwned::new(conn, s);
+    while t.conn.is_handshaking() {
+        t.conn.complete_io(&mut t.sock)?;
+    }
+    // TLS 1.3 client-certificate refusals arrive after the client's Finished:
+    // read once to see them.
+    Ok(t)
+}
+
+/// curl with a deadline; returns (exit code, stdout, stderr).
+pub fn curl(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "-m", "15"])
+        .args(args)
+        .output()
+        .expect("curl is installed");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `openssl s_client` with extra args against addr; (handshake ok, output).
+pub fn s_client(addr: SocketAddr, extra: &[&str]) -> (bool, String) {
+    let mut c = Command::new("timeout")
+        .args(["10", "openssl", "s_client", "-connect", &addr.to_string()])
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("openssl is installed");
+    drop(c.stdin.take());
+    let out = c.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ok = text.contains("BEGIN CERTIFICATE")
+        || text.contains("Cipher is ") && !text.contains("Cipher is (NONE)");
+    (ok && !text.contains("Cipher is (NONE)"), text)
+}
+
+/// Fetches the metrics page.
+pub fn metrics(addr: SocketAddr) -> String {
+    curl(&[&format!("http://{addr}/metrics")]).1
+}

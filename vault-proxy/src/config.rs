@@ -1,0 +1,648 @@
+//! The gateway's TOML configuration (`pivault proxy --config FILE`).
+//!
+//! Parsing is strict: unknown keys are errors, and every error names the
+//! file, line, column and key with what was expected. [`Config::load`]
+//! parses and validates the shape (addresses, URLs, which keys each mode
+//! takes); it opens no socket and reads no certificate. docs/PROXY.md
+//! explains every key.
+
+use crate::error::{Error, Result};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// JSON-lines access log: a path, or "-" for stdout. None: no access log.
+    pub access_log: Option<String>,
+    /// Connection and request limits.
+    #[serde(default)]
+    pub limits: Limits,
+    /// The monitoring listener (GET /metrics, GET /status).
+    pub metrics: Option<Metrics>,
+    /// The listeners; at least one.
+    #[serde(default)]
+    pub listener: Vec<Listener>,
+    /// Where the file was read from (for messages).
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+/// `[limits]`: every one has a default.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Open client connections per process, taken before the TLS handshake.
+    pub max_connections: usize,
+    /// Seconds a client has to finish the TLS handshake.
+    pub handshake_timeout_s: u64,
+    /// Seconds a client has to send a whole request header (slowloris).
+    pub header_timeout_s: u64,
+    /// Seconds without a byte either way before a connection is closed.
+    pub idle_timeout_s: u64,
+    /// Largest request header block in bytes; larger gets 431.
+    pub max_header_bytes: usize,
+    /// Seconds to wait for the upstream's response header; then 504.
+    pub upstream_timeout_s: u64,
+    /// Seconds to connect to an upstream; then 502.
+    pub connect_timeout_s: u64,
+    /// Seconds in-flight work may take to finish after SIGTERM.
+    pub drain_timeout_s: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 10_000,
+            handshake_timeout_s: 10,
+            header_timeout_s: 10,
+            idle_timeout_s: 75,
+            max_header_bytes: 65_536,
+            upstream_timeout_s: 60,
+            connect_timeout_s: 5,
+            drain_timeout_s: 30,
+        }
+    }
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metrics {
+    /// Plaintext address for GET /metrics and GET /status (keep it private).
+    pub listen: String,
+}
+
+/// What a listener does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// TLS in, HTTP reverse proxy to a plaintext upstream.
+    Http,
+    /// TLS in, raw bytes to a plaintext upstream.
+    Tcp,
+    /// Plaintext in, TLS out to the upstream.
+    Originate,
+    /// Plaintext HTTP in, redirect to `to`.
+    Redirect,
+}
+
+impl Mode {
+    /// The name used in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Http => "http",
+            Mode::Tcp => "tcp",
+            Mode::Originate => "originate",
+            Mode::Redirect => "redirect",
+        }
+    }
+}
+
+/// One `[[listener]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listener {
+    /// http | tcp | originate | redirect.
+    pub mode: Mode,
+    /// address:port to accept on.
+    pub listen: String,
+    /// http: base URL "http://host:port"; tcp, originate: "host:port".
+    pub upstream: Option<String>,
+    /// PEM chain, leaf first (http, tcp).
+    pub cert: Option<PathBuf>,
+    /// PEM private key, or "sealed:VAULT_DIR:NAME" (http, tcp).
+    pub key: Option<String>,
+    /// More certificates chosen by SNI.
+    #[serde(default)]
+    pub sni: Vec<Sni>,
+    /// PEM CA bundle: client certificates are required and checked against it.
+    pub client_ca: Option<PathBuf>,
+    /// Allow-list of client certificates (needs `client_ca`).
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// http: send Strict-Transport-Security.
+    #[serde(default)]
+    pub hsts: bool,
+    /// tcp: send a PROXY protocol v2 header to the upstream.
+    #[serde(default)]
+    pub proxy_protocol: bool,
+    /// redirect: target base URL, "https://host[:port]".
+    pub to: Option<String>,
+    /// originate: PEM CA bundle for the upstream (default: system roots).
+    pub ca: Option<PathBuf>,
+    /// originate: name to verify the upstream against (default: its host).
+    pub server_name: Option<String>,
+    /// originate: client certificate chain to present.
+    pub client_cert: Option<PathBuf>,
+    /// originate: its private key.
+    pub client_key: Option<PathBuf>,
+    /// Parsed `listen` (filled by validation).
+    #[serde(skip)]
+    pub addr: Option<SocketAddr>,
+}
+
+/// One `[[listener.sni]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sni {
+    /// Server names this certificate is for ("*.example.com" allowed).
+    pub names: Vec<String>,
+    /// PEM chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key or "sealed:VAULT_DIR:NAME".
+    pub key: String,
+}
+
+/// One entry of `allow`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowRule {
+    /// Subject common name.
+    Cn(String),
+    /// A DNS subject alternative name.
+    Dns(String),
+    /// A URI subject alternative name (e.g. SPIFFE ID).
+    Uri(String),
+    /// SHA-256 of the certificate's SubjectPublicKeyInfo.
+    Spki([u8; 32]),
+}
+
+impl AllowRule {
+    /// Parses "CN=x", "DNS:x", "URI:x" or "SPKI:<64 hex digits>".
+    pub fn parse(s: &str) -> std::result::Result<Self, String> {
+        if let Some(v) = s.strip_prefix("CN=") {
+            return nonempty(v).map(AllowRule::Cn);
+        }
+        if let Some(v) = s.strip_prefix("DNS:") {
+            return nonempty(v).map(|v| AllowRule::Dns(v.to_ascii_lowercase()));
+        }
+        if let Some(v) = s.strip_prefix("URI:") {
+            return nonempty(v).map(AllowRule::Uri);
+        }
+        if let Some(v) = s.strip_prefix("SPKI:") {
+            let v = v.strip_prefix("sha256:").unwrap_or(v);
+            let mut out = [0u8; 32];
+            if v.len() != 64 {
+                return Err(format!(
+                    "`{s}`: an SPKI pin is 64 hex digits (SHA-256), got {}",
+                    v.len()
+                ));
+            }
+            for (i, b) in out.iter_mut().enumerate() {
+                *b = u8::from_str_radix(&v[2 * i..2 * i + 2], 16)
+                    .map_err(|_| format!("`{s}`: an SPKI pin is 64 hex digits"))?;
+            }
+            return Ok(AllowRule::Spki(out));
+        }
+        Err(format!(
+            "`{s}`: expected \"CN=name\", \"DNS:host\", \"URI:spiffe://...\" or \"SPKI:<sha256 hex>\""
+        ))
+    }
+}
+
+fn nonempty(v: &str) -> std::result::Result<String, String> {
+    if v.is_empty() {
+        Err("empty value in allow rule".into())
+    } else {
+        Ok(v.to_string())
+    }
+}
+
+/// A parsed `upstream` for http mode.
+#[derive(Debug, Clone)]
+pub struct HttpUpstream {
+    /// "http".
+    pub scheme: String,
+    /// host:port.
+    pub authority: String,
+    /// Path prefix without a trailing slash ("" for none).
+    pub prefix: String,
+}
+
+impl Listener {
+    /// Parsed `upstream` of an http listener.
+    pub fn http_upstream(&self) -> Option<HttpUpstream> {
+        let u = self.upstream.as_deref()?;
+        parse_http_url(u, "http").ok()
+    }
+    /// Parsed `allow` rules.
+    pub fn allow_rules(&self) -> Vec<AllowRule> {
+        self.allow
+            .iter()
+            .filter_map(|a| AllowRule::parse(a).ok())
+            .collect()
+    }
+}
+
+fn parse_http_url(u: &str, scheme: &str) -> std::result::Result<HttpUpstream, String> {
+    let rest = u
+        .strip_prefix(&format!("{scheme}://"))
+        .ok_or_else(|| format!("`{u}`: expected a {scheme}:// URL"))?;
+    let (auth, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    if auth.is_empty() || auth.contains('@') || auth.contains('?') || auth.contains('#') {
+        return Err(format!("`{u}`: expected {scheme}://host[:port][/path]"));
+    }
+    auth.parse::<hyper::http::uri::Authority>()
+        .map_err(|_| format!("`{u}`: `{auth}` is not a valid host[:port]"))?;
+    if path.contains('?') || path.contains('#') {
+        return Err(format!("`{u}`: no query or fragment allowed"));
+    }
+    Ok(HttpUpstream {
+        scheme: scheme.into(),
+        authority: auth.into(),
+        prefix: path.trim_end_matches('/').into(),
+    })
+}
+
+/// Parses a validated `to` ("https://host[:port][/prefix]").
+pub fn parse_https(u: &str) -> Option<HttpUpstream> {
+    parse_http_url(u, "https").ok()
+}
+
+/// Splits "host:port" (IPv6 as "[::1]:port").
+pub fn split_host_port(s: &str) -> Option<(String, u16)> {
+    let (host, port) = s.rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if host.is_empty() || port == 0 {
+        return None;
+    }
+    Some((host.to_string(), port))
+}
+
+impl Config {
+    /// Reads, parses and validates `path`.
+    pub fn load(path: &Path) -> Result<Config> {
+        let src = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Config::parse(&src, path)
+    }
+
+    /// Parses and validates `src` (read from `path`, used in messages).
+    pub fn parse(src: &str, path: &Path) -> Result<Config> {
+        let mut cfg: Config = toml::from_str(src).map_err(|e| {
+            let (line, col) = e.span().map(|s| line_col(src, s.start)).unwrap_or((0, 0));
+            let key = e.span().and_then(|s| key_at(src, s.start));
+            Error::Config {
+                file: path.to_path_buf(),
+                line,
+                col,
+                key,
+                msg: e.message().trim().to_string(),
+            }
+        })?;
+        cfg.path = path.to_path_buf();
+        cfg.validate(src)?;
+        Ok(cfg)
+    }
+
+    fn validate(&mut self, src: &str) -> Result<()> {
+        let file = self.path.clone();
+        let err = |idx: Option<usize>, key: &str, msg: String| {
+            let (line, col) = locate(src, idx, key);
+            Error::Config {
+                file: file.clone(),
+                line,
+                col,
+                key: Some(key.to_string()),
+                msg,
+            }
+        };
+        let l = &self.limits;
+        for (k, v) in [
+            ("max_connections", l.max_connections as u64),
+            ("handshake_timeout_s", l.handshake_timeout_s),
+            ("header_timeout_s", l.header_timeout_s),
+            ("idle_timeout_s", l.idle_timeout_s),
+            ("upstream_timeout_s", l.upstream_timeout_s),
+            ("connect_timeout_s", l.connect_timeout_s),
+        ] {
+            if v == 0 {
+                return Err(err(None, k, "expected a number greater than 0".into()));
+            }
+        }
+        if l.max_header_bytes < 1024 {
+            return Err(err(
+                None,
+                "max_header_bytes",
+                "expected at least 1024 bytes".into(),
+            ));
+        }
+        if let Some(m) = &self.metrics {
+            if m.listen.parse::<SocketAddr>().is_err() {
+                return Err(err(
+                    None,
+                    "listen",
+                    format!("[metrics] `{}`: expected address:port", m.listen),
+                ));
+            }
+        }
+        if self.listener.is_empty() {
+            return Err(err(
+                None,
+                "listener",
+                "no [[listener]]: expected at least one".into(),
+            ));
+        }
+        let mut seen = Vec::new();
+        for (i, li) in self.listener.iter_mut().enumerate() {
+            let at = Some(i);
+            let addr: SocketAddr = li.listen.parse().map_err(|_| {
+                err(
+                    at,
+                    "listen",
+                    format!(
+                        "`{}`: expected address:port such as 127.0.0.1:8443",
+                        li.listen
+                    ),
+                )
+            })?;
+            if addr.port() != 0 && seen.contains(&addr) {
+                return Err(err(
+                    at,
+                    "listen",
+                    format!("{addr} is used by an earlier listener"),
+                ));
+            }
+            seen.push(addr);
+            li.addr = Some(addr);
+            let m = li.mode.as_str();
+            let forbid = |key: &str, present: bool| {
+                if present {
+                    Err(err(at, key, format!("not used in mode \"{m}\"; remove it")))
+                } else {
+                    Ok(())
+                }
+            };
+            let tls_in = matches!(li.mode, Mode::Http | Mode::Tcp);
+            if tls_in {
+                if li.cert.is_none() {
+                    return Err(err(
+                        at,
+                        "cert",
+                        format!("mode \"{m}\" needs `cert` (PEM chain)"),
+                    ));
+                }
+                if li.key.is_none() {
+                    return Err(err(
+                        at,
+                        "key",
+                        format!("mode \"{m}\" needs `key` (PEM file or sealed:VAULT_DIR:NAME)"),
+                    ));
+                }
+                if let Some(k) = &li.key {
+                    check_key_spec(k).map_err(|e| err(at, "key", e))?;
+                }
+                for s in &li.sni {
+                    check_key_spec(&s.key).map_err(|e| err(at, "sni", e))?;
+                    if s.names.is_empty() {
+                        return Err(err(
+                            at,
+                            "sni",
+                            "`names` is empty: expected at least one server name".into(),
+                        ));
+                    }
+                }
+                if !li.allow.is_empty() && li.client_ca.is_none() {
+                    return Err(err(
+                        at,
+                        "allow",
+                        "needs `client_ca` (client certificates are checked against it first)"
+                            .into(),
+                    ));
+                }
+                for a in &li.allow {
+                    AllowRule::parse(a).map_err(|e| err(at, "allow", e))?;
+                }
+            } else {
+                forbid("cert", li.cert.is_some())?;
+                forbid("key", li.key.is_some())?;
+                forbid("sni", !li.sni.is_empty())?;
+                forbid("client_ca", li.client_ca.is_some())?;
+                forbid("allow", !li.allow.is_empty())?;
+            }
+            if li.mode != Mode::Http {
+                forbid("hsts", li.hsts)?;
+            }
+            if li.mode != Mode::Tcp {
+                forbid("proxy_protocol", li.proxy_protocol)?;
+            }
+            if li.mode != Mode::Originate {
+                forbid("ca", li.ca.is_some())?;
+                forbid("server_name", li.server_name.is_some())?;
+                forbid("client_cert", li.client_cert.is_some())?;
+                forbid("client_key", li.client_key.is_some())?;
+            }
+            match li.mode {
+                Mode::Redirect => {
+                    forbid("upstream", li.upstream.is_some())?;
+                    let to = li.to.as_deref().ok_or_else(|| {
+                        err(
+                            at,
+                            "to",
+                            "mode \"redirect\" needs `to` (https://host)".into(),
+                        )
+                    })?;
+                    parse_http_url(to, "https").map_err(|e| err(at, "to", e))?;
+                }
+                Mode::Http => {
+                    forbid("to", li.to.is_some())?;
+                    let u = li.upstream.as_deref().ok_or_else(|| {
+                        err(
+                            at,
+                            "upstream",
+                            "mode \"http\" needs `upstream` (http://host:port)".into(),
+                        )
+                    })?;
+                    parse_http_url(u, "http").map_err(|e| err(at, "upstream", e))?;
+                }
+                Mode::Tcp | Mode::Originate => {
+                    forbid("to", li.to.is_some())?;
+                    let u = li.upstream.as_deref().ok_or_else(|| {
+                        err(
+                            at,
+                            "upstream",
+                            format!("mode \"{m}\" needs `upstream` (host:port)"),
+                        )
+                    })?;
+                    if split_host_port(u).is_none() {
+                        return Err(err(at, "upstream", format!("`{u}`: expected host:port")));
+                    }
+                    if li.client_cert.is_some() != li.client_key.is_some() {
+                        return Err(err(
+                            at,
+                            "client_key",
+                            "`client_cert` and `client_key` go together".into(),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_key_spec(k: &str) -> std::result::Result<(), String> {
+    if let Some(rest) = k.strip_prefix("sealed:") {
+        match rest.rsplit_once(':') {
+            Some((v, n)) if !v.is_empty() && !n.is_empty() => Ok(()),
+            _ => Err(format!("`{k}`: expected sealed:VAULT_DIR:NAME")),
+        }
+    } else if k.is_empty() {
+        Err("empty key path".into())
+    } else {
+        Ok(())
+    }
+}
+
+/// 1-based line and column of byte offset `pos`.
+fn line_col(src: &str, pos: usize) -> (usize, usize) {
+    let pos = pos.min(src.len());
+    let before = &src[..pos];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rfind('\n').map(|i| pos - i).unwrap_or(pos + 1);
+    (line, col)
+}
+
+/// The key on the line holding byte `pos`, when the line is `key = ...`.
+fn key_at(src: &str, pos: usize) -> Option<String> {
+    let pos = pos.min(src.len());
+    let start = src[..pos].rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let end = src[pos..].find('\n').map(|i| pos + i).unwrap_or(src.len());
+    let line = &src[start..end];
+    let (k, _) = line.split_once('=')?;
+    let k = k.trim().trim_matches('"');
+    (!k.is_empty() && !k.starts_with('[')).then(|| k.to_string())
+}
+
+/// Finds `key = ` inside the `idx`-th `[[listener]]` (or outside listeners
+/// when `idx` is None); falls back to the section header.
+fn locate(src: &str, idx: Option<usize>, key: &str) -> (usize, usize) {
+    let mut n_listener = 0usize;
+    let mut in_target = idx.is_none();
+    let mut header_line = 0;
+    for (i, line) in src.lines().enumerate() {
+        let t = line.trim_start();
+        if t.starts_with("[[listener]]") {
+            in_target = idx == Some(n_listener);
+            if in_target {
+                header_line = i + 1;
+            }
+            n_listener += 1;
+            continue;
+        }
+        if t.starts_with('[') {
+            if idx.is_none() {
+                in_target = true;
+            } else if !t.starts_with("[[listener.") {
+                in_target = false;
+            }
+            continue;
+        }
+        if in_target {
+            if let Some((k, _)) = t.split_once('=') {
+                if k.trim().trim_matches('"') == key {
+                    return (i + 1, line.len() - t.len() + 1);
+                }
+            }
+        }
+    }
+    (header_line, if header_line > 0 { 1 } else { 0 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Config> {
+        Config::parse(s, Path::new("gw.toml"))
+    }
+
+    const OK: &str = r#"
+[[listener]]
+mode = "http"
+listen = "127.0.0.1:8443"
+upstream = "http://127.0.0.1:8080"
+cert = "c.pem"
+key = "k.pem"
+"#;
+
+    #[test]
+    fn minimal_config_parses_with_defaults() {
+        let c = parse(OK).unwrap();
+        assert_eq!(c.limits.max_connections, 10_000);
+        assert_eq!(c.listener[0].mode, Mode::Http);
+        assert_eq!(
+            c.listener[0].http_upstream().unwrap().authority,
+            "127.0.0.1:8080"
+        );
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let e = parse(&format!("{OK}colour = \"red\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("gw.toml:8:"), "{e}");
+        assert!(e.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let e = parse("[limits]\nmax_connections = \"many\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("gw.toml:2:"), "{e}");
+        assert!(e.contains("max_connections"), "{e}");
+    }
+
+    #[test]
+    fn missing_upstream_is_located() {
+        let e = parse(&OK.replace("upstream = \"http://127.0.0.1:8080\"\n", ""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("upstream") && e.contains("gw.toml:2:"), "{e}");
+    }
+
+    #[test]
+    fn bad_allow_rule_and_allow_without_ca() {
+        let e = parse(&format!("{OK}allow = [\"CN=a\"]\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("client_ca"), "{e}");
+        let e = parse(&format!("{OK}client_ca = \"ca.pem\"\nallow = [\"XX\"]\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("gw.toml:9:") && e.contains("allow"), "{e}");
+    }
+
+    #[test]
+    fn allow_rules_parse() {
+        assert_eq!(
+            AllowRule::parse("CN=alice").unwrap(),
+            AllowRule::Cn("alice".into())
+        );
+        assert!(matches!(
+            AllowRule::parse(&format!("SPKI:{}", "ab".repeat(32))),
+            Ok(AllowRule::Spki(_))
+        ));
+        assert!(AllowRule::parse("SPKI:abc").is_err());
+    }
+
+    #[test]
+    fn host_port_split() {
+        assert_eq!(split_host_port("[::1]:5"), Some(("::1".into(), 5)));
+        assert_eq!(
+            split_host_port("db.example:5432"),
+            Some(("db.example".into(), 5432))
+        );
+        assert_eq!(split_host_port("db.example"), None);
+    }
+}

@@ -1,0 +1,300 @@
+//! The accept loop and what every connection shares: the process-wide
+//! connection cap (a semaphore slot is taken *before* `accept`, so a flood
+//! waits in the kernel backlog instead of costing handshakes), the TLS
+//! handshake deadline, the client-certificate access check, the idle
+//! timeout, and the shutdown signal for draining.
+
+use crate::access::PeerCert;
+use crate::config::{AllowRule, Limits};
+use crate::log::AccessLog;
+use crate::metrics::{HandshakeFailure, ListenerMetrics, Metrics};
+use crate::tls::ServerTls;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio_rustls::server::TlsStream;
+
+/// State shared by every listener of the process.
+pub struct Shared {
+    /// `[limits]`.
+    pub limits: Limits,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// The access log, if configured.
+    pub log: Option<Arc<AccessLog>>,
+    /// One permit per open client connection.
+    pub conns: Arc<Semaphore>,
+    /// Becomes true on SIGTERM/SIGINT.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// What a handler knows about an accepted connection.
+#[derive(Clone)]
+pub struct ConnInfo {
+    /// Client address.
+    pub peer: SocketAddr,
+    /// Local address the client connected to.
+    pub local: SocketAddr,
+    /// Index of the listener in the config.
+    pub index: usize,
+    /// The listener's configured address.
+    pub listener: String,
+    /// Negotiated TLS version ("TLSv1_3"), empty for plaintext.
+    pub tls_version: String,
+    /// Negotiated suite, empty for plaintext.
+    pub tls_suite: String,
+    /// The client certificate, when one was presented.
+    pub cert: Option<PeerCert>,
+}
+
+impl ConnInfo {
+    /// This listener's counters.
+    pub fn metrics<'a>(&self, sh: &'a Shared) -> &'a ListenerMetrics {
+        &sh.metrics.listeners[self.index]
+    }
+}
+
+/// Resolves once shutdown has been signalled.
+pub async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|v| *v).await;
+}
+
+fn clock() -> u64 {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    BASE.get_or_init(Instant::now).elapsed().as_millis() as u64
+}
+
+/// A stream that records when a byte last moved either way.
+pub struct IdleIo<T> {
+    inner: T,
+    last: Arc<AtomicU64>,
+}
+
+impl<T> IdleIo<T> {
+    /// Wraps `inner`; the returned clock is shared with [`idle_guard`].
+    pub fn new(inner: T) -> (Self, Arc<AtomicU64>) {
+        let last = Arc::new(AtomicU64::new(clock()));
+        (
+            IdleIo {
+                inner,
+                last: last.clone(),
+            },
+            last,
+        )
+    }
+    /// The wrapped stream.
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for IdleIo<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.last.store(clock(), Relaxed);
+        }
+        r
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for IdleIo<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.last.store(clock(), Relaxed);
+        }
+        r
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.last.store(clock(), Relaxed);
+        }
+        r
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Runs `fut` until it ends or nothing moved on `last` for `idle`; returns
+/// None when the connection was cut for idleness.
+pub async fn idle_guard<F: Future>(
+    fut: F,
+    last: Arc<AtomicU64>,
+    idle: Duration,
+) -> Option<F::Output> {
+    let idle_ms = idle.as_millis() as u64;
+    let watchdog = async {
+        loop {
+            let since = clock().saturating_sub(last.load(Relaxed));
+            if since >= idle_ms {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(idle_ms - since + 5)).await;
+        }
+    };
+    tokio::select! {
+        out = fut => Some(out),
+        _ = watchdog => None,
+    }
+}
+
+/// The client side of a TLS-terminating listener after the handshake.
+pub type ClientTls = TlsStream<IdleIo<TcpStream>>;
+
+/// Performs the server handshake under the deadline and applies `allow`.
+/// Failures are counted and logged at debug (they are client mistakes or
+/// probes), refusals by `allow` at warn.
+pub async fn tls_accept(
+    tls: &ServerTls,
+    rules: &[AllowRule],
+    io: IdleIo<TcpStream>,
+    mut info: ConnInfo,
+    sh: &Shared,
+) -> Option<(ClientTls, ConnInfo)> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config());
+    let deadline = Duration::from_secs(sh.limits.handshake_timeout_s);
+    let m = info.metrics(sh);
+    let stream = match tokio::time::timeout(deadline, acceptor.accept(io)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            let why = HandshakeFailure::classify(&e);
+            m.handshake_failed(why);
+            tracing::debug!(listener = %info.listener, client = %info.peer, reason = why.as_str(), "TLS handshake failed: {e}");
+            return None;
+        }
+        Err(_) => {
+            m.handshake_failed(HandshakeFailure::Timeout);
+            tracing::debug!(listener = %info.listener, client = %info.peer, "TLS handshake timed out");
+            return None;
+        }
+    };
+    let (_, conn) = stream.get_ref();
+    info.tls_version = conn
+        .protocol_version()
+        .map(|v| format!("{v:?}"))
+        .unwrap_or_default();
+    info.tls_suite = conn
+        .negotiated_cipher_suite()
+        .map(|s| format!("{:?}", s.suite()))
+        .unwrap_or_default();
+    info.cert = conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .and_then(|c| PeerCert::parse(c.as_ref()));
+    if !rules.is_empty() {
+        let ok = info.cert.as_ref().is_some_and(|c| c.allowed(rules));
+        if !ok {
+            m.handshake_failed(HandshakeFailure::NotAllowed);
+            let who = info
+                .cert
+                .as_ref()
+                .map(|c| format!("{} ({})", c.subject, c.spki_pin()));
+            tracing::warn!(
+                "listener {}: client {} refused: certificate {} is not in `allow`",
+                info.listener,
+                info.peer,
+                who.as_deref().unwrap_or("(unparsable)")
+            );
+            let mut s = stream;
+            let _ = tokio::io::AsyncWriteExt::shutdown(&mut s).await;
+            return None;
+        }
+    }
+    Some((stream, info))
+}
+
+/// A connection handler for one mode.
+pub trait Handler: Send + Sync + 'static {
+    /// Serves one accepted connection to the end.
+    fn serve(
+        self: Arc<Self>,
+        sock: TcpStream,
+        info: ConnInfo,
+        sh: Arc<Shared>,
+    ) -> impl Future<Output = ()> + Send;
+}
+
+/// Accepts until shutdown; each connection holds one permit of `sh.conns`
+/// for its whole life.
+pub async fn accept_loop<H: Handler>(
+    l: TcpListener,
+    index: usize,
+    name: String,
+    h: Arc<H>,
+    sh: Arc<Shared>,
+) {
+    let mut stop = sh.shutdown.clone();
+    let mut backoff = Duration::from_millis(5);
+    let local = l
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    loop {
+        let permit = tokio::select! {
+            p = sh.conns.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = crate::listener::stopped(&mut stop) => break,
+        };
+        let (sock, peer) = tokio::select! {
+            r = l.accept() => match r {
+                Ok(x) => { backoff = Duration::from_millis(5); x }
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!("listener {name}: accept failed: {e}; retrying in {backoff:?}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            },
+            _ = crate::listener::stopped(&mut stop) => break,
+        };
+        let _ = sock.set_nodelay(true);
+        let m = &sh.metrics.listeners[index];
+        m.connections.fetch_add(1, Relaxed);
+        m.active.fetch_add(1, Relaxed);
+        let info = ConnInfo {
+            peer,
+            local,
+            index,
+            listener: name.clone(),
+            tls_version: String::new(),
+            tls_suite: String::new(),
+            cert: None,
+        };
+        let (h, sh2) = (h.clone(), sh.clone());
+        tokio::spawn(async move {
+            h.serve(sock, info, sh2.clone()).await;
+            sh2.metrics.listeners[index].active.fetch_sub(1, Relaxed);
+            drop(permit);
+        });
+    }
+    tracing::info!("listener {name}: no longer accepting");
+}

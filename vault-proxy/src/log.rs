@@ -1,0 +1,124 @@
+//! The JSON-lines access log: one object per HTTP request or TCP/originate
+//! connection, with time, client address, client certificate subject,
+//! listener, method, path, status, bytes in/out, duration, upstream and the
+//! TLS version and suite. Written to a file (append) or stdout ("-").
+
+use crate::error::{Error, Result};
+use serde::Serialize;
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// One access-log record.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Entry {
+    /// RFC 3339 UTC time at which the request ended.
+    pub time: String,
+    /// Client address ip:port.
+    pub client: String,
+    /// Client certificate subject, when one was presented.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_cert: Option<String>,
+    /// The listener's configured address.
+    pub listener: String,
+    /// http | tcp | originate | redirect.
+    pub mode: &'static str,
+    /// HTTP method (empty for tcp and originate).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub method: String,
+    /// Request path and query.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub path: String,
+    /// HTTP/1.1, HTTP/2.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub proto: String,
+    /// Response status (0 for tcp and originate).
+    pub status: u16,
+    /// Bytes from the client (body or stream).
+    pub bytes_in: u64,
+    /// Bytes to the client (body or stream).
+    pub bytes_out: u64,
+    /// Milliseconds from request (or connection) start to end.
+    pub duration_ms: u64,
+    /// The upstream it went to.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub upstream: String,
+    /// TLS version with the client (or upstream, for originate).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub tls_version: String,
+    /// TLS cipher suite.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub tls_suite: String,
+}
+
+/// Where access records go.
+pub struct AccessLog {
+    out: Mutex<Box<dyn Write + Send>>,
+}
+
+impl AccessLog {
+    /// Opens `target`: a file path (created, appended) or "-" for stdout.
+    pub fn open(target: &str) -> Result<Self> {
+        let out: Box<dyn Write + Send> = if target == "-" {
+            Box::new(std::io::stdout())
+        } else {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(target)
+                .map_err(|e| Error::io(target, e))?;
+            Box::new(f)
+        };
+        Ok(AccessLog {
+            out: Mutex::new(out),
+        })
+    }
+
+    /// Writes one record as a single line (one write call, so lines from
+    /// several threads never interleave).
+    pub fn write(&self, mut e: Entry) {
+        e.time = rfc3339_now();
+        let mut line = serde_json::to_vec(&e).unwrap_or_default();
+        line.push(b'\n');
+        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(err) = out.write_all(&line).and_then(|_| out.flush()) {
+            tracing::warn!("access log write failed: {err}");
+        }
+    }
+}
+
+/// Now as "2026-01-31T12:34:56.789Z".
+pub fn rfc3339_now() -> String {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn time_format_shape() {
+        let t = super::rfc3339_now();
+        assert_eq!(t.len(), 24, "{t}");
+        assert!(t.starts_with("20") && t.ends_with('Z'));
+    }
+}

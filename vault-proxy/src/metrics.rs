@@ -1,0 +1,316 @@
+//! Counters for monitoring (201 CMR 17.04 "monitoring of systems") and the
+//! plaintext `[metrics]` listener: `GET /metrics` in the Prometheus text
+//! format (every name starts `pivault_`) and `GET /status` as JSON.
+//!
+//! Counters are plain atomics per listener, so the hot path takes no lock.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Request, Response, StatusCode};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Why a TLS handshake (or the access check right after it) failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandshakeFailure {
+    /// Not finished within `handshake_timeout_s`.
+    Timeout,
+    /// The client offered no TLS version we accept (1.0, 1.1, SSLv3).
+    ProtocolVersion,
+    /// No cipher suite or key exchange group in common (CBC, RSA key exchange...).
+    NoSharedCipher,
+    /// `client_ca` is set and the client sent no certificate.
+    NoClientCert,
+    /// The client certificate did not verify against `client_ca`.
+    BadClientCert,
+    /// The client certificate verified but is not in `allow`.
+    NotAllowed,
+    /// Not TLS, or a malformed message.
+    BadMessage,
+    /// The client closed the connection during the handshake.
+    Eof,
+    /// Anything else.
+    Other,
+}
+
+impl HandshakeFailure {
+    const ALL: [HandshakeFailure; 9] = [
+        Self::Timeout,
+        Self::ProtocolVersion,
+        Self::NoSharedCipher,
+        Self::NoClientCert,
+        Self::BadClientCert,
+        Self::NotAllowed,
+        Self::BadMessage,
+        Self::Eof,
+        Self::Other,
+    ];
+    /// The label value in metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Timeout => "timeout",
+            Self::ProtocolVersion => "protocol_version",
+            Self::NoSharedCipher => "no_shared_cipher",
+            Self::NoClientCert => "no_client_cert",
+            Self::BadClientCert => "bad_client_cert",
+            Self::NotAllowed => "not_allowed",
+            Self::BadMessage => "bad_message",
+            Self::Eof => "eof",
+            Self::Other => "other",
+        }
+    }
+    /// Classifies an error from `TlsAcceptor::accept`.
+    pub fn classify(e: &std::io::Error) -> Self {
+        use rustls::{Error as E, PeerIncompatible as P};
+        if let Some(t) = e.get_ref().and_then(|r| r.downcast_ref::<E>()) {
+            return match t {
+                E::PeerIncompatible(p) => match p {
+                    P::Tls12NotOffered
+                    | P::Tls12NotOfferedOrEnabled
+                    | P::Tls13RequiredForQuic
+                    | P::SupportedVersionsExtensionRequired => Self::ProtocolVersion,
+                    _ => Self::NoSharedCipher,
+                },
+                E::NoCertificatesPresented => Self::NoClientCert,
+                E::InvalidCertificate(_) => Self::BadClientCert,
+                E::InvalidMessage(_)
+                | E::InappropriateHandshakeMessage { .. }
+                | E::InappropriateMessage { .. } => Self::BadMessage,
+                _ => Self::Other,
+            };
+        }
+        match e.kind() {
+            std::io::ErrorKind::UnexpectedEof
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::BrokenPipe => Self::Eof,
+            std::io::ErrorKind::InvalidData => Self::BadMessage,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// (name, type, help, read) of a per-listener series.
+type Gauge = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&ListenerMetrics) -> u64,
+);
+
+/// Counters of one listener.
+pub struct ListenerMetrics {
+    /// The configured address.
+    pub name: String,
+    /// The mode name.
+    pub mode: &'static str,
+    /// Connections accepted.
+    pub connections: AtomicU64,
+    /// Connections open now.
+    pub active: AtomicU64,
+    requests: Box<[AtomicU64]>,
+    handshake_failures: [AtomicU64; 9],
+    /// Upstream connect errors (502).
+    pub upstream_errors: AtomicU64,
+    /// Upstream timeouts (504).
+    pub upstream_timeouts: AtomicU64,
+    /// Bytes from clients (request bodies, tunnel bytes).
+    pub bytes_in: AtomicU64,
+    /// Bytes to clients.
+    pub bytes_out: AtomicU64,
+    /// Successful certificate reloads.
+    pub reloads_ok: AtomicU64,
+    /// Failed certificate reloads (old certificate kept).
+    pub reloads_failed: AtomicU64,
+}
+
+impl ListenerMetrics {
+    fn new(name: String, mode: &'static str) -> Self {
+        ListenerMetrics {
+            name,
+            mode,
+            connections: AtomicU64::new(0),
+            active: AtomicU64::new(0),
+            requests: (100..600).map(|_| AtomicU64::new(0)).collect(),
+            handshake_failures: Default::default(),
+            upstream_errors: AtomicU64::new(0),
+            upstream_timeouts: AtomicU64::new(0),
+            bytes_in: AtomicU64::new(0),
+            bytes_out: AtomicU64::new(0),
+            reloads_ok: AtomicU64::new(0),
+            reloads_failed: AtomicU64::new(0),
+        }
+    }
+    /// Counts one response with `status`.
+    pub fn request(&self, status: u16) {
+        if let Some(c) = self.requests.get(usize::from(status).wrapping_sub(100)) {
+            c.fetch_add(1, Relaxed);
+        }
+    }
+    /// Counts one failed handshake.
+    pub fn handshake_failed(&self, why: HandshakeFailure) {
+        let i = HandshakeFailure::ALL
+            .iter()
+            .position(|w| *w == why)
+            .unwrap_or(8);
+        self.handshake_failures[i].fetch_add(1, Relaxed);
+    }
+}
+
+/// All counters of the process.
+pub struct Metrics {
+    start: Instant,
+    /// Per listener, in config order.
+    pub listeners: Vec<ListenerMetrics>,
+}
+
+impl Metrics {
+    /// Counters for the given (address, mode) listeners.
+    pub fn new(listeners: impl IntoIterator<Item = (String, &'static str)>) -> Self {
+        Metrics {
+            start: Instant::now(),
+            listeners: listeners
+                .into_iter()
+                .map(|(n, m)| ListenerMetrics::new(n, m))
+                .collect(),
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut o = String::new();
+        let _ = writeln!(o, "# HELP pivault_uptime_seconds Seconds since the gateway started.\n# TYPE pivault_uptime_seconds gauge\npivault_uptime_seconds {}", self.start.elapsed().as_secs());
+        let simple: [Gauge; 8] = [
+            (
+                "pivault_connections_total",
+                "counter",
+                "Client connections accepted.",
+                |m| m.connections.load(Relaxed),
+            ),
+            (
+                "pivault_connections_active",
+                "gauge",
+                "Client connections open now.",
+                |m| m.active.load(Relaxed),
+            ),
+            (
+                "pivault_upstream_errors_total",
+                "counter",
+                "Upstream connections that failed (502).",
+                |m| m.upstream_errors.load(Relaxed),
+            ),
+            (
+                "pivault_upstream_timeouts_total",
+                "counter",
+                "Upstream responses that timed out (504).",
+                |m| m.upstream_timeouts.load(Relaxed),
+            ),
+            (
+                "pivault_bytes_in_total",
+                "counter",
+                "Bytes received from clients (bodies, tunnel data).",
+                |m| m.bytes_in.load(Relaxed),
+            ),
+            (
+                "pivault_bytes_out_total",
+                "counter",
+                "Bytes sent to clients (bodies, tunnel data).",
+                |m| m.bytes_out.load(Relaxed),
+            ),
+            (
+                "pivault_cert_reloads_total",
+                "counter",
+                "Certificate reloads that succeeded.",
+                |m| m.reloads_ok.load(Relaxed),
+            ),
+            (
+                "pivault_cert_reload_failures_total",
+                "counter",
+                "Certificate reloads that failed (old certificate kept).",
+                |m| m.reloads_failed.load(Relaxed),
+            ),
+        ];
+        for (name, kind, help, get) in simple {
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for m in &self.listeners {
+                let _ = writeln!(
+                    o,
+                    "{name}{{listener=\"{}\",mode=\"{}\"}} {}",
+                    m.name,
+                    m.mode,
+                    get(m)
+                );
+            }
+        }
+        let _ = writeln!(o, "# HELP pivault_http_requests_total HTTP responses by status code.\n# TYPE pivault_http_requests_total counter");
+        for m in &self.listeners {
+            for (i, c) in m.requests.iter().enumerate() {
+                let v = c.load(Relaxed);
+                if v > 0 {
+                    let _ = writeln!(
+                        o,
+                        "pivault_http_requests_total{{listener=\"{}\",code=\"{}\"}} {v}",
+                        m.name,
+                        i + 100
+                    );
+                }
+            }
+        }
+        let _ = writeln!(o, "# HELP pivault_handshake_failures_total TLS handshakes refused or failed, by reason.\n# TYPE pivault_handshake_failures_total counter");
+        for m in &self.listeners {
+            for (i, why) in HandshakeFailure::ALL.iter().enumerate() {
+                let v = m.handshake_failures[i].load(Relaxed);
+                if v > 0 {
+                    let _ = writeln!(
+                        o,
+                        "pivault_handshake_failures_total{{listener=\"{}\",reason=\"{}\"}} {v}",
+                        m.name,
+                        why.as_str()
+                    );
+                }
+            }
+        }
+        o
+    }
+
+    /// The `/status` document.
+    pub fn status(&self) -> serde_json::Value {
+        serde_json::json!({
+            "status": "ok",
+            "version": env!("CARGO_PKG_VERSION"),
+            "uptime_s": self.start.elapsed().as_secs(),
+            "listeners": self.listeners.iter().map(|m| serde_json::json!({
+                "listen": m.name,
+                "mode": m.mode,
+                "connections_active": m.active.load(Relaxed),
+                "connections_total": m.connections.load(Relaxed),
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// Answers one request on the metrics listener.
+pub fn respond<B>(m: &Arc<Metrics>, req: &Request<B>) -> Response<Full<Bytes>> {
+    let (status, ctype, body) = match (req.method() == hyper::Method::GET, req.uri().path()) {
+        (true, "/metrics") => (StatusCode::OK, "text/plain; version=0.0.4", m.render()),
+        (true, "/status") => (StatusCode::OK, "application/json", m.status().to_string()),
+        (false, "/metrics" | "/status") => (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            "GET only\n".into(),
+        ),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "try /metrics or /status\n".into(),
+        ),
+    };
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(ctype),
+    );
+    r
+}

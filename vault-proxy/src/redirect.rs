@@ -1,0 +1,91 @@
+//! `redirect` mode: the one plaintext listener allowed. Every request gets
+//! a redirect to the same path under `to`: 301 for GET and HEAD, 308 for
+//! other methods (so a POST stays a POST). Nothing is proxied.
+
+use crate::config::HttpUpstream;
+use crate::listener::{idle_guard, ConnInfo, Handler, IdleIo, Shared};
+use crate::log::Entry;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{header, Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+
+/// One `redirect` listener.
+pub struct Redirect {
+    base: String,
+}
+
+impl Redirect {
+    /// Redirects to `to` (validated "https://host[:port][/prefix]").
+    pub fn new(to: &HttpUpstream) -> Self {
+        Redirect {
+            base: format!("https://{}{}", to.authority, to.prefix),
+        }
+    }
+
+    fn answer<B>(&self, req: &Request<B>) -> Response<Full<Bytes>> {
+        let path = req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        let status = if req.method() == Method::GET || req.method() == Method::HEAD {
+            StatusCode::MOVED_PERMANENTLY
+        } else {
+            StatusCode::PERMANENT_REDIRECT
+        };
+        let loc = format!("{}{}", self.base, path);
+        let mut r = Response::new(Full::new(Bytes::from(format!("moved to {loc}\n"))));
+        *r.status_mut() = status;
+        if let Ok(v) = header::HeaderValue::from_str(&loc) {
+            r.headers_mut().insert(header::LOCATION, v);
+        }
+        r
+    }
+}
+
+impl Handler for Redirect {
+    async fn serve(self: Arc<Self>, sock: TcpStream, info: ConnInfo, sh: Arc<Shared>) {
+        let (io, last) = IdleIo::new(sock);
+        let idle = Duration::from_secs(sh.limits.idle_timeout_s);
+        let this = self.clone();
+        let (info2, sh2) = (info.clone(), sh.clone());
+        let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+            let r = this.answer(&req);
+            info2.metrics(&sh2).request(r.status().as_u16());
+            if let Some(log) = &sh2.log {
+                log.write(Entry {
+                    client: info2.peer.to_string(),
+                    listener: info2.listener.clone(),
+                    mode: "redirect",
+                    method: req.method().to_string(),
+                    path: req
+                        .uri()
+                        .path_and_query()
+                        .map(|p| p.to_string())
+                        .unwrap_or_default(),
+                    status: r.status().as_u16(),
+                    ..Default::default()
+                });
+            }
+            async move { Ok::<_, std::convert::Infallible>(r) }
+        });
+        let mut b = hyper::server::conn::http1::Builder::new();
+        b.timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(sh.limits.header_timeout_s))
+            .max_buf_size(sh.limits.max_header_bytes.max(8192));
+        let conn = b.serve_connection(TokioIo::new(io), svc);
+        let mut stop = sh.shutdown.clone();
+        let fut = async move {
+            tokio::pin!(conn);
+            tokio::select! {
+                r = conn.as_mut() => r,
+                _ = crate::listener::stopped(&mut stop) => { conn.as_mut().graceful_shutdown(); conn.await }
+            }
+        };
+        let _ = idle_guard(fut, last, idle).await;
+    }
+}

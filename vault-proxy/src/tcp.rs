@@ -1,0 +1,234 @@
+//! `tcp` mode: TLS terminated, then bytes relayed both ways to a plaintext
+//! upstream, with half-close (a client's EOF becomes a write shutdown
+//! upstream and the other way). With `proxy_protocol = true` the upstream
+//! first gets a PROXY protocol v2 header carrying the client address and,
+//! when one was presented, the client certificate's subject CN.
+
+use crate::config::AllowRule;
+use crate::listener::{idle_guard, tls_accept, ConnInfo, Handler, IdleIo, Shared};
+use crate::log::Entry;
+use crate::tls::ServerTls;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+/// One `tcp` listener.
+pub struct TcpTunnel {
+    tls: Arc<ServerTls>,
+    rules: Vec<AllowRule>,
+    upstream: String,
+    proxy_protocol: bool,
+}
+
+impl TcpTunnel {
+    /// A tunnel to `upstream` ("host:port") behind `tls`.
+    pub fn new(
+        tls: Arc<ServerTls>,
+        rules: Vec<AllowRule>,
+        upstream: String,
+        proxy_protocol: bool,
+    ) -> Self {
+        TcpTunnel {
+            tls,
+            rules,
+            upstream,
+            proxy_protocol,
+        }
+    }
+}
+
+/// The PROXY protocol v2 header for a TCP connection from `src` to `dst`,
+/// with a PP2_TYPE_SSL TLV (version and CN sub-TLVs) when TLS was used.
+pub fn proxy_v2_header(
+    src: SocketAddr,
+    dst: SocketAddr,
+    tls_version: &str,
+    cn: Option<&str>,
+) -> Vec<u8> {
+    let mut h = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    h.push(0x21); // version 2, PROXY command
+    let mut body = Vec::new();
+    let (src, dst) = match (src, dst) {
+        (SocketAddr::V4(s), SocketAddr::V4(d)) => (SocketAddr::V4(s), SocketAddr::V4(d)),
+        (s, d) => (to_v6(s), to_v6(d)),
+    };
+    match (src, dst) {
+        (SocketAddr::V4(s), SocketAddr::V4(d)) => {
+            h.push(0x11); // AF_INET, STREAM
+            body.extend_from_slice(&s.ip().octets());
+            body.extend_from_slice(&d.ip().octets());
+        }
+        (SocketAddr::V6(s), SocketAddr::V6(d)) => {
+            h.push(0x21); // AF_INET6, STREAM
+            body.extend_from_slice(&s.ip().octets());
+            body.extend_from_slice(&d.ip().octets());
+        }
+        _ => unreachable!("both mapped to the same family"),
+    }
+    body.extend_from_slice(&src.port().to_be_bytes());
+    body.extend_from_slice(&dst.port().to_be_bytes());
+    if !tls_version.is_empty() {
+        let mut ssl = vec![0x01 | if cn.is_some() { 0x02 | 0x04 } else { 0 }];
+        ssl.extend_from_slice(&0u32.to_be_bytes()); // verify: 0 = success
+        tlv(&mut ssl, 0x21, tls_version.as_bytes());
+        if let Some(cn) = cn {
+            tlv(&mut ssl, 0x22, cn.as_bytes());
+        }
+        tlv(&mut body, 0x20, &ssl);
+    }
+    h.extend_from_slice(&(body.len() as u16).to_be_bytes());
+    h.extend_from_slice(&body);
+    h
+}
+
+fn tlv(out: &mut Vec<u8>, kind: u8, v: &[u8]) {
+    let v = &v[..v.len().min(u16::MAX as usize - 64)];
+    out.push(kind);
+    out.extend_from_slice(&(v.len() as u16).to_be_bytes());
+    out.extend_from_slice(v);
+}
+
+fn to_v6(a: SocketAddr) -> SocketAddr {
+    match a {
+        SocketAddr::V4(v4) => SocketAddr::new(v4.ip().to_ipv6_mapped().into(), v4.port()),
+        v6 => v6,
+    }
+}
+
+/// Connects to `upstream` within the configured connect timeout.
+pub async fn connect_upstream(upstream: &str, sh: &Shared) -> std::io::Result<TcpStream> {
+    let t = Duration::from_secs(sh.limits.connect_timeout_s);
+    match tokio::time::timeout(t, TcpStream::connect(upstream)).await {
+        Ok(r) => {
+            let s = r?;
+            let _ = s.set_nodelay(true);
+            Ok(s)
+        }
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no connection within {}s", t.as_secs()),
+        )),
+    }
+}
+
+/// Relays both ways until both sides closed; logs and counts the bytes.
+pub async fn relay<A, B>(
+    mut client: A,
+    mut upstream: B,
+    info: &ConnInfo,
+    sh: &Shared,
+    upstream_name: &str,
+    mode: &'static str,
+    start: Instant,
+) where
+    A: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    B: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let (bin, bout) = match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::debug!(listener = %info.listener, client = %info.peer, "relay ended: {e}");
+            (0, 0)
+        }
+    };
+    let m = info.metrics(sh);
+    m.bytes_in.fetch_add(bin, Relaxed);
+    m.bytes_out.fetch_add(bout, Relaxed);
+    if let Some(log) = &sh.log {
+        log.write(Entry {
+            client: info.peer.to_string(),
+            client_cert: info.cert.as_ref().map(|c| c.subject.clone()),
+            listener: info.listener.clone(),
+            mode,
+            bytes_in: bin,
+            bytes_out: bout,
+            duration_ms: start.elapsed().as_millis() as u64,
+            upstream: upstream_name.to_string(),
+            tls_version: info.tls_version.clone(),
+            tls_suite: info.tls_suite.clone(),
+            ..Default::default()
+        });
+    }
+}
+
+impl Handler for TcpTunnel {
+    async fn serve(self: Arc<Self>, sock: TcpStream, info: ConnInfo, sh: Arc<Shared>) {
+        let start = Instant::now();
+        let (io, last) = IdleIo::new(sock);
+        let idle = Duration::from_secs(sh.limits.idle_timeout_s);
+        let Some((mut tls, info)) = tls_accept(&self.tls, &self.rules, io, info, &sh).await else {
+            return;
+        };
+        let mut up = match connect_upstream(&self.upstream, &sh).await {
+            Ok(s) => s,
+            Err(e) => {
+                info.metrics(&sh).upstream_errors.fetch_add(1, Relaxed);
+                tracing::warn!(
+                    "listener {}: upstream {} unreachable for client {}: {e}",
+                    info.listener,
+                    self.upstream,
+                    info.peer
+                );
+                let _ = tls.shutdown().await;
+                return;
+            }
+        };
+        if self.proxy_protocol {
+            let cn = info.cert.as_ref().and_then(|c| c.cns.first().cloned());
+            let hdr = proxy_v2_header(info.peer, info.local, &info.tls_version, cn.as_deref());
+            if let Err(e) = up.write_all(&hdr).await {
+                tracing::warn!(
+                    "listener {}: upstream {}: writing the PROXY header: {e}",
+                    info.listener,
+                    self.upstream
+                );
+                return;
+            }
+        }
+        let fut = relay(tls, up, &info, &sh, &self.upstream, "tcp", start);
+        if idle_guard(fut, last, idle).await.is_none() {
+            tracing::debug!(listener = %info.listener, client = %info.peer, "idle timeout");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxy_v2_ipv4_layout() {
+        let h = proxy_v2_header(
+            "10.0.0.1:1000".parse().unwrap(),
+            "10.0.0.2:443".parse().unwrap(),
+            "",
+            None,
+        );
+        assert_eq!(&h[..12], b"\r\n\r\n\0\r\nQUIT\n");
+        assert_eq!(h[12], 0x21);
+        assert_eq!(h[13], 0x11);
+        assert_eq!(u16::from_be_bytes([h[14], h[15]]), 12);
+        assert_eq!(&h[16..20], &[10, 0, 0, 1]);
+        assert_eq!(u16::from_be_bytes([h[24], h[25]]), 1000);
+        assert_eq!(h.len(), 28);
+    }
+
+    #[test]
+    fn proxy_v2_ssl_tlv_carries_cn() {
+        let h = proxy_v2_header(
+            "10.0.0.1:1".parse().unwrap(),
+            "10.0.0.2:2".parse().unwrap(),
+            "TLSv1_3",
+            Some("alice"),
+        );
+        assert_eq!(h[28], 0x20);
+        assert!(h.windows(5).any(|w| w == b"alice"));
+        assert_eq!(
+            usize::from(u16::from_be_bytes([h[14], h[15]])),
+            h.len() - 16
+        );
+    }
+}

@@ -1,0 +1,350 @@
+//! TLS settings and certificate loading.
+//!
+//! One policy for every listener: TLS 1.2 and 1.3 only, ECDHE key exchange
+//! (X25519, P-256, P-384) and AEAD suites only (AES-GCM, ChaCha20-Poly1305),
+//! on rustls with the *ring* provider. *ring* is the crypto library the rest
+//! of pivault already uses (one audited primitive set in the binary, no C
+//! toolchain or cmake for aws-lc-sys); see docs/PROXY.md for the measurement.
+//!
+//! A listener's [`ServerTls`] holds its current `ServerConfig` behind an
+//! atomic swap: [`ServerTls::reload`] builds a new one from the files and
+//! swaps it in only when everything loaded, so a bad file keeps the old
+//! certificate in service. Open connections keep the config they started with.
+
+use crate::config::Listener;
+use crate::error::{Error, Result};
+use arc_swap::ArcSwap;
+use rustls::crypto::{ring as rp, CryptoProvider};
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// Turns a `sealed:VAULT_DIR:NAME` key reference into PEM bytes.
+pub type SealedKeyLoader = Arc<dyn Fn(&str) -> Result<Vec<u8>> + Send + Sync>;
+
+/// The crypto provider with pivault's suite and group policy.
+pub fn provider() -> Arc<CryptoProvider> {
+    use rp::cipher_suite::*;
+    Arc::new(CryptoProvider {
+        cipher_suites: vec![
+            TLS13_AES_256_GCM_SHA384,
+            TLS13_AES_128_GCM_SHA256,
+            TLS13_CHACHA20_POLY1305_SHA256,
+            TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+            TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+            TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+            TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+            TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+        ],
+        kx_groups: vec![
+            rp::kx_group::X25519,
+            rp::kx_group::SECP256R1,
+            rp::kx_group::SECP384R1,
+        ],
+        ..rp::default_provider()
+    })
+}
+
+const VERSIONS: &[&rustls::SupportedProtocolVersion] =
+    &[&rustls::version::TLS13, &rustls::version::TLS12];
+
+/// Reads a PEM certificate chain (leaf first).
+pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&data)
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| Error::pem(path, format!("not a PEM certificate file: {e}")))?;
+    if certs.is_empty() {
+        return Err(Error::pem(path, "no CERTIFICATE block found"));
+    }
+    Ok(certs)
+}
+
+/// Reads a private key from a PEM file or a sealed reference.
+pub fn load_key(spec: &str, sealed: Option<&SealedKeyLoader>) -> Result<PrivateKeyDer<'static>> {
+    let (data, path) = if spec.starts_with("sealed:") {
+        let loader = sealed.ok_or_else(|| Error::SealedKey {
+            spec: spec.into(),
+            msg: "sealed keys need the vault's passphrase; run through `pivault proxy`".into(),
+        })?;
+        (loader(spec)?, PathBuf::from(spec))
+    } else {
+        let p = PathBuf::from(spec);
+        (std::fs::read(&p).map_err(|e| Error::io(&p, e))?, p)
+    };
+    PrivateKeyDer::from_pem_slice(&data).map_err(|e| {
+        Error::pem(
+            &path,
+            format!("no usable PEM private key (PKCS#8, PKCS#1 or SEC1): {e}"),
+        )
+    })
+}
+
+/// Loads a chain and its key and checks that they belong together.
+pub fn certified_key(
+    cert: &Path,
+    key: &str,
+    sealed: Option<&SealedKeyLoader>,
+) -> Result<Arc<CertifiedKey>> {
+    let chain = load_certs(cert)?;
+    let der = load_key(key, sealed)?;
+    let signer = provider()
+        .key_provider
+        .load_private_key(der)
+        .map_err(|e| Error::Tls {
+            what: format!("key {key}"),
+            source: e,
+        })?;
+    let ck = CertifiedKey::new(chain, signer);
+    ck.keys_match().map_err(|e| Error::Tls {
+        what: format!("{} and key {key} do not match", cert.display()),
+        source: e,
+    })?;
+    Ok(Arc::new(ck))
+}
+
+/// Reads a PEM CA bundle into a root store.
+pub fn load_roots(path: &Path) -> Result<RootCertStore> {
+    let mut roots = RootCertStore::empty();
+    for c in load_certs(path)? {
+        roots.add(c).map_err(|e| Error::Tls {
+            what: format!("CA file {}", path.display()),
+            source: e,
+        })?;
+    }
+    Ok(roots)
+}
+
+/// Chooses a certificate by SNI: exact names, then "*.domain" wildcards,
+/// then the listener's default (also for clients without SNI or with an IP).
+#[derive(Debug)]
+struct SniResolver {
+    default: Arc<CertifiedKey>,
+    names: HashMap<String, Arc<CertifiedKey>>,
+}
+
+impl ResolvesServerCert for SniResolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        if let Some(name) = hello.server_name() {
+            let name = name.to_ascii_lowercase();
+            if let Some(ck) = self.names.get(&name) {
+                return Some(ck.clone());
+            }
+            if let Some((_, rest)) = name.split_once('.') {
+                if let Some(ck) = self.names.get(&format!("*.{rest}")) {
+                    return Some(ck.clone());
+                }
+            }
+        }
+        Some(self.default.clone())
+    }
+}
+
+/// Builds the server config of a TLS-terminating listener.
+pub fn server_config(
+    li: &Listener,
+    alpn: &[&[u8]],
+    sealed: Option<&SealedKeyLoader>,
+) -> Result<ServerConfig> {
+    let cert = li
+        .cert
+        .as_deref()
+        .expect("validated: tls listeners have cert");
+    let key = li
+        .key
+        .as_deref()
+        .expect("validated: tls listeners have key");
+    let default = certified_key(cert, key, sealed)?;
+    let mut names = HashMap::new();
+    for s in &li.sni {
+        let ck = certified_key(&s.cert, &s.key, sealed)?;
+        for n in &s.names {
+            names.insert(n.to_ascii_lowercase(), ck.clone());
+        }
+    }
+    let what = format!("listener {}", li.listen);
+    let builder = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(VERSIONS)
+        .map_err(|e| Error::Tls {
+            what: what.clone(),
+            source: e,
+        })?;
+    let builder = match &li.client_ca {
+        Some(ca) => {
+            let roots = load_roots(ca)?;
+            let v = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+                .build()
+                .map_err(|e| Error::pem(ca, format!("unusable client CA: {e}")))?;
+            builder.with_client_cert_verifier(v)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut cfg = builder.with_cert_resolver(Arc::new(SniResolver { default, names }));
+    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    cfg.ignore_client_order = true;
+    Ok(cfg)
+}
+
+/// A TLS listener's current config, swapped atomically on reload.
+pub struct ServerTls {
+    listener: Listener,
+    alpn: Vec<Vec<u8>>,
+    sealed: Option<SealedKeyLoader>,
+    current: ArcSwap<ServerConfig>,
+    stamps: std::sync::Mutex<Vec<Option<SystemTime>>>,
+}
+
+impl ServerTls {
+    /// Loads the listener's certificates, keys and client CA.
+    pub fn new(li: &Listener, alpn: &[&[u8]], sealed: Option<SealedKeyLoader>) -> Result<Self> {
+        let cfg = server_config(li, alpn, sealed.as_ref())?;
+        let t = ServerTls {
+            listener: li.clone(),
+            alpn: alpn.iter().map(|p| p.to_vec()).collect(),
+            sealed,
+            current: ArcSwap::from_pointee(cfg),
+            stamps: std::sync::Mutex::new(Vec::new()),
+        };
+        *t.stamps.lock().unwrap_or_else(|e| e.into_inner()) = t.file_stamps();
+        Ok(t)
+    }
+
+    /// The config new connections use.
+    pub fn config(&self) -> Arc<ServerConfig> {
+        self.current.load_full()
+    }
+
+    /// The listener's address as configured.
+    pub fn name(&self) -> &str {
+        &self.listener.listen
+    }
+
+    fn files(&self) -> Vec<PathBuf> {
+        let li = &self.listener;
+        let mut v: Vec<PathBuf> = li.cert.iter().cloned().collect();
+        v.extend(
+            li.key
+                .iter()
+                .filter(|k| !k.starts_with("sealed:"))
+                .map(PathBuf::from),
+        );
+        v.extend(li.client_ca.iter().cloned());
+        for s in &li.sni {
+            v.push(s.cert.clone());
+            if !s.key.starts_with("sealed:") {
+                v.push(PathBuf::from(&s.key));
+            }
+        }
+        v
+    }
+
+    fn file_stamps(&self) -> Vec<Option<SystemTime>> {
+        self.files()
+            .iter()
+            .map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+            .collect()
+    }
+
+    /// True when a certificate, key or CA file changed since the last load.
+    pub fn changed_on_disk(&self) -> bool {
+        let now = self.file_stamps();
+        let mut old = self.stamps.lock().unwrap_or_else(|e| e.into_inner());
+        if *old != now {
+            *old = now;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Loads everything again and swaps it in; on error the old config stays.
+    pub fn reload(&self) -> Result<()> {
+        let alpn: Vec<&[u8]> = self.alpn.iter().map(|v| v.as_slice()).collect();
+        let cfg = server_config(&self.listener, &alpn, self.sealed.as_ref())?;
+        self.current.store(Arc::new(cfg));
+        Ok(())
+    }
+}
+
+/// The client config of an `originate` listener: full verification against
+/// `ca` or the system roots, optional client certificate.
+pub fn client_config(li: &Listener) -> Result<ClientConfig> {
+    let roots = match &li.ca {
+        Some(ca) => load_roots(ca)?,
+        None => {
+            let mut roots = RootCertStore::empty();
+            let found = rustls_native_certs::load_native_certs();
+            for c in found.certs {
+                let _ = roots.add(c);
+            }
+            if roots.is_empty() {
+                return Err(Error::pem(
+                    "system trust store",
+                    "no system CA certificates found; install ca-certificates or set `ca`",
+                ));
+            }
+            roots
+        }
+    };
+    let what = format!("listener {}", li.listen);
+    let b = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(VERSIONS)
+        .map_err(|e| Error::Tls {
+            what: what.clone(),
+            source: e,
+        })?
+        .with_root_certificates(roots);
+    let cfg = match (&li.client_cert, &li.client_key) {
+        (Some(c), Some(k)) => {
+            let chain = load_certs(c)?;
+            let key = load_key(&k.to_string_lossy(), None)?;
+            b.with_client_auth_cert(chain, key)
+                .map_err(|e| Error::Tls {
+                    what: format!("client_cert {}", c.display()),
+                    source: e,
+                })?
+        }
+        _ => b.with_no_client_auth(),
+    };
+    Ok(cfg)
+}
+
+/// Loads every certificate, key and CA a config names, without binding:
+/// what `pivault proxy check` runs. Sealed keys are skipped unless a loader
+/// is given.
+pub fn check_files(cfg: &crate::config::Config, sealed: Option<&SealedKeyLoader>) -> Result<()> {
+    use crate::config::Mode;
+    for li in &cfg.listener {
+        match li.mode {
+            Mode::Http | Mode::Tcp => {
+                let uses_sealed = li.key.as_deref().is_some_and(|k| k.starts_with("sealed:"))
+                    || li.sni.iter().any(|s| s.key.starts_with("sealed:"));
+                if uses_sealed && sealed.is_none() {
+                    load_certs(li.cert.as_deref().expect("validated"))?;
+                    for s in &li.sni {
+                        load_certs(&s.cert)?;
+                    }
+                    if let Some(ca) = &li.client_ca {
+                        load_roots(ca)?;
+                    }
+                } else {
+                    server_config(li, &[], sealed)?;
+                }
+            }
+            Mode::Originate => {
+                if li.ca.is_some() || li.client_cert.is_some() {
+                    client_config(li)?;
+                }
+            }
+            Mode::Redirect => {}
+        }
+    }
+    Ok(())
+}

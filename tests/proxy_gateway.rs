@@ -689,3 +689,23 @@ fn access_log_and_metrics_record_requests() {
     assert_eq!(v["status"], "ok");
     assert_eq!(v["listeners"][0]["mode"], "http");
 }
+
+#[test]
+fn idle_connections_are_closed_after_idle_timeout() {
+    let s = setup();
+    let cfg = format!(
+        "[limits]\nidle_timeout_s = 1\n{}",
+        s.tcp(eof_backend(false), "")
+    );
+    let gw = Gw::start(&s.dir, &cfg);
+    let mut t = tls_connect(gw.addrs[0], client_config(&s.ca(), None), "localhost").unwrap();
+    let t0 = Instant::now();
+    let mut b = [0u8; 16];
+    let r = t.read(&mut b);
+    assert!(matches!(r, Ok(0) | Err(_)), "{r:?}");
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_millis(800) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+}

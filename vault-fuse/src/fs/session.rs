@@ -280,10 +280,17 @@ pub fn run(
     config.clone_fd = true;
     let session =
         Session::new(fs, &mountpoint, &config).map_err(|e| mount_error(&mountpoint, cfg, e))?;
-    let worker = std::thread::Builder::new()
-        .name("pivault-session".into())
-        .spawn(move || session.run())
-        .map_err(|e| Error::io("thread", e))?;
+    // The session runs in fuser's background thread. Its handle is never
+    // dropped: dropping it would unmount the mountpoint once more (fuser
+    // cannot tell an already unmounted filesystem from a live one), which
+    // could hit a new mount at the same place. The vault and its keys are
+    // dropped by the session thread when the session ends.
+    let session = std::mem::ManuallyDrop::new(
+        session
+            .spawn()
+            .map_err(|e| Error::io("session thread", e))?,
+    );
+    let finished = || session.guard.is_finished();
     // After the session threads run: the stat goes through the mount.
     raise_readahead(&mountpoint);
     on_ready();
@@ -291,7 +298,7 @@ pub fn run(
         if let Some(sig) = sys::wait_signal(&SIGNALS, Duration::from_millis(250)) {
             break MountEnd::Signal(sig);
         }
-        if worker.is_finished() {
+        if finished() {
             break MountEnd::Unmounted;
         }
         if cfg.idle_seal.is_some_and(|limit| activity.idle() >= limit) {
@@ -301,25 +308,17 @@ pub fn run(
     if end != MountEnd::Unmounted {
         unmount_now(&mountpoint);
         let deadline = Instant::now() + GRACE;
-        while !worker.is_finished() && Instant::now() < deadline {
+        while !finished() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
-        if !worker.is_finished() {
+        if !finished() {
             tracing::warn!(
                 "{}: files were still open; the mount ends with this process",
                 mountpoint.display()
             );
-            return Ok(end);
         }
     }
-    match worker.join() {
-        Ok(Ok(())) => Ok(end),
-        Ok(Err(e)) => Err(Error::io(&mountpoint, e)),
-        Err(_) => Err(Error::io(
-            &mountpoint,
-            std::io::Error::other("the FUSE session thread panicked"),
-        )),
-    }
+    Ok(end)
 }
 
 /// Readahead in 1 MiB requests instead of the kernel's 128 KiB default for

@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use keys::{KdfParams, Keystore, Unsealed};
 use std::path::Path;
 use vault_core::{Suite, VaultCipher};
-use vault_fuse::{Damage, Vault};
+use vault_fuse::{Damage, Vault, VaultLock};
 
 /// Loads the keystore of `vault` and unseals it with the passphrase from
 /// the usual sources.
@@ -121,10 +121,37 @@ pub fn init(a: InitArgs) -> Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
+/// Takes the vault's lock for an offline command, so it never runs beside a
+/// mount (whose caches would not see its changes, and whose writes in flight
+/// fsck would take for damage) or a re-encryption. A vault on read-only
+/// media cannot be locked, but cannot change under us either: read-only
+/// commands go ahead there.
+fn lock_offline(vault: &Path, writes: bool) -> Result<Option<VaultLock>> {
+    // Read-only commands never create the lock file (init makes it); a
+    // vault without one cannot be mounted at this moment anyway.
+    if !Keystore::exists(vault) || (!writes && !vault.join(vault_fuse::fs::LOCK_FILE).exists()) {
+        return Ok(None);
+    }
+    match VaultLock::acquire(vault) {
+        Ok(l) => Ok(Some(l)),
+        Err(vault_fuse::Error::Io { source, .. })
+            if !writes
+                && matches!(
+                    source.kind(),
+                    std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied
+                ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 pub fn import(a: ImportArgs) -> Result<Outcome> {
     if !a.src_dir.is_dir() {
         bail!("{}: the source is not a directory", a.src_dir.display());
     }
+    let _lock = lock_offline(&a.vault, true)?;
     let vault = open_vault(&a.vault, &a.unlock)?;
     let bar = Bar::new("importing");
     let report = vault_fuse::import(&vault, &a.src_dir, &bar)?;
@@ -158,6 +185,7 @@ fn print_damage(damaged: &[Damage]) {
 }
 
 pub fn export(a: ExportArgs) -> Result<Outcome> {
+    let _lock = lock_offline(&a.vault, false)?;
     let vault = open_vault(&a.vault, &a.unlock)?;
     let bar = Bar::new("exporting");
     let report = vault_fuse::export(&vault, &a.dest_dir, &bar)?;
@@ -183,6 +211,7 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
 }
 
 pub fn fsck(a: FsckArgs) -> Result<Outcome> {
+    let _lock = lock_offline(&a.vault, false)?;
     let vault = open_vault(&a.vault, &a.unlock)?;
     let bar = Bar::new("checking");
     let report = vault_fuse::fsck(&vault, &bar)?;

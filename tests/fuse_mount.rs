@@ -284,6 +284,24 @@ fn refuses_bad_mountpoints_and_a_second_mount() {
         "{out:?}"
     );
     assert!(!is_mountpoint(&other));
+    // Offline commands refuse to run beside the mount, and change nothing.
+    let src = f.tmp.path().join("src");
+    fs::create_dir(&src).unwrap();
+    fs::write(src.join("new.txt"), b"new").unwrap();
+    for args in [
+        vec!["import", src.to_str().unwrap(), &v],
+        vec!["fsck", &v],
+        vec!["export", &v, f.tmp.path().join("out").to_str().unwrap()],
+    ] {
+        let out = run(&args);
+        assert!(!out.status.success(), "{args:?} ran beside the mount");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("in use"),
+            "{args:?}: {out:?}"
+        );
+    }
+    assert!(!f.p("new.txt").exists());
+    assert!(!f.tmp.path().join("out").exists());
     let (st, _) = f.unmount();
     assert!(st.success());
 }

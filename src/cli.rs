@@ -49,6 +49,10 @@ pub enum Command {
     /// Certificates for the gateway (`dev`: a self-signed one for development).
     #[command(subcommand)]
     Cert(crate::certcmd::CertCommand),
+    /// Evidence for 201 CMR 17.04 read from the vaults' real state (no
+    /// passphrase needed), for the firm's WISP.
+    #[command(subcommand)]
+    Compliance(crate::compliancecmd::ComplianceCommand),
 }
 
 /// Cipher suite choices at init.

@@ -4,6 +4,7 @@
 mod auditcmd;
 mod certcmd;
 mod cli;
+mod compliancecmd;
 mod keyscmd;
 mod mountcmd;
 mod progress;
@@ -87,5 +88,6 @@ fn run(cmd: cli::Command) -> anyhow::Result<Outcome> {
         Scan(a) => scancmd::run(a),
         Proxy(a) => proxycmd::run(a),
         Cert(c) => certcmd::run(c),
+        Compliance(c) => compliancecmd::run(c),
     }
 }

@@ -1,7 +1,7 @@
 //! Extended attributes: `user.*` names and values, encrypted and bound to
 //! the file (by its header's file ID) or directory (by its ID), stored as
 //! host `user.pv.*` attributes (format in vault-core's `xattr.rs` and
-//! docs/FORMAT-additions.md). Other namespaces are not stored: reads find
+//! docs/FORMAT.md §11). Other namespaces are not stored: reads find
 //! nothing, writes fail with EOPNOTSUPP.
 
 use super::{to_errno, VaultFs};

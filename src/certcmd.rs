@@ -13,6 +13,21 @@ pub enum CertCommand {
     /// Make a self-signed certificate for development and tests
     /// (DIR/cert.pem, DIR/key.pem). Never use it in production.
     Dev(DevArgs),
+    /// Store a TLS private key sealed in VAULT under NAME, for
+    /// `key = "sealed:VAULT:NAME"` in the gateway's config.
+    Import(ImportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// Vault directory.
+    pub vault: PathBuf,
+    /// Name to store the key as (1-64 of A-Z a-z 0-9 . _ -).
+    pub name: String,
+    /// The PEM private key file (PKCS#8, PKCS#1 or SEC1).
+    pub key_pem: PathBuf,
+    #[command(flatten)]
+    pub unlock: crate::cli::Unlock,
 }
 
 #[derive(Args, Debug)]
@@ -31,6 +46,7 @@ pub struct DevArgs {
 pub fn run(c: CertCommand) -> Result<Outcome> {
     match c {
         CertCommand::Dev(a) => dev(a),
+        CertCommand::Import(a) => import(a),
     }
 }
 
@@ -69,18 +85,81 @@ fn write(p: &Path, data: &[u8], mode: u32) -> Result<()> {
     Ok(())
 }
 
-/// The loader for `key = "sealed:..."` references; None while no listener
-/// uses one.
+fn import(a: ImportArgs) -> Result<Outcome> {
+    if !keys::sealed_keys::valid_name(&a.name) {
+        bail!(
+            "`{}` is not a valid key name (1-64 of A-Z a-z 0-9 . _ -)",
+            a.name
+        );
+    }
+    let pem = zeroize::Zeroizing::new(
+        std::fs::read(&a.key_pem).with_context(|| format!("{}", a.key_pem.display()))?,
+    );
+    // Refuse anything rustls could not use later.
+    vault_proxy::tls::load_key(&a.key_pem.to_string_lossy(), None)?;
+    let (_ks, u) = crate::vaultcmd::unseal(&a.vault, &a.unlock)?;
+    let file = keys::sealed_keys::seal(&a.vault, &u.keyring, &a.name, &pem)?;
+    println!(
+        "sealed {} into {} as `{}`; use key = \"sealed:{}:{}\" and remove the plaintext key file",
+        a.key_pem.display(),
+        file.display(),
+        a.name,
+        a.vault.display(),
+        a.name
+    );
+    Ok(Outcome::Ok)
+}
+
+/// Splits "sealed:VAULT_DIR:NAME".
+fn split_sealed(spec: &str) -> Option<(PathBuf, String)> {
+    let (vault, name) = spec.strip_prefix("sealed:")?.rsplit_once(':')?;
+    Some((PathBuf::from(vault), name.to_string()))
+}
+
+/// Opens every `sealed:` key the config names (one unseal per vault, with
+/// the usual passphrase sources) and returns a loader serving them from
+/// memory (for reloads too); None when no listener uses one.
 pub fn sealed_loader(
     cfg: &vault_proxy::Config,
-    _unlock: &crate::cli::Unlock,
+    unlock: &crate::cli::Unlock,
 ) -> Result<Option<vault_proxy::tls::SealedKeyLoader>> {
-    let uses = cfg.listener.iter().any(|l| {
-        l.key.as_deref().is_some_and(|k| k.starts_with("sealed:"))
-            || l.sni.iter().any(|s| s.key.starts_with("sealed:"))
-    });
-    if uses {
-        bail!("{}: sealed keys (key = \"sealed:...\") are not supported by this build yet; use a PEM key file", cfg.path.display());
+    use std::collections::BTreeMap;
+    let specs: Vec<String> = cfg
+        .listener
+        .iter()
+        .flat_map(|l| {
+            l.key
+                .iter()
+                .cloned()
+                .chain(l.sni.iter().map(|s| s.key.clone()))
+        })
+        .filter(|k| k.starts_with("sealed:"))
+        .collect();
+    if specs.is_empty() {
+        return Ok(None);
     }
-    Ok(None)
+    let mut by_vault: BTreeMap<PathBuf, Vec<String>> = BTreeMap::new();
+    for s in &specs {
+        let (v, n) =
+            split_sealed(s).with_context(|| format!("`{s}`: expected sealed:VAULT_DIR:NAME"))?;
+        by_vault.entry(v).or_default().push(n);
+    }
+    let mut pems: BTreeMap<String, zeroize::Zeroizing<Vec<u8>>> = BTreeMap::new();
+    for (vault, names) in by_vault {
+        let (_ks, u) = crate::vaultcmd::unseal(&vault, unlock)
+            .with_context(|| format!("unsealing {} for its TLS keys", vault.display()))?;
+        for n in names {
+            let pem = keys::sealed_keys::open(&vault, &u.keyring, &n)?;
+            pems.insert(format!("sealed:{}:{n}", vault.display()), pem);
+        }
+    }
+    let loader = move |spec: &str| -> vault_proxy::Result<Vec<u8>> {
+        pems.get(spec)
+            .map(|p| p.to_vec())
+            .ok_or_else(|| vault_proxy::Error::SealedKey {
+                spec: spec.to_string(),
+                msg: "not opened at start".into(),
+            })
+    };
+    Ok(Some(std::sync::Arc::new(loader)))
 }

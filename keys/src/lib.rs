@@ -37,6 +37,7 @@ mod keystore;
 mod lifecycle;
 mod policy;
 mod recovery;
+pub mod sealed_keys;
 mod shares;
 mod slot;
 mod unseal;

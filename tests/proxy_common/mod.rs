@@ -90,6 +90,11 @@ impl Gw {
     /// Writes `toml` to DIR/gw.toml and starts `pivault proxy --config`;
     /// waits (up to 20 s) until every listener is bound.
     pub fn start(dir: &Path, toml: &str) -> Gw {
+        Gw::start_env(dir, toml, &[])
+    }
+
+    /// As [`Gw::start`], with extra environment variables.
+    pub fn start_env(dir: &Path, toml: &str, env: &[(&str, &str)]) -> Gw {
         let config = dir.join("gw.toml");
         std::fs::write(&config, toml).unwrap();
         let n = toml.matches("[[listener]]").count();
@@ -97,6 +102,7 @@ impl Gw {
             .args(["proxy", "--config"])
             .arg(&config)
             .env("PIVAULT_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

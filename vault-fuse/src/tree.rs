@@ -16,7 +16,12 @@ use vault_core::{
 };
 
 /// Host files in the vault root that belong to pivault, not to the tree.
-const ROOT_FILES: &[&str] = &["pivault.keystore", "audit.log", "pivault.lock"];
+const ROOT_FILES: &[&str] = &[
+    "pivault.keystore",
+    "audit.log",
+    "pivault.lock",
+    "pivault.tls-keys",
+];
 /// Prefix of temporary entries (never a valid encrypted name: base64url has
 /// no dot).
 pub(crate) const TEMP_PREFIX: &str = ".pivault-tmp-";

@@ -74,10 +74,11 @@ pub fn load_key(spec: &str, sealed: Option<&SealedKeyLoader>) -> Result<PrivateK
             spec: spec.into(),
             msg: "sealed keys need the vault's passphrase; run through `pivault proxy`".into(),
         })?;
-        (loader(spec)?, PathBuf::from(spec))
+        (zeroize::Zeroizing::new(loader(spec)?), PathBuf::from(spec))
     } else {
         let p = PathBuf::from(spec);
-        (std::fs::read(&p).map_err(|e| Error::io(&p, e))?, p)
+        let data = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
+        (zeroize::Zeroizing::new(data), p)
     };
     PrivateKeyDer::from_pem_slice(&data).map_err(|e| {
         Error::pem(

@@ -54,7 +54,8 @@ fn section<'a>(r: &'a Value, id: &str) -> &'a Value {
 }
 
 /// A vault with: slot 0 (passphrase, test KDF, policy alice,bob / 5
-/// failures / expiry), slot 1 (passphrase), slot 2 (recovery), data key
+/// failures / expiry), slot 1 (passphrase), slot 2 (recovery), slot 3
+/// (2 of 3 shares), data key
 /// version 2 from a rotation, and one failed unseal (a wrong passphrase).
 fn prepared() -> Fixture {
     let f = Fixture::with_vault("xchacha");
@@ -71,6 +72,20 @@ fn prepared() -> Fixture {
     ));
     let rk = ok(keys_env(&f.vault, "add-recovery", PASS, &[]));
     assert!(rk.stdout.starts_with("PVRK-"), "{rk:?}");
+    let shares = f.path("shares");
+    ok(keys_env(
+        &f.vault,
+        "add-shares",
+        PASS,
+        &[
+            OsStr::new("--threshold"),
+            OsStr::new("2"),
+            OsStr::new("--shares"),
+            OsStr::new("3"),
+            OsStr::new("--out-dir"),
+            shares.as_os_str(),
+        ],
+    ));
     ok(keys_env(&f.vault, "rotate", PASS, &[]));
     // The policy comes last among the successes: this OS user is neither
     // alice nor bob, so slot 0 refuses it from now on.
@@ -112,7 +127,7 @@ fn report_shows_the_vault_state_in_every_format() {
         .iter()
         .map(|s| s["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["passphrase", "passphrase", "recovery"]);
+    assert_eq!(kinds, ["passphrase", "passphrase", "recovery", "shares"]);
     let s0 = &v["slots"][0];
     assert_eq!(s0["kdf"]["algorithm"], "argon2id");
     assert_eq!(s0["kdf"]["test_only"], true);
@@ -142,13 +157,18 @@ fn report_shows_the_vault_state_in_every_format() {
         .iter()
         .map(|e| e["event"].as_str().unwrap())
         .collect();
-    assert_eq!(events, ["init", "slot-add", "slot-add", "rotate", "policy"]);
+    assert_eq!(
+        events,
+        ["init", "slot-add", "slot-add", "slot-add", "rotate", "policy"]
+    );
     assert_eq!(v["audit"]["intact"], true);
     assert!(v["audit"]["problem"].is_null());
     assert!(v["audit"]["key_fingerprint"].is_string());
     assert_eq!(v["failed_unseals_in_period"], 1);
     assert_eq!(v["failed_unseals"][0]["tried"], serde_json::json!([1]));
-    assert_eq!(v["unseals_in_period"], 4);
+    assert_eq!(v["slots"][3]["threshold"], 2);
+    assert_eq!(v["slots"][3]["shares"], 3);
+    assert_eq!(v["unseals_in_period"], 5);
     assert_eq!(v["slots"][1]["failures"], 1);
 
     // Statuses computed from that state.
@@ -202,7 +222,8 @@ fn report_shows_the_vault_state_in_every_format() {
         "policy of slot 0 set: users alice, bob; expires 2030-06-30T23:59:59Z; locks after 5 failures",
         "- Data key versions: 1, 2 (current)",
         "- Audit log: verified intact",
-        "- In the period: 4 unseals, 1 failed unseals",
+        "- In the period: 5 unseals, 1 failed unseals",
+        "slot 3 (shares), any 2 of 3 shares, hkdf-sha256",
         "What remains the firm's duty",
     ] {
         assert_contains(&md, needle);
@@ -225,7 +246,7 @@ fn report_shows_the_vault_state_in_every_format() {
         "<td>0</td><td>passphrase</td><td>argon2id m=64 KiB t=1 p=1 <span class=\"badge finding\">TEST-ONLY</span></td><td>alice, bob</td>",
         "data key version 2 added",
         "<span class=\"ok\">verified intact</span>",
-        "4 unseals, 1 failed unseals",
+        "5 unseals, 1 failed unseals",
     ] {
         assert_contains(&html, needle);
     }

@@ -442,12 +442,16 @@ fn sections(vaults: &[VaultEvidence], proxy: Option<&ProxyEvidence>) -> Vec<Sect
     let mut cautions = Vec::new();
     for v in vaults {
         for sl in &v.slots {
+            let secret = match (sl.threshold, sl.shares, &sl.recipient) {
+                (Some(k), Some(n), _) => format!("any {k} of {n} shares, {}", kdf_text(&sl.kdf)),
+                (_, _, Some(r)) => format!("age identity of {r}"),
+                _ => kdf_text(&sl.kdf),
+            };
             let mut line = format!(
-                "{}: slot {} ({}), {}, last used {}",
+                "{}: slot {} ({}), {secret}, last used {}",
                 v.path,
                 sl.id,
                 sl.kind,
-                kdf_text(&sl.kdf),
                 sl.last_use.as_deref().unwrap_or("never")
             );
             if let Some(m) = sl.policy.max_failures {
@@ -456,7 +460,11 @@ fn sections(vaults: &[VaultEvidence], proxy: Option<&ProxyEvidence>) -> Vec<Sect
             if sl.locked {
                 line.push_str(&format!(", LOCKED after {} failures", sl.failures));
             } else if sl.failures > 0 {
-                line.push_str(&format!(", {} failed unseals in a row", sl.failures));
+                line.push_str(&format!(
+                    ", {} failed unseal{} in a row",
+                    sl.failures,
+                    if sl.failures == 1 { "" } else { "s" }
+                ));
             }
             ev.push(line);
             if sl.policy.max_failures.is_none() && sl.kind != "escrow" {

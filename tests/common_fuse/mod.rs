@@ -140,12 +140,20 @@ impl Fixture {
     /// Unmounts with `fusermount3 -u` and returns the mount process's exit
     /// status and stderr once it has ended by itself.
     pub fn unmount(&mut self) -> (ExitStatus, String) {
-        let st = Command::new("fusermount3")
-            .arg("-u")
-            .arg(&self.mnt)
-            .status()
-            .expect("run fusermount3");
-        assert!(st.success(), "fusermount3 -u failed");
+        // The kernel releases the last handles of a test's files
+        // asynchronously, so an unmount right after them can meet EBUSY:
+        // retry for a bounded time.
+        let mut last = String::new();
+        let unmounted = wait_for(10, || {
+            let out = Command::new("fusermount3")
+                .arg("-u")
+                .arg(&self.mnt)
+                .output()
+                .expect("run fusermount3");
+            last = String::from_utf8_lossy(&out.stderr).into_owned();
+            out.status.success()
+        });
+        assert!(unmounted, "fusermount3 -u failed: {last}");
         self.wait_exit()
     }
 

@@ -28,6 +28,26 @@ use tokio::net::TcpStream;
 
 type RespBody = BoxBody<Bytes, hyper::Error>;
 
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// Hop-by-hop headers (RFC 9110 7.6.1 and the common non-standard ones).
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    KEEP_ALIVE,
+    PROXY_CONNECTION,
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
 /// One `http` listener.
 pub struct HttpProxy {
     tls: Arc<ServerTls>,
@@ -147,17 +167,7 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
     for n in named {
         h.remove(n);
     }
-    for n in [
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    ] {
+    for n in HOP_BY_HOP {
         h.remove(n);
     }
 }
@@ -192,27 +202,26 @@ impl HttpProxy {
     ) -> Result<Response<RespBody>, hyper::Error> {
         let start = Instant::now();
         let m = info.metrics(&sh);
-        let method = req.method().to_string();
         let path = req
             .uri()
             .path_and_query()
             .map(|p| p.as_str().to_string())
             .unwrap_or_else(|| "/".into());
-        let proto = format!("{:?}", req.version());
         let bytes_in = Arc::new(AtomicU64::new(0));
-        let mut entry = Entry {
+        // The access-log record is built only when there is a log.
+        let entry = sh.log.as_ref().map(|_| Entry {
             client: info.peer.to_string(),
             client_cert: info.cert.as_ref().map(|c| c.subject.clone()),
             listener: info.listener.clone(),
             mode: "http",
-            method,
+            method: req.method().to_string(),
             path: path.clone(),
-            proto,
+            proto: format!("{:?}", req.version()),
             upstream: self.upstream_str.clone(),
             tls_version: info.tls_version.clone(),
             tls_suite: info.tls_suite.clone(),
             ..Default::default()
-        };
+        });
         let resp = self.forward(req, &path, &info, &sh, bytes_in.clone()).await;
         let mut resp = match resp {
             Ok(r) => r,
@@ -237,7 +246,7 @@ impl HttpProxy {
             let bin = bytes_in.load(Relaxed);
             lm.bytes_out.fetch_add(n, Relaxed);
             lm.bytes_in.fetch_add(bin, Relaxed);
-            if let Some(log) = log {
+            if let (Some(log), Some(mut entry)) = (log, entry) {
                 entry.status = status;
                 entry.bytes_in = bin;
                 entry.bytes_out = n;
@@ -280,20 +289,20 @@ impl HttpProxy {
         let mut headers = parts.headers;
         strip_hop_by_hop(&mut headers);
         for n in [
-            "x-forwarded-for",
-            "x-forwarded-proto",
-            "x-forwarded-host",
-            "forwarded",
-            "x-real-ip",
+            X_FORWARDED_FOR,
+            X_FORWARDED_PROTO,
+            X_FORWARDED_HOST,
+            header::FORWARDED,
+            X_REAL_IP,
         ] {
             headers.remove(n);
         }
         let ip = info.peer.ip();
         headers.insert(
-            "x-forwarded-for",
+            X_FORWARDED_FOR,
             HeaderValue::from_str(&ip.to_string()).expect("an IP is a valid header"),
         );
-        headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("https"));
         let for_ = if ip.is_ipv6() {
             format!("\"[{ip}]\"")
         } else {
@@ -305,7 +314,7 @@ impl HttpProxy {
                 .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
             {
                 headers.insert(
-                    "x-forwarded-host",
+                    X_FORWARDED_HOST,
                     HeaderValue::from_str(h).expect("checked ascii"),
                 );
                 fwd.push_str(";host=\"");

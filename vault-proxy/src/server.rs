@@ -270,7 +270,11 @@ pub fn run_blocking(
     sealed: Option<SealedKeyLoader>,
     ready: impl FnOnce(&[(String, Mode, SocketAddr)], Option<SocketAddr>),
 ) -> Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = std::env::var("PIVAULT_PROXY_THREADS").ok().and_then(|v| v.parse().ok()) {
+        b.worker_threads(n);
+    }
+    let rt = b
         .enable_all()
         .thread_name("pivault-proxy")
         .build()

@@ -114,6 +114,10 @@ pub async fn connect_upstream(upstream: &str, sh: &Shared) -> std::io::Result<Tc
     }
 }
 
+/// Relay buffer per direction: a full TLS record (16 KiB) several times
+/// over, so one read drains what the kernel and rustls have ready.
+const RELAY_BUF: usize = 64 * 1024;
+
 /// Relays both ways until both sides closed; logs and counts the bytes.
 pub async fn relay<A, B>(
     mut client: A,
@@ -127,7 +131,14 @@ pub async fn relay<A, B>(
     A: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     B: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    let (bin, bout) = match tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+    let (bin, bout) = match tokio::io::copy_bidirectional_with_sizes(
+        &mut client,
+        &mut upstream,
+        RELAY_BUF,
+        RELAY_BUF,
+    )
+    .await
+    {
         Ok(x) => x,
         Err(e) => {
             tracing::debug!(listener = %info.listener, client = %info.peer, "relay ended: {e}");

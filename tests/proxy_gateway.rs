@@ -709,3 +709,41 @@ fn idle_connections_are_closed_after_idle_timeout() {
         "{took:?}"
     );
 }
+
+#[test]
+fn originate_presents_a_client_certificate_when_configured() {
+    let s = setup();
+    let cpki = Pki::new(&s.dir.join("clients"), "cli");
+    let (cc, ck) = cpki.leaf("legacy", "legacy-client", &[], &[], true);
+    let extra = format!(
+        "client_ca = \"{}\"\nallow = [\"CN=legacy-client\"]",
+        cpki.ca_path("cli").display()
+    );
+    let inner = Gw::start(&s.dir, &s.tcp(eof_backend(false), &extra));
+    let d2 = s.dir.join("orig");
+    std::fs::create_dir_all(&d2).unwrap();
+    let listener = |cert: bool| {
+        format!(
+            "[[listener]]\nmode = \"originate\"\nlisten = \"127.0.0.1:0\"\nupstream = \"localhost:{}\"\nca = \"{}\"\n{}\n",
+            inner.addrs[0].port(),
+            s.ca().display(),
+            if cert {
+                format!("client_cert = \"{}\"\nclient_key = \"{}\"\n", cc.display(), ck.display())
+            } else {
+                String::new()
+            }
+        )
+    };
+    let gw = Gw::start(&d2, &format!("{}{}", listener(true), listener(false)));
+    let talk = |a: SocketAddr| {
+        let mut c = TcpStream::connect(a).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c.write_all(b"hello").unwrap();
+        c.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut out = String::new();
+        let _ = c.read_to_string(&mut out);
+        out
+    };
+    assert_eq!(talk(gw.addrs[0]), "got 5 bytes");
+    assert_eq!(talk(gw.addrs[1]), "", "served without a client certificate");
+}

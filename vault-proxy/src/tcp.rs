@@ -199,7 +199,24 @@ impl Handler for TcpTunnel {
                 return;
             }
         }
-        let fut = relay(tls, up, &info, &sh, &self.upstream, "tcp", start);
+        let fut = async {
+            // The relay buffers are allocated only once a byte waits on
+            // either side, so thousands of idle tunnels hold none.
+            let buffered = {
+                let (_, c) = tls.get_mut();
+                c.process_new_packets()
+                    .map(|s| s.plaintext_bytes_to_read() > 0)
+                    .unwrap_or(true)
+            };
+            if !buffered {
+                let client = tls.get_ref().0.get_ref();
+                tokio::select! {
+                    _ = client.readable() => {}
+                    _ = up.readable() => {}
+                }
+            }
+            relay(tls, up, &info, &sh, &self.upstream, "tcp", start).await
+        };
         if idle_guard(fut, last, idle).await.is_none() {
             tracing::debug!(listener = %info.listener, client = %info.peer, "idle timeout");
         }

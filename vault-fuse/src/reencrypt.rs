@@ -5,8 +5,9 @@
 //! directory (`.pivault-tmp-reenc-<hex>`, skipped by listings), under the
 //! same file ID (so what hangs off the ID, extended attributes, stays
 //! valid) and with every name it is bound to. Temporary files are flushed
-//! to disk (one syncfs per batch), and only then renamed over the old
-//! names; the directories are then fsynced. A kill at any moment therefore
+//! to disk (one syncfs per batch, which also makes the previous batch's
+//! renames durable), and only then renamed over the old names; a last
+//! syncfs follows the last batch. A kill at any moment therefore
 //! leaves every name pointing at a whole file under one version, old or
 //! new; a re-run removes leftover temporaries and continues with the files
 //! still under an old version.
@@ -18,11 +19,13 @@ use crate::hostfile::HostFile;
 use crate::tree::{join_plain, Dir, Kind, Listed, Vault};
 use crate::walk::Damage;
 use crate::{sys, Error, Result};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use vault_core::{ContentFile, NameContext};
 
 /// Name of the vault lock file (shared with the mount).
@@ -250,78 +253,107 @@ pub fn reencrypt(
     report.current = census.files_by_version.get(&current).copied().unwrap_or(0);
     report.damaged = census.damaged;
     progress.start(jobs.len() as u64, jobs.iter().map(|j| j.size).sum());
-    // Batches are committed (flushed, then renamed in) by a second thread
-    // while this one encrypts the next batch; at most one batch waits.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Pending>>(1);
-    let mut damaged = Vec::new();
-    let (written, committed) = std::thread::scope(|s| {
-        let committer = s.spawn(move || -> Result<(u64, u64)> {
-            let mut done = (0u64, 0u64);
-            for mut batch in rx {
-                let (files, bytes) = commit(vault, &mut batch, progress)?;
-                done.0 += files;
-                done.1 += bytes;
-            }
-            Ok(done)
-        });
-        let written = encrypt_all(vault, jobs, &tx, &mut damaged, progress);
+    // Worker threads rewrite files into temporaries (one file each at a
+    // time); this thread gathers them into batches and commits each batch
+    // (flush, then rename into place) while the workers go on.
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 4);
+    let queue = Mutex::new(jobs.into_iter());
+    let stop = AtomicBool::new(false);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Done>>(BATCH_FILES);
+    let mut first_error = None;
+    let (mut files, mut bytes) = (0u64, 0u64);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            let tx = tx.clone();
+            let (queue, stop) = (&queue, &stop);
+            s.spawn(move || worker(vault, queue, stop, tx, progress));
+        }
         drop(tx);
-        let committed = committer.join().unwrap_or_else(|_| {
-            Err(Error::io(
-                vault.root_path(),
-                std::io::Error::other("the commit thread panicked"),
-            ))
-        });
-        (written, committed)
+        let mut batch: Vec<Pending> = Vec::new();
+        let mut batch_bytes = 0u64;
+        let mut commit_batch = |batch: &mut Vec<Pending>, first_error: &mut Option<Error>| {
+            match commit(vault, batch, progress) {
+                Ok((f, b)) => {
+                    files += f;
+                    bytes += b;
+                }
+                Err(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    first_error.get_or_insert(e);
+                    // What was not renamed stays a temporary, removed by
+                    // the next run.
+                    batch.clear();
+                }
+            }
+        };
+        for item in rx {
+            match item {
+                Ok(Done::Written(p)) => {
+                    batch_bytes += p.size;
+                    batch.push(p);
+                }
+                Ok(Done::Damaged(d)) => report.damaged.push(d),
+                Err(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    first_error.get_or_insert(e);
+                }
+            }
+            if batch.len() >= BATCH_FILES || batch_bytes >= BATCH_BYTES {
+                commit_batch(&mut batch, &mut first_error);
+                batch_bytes = 0;
+            }
+        }
+        // Whatever was written whole is put in place, even after an error.
+        commit_batch(&mut batch, &mut first_error);
     });
-    report.damaged.extend(damaged);
-    let (files, bytes) = committed?;
-    written?;
+    if files > 0 {
+        flush(vault)?;
+    }
+    if let Some(e) = first_error {
+        return Err(e);
+    }
     report.rewritten = files;
     report.bytes = bytes;
     Ok(report)
 }
 
-/// Rewrites every job into temporary files and hands them over in
-/// batches. Damaged files are noted and skipped.
-fn encrypt_all(
+/// What a worker made of one file.
+enum Done {
+    Written(Pending),
+    Damaged(Damage),
+}
+
+/// Takes files from the queue and rewrites each into a temporary file,
+/// until the queue is empty or the work stops on an error.
+fn worker(
     vault: &Vault,
-    jobs: Vec<Job>,
-    tx: &std::sync::mpsc::SyncSender<Vec<Pending>>,
-    damaged: &mut Vec<Damage>,
+    queue: &Mutex<std::vec::IntoIter<Job>>,
+    stop: &AtomicBool,
+    tx: std::sync::mpsc::SyncSender<Result<Done>>,
     progress: &dyn ReencryptProgress,
-) -> Result<()> {
+) {
     let mut buf = zeroize::Zeroizing::new(vec![0u8; CHUNK]);
-    let mut batch: Vec<Pending> = Vec::new();
-    let mut batch_bytes = 0u64;
-    // A send fails only when the committer stopped on an error, which
-    // the caller reports.
-    let stopped = || Error::io(vault.root_path(), std::io::Error::other("stopped"));
-    for job in jobs {
-        match rewrite(vault, &job, &mut buf, progress) {
-            Ok(tmp) => {
-                batch_bytes += job.size;
-                batch.push(Pending {
-                    tmp,
-                    names: job.names,
-                    size: job.size,
-                });
-            }
-            Err(e) if e.is_damage() => {
-                let n = &job.names[0];
-                damaged.push(Damage::from_error(Some(&n.plain), &e));
-            }
-            Err(e) => {
-                let _ = tx.send(std::mem::take(&mut batch));
-                return Err(e);
-            }
-        }
-        if batch.len() >= BATCH_FILES || batch_bytes >= BATCH_BYTES {
-            tx.send(std::mem::take(&mut batch)).map_err(|_| stopped())?;
-            batch_bytes = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+        let Some(job) = next else { return };
+        let item = match rewrite(vault, &job, &mut buf, progress) {
+            Ok(tmp) => Ok(Done::Written(Pending {
+                tmp,
+                names: job.names,
+                size: job.size,
+            })),
+            Err(e) if e.is_damage() => Ok(Done::Damaged(Damage::from_error(
+                Some(&job.names[0].plain),
+                &e,
+            ))),
+            Err(e) => Err(e),
+        };
+        if tx.send(item).is_err() {
+            return;
         }
     }
-    tx.send(batch).map_err(|_| stopped())
 }
 
 /// Writes the new ciphertext of one file to a temporary file beside its
@@ -359,6 +391,9 @@ fn rewrite(
                 .map_err(|e| Error::core(&tmp, e))?;
         }
         let mut off = 0u64;
+        // Plaintext passes through `buf`; the part used is wiped after the
+        // file (the whole buffer when it is dropped).
+        let used = (old.size().min(buf.len() as u64)) as usize;
         while off < old.size() {
             let n = old
                 .read_at(off, buf)
@@ -371,7 +406,7 @@ fn rewrite(
             off += n as u64;
             progress.bytes(n as u64);
         }
-        buf.fill(0);
+        buf[..used].fill(0);
         let out = new.into_store().0;
         copy_metadata(&old.store().0, &out, &first.host, &tmp)
     })();
@@ -401,8 +436,9 @@ fn copy_metadata(old: &File, new: &File, old_path: &Path, new_path: &Path) -> Re
         .map_err(|e| Error::io(new_path, e))
 }
 
-/// Flushes a batch of temporary files to disk, renames each over its
-/// names, and fsyncs the directories touched.
+/// Flushes a batch of temporary files to disk (one syncfs, which also
+/// makes the previous batch's renames durable), then renames each over its
+/// names. The caller flushes once more after the last batch.
 fn commit(
     vault: &Vault,
     batch: &mut Vec<Pending>,
@@ -412,8 +448,7 @@ fn commit(
     if batch.is_empty() {
         return Ok(done);
     }
-    sys::syncfs(vault.root_path()).map_err(|e| Error::io(vault.root_path(), e))?;
-    let mut dirs = BTreeSet::new();
+    flush(vault)?;
     for p in batch.drain(..) {
         // Every name but the last gets its own link to the new file, which
         // is then renamed over it; the last takes the temporary name itself.
@@ -422,21 +457,19 @@ fn commit(
             let link = n.dir.host.join(format!("{REENC_PREFIX}{}", random_hex()?));
             fs::hard_link(&p.tmp, &link).map_err(|e| Error::io(&link, e))?;
             fs::rename(&link, &n.host).map_err(|e| Error::io(&n.host, e))?;
-            dirs.insert(n.dir.host.clone());
         }
         fs::rename(&p.tmp, &last.host).map_err(|e| Error::io(&last.host, e))?;
-        dirs.insert(last.dir.host.clone());
-        dirs.insert(p.tmp.parent().map(Path::to_path_buf).unwrap_or_default());
         done.0 += 1;
         done.1 += p.size;
         progress.file_done();
     }
-    for d in dirs {
-        File::open(&d)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| Error::io(&d, e))?;
-    }
     Ok(done)
+}
+
+/// syncfs(2) on the vault's filesystem: file data and the journal (so
+/// every rename before it) reach the disk.
+fn flush(vault: &Vault) -> Result<()> {
+    sys::syncfs(vault.root_path()).map_err(|e| Error::io(vault.root_path(), e))
 }
 
 fn random_hex() -> Result<String> {

@@ -6,6 +6,7 @@
 //! takes); it opens no socket and reads no certificate. docs/PROXY.md
 //! explains every key.
 
+pub use crate::access::AllowRule;
 use crate::error::{Error, Result};
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -154,60 +155,6 @@ pub struct Sni {
     pub cert: PathBuf,
     /// PEM private key or "sealed:VAULT_DIR:NAME".
     pub key: String,
-}
-
-/// One entry of `allow`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AllowRule {
-    /// Subject common name.
-    Cn(String),
-    /// A DNS subject alternative name.
-    Dns(String),
-    /// A URI subject alternative name (e.g. SPIFFE ID).
-    Uri(String),
-    /// SHA-256 of the certificate's SubjectPublicKeyInfo.
-    Spki([u8; 32]),
-}
-
-impl AllowRule {
-    /// Parses "CN=x", "DNS:x", "URI:x" or "SPKI:<64 hex digits>".
-    pub fn parse(s: &str) -> std::result::Result<Self, String> {
-        if let Some(v) = s.strip_prefix("CN=") {
-            return nonempty(v).map(AllowRule::Cn);
-        }
-        if let Some(v) = s.strip_prefix("DNS:") {
-            return nonempty(v).map(|v| AllowRule::Dns(v.to_ascii_lowercase()));
-        }
-        if let Some(v) = s.strip_prefix("URI:") {
-            return nonempty(v).map(AllowRule::Uri);
-        }
-        if let Some(v) = s.strip_prefix("SPKI:") {
-            let v = v.strip_prefix("sha256:").unwrap_or(v);
-            let mut out = [0u8; 32];
-            if v.len() != 64 {
-                return Err(format!(
-                    "`{s}`: an SPKI pin is 64 hex digits (SHA-256), got {}",
-                    v.len()
-                ));
-            }
-            for (i, b) in out.iter_mut().enumerate() {
-                *b = u8::from_str_radix(&v[2 * i..2 * i + 2], 16)
-                    .map_err(|_| format!("`{s}`: an SPKI pin is 64 hex digits"))?;
-            }
-            return Ok(AllowRule::Spki(out));
-        }
-        Err(format!(
-            "`{s}`: expected \"CN=name\", \"DNS:host\", \"URI:spiffe://...\" or \"SPKI:<sha256 hex>\""
-        ))
-    }
-}
-
-fn nonempty(v: &str) -> std::result::Result<String, String> {
-    if v.is_empty() {
-        Err("empty value in allow rule".into())
-    } else {
-        Ok(v.to_string())
-    }
 }
 
 /// A parsed `upstream` for http mode.

@@ -148,10 +148,15 @@ pub fn sealed_loader(
     for (vault, names) in by_vault {
         let (_ks, u) = crate::vaultcmd::unseal(&vault, unlock)
             .with_context(|| format!("unsealing {} for its TLS keys", vault.display()))?;
-        for n in names {
-            let pem = keys::sealed_keys::open(&vault, &u.keyring, &n)?;
+        for n in &names {
+            let pem = keys::sealed_keys::open(&vault, &u.keyring, n)?;
             pems.insert(format!("sealed:{}:{n}", vault.display()), pem);
         }
+        crate::auditcmd::record(
+            &vault,
+            Some(&u.keyring),
+            keys::audit::Event::new("proxy-start").detail("tls_keys", names.join(",")),
+        );
     }
     let loader = move |spec: &str| -> vault_proxy::Result<Vec<u8>> {
         pems.get(spec)

@@ -139,16 +139,30 @@ pub fn mount(a: MountArgs) -> Result<Outcome> {
             }
         }
     }
+    // The audit log records the mount's life; the FS takes the vault (and
+    // drops its keys when it ends), so the records are signed with a copy
+    // that is dropped right after the last one.
+    let audit_keyring = vault.cipher().keyring().clone();
+    let audit = |kind: &str| {
+        crate::auditcmd::record(
+            &a.vault,
+            Some(&audit_keyring),
+            keys::audit::Event::new(kind).detail("mountpoint", mnt.display().to_string()),
+        )
+    };
     let shown = (a.vault.clone(), a.mountpoint.clone());
-    let res = vfs::run(vault, &mnt, &cfg, || match &mut daemon {
-        Some(d) => d.ready(),
-        None => eprintln!(
-            "Mounted {} at {}{}; unmount with `pivault unmount {}` or Ctrl-C",
-            shown.0.display(),
-            shown.1.display(),
-            if cfg.read_only { " (read-only)" } else { "" },
-            shown.1.display()
-        ),
+    let res = vfs::run(vault, &mnt, &cfg, || {
+        audit("mount");
+        match &mut daemon {
+            Some(d) => d.ready(),
+            None => eprintln!(
+                "Mounted {} at {}{}; unmount with `pivault unmount {}` or Ctrl-C",
+                shown.0.display(),
+                shown.1.display(),
+                if cfg.read_only { " (read-only)" } else { "" },
+                shown.1.display()
+            ),
+        }
     });
     let end = match res {
         Ok(end) => end,
@@ -159,6 +173,12 @@ pub fn mount(a: MountArgs) -> Result<Outcome> {
             return Err(e.into());
         }
     };
+    audit(match end {
+        MountEnd::Idle => "idle-seal",
+        MountEnd::Signal(_) => "unmount-signal",
+        MountEnd::Unmounted => "unmount",
+    });
+    drop(audit_keyring);
     drop(lock);
     match end {
         MountEnd::Unmounted => eprintln!("Unmounted {}", a.mountpoint.display()),

@@ -1177,3 +1177,29 @@ fn rewinddir_sees_changes_made_after_opendir() {
     // SAFETY: the stream opened above, closed once.
     unsafe { libc::closedir(d) };
 }
+
+#[test]
+fn mount_unmount_and_idle_seal_are_in_the_signed_audit_log() {
+    let mut f = Fixture::new();
+    f.mount(&[]);
+    fs::write(f.p("x"), b"x").unwrap();
+    let (st, _) = f.unmount();
+    assert!(st.success());
+    f.mount(&["--idle-seal", "0.05"]);
+    let (st, _) = f.wait_exit();
+    assert!(st.success());
+    let v = f.vault.to_str().unwrap();
+    let out = run(&["audit", "show", v, "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let kinds: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|r| r["event"].as_str().map(str::to_string))
+        .collect();
+    let pos = |k: &str| kinds.iter().position(|e| e == k);
+    let (m, u, i) = (pos("mount"), pos("unmount"), pos("idle-seal"));
+    assert!(m.is_some() && u.is_some() && i.is_some(), "{kinds:?}");
+    assert!(m < u && u < i, "{kinds:?}");
+    let out = run(&["audit", "verify", v]);
+    assert!(out.status.success(), "{out:?}");
+}

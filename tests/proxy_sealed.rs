@@ -92,6 +92,13 @@ fn a_sealed_key_serves_tls_and_wrong_secrets_are_refused() {
     assert_eq!(rc, 0, "{err}");
     assert_eq!(out, "hello from the legacy app\n");
     drop(gw);
+    // The start with a sealed key is in the vault's audit log.
+    let out = pivault(&["audit", "show", v, "--json"], dir, PASS);
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        log.lines().any(|l| l.contains("\"event\":\"proxy-start\"")),
+        "{log}"
+    );
 
     let cfg = dir.join("gw.toml");
     let run = |pass: &str| {

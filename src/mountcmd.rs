@@ -7,7 +7,8 @@ use crate::Outcome;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use vault_fuse::fs::{self as vfs, Daemon, MountConfig, MountEnd, MountLock};
+use vault_fuse::fs::{self as vfs, Daemon, MountConfig, MountEnd};
+use vault_fuse::VaultLock;
 
 /// Checks the mountpoint: it exists, is an empty directory, is not a
 /// mount already, and lies outside the vault. Returns its canonical path.
@@ -86,7 +87,7 @@ pub fn mount(a: MountArgs) -> Result<Outcome> {
             a.vault.display()
         );
     }
-    let lock = match MountLock::acquire(&a.vault, &mnt) {
+    let lock = match VaultLock::acquire_for_mount(&a.vault, &mnt) {
         Ok(l) => Some(l),
         // A vault on read-only media cannot hold a lock file, and a
         // read-only mount changes nothing there.
@@ -133,7 +134,7 @@ pub fn mount(a: MountArgs) -> Result<Outcome> {
             }
             child => {
                 if let Some(l) = &lock {
-                    l.record(&mnt)?;
+                    l.record_mount(&mnt)?;
                 }
                 daemon = Some(child);
             }

@@ -87,6 +87,7 @@ pub fn run(a: ReencryptArgs) -> Result<Outcome> {
     }
     let (mut ks, mut u) = unseal(&a.vault, &a.unlock)?;
     let lock = VaultLock::acquire(&a.vault)?;
+    lock.record("reencrypt")?;
     let current = u.keyring.current_version();
     let vault = Vault::open(
         a.vault.clone(),

@@ -16,20 +16,18 @@
 //! never runs beside a mount, which could write to a file being replaced.
 
 use crate::hostfile::HostFile;
+pub use crate::lock::VaultLock;
 use crate::tree::{join_plain, Dir, Kind, Listed, Vault};
 use crate::walk::Damage;
 use crate::{sys, Error, Result};
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use vault_core::{ContentFile, NameContext};
 
-/// Name of the vault lock file (shared with the mount).
-pub const VAULT_LOCK_FILE: &str = "pivault.lock";
 const REENC_PREFIX: &str = ".pivault-tmp-reenc-";
 /// Plaintext bytes moved per read/write step (a multiple of the block size).
 const CHUNK: usize = 4 << 20;
@@ -37,45 +35,6 @@ const CHUNK: usize = 4 << 20;
 const BATCH_BYTES: u64 = 64 << 20;
 /// ...or this many files.
 const BATCH_FILES: usize = 256;
-
-/// An exclusive hold on a vault's lock file: while it is held, the vault
-/// is not mounted and no other re-encryption runs. Released on drop.
-#[derive(Debug)]
-pub struct VaultLock {
-    _file: File,
-}
-
-impl VaultLock {
-    /// Takes the lock of the vault at `root`, or fails naming what to do
-    /// when a mount (or another re-encryption) holds it.
-    pub fn acquire(root: &Path) -> Result<VaultLock> {
-        let path = root.join(VAULT_LOCK_FILE);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
-        // SAFETY: flock on a descriptor that is valid while `file` lives.
-        let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if r != 0 {
-            let e = std::io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
-                return Err(Error::io(
-                    &path,
-                    std::io::Error::new(
-                        std::io::ErrorKind::WouldBlock,
-                        "the vault is in use (mounted, or another re-encryption is running); unmount it or wait, then retry",
-                    ),
-                ));
-            }
-            return Err(Error::io(&path, e));
-        }
-        Ok(VaultLock { _file: file })
-    }
-}
 
 /// What the vault holds, by data-key version (after a walk).
 #[derive(Debug, Default)]

@@ -271,7 +271,10 @@ pub fn run_blocking(
     ready: impl FnOnce(&[(String, Mode, SocketAddr)], Option<SocketAddr>),
 ) -> Result<()> {
     let mut b = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = std::env::var("PIVAULT_PROXY_THREADS").ok().and_then(|v| v.parse().ok()) {
+    if let Some(n) = std::env::var("PIVAULT_PROXY_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         b.worker_threads(n);
     }
     let rt = b

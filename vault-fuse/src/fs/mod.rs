@@ -21,9 +21,8 @@ mod rename;
 mod session;
 mod xattr;
 
-pub use session::{
-    daemonize, run, unmount, wait_unlocked, Daemon, MountConfig, MountEnd, MountLock, LOCK_FILE,
-};
+pub use crate::lock::{wait_unlocked, LOCK_FILE};
+pub use session::{daemonize, run, unmount, Daemon, MountConfig, MountEnd};
 
 use crate::tree::{Dir, Kind, Vault};
 use fuser::{Errno, FileAttr, FileType};

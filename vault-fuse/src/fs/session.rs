@@ -11,16 +11,13 @@ use super::{Activity, VaultFs};
 use crate::tree::Vault;
 use crate::{sys, Error, Result};
 use fuser::{Config, MountOption, Session, SessionACL};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Name of the lock file in the vault root, held (flock) while mounted.
-pub const LOCK_FILE: &str = "pivault.lock";
 const SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 /// How long to wait for the session to end after unmounting before giving
 /// up on it (files still open on a lazily detached mount).
@@ -50,57 +47,6 @@ pub enum MountEnd {
     Signal(i32),
     /// `--idle-seal` expired; the mount was then unmounted.
     Idle,
-}
-
-/// The vault's mount lock: an exclusive flock on `pivault.lock` in the
-/// vault root, held for as long as this value (or a forked child holding
-/// the same descriptor) lives. The file holds the owner's pid and
-/// mountpoint, for the "already mounted" message.
-#[derive(Debug)]
-pub struct MountLock {
-    file: File,
-}
-
-impl MountLock {
-    /// Takes the lock of the vault at `root` for a mount at `mountpoint`.
-    pub fn acquire(root: &Path, mountpoint: &Path) -> Result<MountLock> {
-        let path = root.join(LOCK_FILE);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
-        if !sys::try_lock_exclusive(&file).map_err(|e| Error::io(&path, e))? {
-            let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
-            let mut lines = holder.lines();
-            let pid = lines.next().unwrap_or("?");
-            let at = lines.next().unwrap_or("?");
-            return Err(Error::io(
-                root,
-                std::io::Error::new(
-                    std::io::ErrorKind::AlreadyExists,
-                    format!("the vault is already mounted (process {pid}, at {at}); unmount it first with `pivault unmount {at}`"),
-                ),
-            ));
-        }
-        let lock = MountLock { file };
-        lock.record(mountpoint)?;
-        Ok(lock)
-    }
-
-    /// Writes this process's pid and the mountpoint into the lock file.
-    pub fn record(&self, mountpoint: &Path) -> Result<()> {
-        let text = format!("{}\n{}\n", std::process::id(), mountpoint.display());
-        let mut f = &self.file;
-        f.set_len(0)
-            .and_then(|_| std::io::Seek::rewind(&mut f))
-            .and_then(|_| f.write_all(text.as_bytes()))
-            .map_err(|e| Error::io(LOCK_FILE, e))
-    }
 }
 
 /// The parent's or the child's side of `--daemon`.
@@ -162,27 +108,6 @@ impl Daemon {
         if let Daemon::Child(mut w) = std::mem::replace(self, Daemon::Reported) {
             let _ = w.write_all(msg.as_bytes());
         }
-    }
-}
-
-/// Waits up to `timeout` for the mount of the vault at `root` to end (its
-/// lock to be free); false when it is still held.
-pub fn wait_unlocked(root: &Path, timeout: Duration) -> bool {
-    let path = root.join(LOCK_FILE);
-    let deadline = Instant::now() + timeout;
-    loop {
-        match File::open(&path) {
-            Ok(f) => {
-                if sys::try_lock_exclusive(&f).unwrap_or(true) {
-                    return true;
-                }
-            }
-            Err(_) => return true,
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(25));
     }
 }
 

@@ -2,7 +2,7 @@
 //! unsealing, `--daemon`, and reporting how the mount ended.
 
 use crate::cli::{MountArgs, UnmountArgs};
-use crate::vaultcmd::open_vault;
+use crate::vaultcmd::unseal;
 use crate::Outcome;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -106,7 +106,34 @@ pub fn mount(a: MountArgs) -> Result<Outcome> {
         }
         Err(e) => return Err(e.into()),
     };
-    let vault = open_vault(&a.vault, &a.unlock)?;
+    let (ks, unsealed) = unseal(&a.vault, &a.unlock)?;
+    let vault = vault_fuse::Vault::open(
+        a.vault.clone(),
+        vault_core::VaultCipher::new(unsealed.keyring.clone(), ks.suite()),
+    )?;
+    // A rotation while mounted rewrites the keystore: take its keyring in
+    // (with the key this unseal opened, no passphrase needed) so new files
+    // use the newest data-key version.
+    let ks_path = keys::Keystore::path_in(&a.vault);
+    let stamp = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut seen = stamp(&ks_path);
+    let reload = move || {
+        let now = stamp(&ks_path);
+        if now == seen {
+            return None;
+        }
+        seen = now;
+        match ks.reload_keyring(&unsealed) {
+            Ok(k) => Some(k),
+            Err(e) => {
+                tracing::error!(
+                    "{}: cannot take in the changed keystore: {e}",
+                    ks_path.display()
+                );
+                None
+            }
+        }
+    };
     let cfg = MountConfig {
         read_only: a.read_only,
         allow_other: a.allow_other,
@@ -152,19 +179,25 @@ pub fn mount(a: MountArgs) -> Result<Outcome> {
         )
     };
     let shown = (a.vault.clone(), a.mountpoint.clone());
-    let res = vfs::run(vault, &mnt, &cfg, || {
-        audit("mount");
-        match &mut daemon {
-            Some(d) => d.ready(),
-            None => eprintln!(
-                "Mounted {} at {}{}; unmount with `pivault unmount {}` or Ctrl-C",
-                shown.0.display(),
-                shown.1.display(),
-                if cfg.read_only { " (read-only)" } else { "" },
-                shown.1.display()
-            ),
-        }
-    });
+    let res = vfs::run(
+        vault,
+        &mnt,
+        &cfg,
+        || {
+            audit("mount");
+            match &mut daemon {
+                Some(d) => d.ready(),
+                None => eprintln!(
+                    "Mounted {} at {}{}; unmount with `pivault unmount {}` or Ctrl-C",
+                    shown.0.display(),
+                    shown.1.display(),
+                    if cfg.read_only { " (read-only)" } else { "" },
+                    shown.1.display()
+                ),
+            }
+        },
+        reload,
+    );
     let end = match res {
         Ok(end) => end,
         Err(e) => {

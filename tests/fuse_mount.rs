@@ -1203,3 +1203,35 @@ fn mount_unmount_and_idle_seal_are_in_the_signed_audit_log() {
     let out = run(&["audit", "verify", v]);
     assert!(out.status.success(), "{out:?}");
 }
+
+/// The data-key version in a content file's header (FORMAT.md §6.1).
+fn key_version(host: &std::path::Path) -> u32 {
+    let b = fs::read(host).unwrap();
+    u32::from_be_bytes(b[8..12].try_into().unwrap())
+}
+
+#[test]
+fn a_rotation_while_mounted_is_used_for_new_files() {
+    let mut f = Fixture::new();
+    f.mount(&[]);
+    fs::write(f.p("before"), b"old key").unwrap();
+    let before = f.host_of("before");
+    let v = f.vault.to_str().unwrap().to_string();
+    let out = run(&["keys", "rotate", &v]);
+    assert!(out.status.success(), "{out:?}");
+    // The mount looks at the keystore four times a second.
+    let mut n = 0;
+    let taken_in = wait_for(10, || {
+        n += 1;
+        let name = format!("after-{n}");
+        fs::write(f.p(&name), b"new key").unwrap();
+        key_version(&f.host_of(&name)) == 2
+    });
+    assert!(taken_in, "new files still use data-key version 1");
+    assert_eq!(key_version(&before), 1, "old files keep their version");
+    assert_eq!(read(&f.p("before")), b"old key");
+    let (st, _) = f.unmount();
+    assert!(st.success());
+    let out = run(&["fsck", &v]);
+    assert!(out.status.success(), "{out:?}");
+}

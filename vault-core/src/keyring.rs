@@ -211,7 +211,9 @@ impl Keyring {
 /// handle and never sees key bytes.
 pub struct VaultCipher {
     suite: Suite,
-    keyring: Keyring,
+    /// Behind a lock so a long-running mount can take in data-key versions
+    /// added by a rotation ([`VaultCipher::refresh_keyring`]).
+    keyring: std::sync::RwLock<Keyring>,
     names: NameCipher,
     binding: hmac::Key,
     symlinks: Aead,
@@ -246,7 +248,7 @@ impl VaultCipher {
             names: NameCipher::new(&name_key),
             binding: hmac::Key::new(hmac::HMAC_SHA256, binding_key.expose()),
             symlinks: Aead::new(suite, &symlink_key)?,
-            keyring,
+            keyring: std::sync::RwLock::new(keyring),
         })
     }
 
@@ -255,9 +257,27 @@ impl VaultCipher {
         self.suite
     }
 
-    /// The keyring.
-    pub fn keyring(&self) -> &Keyring {
-        &self.keyring
+    /// The keyring (read-locked while the guard lives).
+    pub fn keyring(&self) -> std::sync::RwLockReadGuard<'_, Keyring> {
+        self.keyring.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes in a newer copy of the same vault's keyring (after `pivault
+    /// keys rotate`): new files then use its newest data-key version.
+    /// Returns whether anything changed. A keyring with another master
+    /// secret (another vault) is refused.
+    pub fn refresh_keyring(&self, newer: Keyring) -> Result<bool> {
+        let mut cur = self.keyring.write().unwrap_or_else(|e| e.into_inner());
+        if cur.master != newer.master {
+            return Err(Error::Keyring(
+                "it belongs to another vault (different master secret)",
+            ));
+        }
+        if cur.versions() == newer.versions() {
+            return Ok(false);
+        }
+        *cur = newer;
+        Ok(true)
     }
 
     /// The name cipher.
@@ -273,7 +293,7 @@ impl VaultCipher {
 
     /// The content AEAD for one file.
     pub(crate) fn file_aead(&self, suite: Suite, version: u32, file_id: &[u8; 16]) -> Result<Aead> {
-        let key = kdf::derive_key(self.keyring.data_key(version)?, label::CONTENT, file_id)?;
+        let key = kdf::derive_key(self.keyring().data_key(version)?, label::CONTENT, file_id)?;
         Aead::new(suite, &key)
     }
 
@@ -314,7 +334,7 @@ impl VaultCipher {
         if suite == self.suite {
             return self.symlinks.open(&aad, msg).ok_or(Error::Symlink);
         }
-        let key = kdf::derive_key(&self.keyring.master, label::SYMLINK, b"")?;
+        let key = kdf::derive_key(&self.keyring().master, label::SYMLINK, b"")?;
         Aead::new(suite, &key)?
             .open(&aad, msg)
             .ok_or(Error::Symlink)

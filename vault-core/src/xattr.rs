@@ -65,7 +65,8 @@ impl std::fmt::Debug for XattrCipher {
 
 impl XattrCipher {
     pub(crate) fn new(cipher: &VaultCipher) -> Result<XattrCipher> {
-        let master = cipher.keyring().master();
+        let keyring = cipher.keyring();
+        let master = keyring.master();
         let mut names = Zeroizing::new([0u8; 64]);
         kdf::derive(master.expose(), label::XATTR_NAMES, b"", names.as_mut())?;
         let vk = kdf::derive_key(master, label::XATTR_VALUES, b"")?;

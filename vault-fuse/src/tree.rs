@@ -93,7 +93,7 @@ pub enum Listed {
 /// An unsealed vault's tree.
 pub struct Vault {
     root: PathBuf,
-    cipher: VaultCipher,
+    cipher: std::sync::Arc<VaultCipher>,
     root_dir: Dir,
 }
 
@@ -123,9 +123,15 @@ impl Vault {
         };
         Ok(Vault {
             root,
-            cipher,
+            cipher: std::sync::Arc::new(cipher),
             root_dir,
         })
+    }
+
+    /// A shared handle on the cipher, for taking in a rotated keyring
+    /// while the vault is in use elsewhere (the mount).
+    pub fn cipher_handle(&self) -> std::sync::Arc<VaultCipher> {
+        self.cipher.clone()
     }
 
     /// The vault's host directory.

@@ -154,13 +154,17 @@ fn unmount_now(mountpoint: &Path) {
 
 /// Mounts `vault` at `mountpoint` and serves it until it is unmounted, a
 /// signal arrives or the idle limit passes. `on_ready` runs once the
-/// kernel has accepted the mount.
+/// kernel has accepted the mount. `reload` is asked about four times a
+/// second for a newer keyring (after `pivault keys rotate`); one it returns
+/// is taken in, so new files use the newest data-key version.
 pub fn run(
     vault: Vault,
     mountpoint: &Path,
     cfg: &MountConfig,
     on_ready: impl FnOnce(),
+    mut reload: impl FnMut() -> Option<vault_core::Keyring>,
 ) -> Result<MountEnd> {
+    let cipher = vault.cipher_handle();
     // Before any thread exists, so that every thread inherits the mask.
     sys::block_signals(&SIGNALS).map_err(|e| Error::io("signals", e))?;
     let activity = Arc::new(Activity::new());
@@ -228,6 +232,16 @@ pub fn run(
         }
         if cfg.idle_seal.is_some_and(|limit| activity.idle() >= limit) {
             break MountEnd::Idle;
+        }
+        if let Some(newer) = reload() {
+            match cipher.refresh_keyring(newer) {
+                Ok(true) => tracing::info!(
+                    "took in the rotated keyring: new files use data-key version {}",
+                    cipher.keyring().current_version()
+                ),
+                Ok(false) => {}
+                Err(e) => tracing::error!("keystore changed but its keyring was refused: {e}"),
+            }
         }
     };
     if end != MountEnd::Unmounted {

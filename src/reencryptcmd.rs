@@ -3,14 +3,14 @@
 
 use crate::auditcmd::record;
 use crate::cli::ReencryptArgs;
-use crate::vaultcmd::unseal;
+use crate::vaultcmd::{print_damage, unseal};
 use crate::Outcome;
 use anyhow::{bail, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use keys::audit::Event;
 use std::io::IsTerminal;
 use vault_core::VaultCipher;
-use vault_fuse::{census, reencrypt, Damage, ReencryptProgress, Vault, VaultLock};
+use vault_fuse::{census, reencrypt, ReencryptProgress, Vault, VaultLock};
 
 /// Files, bytes, rate and ETA on a terminal; nothing otherwise.
 struct Bar {
@@ -64,20 +64,6 @@ impl ReencryptProgress for Bar {
         self.files
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.show_files();
-    }
-}
-
-fn print_damage(damaged: &[Damage]) {
-    for d in damaged {
-        match &d.plain {
-            Some(p) => eprintln!(
-                "DAMAGED {} (ciphertext {}): {}",
-                p.display(),
-                d.host.display(),
-                d.reason
-            ),
-            None => eprintln!("DAMAGED ciphertext {}: {}", d.host.display(), d.reason),
-        }
     }
 }
 

@@ -170,7 +170,8 @@ pub fn import(a: ImportArgs) -> Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
-fn print_damage(damaged: &[Damage]) {
+/// Names every damaged entry on stderr, by plaintext path where known.
+pub fn print_damage(damaged: &[Damage]) {
     for d in damaged {
         match &d.plain {
             Some(p) => eprintln!(

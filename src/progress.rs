@@ -6,21 +6,28 @@ use std::io::IsTerminal;
 /// A byte-count progress bar on stderr; hidden when stderr is not a terminal.
 pub struct Bar(ProgressBar);
 
+/// A byte-count bar on stderr (bytes, rate, ETA) whose text starts with
+/// `prefix` then the message; hidden when stderr is not a terminal.
+pub fn byte_bar(prefix: &str) -> ProgressBar {
+    let pb = if std::io::stderr().is_terminal() {
+        ProgressBar::new(0)
+    } else {
+        ProgressBar::hidden()
+    };
+    let template =
+        format!("{prefix}{{msg}} [{{bar:30}}] {{bytes}}/{{total_bytes}} {{binary_bytes_per_sec}} ETA {{eta}}");
+    pb.set_style(
+        ProgressStyle::with_template(&template)
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    pb
+}
+
 impl Bar {
     /// A bar labelled `what` (e.g. "importing").
     pub fn new(what: &str) -> Bar {
-        let pb = if std::io::stderr().is_terminal() {
-            ProgressBar::new(0)
-        } else {
-            ProgressBar::hidden()
-        };
-        pb.set_style(
-            ProgressStyle::with_template(
-                "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
-            )
-            .expect("static template")
-            .progress_chars("=> "),
-        );
+        let pb = byte_bar("");
         pb.set_message(what.to_string());
         Bar(pb)
     }

@@ -6,9 +6,8 @@ use crate::cli::ReencryptArgs;
 use crate::vaultcmd::{print_damage, unseal};
 use crate::Outcome;
 use anyhow::{bail, Result};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use keys::audit::Event;
-use std::io::IsTerminal;
 use vault_core::VaultCipher;
 use vault_fuse::{census, reencrypt, ReencryptProgress, Vault, VaultLock};
 
@@ -21,18 +20,7 @@ struct Bar {
 
 impl Bar {
     fn new() -> Bar {
-        let pb = if std::io::stderr().is_terminal() {
-            ProgressBar::new(0)
-        } else {
-            ProgressBar::hidden()
-        };
-        pb.set_style(
-            ProgressStyle::with_template(
-                "re-encrypting {msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
-            )
-            .expect("static template")
-            .progress_chars("=> "),
-        );
+        let pb = crate::progress::byte_bar("re-encrypting ");
         Bar {
             pb,
             files: 0.into(),

@@ -206,17 +206,7 @@ fn vault(o: &mut String, v: &VaultEvidence) {
         esc(&v.path)
     );
     o.push_str("<table class=\"meta\">\n");
-    let keys: Vec<String> = v
-        .data_keys
-        .iter()
-        .map(|d| {
-            if d.current {
-                format!("{} (current)", d.version)
-            } else {
-                d.version.to_string()
-            }
-        })
-        .collect();
+    let keys = DataKey::list(&v.data_keys);
     let audit = match &v.audit.problem {
         None => format!(
             "<span class=\"ok\">verified intact</span>: {} records, {} signed",
@@ -236,7 +226,7 @@ fn vault(o: &mut String, v: &VaultEvidence) {
         ),
         ("Keystore format", v.keystore_format.to_string()),
         ("Created", esc(&v.created)),
-        ("Data key versions", esc(&keys.join(", "))),
+        ("Data key versions", esc(&keys)),
         ("Audit log", audit),
         (
             "Audit verifying key",

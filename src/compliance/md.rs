@@ -128,18 +128,8 @@ fn vault(o: &mut String, v: &VaultEvidence) {
         "- Vault ID: {}; keystore format {}; created {}",
         v.vault_id, v.keystore_format, v.created
     );
-    let keys: Vec<String> = v
-        .data_keys
-        .iter()
-        .map(|d| {
-            if d.current {
-                format!("{} (current)", d.version)
-            } else {
-                d.version.to_string()
-            }
-        })
-        .collect();
-    let _ = writeln!(o, "- Data key versions: {}", keys.join(", "));
+    let keys = DataKey::list(&v.data_keys);
+    let _ = writeln!(o, "- Data key versions: {}", keys);
     let a = &v.audit;
     match &a.problem {
         None => {

@@ -195,6 +195,22 @@ pub struct DataKey {
     pub current: bool,
 }
 
+impl DataKey {
+    /// The versions as a reader sees them: "1, 2 (current)".
+    pub fn list(keys: &[DataKey]) -> String {
+        keys.iter()
+            .map(|d| {
+                if d.current {
+                    format!("{} (current)", d.version)
+                } else {
+                    d.version.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// A key-management event.
 #[derive(Serialize, Debug)]
 pub struct KeyEvent {

@@ -92,6 +92,23 @@ impl VaultFs {
         Ok(())
     }
 
+    /// Hands out an open state already counted for one more handle,
+    /// upgraded to writable when asked (the count is given back on failure).
+    fn share(
+        &self,
+        ino: u64,
+        o: Arc<OpenFile>,
+        want_write: bool,
+    ) -> Result<(Arc<OpenFile>, bool), Errno> {
+        if want_write {
+            if let Err(e) = self.upgrade(ino, &o) {
+                self.release_state(ino);
+                return Err(e);
+            }
+        }
+        Ok((o, true))
+    }
+
     /// The shared open state of file `ino`, opened if needed, counting one
     /// more handle. The flag says whether the kernel may keep its cache.
     fn acquire(&self, ino: u64, want_write: bool) -> Result<(Arc<OpenFile>, bool), Errno> {
@@ -106,13 +123,7 @@ impl VaultFs {
             if let Some(o) = n.open.clone() {
                 n.open_count += 1;
                 drop(t);
-                if want_write {
-                    if let Err(e) = self.upgrade(ino, &o) {
-                        self.release_state(ino);
-                        return Err(e);
-                    }
-                }
-                return Ok((o, true));
+                return self.share(ino, o, want_write);
             }
         }
         let (dir, name) = self.locate(ino)?;
@@ -134,13 +145,7 @@ impl VaultFs {
         if let Some(o) = n.open.clone() {
             // Another request opened it meanwhile: share that one.
             drop(t);
-            if want_write {
-                if let Err(e) = self.upgrade(ino, &o) {
-                    self.release_state(ino);
-                    return Err(e);
-                }
-            }
-            return Ok((o, true));
+            return self.share(ino, o, want_write);
         }
         let keep = tok.is_some() && n.cache_token == tok;
         n.cache_token = tok;

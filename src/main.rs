@@ -18,6 +18,11 @@ mod vaultcmd;
 use clap::Parser;
 use std::process::ExitCode;
 
+// mimalloc: the gateway allocates per request (hyper's headers and bodies)
+// on several threads; glibc malloc cost it about a tenth of its CPU.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A command's outcome when it did not fail outright.
 pub enum Outcome {
     /// Everything worked.

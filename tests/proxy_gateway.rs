@@ -7,60 +7,8 @@ mod proxy_common;
 use proxy_common::*;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
-
-struct Setup {
-    _dir: tempfile::TempDir,
-    dir: PathBuf,
-    pki: Pki,
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-fn setup() -> Setup {
-    let d = tempfile::tempdir().unwrap();
-    let dir = d.path().to_path_buf();
-    let pki = Pki::new(&dir, "srv");
-    let (cert, key) = pki.leaf("gw", "gw.test", &["localhost", "127.0.0.1"], &[], false);
-    Setup {
-        _dir: d,
-        dir,
-        pki,
-        cert,
-        key,
-    }
-}
-
-impl Setup {
-    fn ca(&self) -> PathBuf {
-        self.pki.ca_path("srv")
-    }
-    fn http(&self, upstream: SocketAddr, extra: &str) -> String {
-        format!(
-            "[[listener]]\nmode = \"http\"\nlisten = \"127.0.0.1:0\"\nupstream = \"http://{upstream}\"\ncert = \"{}\"\nkey = \"{}\"\n{extra}\n",
-            self.cert.display(),
-            self.key.display()
-        )
-    }
-    fn tcp(&self, upstream: SocketAddr, extra: &str) -> String {
-        format!(
-            "[[listener]]\nmode = \"tcp\"\nlisten = \"127.0.0.1:0\"\nupstream = \"{upstream}\"\ncert = \"{}\"\nkey = \"{}\"\n{extra}\n",
-            self.cert.display(),
-            self.key.display()
-        )
-    }
-    /// curl against https://localhost:PORT/PATH trusting the test CA.
-    fn curl(&self, addr: SocketAddr, path: &str, extra: &[&str]) -> (i32, String, String) {
-        let url = format!("https://localhost:{}{path}", addr.port());
-        let resolve = format!("localhost:{}:127.0.0.1", addr.port());
-        let ca = self.ca();
-        let mut args = vec!["--resolve", &resolve, "--cacert", ca.to_str().unwrap()];
-        args.extend_from_slice(extra);
-        args.push(&url);
-        curl(&args)
-    }
-}
 
 #[test]
 fn http_mode_proxies_h1_and_h2_with_forwarded_headers_and_hsts() {

@@ -7,6 +7,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -190,19 +191,28 @@ impl Drop for Gw {
 /// answers 101 and then echoes bytes; a request body is echoed back
 /// (`/echo`). Returns its address.
 pub fn http_backend() -> SocketAddr {
+    counting_backend(Duration::from_secs(30)).0
+}
+
+/// [`http_backend`] that also counts the connections it accepted and
+/// closes a connection that sent no request for `idle`.
+pub fn counting_backend(idle: Duration) -> (SocketAddr, Arc<AtomicUsize>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
+    let n = Arc::new(AtomicUsize::new(0));
+    let n2 = n.clone();
     std::thread::spawn(move || {
         for s in l.incoming().take(10_000) {
             let Ok(s) = s else { continue };
-            std::thread::spawn(move || serve_http(s));
+            n2.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || serve_http(s, idle));
         }
     });
-    addr
+    (addr, n)
 }
 
-fn serve_http(s: TcpStream) {
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+fn serve_http(s: TcpStream, idle: Duration) {
+    s.set_read_timeout(Some(idle)).unwrap();
     let mut r = BufReader::new(s.try_clone().unwrap());
     let mut w = s;
     for _ in 0..1000 {
@@ -382,4 +392,61 @@ pub fn s_client(addr: SocketAddr, extra: &[&str]) -> (bool, String) {
 /// Fetches the metrics page.
 pub fn metrics(addr: SocketAddr) -> String {
     curl(&[&format!("http://{addr}/metrics")]).1
+}
+
+/// A temp dir with a CA and a gateway certificate for localhost.
+pub struct Setup {
+    _dir: tempfile::TempDir,
+    pub dir: PathBuf,
+    pub pki: Pki,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// A fresh [`Setup`].
+pub fn setup() -> Setup {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().to_path_buf();
+    let pki = Pki::new(&dir, "srv");
+    let (cert, key) = pki.leaf("gw", "gw.test", &["localhost", "127.0.0.1"], &[], false);
+    Setup {
+        _dir: d,
+        dir,
+        pki,
+        cert,
+        key,
+    }
+}
+
+impl Setup {
+    /// The CA that signed the gateway certificate.
+    pub fn ca(&self) -> PathBuf {
+        self.pki.ca_path("srv")
+    }
+    /// An `http` listener on a free port in front of `upstream`.
+    pub fn http(&self, upstream: SocketAddr, extra: &str) -> String {
+        format!(
+            "[[listener]]\nmode = \"http\"\nlisten = \"127.0.0.1:0\"\nupstream = \"http://{upstream}\"\ncert = \"{}\"\nkey = \"{}\"\n{extra}\n",
+            self.cert.display(),
+            self.key.display()
+        )
+    }
+    /// A `tcp` listener on a free port in front of `upstream`.
+    pub fn tcp(&self, upstream: SocketAddr, extra: &str) -> String {
+        format!(
+            "[[listener]]\nmode = \"tcp\"\nlisten = \"127.0.0.1:0\"\nupstream = \"{upstream}\"\ncert = \"{}\"\nkey = \"{}\"\n{extra}\n",
+            self.cert.display(),
+            self.key.display()
+        )
+    }
+    /// curl against https://localhost:PORT/PATH trusting the test CA.
+    pub fn curl(&self, addr: SocketAddr, path: &str, extra: &[&str]) -> (i32, String, String) {
+        let url = format!("https://localhost:{}{path}", addr.port());
+        let resolve = format!("localhost:{}:127.0.0.1", addr.port());
+        let ca = self.ca();
+        let mut args = vec!["--resolve", &resolve, "--cacert", ca.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        args.push(&url);
+        curl(&args)
+    }
 }

@@ -12,21 +12,24 @@ use crate::config::{AllowRule, HttpUpstream};
 use crate::listener::{idle_guard, tls_accept, ConnInfo, Handler, IdleIo, Shared};
 use crate::log::Entry;
 use crate::tls::ServerTls;
+use crate::upstream::{Sender, Upstream};
 use bytes::Bytes;
-use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use http_body_util::{Either, Full};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
-use hyper::{Request, Response, StatusCode, Uri};
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
+use hyper::http::uri::{self, PathAndQuery};
+use hyper::{Method, Request, Response, StatusCode, Uri};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
-type RespBody = BoxBody<Bytes, hyper::Error>;
+/// What goes back to the client: the upstream's body or one of ours.
+type Reply = Either<Incoming, Full<Bytes>>;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
@@ -48,6 +51,15 @@ const HOP_BY_HOP: [HeaderName; 9] = [
     header::UPGRADE,
 ];
 
+/// Forwarding headers a client may not set: the proxy writes its own.
+const FORWARDING: [HeaderName; 5] = [
+    X_FORWARDED_FOR,
+    X_FORWARDED_PROTO,
+    X_FORWARDED_HOST,
+    header::FORWARDED,
+    X_REAL_IP,
+];
+
 /// One `http` listener.
 pub struct HttpProxy {
     tls: Arc<ServerTls>,
@@ -55,11 +67,11 @@ pub struct HttpProxy {
     upstream: HttpUpstream,
     upstream_str: String,
     hsts: bool,
-    client: Client<HttpConnector, Counted<Incoming>>,
+    pool: Arc<Upstream>,
 }
 
 impl HttpProxy {
-    /// A proxy to `upstream` behind `tls`.
+    /// A proxy to `upstream` behind `tls`. Must be called inside the runtime.
     pub fn new(
         tls: Arc<ServerTls>,
         rules: Vec<AllowRule>,
@@ -67,16 +79,11 @@ impl HttpProxy {
         hsts: bool,
         sh: &Shared,
     ) -> Self {
-        let mut conn = HttpConnector::new();
-        conn.set_nodelay(true);
-        conn.set_connect_timeout(Some(Duration::from_secs(sh.limits.connect_timeout_s)));
-        conn.enforce_http(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(1024)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .build(conn);
+        let pool = Upstream::new(
+            upstream.authority.clone(),
+            Duration::from_secs(sh.limits.connect_timeout_s),
+            sh.workers,
+        );
         let upstream_str = format!(
             "{}://{}{}",
             upstream.scheme, upstream.authority, upstream.prefix
@@ -87,30 +94,63 @@ impl HttpProxy {
             upstream,
             upstream_str,
             hsts,
-            client,
+            pool,
         }
     }
 }
 
-/// A body that counts the bytes passing through and calls `done` with the
-/// count when it is dropped (finished or abandoned).
-pub struct Counted<B> {
+/// Per client connection: what every request on it shares.
+struct ConnCtx {
+    info: ConnInfo,
+    /// `X-Forwarded-For` value: the client's IP.
+    xff: HeaderValue,
+    /// `Forwarded` value without the host: `for=...;proto=https`.
+    forwarded: String,
+    /// The upstream connection this client's last request used.
+    kept: Mutex<Option<Sender>>,
+}
+
+impl ConnCtx {
+    fn new(info: ConnInfo) -> Self {
+        let ip = info.peer.ip();
+        let forwarded = if ip.is_ipv6() {
+            format!("for=\"[{ip}]\";proto=https")
+        } else {
+            format!("for={ip};proto=https")
+        };
+        ConnCtx {
+            xff: HeaderValue::from_str(&ip.to_string()).expect("an IP is a valid header"),
+            forwarded,
+            info,
+            kept: Mutex::new(None),
+        }
+    }
+
+    fn take_kept(&self) -> Option<Sender> {
+        let tx = self.kept.lock().unwrap_or_else(|p| p.into_inner()).take()?;
+        (!tx.is_closed()).then_some(tx)
+    }
+
+    /// Keeps `tx` for this client's next request, or hands it to the pool
+    /// when one is already kept (HTTP/2 with requests in parallel).
+    fn give_back(&self, tx: Sender, pool: &Upstream) {
+        let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        if kept.is_none() {
+            *kept = Some(tx);
+        } else {
+            drop(kept);
+            pool.put(tx);
+        }
+    }
+}
+
+/// A request body that counts the bytes passing through.
+pub struct Counting<B> {
     inner: B,
     n: Arc<AtomicU64>,
-    done: Option<Box<dyn FnOnce(u64) + Send + Sync>>,
 }
 
-impl<B> Counted<B> {
-    fn new(inner: B, n: Arc<AtomicU64>) -> Self {
-        Counted {
-            inner,
-            n,
-            done: None,
-        }
-    }
-}
-
-impl<B: Body<Data = Bytes> + Unpin> Body for Counted<B> {
+impl<B: Body<Data = Bytes> + Unpin> Body for Counting<B> {
     type Data = Bytes;
     type Error = B::Error;
     fn poll_frame(
@@ -133,20 +173,78 @@ impl<B: Body<Data = Bytes> + Unpin> Body for Counted<B> {
     }
 }
 
-impl<B> Drop for Counted<B> {
+/// The response body: counts bytes out and, when dropped (finished or
+/// abandoned), records the request in the metrics and the access log and
+/// gives the upstream connection back if the body was read to its end.
+pub struct Logged {
+    inner: Reply,
+    out: u64,
+    ended: bool,
+    finish: Option<Finish>,
+}
+
+struct Finish {
+    sh: Arc<Shared>,
+    ctx: Arc<ConnCtx>,
+    pool: Arc<Upstream>,
+    tx: Option<Sender>,
+    status: u16,
+    /// When the request arrived; kept only for the access log.
+    start: Option<Instant>,
+    bytes_in: Arc<AtomicU64>,
+    entry: Option<Entry>,
+}
+
+impl Body for Logged {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let r = Pin::new(&mut self.inner).poll_frame(cx);
+        match &r {
+            Poll::Ready(Some(Ok(f))) => {
+                if let Some(d) = f.data_ref() {
+                    self.out += d.len() as u64;
+                }
+            }
+            Poll::Ready(None) => self.ended = true,
+            _ => {}
+        }
+        r
+    }
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Logged {
     fn drop(&mut self) {
-        if let Some(f) = self.done.take() {
-            f(self.n.load(Relaxed));
+        let Some(f) = self.finish.take() else { return };
+        let complete = self.ended || self.inner.is_end_stream();
+        if let (Some(tx), true) = (f.tx, complete) {
+            f.ctx.give_back(tx, &f.pool);
+        }
+        let lm = f.ctx.info.metrics(&f.sh);
+        let bin = f.bytes_in.load(Relaxed);
+        lm.bytes_out.fetch_add(self.out, Relaxed);
+        lm.bytes_in.fetch_add(bin, Relaxed);
+        if let (Some(log), Some(mut entry)) = (f.sh.log.as_ref(), f.entry) {
+            entry.status = f.status;
+            entry.bytes_in = bin;
+            entry.bytes_out = self.out;
+            entry.duration_ms = f.start.map_or(0, |t| t.elapsed().as_millis() as u64);
+            log.write(entry);
         }
     }
 }
 
-fn full(status: StatusCode, msg: &'static str) -> Response<RespBody> {
-    let mut r = Response::new(
-        Full::new(Bytes::from_static(msg.as_bytes()))
-            .map_err(|n| match n {})
-            .boxed(),
-    );
+fn full(status: StatusCode, msg: &'static str) -> Response<Reply> {
+    let mut r = Response::new(Either::Right(Full::new(Bytes::from_static(msg.as_bytes()))));
     *r.status_mut() = status;
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -155,8 +253,13 @@ fn full(status: StatusCode, msg: &'static str) -> Response<RespBody> {
     r
 }
 
-/// Removes `Connection`, the headers it names, and the fixed hop-by-hop set.
-fn strip_hop_by_hop(h: &mut HeaderMap) {
+/// Removes `Connection`, the headers it names, the fixed hop-by-hop set and
+/// the names in `also`. One pass over the names first: most messages carry
+/// none of them, and then nothing is hashed.
+fn strip_hop_by_hop(h: &mut HeaderMap, also: &[HeaderName]) {
+    if !h.keys().any(|k| HOP_BY_HOP.contains(k) || also.contains(k)) {
+        return;
+    }
     let named: Vec<HeaderName> = h
         .get_all(header::CONNECTION)
         .iter()
@@ -164,10 +267,7 @@ fn strip_hop_by_hop(h: &mut HeaderMap) {
         .flat_map(|v| v.split(','))
         .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
         .collect();
-    for n in named {
-        h.remove(n);
-    }
-    for n in HOP_BY_HOP {
+    for n in named.iter().chain(&HOP_BY_HOP).chain(also) {
         h.remove(n);
     }
 }
@@ -193,39 +293,51 @@ fn header_bytes(h: &HeaderMap) -> usize {
     h.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum()
 }
 
+/// Why the upstream gave no response.
+enum UpstreamError {
+    Connect(std::io::Error),
+    Http(hyper::Error),
+}
+
+impl std::fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UpstreamError::Connect(e) => write!(f, "connect: {}", error_chain(e)),
+            UpstreamError::Http(e) => f.write_str(&error_chain(e)),
+        }
+    }
+}
+
 impl HttpProxy {
     async fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
-        info: Arc<ConnInfo>,
+        ctx: Arc<ConnCtx>,
         sh: Arc<Shared>,
-    ) -> Result<Response<RespBody>, hyper::Error> {
-        let start = Instant::now();
-        let m = info.metrics(&sh);
-        let path = req
-            .uri()
-            .path_and_query()
-            .map(|p| p.as_str().to_string())
-            .unwrap_or_else(|| "/".into());
+    ) -> Result<Response<Logged>, Infallible> {
         let bytes_in = Arc::new(AtomicU64::new(0));
+        let start = sh.log.as_ref().map(|_| Instant::now());
         // The access-log record is built only when there is a log.
         let entry = sh.log.as_ref().map(|_| Entry {
-            client: info.peer.to_string(),
-            client_cert: info.cert.as_ref().map(|c| c.subject.clone()),
-            listener: info.listener.clone(),
+            client: ctx.info.peer.to_string(),
+            client_cert: ctx.info.cert.as_ref().map(|c| c.subject.clone()),
+            listener: ctx.info.listener.clone(),
             mode: "http",
             method: req.method().to_string(),
-            path: path.clone(),
+            path: req
+                .uri()
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .to_string(),
             proto: format!("{:?}", req.version()),
             upstream: self.upstream_str.clone(),
-            tls_version: info.tls_version.clone(),
-            tls_suite: info.tls_suite.clone(),
+            tls_version: ctx.info.tls_version.clone(),
+            tls_suite: ctx.info.tls_suite.clone(),
             ..Default::default()
         });
-        let resp = self.forward(req, &path, &info, &sh, bytes_in.clone()).await;
-        let mut resp = match resp {
-            Ok(r) => r,
-            Err(r) => r,
+        let (mut resp, tx) = match self.forward(req, &ctx, &sh, bytes_in.clone()).await {
+            Ok((r, tx)) => (r.map(Either::Left), tx),
+            Err(r) => (r, None),
         };
         if self.hsts {
             resp.headers_mut().insert(
@@ -234,37 +346,79 @@ impl HttpProxy {
             );
         }
         let status = resp.status().as_u16();
-        m.request(status);
+        ctx.info.metrics(&sh).request(status);
         let (parts, body) = resp.into_parts();
-        let out = Arc::new(AtomicU64::new(0));
-        let mut counted = Counted::new(body, out);
-        let log = sh.log.clone();
-        let sh2 = sh.clone();
-        let idx = info.index;
-        counted.done = Some(Box::new(move |n| {
-            let lm = &sh2.metrics.listeners[idx];
-            let bin = bytes_in.load(Relaxed);
-            lm.bytes_out.fetch_add(n, Relaxed);
-            lm.bytes_in.fetch_add(bin, Relaxed);
-            if let (Some(log), Some(mut entry)) = (log, entry) {
-                entry.status = status;
-                entry.bytes_in = bin;
-                entry.bytes_out = n;
-                entry.duration_ms = start.elapsed().as_millis() as u64;
-                log.write(entry);
+        let finish = Finish {
+            pool: self.pool.clone(),
+            ctx,
+            sh,
+            tx,
+            status,
+            start,
+            bytes_in,
+            entry,
+        };
+        Ok(Response::from_parts(
+            parts,
+            Logged {
+                inner: body,
+                out: 0,
+                ended: false,
+                finish: Some(finish),
+            },
+        ))
+    }
+
+    /// Sends `req` upstream on the client's kept connection, an idle one or
+    /// a new one. A request that a reused connection never sent (it closed
+    /// under us) is sent once more on a new connection.
+    async fn send(
+        &self,
+        ctx: &ConnCtx,
+        mut req: Request<Counting<Incoming>>,
+    ) -> Result<(Response<Incoming>, Sender), UpstreamError> {
+        let mut reused = ctx.take_kept().or_else(|| self.pool.take());
+        loop {
+            let was_reused = reused.is_some();
+            let mut tx = match reused.take() {
+                Some(tx) => tx,
+                None => self.pool.connect().await.map_err(UpstreamError::Connect)?,
+            };
+            if let Err(e) = tx.ready().await {
+                if was_reused {
+                    continue;
+                }
+                return Err(UpstreamError::Http(e));
             }
-        }));
-        Ok(Response::from_parts(parts, counted.boxed()))
+            match tx.try_send_request(req).await {
+                Ok(resp) => return Ok((resp, tx)),
+                Err(mut e) => match e.take_message() {
+                    Some(r) if was_reused => req = r,
+                    _ => return Err(UpstreamError::Http(e.into_error())),
+                },
+            }
+        }
+    }
+
+    /// The upstream URI: the client's path and query under the prefix.
+    fn upstream_uri(&self, pq: Option<&PathAndQuery>) -> Option<Uri> {
+        let pq = pq.map_or("/", |p| p.as_str());
+        if self.upstream.prefix.is_empty() {
+            let mut parts = uri::Parts::default();
+            parts.path_and_query = Some(PathAndQuery::try_from(pq).ok()?);
+            Uri::from_parts(parts).ok()
+        } else {
+            format!("{}{pq}", self.upstream.prefix).parse().ok()
+        }
     }
 
     async fn forward(
         &self,
         mut req: Request<Incoming>,
-        path: &str,
-        info: &ConnInfo,
+        ctx: &ConnCtx,
         sh: &Shared,
         bytes_in: Arc<AtomicU64>,
-    ) -> Result<Response<RespBody>, Response<RespBody>> {
+    ) -> Result<(Response<Incoming>, Option<Sender>), Response<Reply>> {
         if header_bytes(req.headers()) > sh.limits.max_header_bytes {
             return Err(full(
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -272,85 +426,78 @@ impl HttpProxy {
             ));
         }
         let upgrade = is_upgrade(&req);
-        let host = req.headers().get(header::HOST).cloned().or_else(|| {
-            req.uri()
-                .authority()
-                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-        });
-        let uri: Uri = format!(
-            "{}://{}{}{}",
-            self.upstream.scheme, self.upstream.authority, self.upstream.prefix, path
-        )
-        .parse()
-        .map_err(|_| full(StatusCode::BAD_REQUEST, "bad request target\n"))?;
+        let uri = self
+            .upstream_uri(req.uri().path_and_query())
+            .ok_or_else(|| full(StatusCode::BAD_REQUEST, "bad request target\n"))?;
         let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
-        let method = req.method().clone();
         let (parts, body) = req.into_parts();
+        let method: Method = parts.method;
+        let orig_uri = parts.uri;
         let mut headers = parts.headers;
-        strip_hop_by_hop(&mut headers);
-        for n in [
-            X_FORWARDED_FOR,
-            X_FORWARDED_PROTO,
-            X_FORWARDED_HOST,
-            header::FORWARDED,
-            X_REAL_IP,
-        ] {
-            headers.remove(n);
-        }
-        let ip = info.peer.ip();
-        headers.insert(
-            X_FORWARDED_FOR,
-            HeaderValue::from_str(&ip.to_string()).expect("an IP is a valid header"),
-        );
-        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("https"));
-        let for_ = if ip.is_ipv6() {
-            format!("\"[{ip}]\"")
-        } else {
-            ip.to_string()
-        };
-        let mut fwd = format!("for={for_};proto=https");
-        if let Some(h) = host.as_ref().and_then(|h| h.to_str().ok()) {
-            if h.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
-            {
-                headers.insert(
-                    X_FORWARDED_HOST,
-                    HeaderValue::from_str(h).expect("checked ascii"),
-                );
-                fwd.push_str(";host=\"");
-                fwd.push_str(h);
-                fwd.push('"');
+        // HTTP/2 clients name the host in the URI, HTTP/1.1 in `Host`.
+        if !headers.contains_key(header::HOST) {
+            let host = orig_uri
+                .authority()
+                .map_or(self.upstream.authority.as_str(), |a| a.as_str());
+            if let Ok(v) = HeaderValue::from_str(host) {
+                headers.insert(header::HOST, v);
             }
         }
-        headers.insert(
-            header::FORWARDED,
-            HeaderValue::from_str(&fwd).expect("ascii"),
-        );
-        if let Some(h) = host {
-            headers.insert(header::HOST, h);
-        }
+        strip_hop_by_hop(&mut headers, &FORWARDING);
+        headers.insert(X_FORWARDED_FOR, ctx.xff.clone());
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("https"));
+        let host = headers
+            .get(header::HOST)
+            .filter(|h| {
+                h.as_bytes()
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(b))
+            })
+            .cloned();
+        let forwarded = match host {
+            Some(h) => {
+                let v = format!(
+                    "{};host=\"{}\"",
+                    ctx.forwarded,
+                    h.to_str().expect("checked ascii")
+                );
+                headers.insert(X_FORWARDED_HOST, h);
+                HeaderValue::from_maybe_shared(Bytes::from(v)).expect("ascii")
+            }
+            None => HeaderValue::from_str(&ctx.forwarded).expect("ascii"),
+        };
+        headers.insert(header::FORWARDED, forwarded);
         if let Some(u) = &upgrade {
             headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
             headers.insert(header::UPGRADE, u.clone());
         }
-        let mut up = Request::new(Counted::new(body, bytes_in));
+        let mut up = Request::new(Counting {
+            inner: body,
+            n: bytes_in,
+        });
         *up.method_mut() = method.clone();
         *up.uri_mut() = uri;
         *up.headers_mut() = headers;
         *up.version_mut() = hyper::Version::HTTP_11;
         let timeout = Duration::from_secs(sh.limits.upstream_timeout_s);
-        let m = info.metrics(sh);
-        let mut resp = match tokio::time::timeout(timeout, self.client.request(up)).await {
+        let m = ctx.info.metrics(sh);
+        let path = || {
+            orig_uri
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .to_string()
+        };
+        let (mut resp, tx) = match tokio::time::timeout(timeout, self.send(ctx, up)).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
                 m.upstream_errors.fetch_add(1, Relaxed);
                 tracing::warn!(
                     "listener {}: upstream {} failed for {} {}: {}",
-                    info.listener,
+                    ctx.info.listener,
                     self.upstream_str,
                     method,
-                    path,
-                    error_chain(&e)
+                    path(),
+                    e
                 );
                 return Err(full(
                     StatusCode::BAD_GATEWAY,
@@ -361,11 +508,11 @@ impl HttpProxy {
                 m.upstream_timeouts.fetch_add(1, Relaxed);
                 tracing::warn!(
                     "listener {}: upstream {} timed out after {}s for {} {}",
-                    info.listener,
+                    ctx.info.listener,
                     self.upstream_str,
                     timeout.as_secs(),
                     method,
-                    path
+                    path()
                 );
                 return Err(full(
                     StatusCode::GATEWAY_TIMEOUT,
@@ -375,8 +522,10 @@ impl HttpProxy {
         };
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
             if let Some(client_up) = client_upgrade {
+                // The upstream connection becomes the tunnel: it is not
+                // given back.
                 let upstream_up = hyper::upgrade::on(&mut resp);
-                let name = info.listener.clone();
+                let name = ctx.info.listener.clone();
                 tokio::spawn(async move {
                     match tokio::try_join!(client_up, upstream_up) {
                         Ok((c, u)) => {
@@ -387,19 +536,17 @@ impl HttpProxy {
                         Err(e) => tracing::debug!("listener {name}: upgrade failed: {e}"),
                     }
                 });
+                drop(tx);
                 let (parts, _) = resp.into_parts();
-                let mut r = Response::from_parts(
-                    parts,
-                    http_body_util::Empty::new().map_err(|n| match n {}).boxed(),
-                );
+                let mut r = Response::from_parts(parts, Either::Right(Full::new(Bytes::new())));
                 // Keep the upgrade headers the upstream agreed to.
                 r.headers_mut()
                     .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-                return Ok(r);
+                return Err(r);
             }
         }
-        strip_hop_by_hop(resp.headers_mut());
-        Ok(resp.map(|b| b.boxed()))
+        strip_hop_by_hop(resp.headers_mut(), &[]);
+        Ok((resp, Some(tx)))
     }
 }
 
@@ -429,7 +576,7 @@ impl Handler for HttpProxy {
         let Some((tls, info)) = tls_accept(&self.tls, &self.rules, io, info, &sh).await else {
             return;
         };
-        let info = Arc::new(info);
+        let ctx = Arc::new(ConnCtx::new(info));
         let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
         builder
             .http1()
@@ -443,9 +590,9 @@ impl Handler for HttpProxy {
             .max_header_list_size(sh.limits.max_header_bytes as u32)
             .max_concurrent_streams(256);
         let this = self.clone();
-        let (info2, sh2) = (info.clone(), sh.clone());
+        let (ctx2, sh2) = (ctx.clone(), sh.clone());
         let svc = hyper::service::service_fn(move |req| {
-            this.clone().handle(req, info2.clone(), sh2.clone())
+            this.clone().handle(req, ctx2.clone(), sh2.clone())
         });
         let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), svc);
         let mut stop = sh.shutdown.clone();
@@ -459,7 +606,12 @@ impl Handler for HttpProxy {
                 }
             }
         };
-        match idle_guard(fut, last, idle).await {
+        let ended = idle_guard(fut, last, idle).await;
+        if let Some(tx) = ctx.take_kept() {
+            self.pool.put(tx);
+        }
+        let info = &ctx.info;
+        match ended {
             Some(Err(e)) => {
                 tracing::debug!(listener = %info.listener, client = %info.peer, "connection ended: {e}")
             }

@@ -25,7 +25,7 @@
 //! Modules: [`config`] (the TOML schema), [`tls`] (policy, certificate
 //! loading and reload), [`listener`] (accept loop, limits), [`access`]
 //! (client certificate rules), [`http`], [`tcp`], [`originate`],
-//! [`redirect`] (the modes), [`metrics`], [`log`] (monitoring), [`server`]
+//! [`redirect`] (the modes), [`upstream`] (keep-alive upstream connections), [`metrics`], [`log`] (monitoring), [`server`]
 //! (start, signals, drain), [`devcert`].
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -43,6 +43,7 @@ pub mod redirect;
 pub mod server;
 pub mod tcp;
 pub mod tls;
+pub mod upstream;
 
 pub use config::Config;
 pub use error::{Error, Result};

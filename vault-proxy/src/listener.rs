@@ -14,7 +14,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -34,6 +34,22 @@ pub struct Shared {
     pub conns: Arc<Semaphore>,
     /// Becomes true on SIGTERM/SIGINT.
     pub shutdown: watch::Receiver<bool>,
+    /// Number of worker threads.
+    pub workers: usize,
+}
+
+thread_local! {
+    static WORKER: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks the calling thread as worker `w` (1-based).
+pub fn set_worker(w: usize) {
+    WORKER.with(|c| c.set(w));
+}
+
+/// The calling thread's worker number; 0 off the worker threads.
+pub fn worker() -> usize {
+    WORKER.with(|c| c.get())
 }
 
 /// What a handler knows about an accepted connection.
@@ -67,27 +83,23 @@ pub async fn stopped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|v| *v).await;
 }
 
-fn clock() -> u64 {
-    static BASE: OnceLock<Instant> = OnceLock::new();
-    BASE.get_or_init(Instant::now).elapsed().as_millis() as u64
-}
-
-/// A stream that records when a byte last moved either way.
+/// A stream that counts the reads and writes that moved bytes, so the idle
+/// watchdog can tell a quiet connection without a clock read per I/O.
 pub struct IdleIo<T> {
     inner: T,
-    last: Arc<AtomicU64>,
+    moves: Arc<AtomicU64>,
 }
 
 impl<T> IdleIo<T> {
-    /// Wraps `inner`; the returned clock is shared with [`idle_guard`].
+    /// Wraps `inner`; the returned counter is what [`idle_guard`] watches.
     pub fn new(inner: T) -> (Self, Arc<AtomicU64>) {
-        let last = Arc::new(AtomicU64::new(clock()));
+        let moves = Arc::new(AtomicU64::new(0));
         (
             IdleIo {
                 inner,
-                last: last.clone(),
+                moves: moves.clone(),
             },
-            last,
+            moves,
         )
     }
     /// The wrapped stream.
@@ -105,7 +117,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for IdleIo<T> {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
-            self.last.store(clock(), Relaxed);
+            self.moves.fetch_add(1, Relaxed);
         }
         r
     }
@@ -119,7 +131,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for IdleIo<T> {
     ) -> Poll<io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write(cx, buf);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            self.last.store(clock(), Relaxed);
+            self.moves.fetch_add(1, Relaxed);
         }
         r
     }
@@ -130,7 +142,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for IdleIo<T> {
     ) -> Poll<io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            self.last.store(clock(), Relaxed);
+            self.moves.fetch_add(1, Relaxed);
         }
         r
     }
@@ -145,21 +157,28 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for IdleIo<T> {
     }
 }
 
-/// Runs `fut` until it ends or nothing moved on `last` for `idle`; returns
-/// None when the connection was cut for idleness.
+/// Runs `fut` until it ends or `moves` stood still for `idle`; returns None
+/// when the connection was cut for idleness. The watchdog looks every
+/// eighth of `idle`, so a connection is cut between `idle` and `idle * 9/8`
+/// after its last byte.
 pub async fn idle_guard<F: Future>(
     fut: F,
-    last: Arc<AtomicU64>,
+    moves: Arc<AtomicU64>,
     idle: Duration,
 ) -> Option<F::Output> {
-    let idle_ms = idle.as_millis() as u64;
+    let tick = (idle / 8).max(Duration::from_millis(10));
     let watchdog = async {
+        let mut seen = moves.load(Relaxed);
+        let mut quiet_since = Instant::now();
         loop {
-            let since = clock().saturating_sub(last.load(Relaxed));
-            if since >= idle_ms {
+            tokio::time::sleep(tick).await;
+            let now = moves.load(Relaxed);
+            if now != seen {
+                seen = now;
+                quiet_since = Instant::now();
+            } else if quiet_since.elapsed() >= idle {
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(idle_ms - since + 5)).await;
         }
     };
     tokio::select! {
@@ -296,5 +315,7 @@ pub async fn accept_loop<H: Handler>(
             drop(permit);
         });
     }
-    tracing::info!("listener {name}: no longer accepting");
+    if worker() <= 1 {
+        tracing::info!("listener {name}: no longer accepting");
+    }
 }

@@ -1,0 +1,129 @@
+//! Keep-alive HTTP/1.1 connections to the upstream of one `http` listener.
+//!
+//! Every client connection keeps the upstream connection its last request
+//! used and sends its next request there (HTTP/1.1 clients send one request
+//! at a time), so a keep-alive client costs no shared-pool lookup per
+//! request. Connections move through a per-listener idle stack only when a
+//! client connection starts or ends, or has several requests in flight at
+//! once (HTTP/2). There is one idle stack per worker thread, because a
+//! connection's I/O task runs on the thread that opened it. Stacks are LIFO
+//! so the warmest connections are reused and the coldest age out: a janitor
+//! drops those idle longer than [`IDLE_FOR`].
+
+use crate::http::Counting;
+use hyper::body::Incoming;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use std::io;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+
+/// The sending half of one upstream connection.
+pub type Sender = http1::SendRequest<Counting<Incoming>>;
+
+/// How long an unused upstream connection is kept.
+pub const IDLE_FOR: Duration = Duration::from_secs(90);
+
+/// Most idle connections kept per listener.
+const MAX_IDLE: usize = 1024;
+
+/// The upstream of one listener and its idle connections.
+pub struct Upstream {
+    authority: String,
+    connect_timeout: Duration,
+    /// Idle connections by worker thread (index 0: any other thread).
+    idle: Box<[Mutex<Stack>]>,
+}
+
+type Stack = Vec<(Sender, Instant)>;
+
+impl Upstream {
+    /// An upstream at `authority` (host:port) for `workers` worker threads.
+    /// Starts the janitor, so it must be called inside a runtime.
+    pub fn new(authority: String, connect_timeout: Duration, workers: usize) -> Arc<Self> {
+        let up = Arc::new(Upstream {
+            authority,
+            connect_timeout,
+            idle: (0..=workers).map(|_| Mutex::new(Vec::new())).collect(),
+        });
+        tokio::spawn(janitor(Arc::downgrade(&up)));
+        up
+    }
+
+    /// The most recently used idle connection that is still open.
+    pub fn take(&self) -> Option<Sender> {
+        let mut idle = self.stack();
+        while let Some((tx, since)) = idle.pop() {
+            if !tx.is_closed() && since.elapsed() < IDLE_FOR {
+                return Some(tx);
+            }
+        }
+        None
+    }
+
+    /// Keeps `tx` for a later request, unless it is closed or the stack is
+    /// full.
+    pub fn put(&self, tx: Sender) {
+        if tx.is_closed() {
+            return;
+        }
+        let mut idle = self.stack();
+        if idle.len() >= MAX_IDLE {
+            evict(&mut idle);
+            if idle.len() >= MAX_IDLE {
+                return;
+            }
+        }
+        idle.push((tx, Instant::now()));
+    }
+
+    /// This thread's idle stack.
+    fn stack(&self) -> std::sync::MutexGuard<'_, Stack> {
+        let i = crate::listener::worker().min(self.idle.len() - 1);
+        self.idle[i].lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Opens a new connection under the connect timeout; its I/O runs in a
+    /// task of its own until either side closes it.
+    pub async fn connect(&self) -> io::Result<Sender> {
+        let s = tokio::time::timeout(self.connect_timeout, TcpStream::connect(&self.authority))
+            .await
+            .map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "connect timed out after {}s",
+                        self.connect_timeout.as_secs()
+                    ),
+                )
+            })??;
+        s.set_nodelay(true)?;
+        let (tx, conn) = http1::Builder::new()
+            .handshake(TokioIo::new(s))
+            .await
+            .map_err(io::Error::other)?;
+        let authority = self.authority.clone();
+        tokio::spawn(async move {
+            if let Err(e) = conn.with_upgrades().await {
+                tracing::debug!("upstream connection to {authority} ended: {e}");
+            }
+        });
+        Ok(tx)
+    }
+}
+
+/// Drops closed and expired connections; the oldest are at the bottom.
+fn evict(idle: &mut Stack) {
+    idle.retain(|(tx, since)| !tx.is_closed() && since.elapsed() < IDLE_FOR);
+}
+
+async fn janitor(up: Weak<Upstream>) {
+    loop {
+        tokio::time::sleep(IDLE_FOR / 3).await;
+        let Some(up) = up.upgrade() else { return };
+        for stack in up.idle.iter() {
+            evict(&mut stack.lock().unwrap_or_else(|p| p.into_inner()));
+        }
+    }
+}

@@ -9,10 +9,11 @@
 //! log line naming the upstream, 504 after `upstream_timeout_s`.
 
 use crate::config::{AllowRule, HttpUpstream};
-use crate::listener::{idle_guard, tls_accept, ConnInfo, Handler, IdleIo, Shared};
+use crate::listener::{tls_accept, ConnInfo, Handler, Shared};
 use crate::log::Entry;
 use crate::tls::ServerTls;
 use crate::upstream::{Sender, Upstream};
+use crate::watch::{guard, Ended, HeadDeadline, IdleIo};
 use bytes::Bytes;
 use http_body_util::{Either, Full};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
@@ -108,10 +109,14 @@ struct ConnCtx {
     forwarded: String,
     /// The upstream connection this client's last request used.
     kept: Mutex<Option<Sender>>,
+    /// The request header deadline's view of this connection.
+    head: Arc<HeadDeadline>,
+    /// "HTTP/1.1" or "HTTP/2", for records of requests hyper refused.
+    proto: &'static str,
 }
 
 impl ConnCtx {
-    fn new(info: ConnInfo) -> Self {
+    fn new(info: ConnInfo, head: Arc<HeadDeadline>, proto: &'static str) -> Self {
         let ip = info.peer.ip();
         let forwarded = if ip.is_ipv6() {
             format!("for=\"[{ip}]\";proto=https")
@@ -123,6 +128,8 @@ impl ConnCtx {
             forwarded,
             info,
             kept: Mutex::new(None),
+            head,
+            proto,
         }
     }
 
@@ -141,6 +148,23 @@ impl ConnCtx {
             drop(kept);
             pool.put(tx);
         }
+    }
+}
+
+/// One request being served: started when hyper hands it over, done when
+/// dropped (its response sent or abandoned), for the header deadline.
+struct InFlight(Arc<ConnCtx>);
+
+impl InFlight {
+    fn new(ctx: Arc<ConnCtx>) -> Self {
+        ctx.head.request_started();
+        InFlight(ctx)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.head.request_done();
     }
 }
 
@@ -185,7 +209,7 @@ pub struct Logged {
 
 struct Finish {
     sh: Arc<Shared>,
-    ctx: Arc<ConnCtx>,
+    req: InFlight,
     pool: Arc<Upstream>,
     tx: Option<Sender>,
     status: u16,
@@ -226,10 +250,11 @@ impl Drop for Logged {
     fn drop(&mut self) {
         let Some(f) = self.finish.take() else { return };
         let complete = self.ended || self.inner.is_end_stream();
+        let ctx = &f.req.0;
         if let (Some(tx), true) = (f.tx, complete) {
-            f.ctx.give_back(tx, &f.pool);
+            ctx.give_back(tx, &f.pool);
         }
-        let lm = f.ctx.info.metrics(&f.sh);
+        let lm = ctx.info.metrics(&f.sh);
         let bin = f.bytes_in.load(Relaxed);
         lm.bytes_out.fetch_add(self.out, Relaxed);
         lm.bytes_in.fetch_add(bin, Relaxed);
@@ -315,6 +340,7 @@ impl HttpProxy {
         ctx: Arc<ConnCtx>,
         sh: Arc<Shared>,
     ) -> Result<Response<Logged>, Infallible> {
+        let req_guard = InFlight::new(ctx.clone());
         let bytes_in = Arc::new(AtomicU64::new(0));
         let start = sh.log.as_ref().map(|_| Instant::now());
         // The access-log record is built only when there is a log.
@@ -350,7 +376,7 @@ impl HttpProxy {
         let (parts, body) = resp.into_parts();
         let finish = Finish {
             pool: self.pool.clone(),
-            ctx,
+            req: req_guard,
             sh,
             tx,
             status,
@@ -546,6 +572,8 @@ impl HttpProxy {
             }
         }
         strip_hop_by_hop(resp.headers_mut(), &[]);
+        // The client talks to us, not to an HTTP/1.0 upstream.
+        *resp.version_mut() = hyper::Version::HTTP_11;
         Ok((resp, Some(tx)))
     }
 }
@@ -571,17 +599,26 @@ impl Handler for HttpProxy {
         info: crate::listener::ConnInfo,
         sh: Arc<Shared>,
     ) {
-        let (io, last) = IdleIo::new(sock);
+        let head = Arc::new(HeadDeadline::default());
+        let (io, moves) = IdleIo::with_head(sock, head.clone());
         let idle = Duration::from_secs(sh.limits.idle_timeout_s);
+        let header = Duration::from_secs(sh.limits.header_timeout_s);
         let Some((tls, info)) = tls_accept(&self.tls, &self.rules, io, info, &sh).await else {
             return;
         };
-        let ctx = Arc::new(ConnCtx::new(info));
+        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+        if h2 {
+            head.first_request_only();
+        }
+        let proto = if h2 { "HTTP/2" } else { "HTTP/1.1" };
+        let ctx = Arc::new(ConnCtx::new(info, head.clone(), proto));
+        // No hyper header timer: it would also run between keep-alive
+        // requests and cut idle connections at `header_timeout_s`. The
+        // deadline is `guard`'s.
         let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
         builder
             .http1()
             .timer(TokioTimer::new())
-            .header_read_timeout(Duration::from_secs(sh.limits.header_timeout_s))
             .max_buf_size(sh.limits.max_header_bytes.max(8192))
             .keep_alive(true);
         builder
@@ -606,17 +643,53 @@ impl Handler for HttpProxy {
                 }
             }
         };
-        let ended = idle_guard(fut, last, idle).await;
+        let ended = guard(fut, moves, idle, Some((&head, header))).await;
         if let Some(tx) = ctx.take_kept() {
             self.pool.put(tx);
         }
         let info = &ctx.info;
         match ended {
-            Some(Err(e)) => {
+            Ended::Done(Err(e)) => {
+                // hyper answered a malformed or oversized header itself.
+                let status = match e.downcast_ref::<hyper::Error>() {
+                    Some(he) if he.is_parse_too_large() => Some(431),
+                    Some(he) if he.is_parse() => Some(400),
+                    _ => None,
+                };
+                if let Some(status) = status {
+                    self.rejected(&ctx, &sh, status);
+                }
                 tracing::debug!(listener = %info.listener, client = %info.peer, "connection ended: {e}")
             }
-            None => tracing::debug!(listener = %info.listener, client = %info.peer, "idle timeout"),
-            _ => {}
+            Ended::Idle => {
+                tracing::debug!(listener = %info.listener, client = %info.peer, "idle timeout")
+            }
+            Ended::HeaderTimeout => {
+                // As nginx: recorded as 408, the connection closed unanswered.
+                self.rejected(&ctx, &sh, 408);
+                tracing::debug!(listener = %info.listener, client = %info.peer, "request header deadline passed")
+            }
+            Ended::Done(Ok(())) => {}
+        }
+    }
+}
+
+impl HttpProxy {
+    /// Counts and logs a request refused before it reached the proxy.
+    fn rejected(&self, ctx: &ConnCtx, sh: &Shared, status: u16) {
+        ctx.info.metrics(sh).request(status);
+        if let Some(log) = &sh.log {
+            log.write(Entry {
+                client: ctx.info.peer.to_string(),
+                client_cert: ctx.info.cert.as_ref().map(|c| c.subject.clone()),
+                listener: ctx.info.listener.clone(),
+                mode: "http",
+                proto: ctx.proto.to_string(),
+                status,
+                tls_version: ctx.info.tls_version.clone(),
+                tls_suite: ctx.info.tls_suite.clone(),
+                ..Default::default()
+            });
         }
     }
 }

@@ -25,7 +25,7 @@
 //! Modules: [`config`] (the TOML schema), [`tls`] (policy, certificate
 //! loading and reload), [`listener`] (accept loop, limits), [`access`]
 //! (client certificate rules), [`http`], [`tcp`], [`originate`],
-//! [`redirect`] (the modes), [`upstream`] (keep-alive upstream connections), [`metrics`], [`log`] (monitoring), [`server`]
+//! [`redirect`] (the modes), [`upstream`] (keep-alive upstream connections), [`watch`] (idle and header deadlines), [`metrics`], [`log`] (monitoring), [`server`]
 //! (start, signals, drain), [`devcert`].
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -44,6 +44,7 @@ pub mod server;
 pub mod tcp;
 pub mod tls;
 pub mod upstream;
+pub mod watch;
 
 pub use config::Config;
 pub use error::{Error, Result};

@@ -1,23 +1,20 @@
 //! The accept loop and what every connection shares: the process-wide
 //! connection cap (a semaphore slot is taken *before* `accept`, so a flood
 //! waits in the kernel backlog instead of costing handshakes), the TLS
-//! handshake deadline, the client-certificate access check, the idle
-//! timeout, and the shutdown signal for draining.
+//! handshake deadline, the client-certificate access check, and the
+//! shutdown signal for draining.
 
 use crate::access::PeerCert;
 use crate::config::{AllowRule, Limits};
 use crate::log::AccessLog;
 use crate::metrics::{HandshakeFailure, ListenerMetrics, Metrics};
 use crate::tls::ServerTls;
+use crate::watch::IdleIo;
 use std::future::Future;
-use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::server::TlsStream;
@@ -81,110 +78,6 @@ impl ConnInfo {
 /// Resolves once shutdown has been signalled.
 pub async fn stopped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|v| *v).await;
-}
-
-/// A stream that counts the reads and writes that moved bytes, so the idle
-/// watchdog can tell a quiet connection without a clock read per I/O.
-pub struct IdleIo<T> {
-    inner: T,
-    moves: Arc<AtomicU64>,
-}
-
-impl<T> IdleIo<T> {
-    /// Wraps `inner`; the returned counter is what [`idle_guard`] watches.
-    pub fn new(inner: T) -> (Self, Arc<AtomicU64>) {
-        let moves = Arc::new(AtomicU64::new(0));
-        (
-            IdleIo {
-                inner,
-                moves: moves.clone(),
-            },
-            moves,
-        )
-    }
-    /// The wrapped stream.
-    pub fn get_ref(&self) -> &T {
-        &self.inner
-    }
-}
-
-impl<T: AsyncRead + Unpin> AsyncRead for IdleIo<T> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            self.moves.fetch_add(1, Relaxed);
-        }
-        r
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for IdleIo<T> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            self.moves.fetch_add(1, Relaxed);
-        }
-        r
-    }
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            self.moves.fetch_add(1, Relaxed);
-        }
-        r
-    }
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-/// Runs `fut` until it ends or `moves` stood still for `idle`; returns None
-/// when the connection was cut for idleness. The watchdog looks every
-/// eighth of `idle`, so a connection is cut between `idle` and `idle * 9/8`
-/// after its last byte.
-pub async fn idle_guard<F: Future>(
-    fut: F,
-    moves: Arc<AtomicU64>,
-    idle: Duration,
-) -> Option<F::Output> {
-    let tick = (idle / 8).max(Duration::from_millis(10));
-    let watchdog = async {
-        let mut seen = moves.load(Relaxed);
-        let mut quiet_since = Instant::now();
-        loop {
-            tokio::time::sleep(tick).await;
-            let now = moves.load(Relaxed);
-            if now != seen {
-                seen = now;
-                quiet_since = Instant::now();
-            } else if quiet_since.elapsed() >= idle {
-                return;
-            }
-        }
-    };
-    tokio::select! {
-        out = fut => Some(out),
-        _ = watchdog => None,
-    }
 }
 
 /// The client side of a TLS-terminating listener after the handshake.

@@ -1,7 +1,8 @@
 //! The JSON-lines access log: one object per HTTP request or TCP/originate
 //! connection, with time, client address, client certificate subject,
 //! listener, method, path, status, bytes in/out, duration, upstream and the
-//! TLS version and suite. Written to a file (append) or stdout ("-").
+//! TLS version and suite. Written to a file (append) or stdout ("-"); the
+//! file is reopened on SIGHUP, so logrotate can move it away and signal.
 
 use crate::error::{Error, Result};
 use serde::Serialize;
@@ -53,25 +54,35 @@ pub struct Entry {
 
 /// Where access records go.
 pub struct AccessLog {
+    target: String,
     out: Mutex<Box<dyn Write + Send>>,
 }
 
 impl AccessLog {
     /// Opens `target`: a file path (created, appended) or "-" for stdout.
     pub fn open(target: &str) -> Result<Self> {
-        let out: Box<dyn Write + Send> = if target == "-" {
-            Box::new(std::io::stdout())
-        } else {
-            let f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(target)
-                .map_err(|e| Error::io(target, e))?;
-            Box::new(f)
-        };
         Ok(AccessLog {
-            out: Mutex::new(out),
+            target: target.to_string(),
+            out: Mutex::new(open_target(target)?),
         })
+    }
+
+    /// Opens the file again by name (after logrotate moved it) and writes
+    /// to the new one from now on. On failure the old file stays in use.
+    pub fn reopen(&self) -> Result<()> {
+        if self.target == "-" {
+            return Ok(());
+        }
+        let new = open_target(&self.target)?;
+        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = out.flush();
+        *out = new;
+        Ok(())
+    }
+
+    /// The configured target.
+    pub fn target(&self) -> &str {
+        &self.target
     }
 
     /// Writes one record as a single line (one write call, so lines from
@@ -85,6 +96,18 @@ impl AccessLog {
             tracing::warn!("access log write failed: {err}");
         }
     }
+}
+
+fn open_target(target: &str) -> Result<Box<dyn Write + Send>> {
+    if target == "-" {
+        return Ok(Box::new(std::io::stdout()));
+    }
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(target)
+        .map_err(|e| Error::io(target, e))?;
+    Ok(Box::new(f))
 }
 
 /// Now as "2026-01-31T12:34:56.789Z".

@@ -3,8 +3,9 @@
 //! verification (system roots or `ca`, name from `server_name` or the
 //! upstream host) and an optional client certificate, then relays bytes.
 
-use crate::listener::{idle_guard, ConnInfo, Handler, IdleIo, Shared};
+use crate::listener::{ConnInfo, Handler, Shared};
 use crate::tcp::{connect_upstream, relay};
+use crate::watch::{idle_guard, IdleIo};
 use rustls::pki_types::ServerName;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;

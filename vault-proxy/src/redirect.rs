@@ -3,8 +3,9 @@
 //! other methods (so a POST stays a POST). Nothing is proxied.
 
 use crate::config::HttpUpstream;
-use crate::listener::{idle_guard, ConnInfo, Handler, IdleIo, Shared};
+use crate::listener::{ConnInfo, Handler, Shared};
 use crate::log::Entry;
+use crate::watch::{guard, Ended, HeadDeadline, IdleIo};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{header, Method, Request, Response, StatusCode};
@@ -49,11 +50,16 @@ impl Redirect {
 
 impl Handler for Redirect {
     async fn serve(self: Arc<Self>, sock: TcpStream, info: ConnInfo, sh: Arc<Shared>) {
-        let (io, last) = IdleIo::new(sock);
+        let head = Arc::new(HeadDeadline::default());
+        let (io, moves) = IdleIo::with_head(sock, head.clone());
         let idle = Duration::from_secs(sh.limits.idle_timeout_s);
+        let header = Duration::from_secs(sh.limits.header_timeout_s);
         let this = self.clone();
-        let (info2, sh2) = (info.clone(), sh.clone());
+        let (info2, sh2, head2) = (info.clone(), sh.clone(), head.clone());
         let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+            // The answer is immediate: the request is done once it is made.
+            head2.request_started();
+            head2.request_done();
             let r = this.answer(&req);
             info2.metrics(&sh2).request(r.status().as_u16());
             if let Some(log) = &sh2.log {
@@ -75,7 +81,6 @@ impl Handler for Redirect {
         });
         let mut b = hyper::server::conn::http1::Builder::new();
         b.timer(TokioTimer::new())
-            .header_read_timeout(Duration::from_secs(sh.limits.header_timeout_s))
             .max_buf_size(sh.limits.max_header_bytes.max(8192));
         let conn = b.serve_connection(TokioIo::new(io), svc);
         let mut stop = sh.shutdown.clone();
@@ -86,6 +91,8 @@ impl Handler for Redirect {
                 _ = crate::listener::stopped(&mut stop) => { conn.as_mut().graceful_shutdown(); conn.await }
             }
         };
-        let _ = idle_guard(fut, last, idle).await;
+        if let Ended::HeaderTimeout = guard(fut, moves, idle, Some((&head, header))).await {
+            info.metrics(&sh).request(408);
+        }
     }
 }

@@ -266,7 +266,8 @@ fn worker(
 }
 
 /// Reloads certificates on SIGHUP (all) and when files change (polled
-/// every 2 s). A failed reload keeps the old config and says why.
+/// every 2 s), and reopens the access log on SIGHUP. A failed reload keeps
+/// the old certificate or log file and says why.
 async fn reloader(tls: Vec<Arc<ServerTls>>, mut hup: tokio::signal::unix::Signal, sh: Arc<Shared>) {
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     let mut stop = sh.shutdown.clone();
@@ -276,6 +277,14 @@ async fn reloader(tls: Vec<Arc<ServerTls>>, mut hup: tokio::signal::unix::Signal
             _ = tick.tick() => false,
             _ = crate::listener::stopped(&mut stop) => return,
         };
+        if let (true, Some(log)) = (forced, &sh.log) {
+            match log.reopen() {
+                Ok(()) => tracing::info!("access log {} reopened", log.target()),
+                Err(e) => {
+                    tracing::error!("access log not reopened, still writing the old file: {e}")
+                }
+            }
+        }
         for t in &tls {
             let changed = t.changed_on_disk();
             if !(forced || changed) {

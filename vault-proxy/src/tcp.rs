@@ -5,9 +5,10 @@
 //! when one was presented, the client certificate's subject CN.
 
 use crate::config::AllowRule;
-use crate::listener::{idle_guard, tls_accept, ConnInfo, Handler, IdleIo, Shared};
+use crate::listener::{tls_accept, ConnInfo, Handler, Shared};
 use crate::log::Entry;
 use crate::tls::ServerTls;
+use crate::watch::{idle_guard, IdleIo};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;

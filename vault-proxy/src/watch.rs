@@ -1,0 +1,249 @@
+//! Deadlines on a client connection, checked by a watchdog that runs beside
+//! the connection's future: the idle timeout (no byte either way for
+//! `idle_timeout_s`) and, for `http` mode, the request header deadline
+//! (`header_timeout_s` from the first byte of a request, or from the end
+//! of the TLS handshake for a connection's first request, to its complete
+//! header).
+//!
+//! The hot path stays cheap: the stream wrapper bumps a counter per read
+//! or write and, between HTTP/1.1 requests, flips a flag on the first byte
+//! of the next one; the watchdog reads the clock, not the I/O.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// A stream that counts the reads and writes that moved bytes, so the idle
+/// watchdog can tell a quiet connection without a clock read per I/O.
+pub struct IdleIo<T> {
+    inner: T,
+    moves: Arc<AtomicU64>,
+    head: Option<Arc<HeadDeadline>>,
+}
+
+impl<T> IdleIo<T> {
+    /// Wraps `inner`; the returned counter is what [`idle_guard`] watches.
+    pub fn new(inner: T) -> (Self, Arc<AtomicU64>) {
+        let moves = Arc::new(AtomicU64::new(0));
+        (
+            IdleIo {
+                inner,
+                moves: moves.clone(),
+                head: None,
+            },
+            moves,
+        )
+    }
+    /// As [`IdleIo::new`], and bytes read between requests start `head`'s
+    /// deadline.
+    pub fn with_head(inner: T, head: Arc<HeadDeadline>) -> (Self, Arc<AtomicU64>) {
+        let (mut io, moves) = IdleIo::new(inner);
+        io.head = Some(head);
+        (io, moves)
+    }
+    /// The wrapped stream.
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for IdleIo<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.moves.fetch_add(1, Relaxed);
+            if let Some(h) = &self.head {
+                h.bytes_arrived();
+            }
+        }
+        r
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for IdleIo<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.moves.fetch_add(1, Relaxed);
+        }
+        r
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.moves.fetch_add(1, Relaxed);
+        }
+        r
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Between requests: the next byte read starts a header.
+const WAIT: u8 = 0;
+/// A request header is awaited: the deadline runs.
+const HEAD: u8 = 1;
+/// Requests in flight, or an HTTP/2 connection past its first request.
+const BUSY: u8 = 2;
+
+/// Whether a request header is being awaited on one HTTP connection.
+///
+/// A connection starts awaiting its first header. Over HTTP/1.1 the
+/// deadline starts again with the first byte after the last response; the
+/// wait between requests is the idle timeout's, not the header deadline's
+/// (nginx's `keepalive_timeout` against `client_header_timeout`). Over
+/// HTTP/2 only the first request has a deadline: later frames may be
+/// pings and window updates, and h2 bounds header size itself.
+pub struct HeadDeadline {
+    state: AtomicU8,
+    in_flight: AtomicU32,
+    rearm: AtomicBool,
+    notify: Notify,
+}
+
+impl Default for HeadDeadline {
+    fn default() -> Self {
+        HeadDeadline {
+            state: AtomicU8::new(HEAD),
+            in_flight: AtomicU32::new(0),
+            rearm: AtomicBool::new(true),
+            notify: Notify::new(),
+        }
+    }
+}
+
+impl HeadDeadline {
+    /// Only the first request is timed (HTTP/2).
+    pub fn first_request_only(&self) {
+        self.rearm.store(false, Relaxed);
+    }
+    /// A request header is complete and its request is being served.
+    pub fn request_started(&self) {
+        self.in_flight.fetch_add(1, Relaxed);
+        self.state.store(BUSY, Relaxed);
+    }
+    /// A request's response is done (sent or abandoned).
+    pub fn request_done(&self) {
+        if self.in_flight.fetch_sub(1, Relaxed) == 1 && self.rearm.load(Relaxed) {
+            self.state.store(WAIT, Relaxed);
+        }
+    }
+    fn bytes_arrived(&self) {
+        if self.state.load(Relaxed) == WAIT
+            && self
+                .state
+                .compare_exchange(WAIT, HEAD, Relaxed, Relaxed)
+                .is_ok()
+        {
+            self.notify.notify_one();
+        }
+    }
+    fn awaiting(&self) -> bool {
+        self.state.load(Relaxed) == HEAD
+    }
+}
+
+/// How a guarded connection ended.
+pub enum Ended<T> {
+    /// Its future finished.
+    Done(T),
+    /// Nothing moved for the idle timeout.
+    Idle,
+    /// A request header did not complete within the header deadline.
+    HeaderTimeout,
+}
+
+/// Runs `fut` until it ends or `moves` stood still for `idle`; returns None
+/// when the connection was cut for idleness. See [`guard`].
+pub async fn idle_guard<F: Future>(
+    fut: F,
+    moves: Arc<AtomicU64>,
+    idle: Duration,
+) -> Option<F::Output> {
+    match guard(fut, moves, idle, None).await {
+        Ended::Done(out) => Some(out),
+        _ => None,
+    }
+}
+
+/// Runs `fut` under the idle timeout and, with `head`, the header deadline.
+/// The idle watchdog looks every eighth of `idle`, so a connection is cut
+/// between `idle` and `idle * 9/8` after its last byte; the header
+/// deadline is exact.
+pub async fn guard<F: Future>(
+    fut: F,
+    moves: Arc<AtomicU64>,
+    idle: Duration,
+    head: Option<(&HeadDeadline, Duration)>,
+) -> Ended<F::Output> {
+    let tick = (idle / 8).max(Duration::from_millis(10));
+    let watchdog = async {
+        let mut seen = moves.load(Relaxed);
+        let mut quiet_since = Instant::now();
+        let mut head_since = head.filter(|(h, _)| h.awaiting()).map(|_| Instant::now());
+        loop {
+            let mut wake = Instant::now() + tick;
+            match head {
+                Some((h, limit)) => {
+                    if let Some(since) = head_since.filter(|_| h.awaiting()) {
+                        wake = wake.min(since + limit);
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(wake) => {}
+                        _ = h.notify.notified() => {
+                            // A new header started.
+                            head_since = Some(Instant::now());
+                            continue;
+                        }
+                    }
+                }
+                None => tokio::time::sleep_until(wake).await,
+            }
+            let m = moves.load(Relaxed);
+            if m != seen {
+                seen = m;
+                quiet_since = Instant::now();
+            } else if quiet_since.elapsed() >= idle {
+                return Ended::Idle;
+            }
+            if let (Some((h, limit)), Some(since)) = (head, head_since) {
+                if !h.awaiting() {
+                    head_since = None;
+                } else if since.elapsed() >= limit {
+                    return Ended::HeaderTimeout;
+                }
+            }
+        }
+    };
+    tokio::select! {
+        out = fut => Ended::Done(out),
+        cut = watchdog => cut,
+    }
+}

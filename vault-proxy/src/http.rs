@@ -69,6 +69,7 @@ pub struct HttpProxy {
     upstream_str: String,
     hsts: bool,
     pool: Arc<Upstream>,
+    server: hyper_util::server::conn::auto::Builder<TokioExecutor>,
 }
 
 impl HttpProxy {
@@ -89,6 +90,20 @@ impl HttpProxy {
             "{}://{}{}",
             upstream.scheme, upstream.authority, upstream.prefix
         );
+        // No hyper header timer: it would also run between keep-alive
+        // requests and cut idle connections at `header_timeout_s`. The
+        // deadline is `guard`'s.
+        let mut server = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        server
+            .http1()
+            .timer(TokioTimer::new())
+            .max_buf_size(sh.limits.max_header_bytes.max(8192))
+            .keep_alive(true);
+        server
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(sh.limits.max_header_bytes as u32)
+            .max_concurrent_streams(256);
         HttpProxy {
             tls,
             rules,
@@ -96,6 +111,7 @@ impl HttpProxy {
             upstream_str,
             hsts,
             pool,
+            server,
         }
     }
 }
@@ -603,7 +619,10 @@ impl Handler for HttpProxy {
         let (io, moves) = IdleIo::with_head(sock, head.clone());
         let idle = Duration::from_secs(sh.limits.idle_timeout_s);
         let header = Duration::from_secs(sh.limits.header_timeout_s);
-        let Some((tls, info)) = tls_accept(&self.tls, &self.rules, io, info, &sh).await else {
+        // Boxed: the handshake's state is freed when it ends, so the task
+        // of an idle connection is small.
+        let Some((tls, info)) = Box::pin(tls_accept(&self.tls, &self.rules, io, info, &sh)).await
+        else {
             return;
         };
         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
@@ -612,29 +631,25 @@ impl Handler for HttpProxy {
         }
         let proto = if h2 { "HTTP/2" } else { "HTTP/1.1" };
         let ctx = Arc::new(ConnCtx::new(info, head.clone(), proto));
-        // No hyper header timer: it would also run between keep-alive
-        // requests and cut idle connections at `header_timeout_s`. The
-        // deadline is `guard`'s.
-        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .max_buf_size(sh.limits.max_header_bytes.max(8192))
-            .keep_alive(true);
-        builder
-            .http2()
-            .timer(TokioTimer::new())
-            .max_header_list_size(sh.limits.max_header_bytes as u32)
-            .max_concurrent_streams(256);
         let this = self.clone();
         let (ctx2, sh2) = (ctx.clone(), sh.clone());
         let svc = hyper::service::service_fn(move |req| {
             this.clone().handle(req, ctx2.clone(), sh2.clone())
         });
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), svc);
         let mut stop = sh.shutdown.clone();
-        let fut = async move {
-            tokio::pin!(conn);
+        let server = &self.server;
+        // Boxed once here rather than copied into `guard`'s state.
+        let fut = Box::pin(async move {
+            let mut tls = tls;
+            // An idle connection holds its TLS state and nothing of hyper's
+            // until the client sends a byte (memory per idle connection).
+            if !has_plaintext(&mut tls) {
+                tokio::select! {
+                    r = tls.get_ref().0.get_ref().readable() => r?,
+                    _ = crate::listener::stopped(&mut stop) => return Ok(()),
+                }
+            }
+            let mut conn = Box::pin(server.serve_connection_with_upgrades(TokioIo::new(tls), svc));
             tokio::select! {
                 r = conn.as_mut() => r,
                 _ = crate::listener::stopped(&mut stop) => {
@@ -642,7 +657,7 @@ impl Handler for HttpProxy {
                     conn.await
                 }
             }
-        };
+        });
         let ended = guard(fut, moves, idle, Some((&head, header))).await;
         if let Some(tx) = ctx.take_kept() {
             self.pool.put(tx);
@@ -671,6 +686,16 @@ impl Handler for HttpProxy {
             }
             Ended::Done(Ok(())) => {}
         }
+    }
+}
+
+/// Whether TLS has already decrypted bytes the client sent (a request in
+/// the same flight as its Finished). A TLS error counts as yes: hyper's
+/// read reports it.
+fn has_plaintext(tls: &mut crate::listener::ClientTls) -> bool {
+    match tls.get_mut().1.process_new_packets() {
+        Ok(st) => st.plaintext_bytes_to_read() > 0 || st.peer_has_closed(),
+        Err(_) => true,
     }
 }
 

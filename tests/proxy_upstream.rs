@@ -2,7 +2,7 @@
 //! connections it accepts: a keep-alive client's requests share one
 //! upstream connection, the next client reuses it, a connection the
 //! upstream closed is replaced without an error, and HTTP/2 requests in
-//! parallel each get an answer.
+//! parallel each get an answer; `upstream_idle = 0` keeps none.
 
 mod proxy_common;
 
@@ -85,4 +85,18 @@ fn parallel_http2_requests_each_get_their_answer() {
     assert_eq!(out.matches("body").count(), 8, "{out}");
     let n = accepted.load(Ordering::SeqCst);
     assert!((1..=8).contains(&n), "{n} upstream connections");
+}
+
+#[test]
+fn upstream_idle_zero_opens_a_connection_per_request() {
+    let s = setup();
+    let (backend, accepted) = counting_backend(Duration::from_secs(30));
+    let cfg = format!("[limits]\nupstream_idle = 0\n{}", s.http(backend, ""));
+    let gw = Gw::start_env(&s.dir, &cfg, ONE_WORKER);
+    let a = gw.addrs[0];
+    let url = format!("https://localhost:{}/", a.port());
+    let (rc, out, err) = s.curl(a, "/", &[url.as_str(), url.as_str()]);
+    assert_eq!(rc, 0, "{err}");
+    assert_eq!(out, HELLO.repeat(3));
+    assert_eq!(accepted.load(Ordering::SeqCst), 3, "{}", gw.log());
 }

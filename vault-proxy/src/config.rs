@@ -49,6 +49,9 @@ pub struct Limits {
     pub upstream_timeout_s: u64,
     /// Seconds to connect to an upstream; then 502.
     pub connect_timeout_s: u64,
+    /// Idle keep-alive upstream connections kept per worker thread and
+    /// `http` listener (nginx's `keepalive`); 0 opens one per request.
+    pub upstream_idle: usize,
     /// Seconds in-flight work may take to finish after SIGTERM.
     pub drain_timeout_s: u64,
 }
@@ -63,6 +66,7 @@ impl Default for Limits {
             max_header_bytes: 65_536,
             upstream_timeout_s: 60,
             connect_timeout_s: 5,
+            upstream_idle: 64,
             drain_timeout_s: 30,
         }
     }

@@ -24,7 +24,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
@@ -85,6 +85,7 @@ impl HttpProxy {
             upstream.authority.clone(),
             Duration::from_secs(sh.limits.connect_timeout_s),
             sh.workers,
+            sh.limits.upstream_idle,
         );
         let upstream_str = format!(
             "{}://{}{}",
@@ -123,8 +124,6 @@ struct ConnCtx {
     xff: HeaderValue,
     /// `Forwarded` value without the host: `for=...;proto=https`.
     forwarded: String,
-    /// The upstream connection this client's last request used.
-    kept: Mutex<Option<Sender>>,
     /// The request header deadline's view of this connection.
     head: Arc<HeadDeadline>,
     /// "HTTP/1.1" or "HTTP/2", for records of requests hyper refused.
@@ -143,26 +142,8 @@ impl ConnCtx {
             xff: HeaderValue::from_str(&ip.to_string()).expect("an IP is a valid header"),
             forwarded,
             info,
-            kept: Mutex::new(None),
             head,
             proto,
-        }
-    }
-
-    fn take_kept(&self) -> Option<Sender> {
-        let tx = self.kept.lock().unwrap_or_else(|p| p.into_inner()).take()?;
-        (!tx.is_closed()).then_some(tx)
-    }
-
-    /// Keeps `tx` for this client's next request, or hands it to the pool
-    /// when one is already kept (HTTP/2 with requests in parallel).
-    fn give_back(&self, tx: Sender, pool: &Upstream) {
-        let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
-        if kept.is_none() {
-            *kept = Some(tx);
-        } else {
-            drop(kept);
-            pool.put(tx);
         }
     }
 }
@@ -268,7 +249,7 @@ impl Drop for Logged {
         let complete = self.ended || self.inner.is_end_stream();
         let ctx = &f.req.0;
         if let (Some(tx), true) = (f.tx, complete) {
-            ctx.give_back(tx, &f.pool);
+            f.pool.put(tx);
         }
         let lm = ctx.info.metrics(&f.sh);
         let bin = f.bytes_in.load(Relaxed);
@@ -411,20 +392,23 @@ impl HttpProxy {
         ))
     }
 
-    /// Sends `req` upstream on the client's kept connection, an idle one or
-    /// a new one. A request that a reused connection never sent (it closed
+    /// Sends `req` upstream on an idle connection of this worker, or a new
+    /// one. A request that a reused connection never sent (it closed
     /// under us) is sent once more on a new connection.
     async fn send(
         &self,
-        ctx: &ConnCtx,
         mut req: Request<Counting<Incoming>>,
     ) -> Result<(Response<Incoming>, Sender), UpstreamError> {
-        let mut reused = ctx.take_kept().or_else(|| self.pool.take());
+        let mut reused = self.pool.take();
         loop {
             let was_reused = reused.is_some();
             let mut tx = match reused.take() {
                 Some(tx) => tx,
-                None => self.pool.connect().await.map_err(UpstreamError::Connect)?,
+                // Boxed: a new connection is rare, and inline its future would
+                // grow every in-flight request (hyper keeps one per client).
+                None => Box::pin(self.pool.connect())
+                    .await
+                    .map_err(UpstreamError::Connect)?,
             };
             if let Err(e) = tx.ready().await {
                 if was_reused {
@@ -529,7 +513,7 @@ impl HttpProxy {
                 .map_or("/", |p| p.as_str())
                 .to_string()
         };
-        let (mut resp, tx) = match tokio::time::timeout(timeout, self.send(ctx, up)).await {
+        let (mut resp, tx) = match tokio::time::timeout(timeout, self.send(up)).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
                 m.upstream_errors.fetch_add(1, Relaxed);
@@ -659,9 +643,6 @@ impl Handler for HttpProxy {
             }
         });
         let ended = guard(fut, moves, idle, Some((&head, header))).await;
-        if let Some(tx) = ctx.take_kept() {
-            self.pool.put(tx);
-        }
         let info = &ctx.info;
         match ended {
             Ended::Done(Err(e)) => {

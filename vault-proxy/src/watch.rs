@@ -207,39 +207,52 @@ pub async fn guard<F: Future>(
     let watchdog = async {
         let mut seen = moves.load(Relaxed);
         let mut quiet_since = Instant::now();
-        let mut head_since = head.filter(|(h, _)| h.awaiting()).map(|_| Instant::now());
+        let mut head_since = head.filter(|(h, _)| h.awaiting()).map(|_| quiet_since);
+        // One timer for the connection's life, moved only when a deadline
+        // comes sooner: a request costs a clock read, not a timer update.
+        let first = match (head, head_since) {
+            (Some((_, limit)), Some(since)) => (since + tick).min(since + limit),
+            _ => quiet_since + tick,
+        };
+        let sleep = tokio::time::sleep_until(first);
+        tokio::pin!(sleep);
         loop {
-            let mut wake = Instant::now() + tick;
             match head {
                 Some((h, limit)) => {
-                    if let Some(since) = head_since.filter(|_| h.awaiting()) {
-                        wake = wake.min(since + limit);
-                    }
                     tokio::select! {
-                        _ = tokio::time::sleep_until(wake) => {}
+                        _ = sleep.as_mut() => {}
                         _ = h.notify.notified() => {
                             // A new header started.
-                            head_since = Some(Instant::now());
+                            let now = Instant::now();
+                            head_since = Some(now);
+                            if now + limit < sleep.deadline() {
+                                sleep.as_mut().reset(now + limit);
+                            }
                             continue;
                         }
                     }
                 }
-                None => tokio::time::sleep_until(wake).await,
+                None => sleep.as_mut().await,
             }
+            let now = Instant::now();
             let m = moves.load(Relaxed);
             if m != seen {
                 seen = m;
-                quiet_since = Instant::now();
-            } else if quiet_since.elapsed() >= idle {
+                quiet_since = now;
+            } else if now - quiet_since >= idle {
                 return Ended::Idle;
             }
+            let mut wake = now + tick;
             if let (Some((h, limit)), Some(since)) = (head, head_since) {
                 if !h.awaiting() {
                     head_since = None;
-                } else if since.elapsed() >= limit {
+                } else if now - since >= limit {
                     return Ended::HeaderTimeout;
+                } else {
+                    wake = wake.min(since + limit);
                 }
             }
+            sleep.as_mut().reset(wake);
         }
     };
     tokio::select! {

@@ -670,10 +670,13 @@ impl Handler for HttpProxy {
     }
 }
 
-/// Whether TLS has already decrypted bytes the client sent (a request in
-/// the same flight as its Finished). A TLS error counts as yes: hyper's
-/// read reports it.
+/// Whether the client already sent bytes that wait above the socket: in
+/// the read-ahead, or decrypted by TLS (a request in the same flight as its
+/// Finished). A TLS error counts as yes: hyper's read reports it.
 fn has_plaintext(tls: &mut crate::listener::ClientTls) -> bool {
+    if tls.get_ref().0.has_buffered() {
+        return true;
+    }
     match tls.get_mut().1.process_new_packets() {
         Ok(st) => st.plaintext_bytes_to_read() > 0 || st.peer_has_closed(),
         Err(_) => true,

@@ -20,12 +20,29 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+/// Read-ahead size for bulk transfers.
+const AHEAD: usize = 64 * 1024;
+
 /// A stream that counts the reads and writes that moved bytes, so the idle
 /// watchdog can tell a quiet connection without a clock read per I/O.
+///
+/// It also reads ahead during bulk transfers: rustls reads TLS records
+/// 4 KiB at a time, a syscall per 4 KiB. Once a read fills the caller's
+/// buffer (more is likely waiting), reads go through a 64 KiB buffer until
+/// the socket has nothing more; then the buffer is freed, so quiet
+/// connections hold none.
 pub struct IdleIo<T> {
     inner: T,
     moves: Arc<AtomicU64>,
     head: Option<Arc<HeadDeadline>>,
+    ahead: Option<Ahead>,
+    bulk: bool,
+}
+
+struct Ahead {
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
 }
 
 impl<T> IdleIo<T> {
@@ -37,6 +54,8 @@ impl<T> IdleIo<T> {
                 inner,
                 moves: moves.clone(),
                 head: None,
+                ahead: None,
+                bulk: false,
             },
             moves,
         )
@@ -52,6 +71,16 @@ impl<T> IdleIo<T> {
     pub fn get_ref(&self) -> &T {
         &self.inner
     }
+    /// Whether bytes already read from the stream wait in the read-ahead.
+    pub fn has_buffered(&self) -> bool {
+        self.ahead.as_ref().is_some_and(|a| a.start < a.end)
+    }
+    fn moved(&self) {
+        self.moves.fetch_add(1, Relaxed);
+        if let Some(h) = &self.head {
+            h.bytes_arrived();
+        }
+    }
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for IdleIo<T> {
@@ -60,15 +89,45 @@ impl<T: AsyncRead + Unpin> AsyncRead for IdleIo<T> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            self.moves.fetch_add(1, Relaxed);
-            if let Some(h) = &self.head {
-                h.bytes_arrived();
+        let this = &mut *self;
+        if let Some(a) = this.ahead.as_mut().filter(|a| a.start < a.end) {
+            let n = buf.remaining().min(a.end - a.start);
+            buf.put_slice(&a.buf[a.start..a.start + n]);
+            a.start += n;
+            return Poll::Ready(Ok(()));
+        }
+        if !this.bulk || buf.remaining() >= AHEAD {
+            let (before, room) = (buf.filled().len(), buf.remaining());
+            let r = Pin::new(&mut this.inner).poll_read(cx, buf);
+            let n = buf.filled().len() - before;
+            if n > 0 {
+                this.moved();
+                this.bulk = n == room;
+            }
+            return r;
+        }
+        let a = this.ahead.get_or_insert_with(|| Ahead {
+            buf: vec![0; AHEAD].into_boxed_slice(),
+            start: 0,
+            end: 0,
+        });
+        let mut rb = ReadBuf::new(&mut a.buf);
+        match Pin::new(&mut this.inner).poll_read(cx, &mut rb) {
+            Poll::Ready(Ok(())) if !rb.filled().is_empty() => {
+                let got = rb.filled().len();
+                let n = buf.remaining().min(got);
+                buf.put_slice(&a.buf[..n]);
+                (a.start, a.end) = (n, got);
+                this.moved();
+                Poll::Ready(Ok(()))
+            }
+            other => {
+                // Drained (or EOF, or an error): back to direct reads.
+                this.ahead = None;
+                this.bulk = false;
+                other
             }
         }
-        r
     }
 }
 

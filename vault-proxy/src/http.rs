@@ -253,8 +253,8 @@ impl Drop for Logged {
         }
         let lm = ctx.info.metrics(&f.sh);
         let bin = f.bytes_in.load(Relaxed);
-        lm.bytes_out.fetch_add(self.out, Relaxed);
-        lm.bytes_in.fetch_add(bin, Relaxed);
+        lm.bytes_out.add(self.out);
+        lm.bytes_in.add(bin);
         if let (Some(log), Some(mut entry)) = (f.sh.log.as_ref(), f.entry) {
             entry.status = f.status;
             entry.bytes_in = bin;

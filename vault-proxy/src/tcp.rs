@@ -147,8 +147,8 @@ pub async fn relay<A, B>(
         }
     };
     let m = info.metrics(sh);
-    m.bytes_in.fetch_add(bin, Relaxed);
-    m.bytes_out.fetch_add(bout, Relaxed);
+    m.bytes_in.add(bin);
+    m.bytes_out.add(bout);
     if let Some(log) = &sh.log {
         log.write(Entry {
             client: info.peer.to_string(),

@@ -6,18 +6,18 @@
 //! header).
 //!
 //! The hot path stays cheap: the stream wrapper bumps a counter per read
-//! or write and, between HTTP/1.1 requests, flips a flag on the first byte
-//! of the next one; the watchdog reads the clock, not the I/O.
+//! or write and, on the first byte of an HTTP/1.1 request, notes the time;
+//! nothing wakes the watchdog, which reads the clock and the counters on
+//! its own schedule.
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// Read-ahead size for bulk transfers.
@@ -180,11 +180,16 @@ const BUSY: u8 = 2;
 /// (nginx's `keepalive_timeout` against `client_header_timeout`). Over
 /// HTTP/2 only the first request has a deadline: later frames may be
 /// pings and window updates, and h2 bounds header size itself.
+///
+/// The watchdog is not woken when a header starts (that would re-poll the
+/// whole connection once per request); it looks at least once per deadline
+/// length and then sleeps until the exact deadline.
 pub struct HeadDeadline {
     state: AtomicU8,
     in_flight: AtomicU32,
     rearm: AtomicBool,
-    notify: Notify,
+    /// When the awaited header started, in ms since [`base`].
+    since_ms: AtomicU64,
 }
 
 impl Default for HeadDeadline {
@@ -193,9 +198,18 @@ impl Default for HeadDeadline {
             state: AtomicU8::new(HEAD),
             in_flight: AtomicU32::new(0),
             rearm: AtomicBool::new(true),
-            notify: Notify::new(),
+            since_ms: AtomicU64::new(now_ms()),
         }
     }
+}
+
+fn base() -> std::time::Instant {
+    static BASE: OnceLock<std::time::Instant> = OnceLock::new();
+    *BASE.get_or_init(std::time::Instant::now)
+}
+
+fn now_ms() -> u64 {
+    base().elapsed().as_millis() as u64
 }
 
 impl HeadDeadline {
@@ -215,17 +229,17 @@ impl HeadDeadline {
         }
     }
     fn bytes_arrived(&self) {
-        if self.state.load(Relaxed) == WAIT
-            && self
-                .state
-                .compare_exchange(WAIT, HEAD, Relaxed, Relaxed)
-                .is_ok()
-        {
-            self.notify.notify_one();
+        if self.state.load(Relaxed) == WAIT {
+            self.since_ms.store(now_ms(), Relaxed);
+            self.state.store(HEAD, Relaxed);
         }
     }
-    fn awaiting(&self) -> bool {
-        self.state.load(Relaxed) == HEAD
+    /// When the header being awaited started, if one is.
+    fn awaiting_since(&self) -> Option<Instant> {
+        (self.state.load(Relaxed) == HEAD).then(|| {
+            let at = base() + Duration::from_millis(self.since_ms.load(Relaxed));
+            Instant::from_std(at)
+        })
     }
 }
 
@@ -253,46 +267,31 @@ pub async fn idle_guard<F: Future>(
 }
 
 /// Runs `fut` under the idle timeout and, with `head`, the header deadline.
-/// The idle watchdog looks every eighth of `idle`, so a connection is cut
-/// between `idle` and `idle * 9/8` after its last byte; the header
-/// deadline is exact.
+/// The watchdog looks every eighth of `idle` (and at least once per header
+/// deadline), so a connection is cut between `idle` and `idle * 9/8` after
+/// its last byte; the header deadline is exact.
 pub async fn guard<F: Future>(
     fut: F,
     moves: Arc<AtomicU64>,
     idle: Duration,
     head: Option<(&HeadDeadline, Duration)>,
 ) -> Ended<F::Output> {
-    let tick = (idle / 8).max(Duration::from_millis(10));
+    let mut tick = (idle / 8).max(Duration::from_millis(10));
+    if let Some((_, limit)) = head {
+        tick = tick.min(limit);
+    }
     let watchdog = async {
         let mut seen = moves.load(Relaxed);
         let mut quiet_since = Instant::now();
-        let mut head_since = head.filter(|(h, _)| h.awaiting()).map(|_| quiet_since);
-        // One timer for the connection's life, moved only when a deadline
-        // comes sooner: a request costs a clock read, not a timer update.
-        let first = match (head, head_since) {
-            (Some((_, limit)), Some(since)) => (since + tick).min(since + limit),
-            _ => quiet_since + tick,
+        let first = match head.and_then(|(h, limit)| Some(h.awaiting_since()? + limit)) {
+            Some(deadline) => deadline.min(quiet_since + tick),
+            None => quiet_since + tick,
         };
+        // One timer for the connection's life, moved once per wake.
         let sleep = tokio::time::sleep_until(first);
         tokio::pin!(sleep);
         loop {
-            match head {
-                Some((h, limit)) => {
-                    tokio::select! {
-                        _ = sleep.as_mut() => {}
-                        _ = h.notify.notified() => {
-                            // A new header started.
-                            let now = Instant::now();
-                            head_since = Some(now);
-                            if now + limit < sleep.deadline() {
-                                sleep.as_mut().reset(now + limit);
-                            }
-                            continue;
-                        }
-                    }
-                }
-                None => sleep.as_mut().await,
-            }
+            sleep.as_mut().await;
             let now = Instant::now();
             let m = moves.load(Relaxed);
             if m != seen {
@@ -302,12 +301,11 @@ pub async fn guard<F: Future>(
                 return Ended::Idle;
             }
             let mut wake = now + tick;
-            if let (Some((h, limit)), Some(since)) = (head, head_since) {
-                if !h.awaiting() {
-                    head_since = None;
-                } else if now - since >= limit {
-                    return Ended::HeaderTimeout;
-                } else {
+            if let Some((h, limit)) = head {
+                if let Some(since) = h.awaiting_since() {
+                    if now >= since + limit {
+                        return Ended::HeaderTimeout;
+                    }
                     wake = wake.min(since + limit);
                 }
             }

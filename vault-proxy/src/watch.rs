@@ -29,8 +29,8 @@ const AHEAD: usize = 64 * 1024;
 /// It also reads ahead during bulk transfers: rustls reads TLS records
 /// 4 KiB at a time, a syscall per 4 KiB. Once a read fills the caller's
 /// buffer (more is likely waiting), reads go through a 64 KiB buffer until
-/// the socket has nothing more; then the buffer is freed, so quiet
-/// connections hold none.
+/// the socket has nothing more; then the buffer goes back to a small
+/// per-thread spare list, so quiet connections hold none.
 pub struct IdleIo<T> {
     inner: T,
     moves: Arc<AtomicU64>,
@@ -43,6 +43,43 @@ struct Ahead {
     buf: Box<[u8]>,
     start: usize,
     end: usize,
+}
+
+thread_local! {
+    /// Read-ahead buffers not in use on this thread, so a burst does not
+    /// allocate and zero 64 KiB.
+    static SPARE: std::cell::RefCell<Vec<Box<[u8]>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Spare buffers kept per thread.
+const SPARES: usize = 8;
+
+impl Ahead {
+    fn new() -> Self {
+        let buf = SPARE
+            .try_with(|s| s.borrow_mut().pop())
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| vec![0; AHEAD].into_boxed_slice());
+        Ahead {
+            buf,
+            start: 0,
+            end: 0,
+        }
+    }
+}
+
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        // During thread exit the list may be gone: then just free.
+        let _ = SPARE.try_with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < SPARES {
+                s.push(buf);
+            }
+        });
+    }
 }
 
 impl<T> IdleIo<T> {
@@ -106,11 +143,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for IdleIo<T> {
             }
             return r;
         }
-        let a = this.ahead.get_or_insert_with(|| Ahead {
-            buf: vec![0; AHEAD].into_boxed_slice(),
-            start: 0,
-            end: 0,
-        });
+        let a = this.ahead.get_or_insert_with(Ahead::new);
         let mut rb = ReadBuf::new(&mut a.buf);
         match Pin::new(&mut this.inner).poll_read(cx, &mut rb) {
             Poll::Ready(Ok(())) if !rb.filled().is_empty() => {

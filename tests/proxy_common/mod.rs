@@ -440,6 +440,24 @@ impl Setup {
         )
     }
     /// curl against https://localhost:PORT/PATH trusting the test CA.
+    /// GET `path` over HTTP/2; returns (curl exit code, "VERSION STATUS").
+    pub fn h2_get(&self, addr: SocketAddr, path: &str) -> (i32, String) {
+        let (rc, out, err) = self.curl(
+            addr,
+            path,
+            &[
+                "--http2",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_version} %{http_code}",
+            ],
+        );
+        if rc != 0 {
+            eprintln!("curl: {err}");
+        }
+        (rc, out)
+    }
     pub fn curl(&self, addr: SocketAddr, path: &str, extra: &[&str]) -> (i32, String, String) {
         let url = format!("https://localhost:{}{path}", addr.port());
         let resolve = format!("localhost:{}:127.0.0.1", addr.port());

@@ -61,9 +61,9 @@ fn gateway(s: &Setup, limits: &str) -> (Gw, std::path::PathBuf) {
     (Gw::start(&s.dir, &cfg), log)
 }
 
-fn get(t: &mut Tls) -> String {
-    t.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .unwrap();
+/// Sends `rest` (a request or its end) and reads the backend's answer.
+fn get_rest(t: &mut Tls, rest: &[u8]) -> String {
+    t.write_all(rest).unwrap();
     let mut got = Vec::new();
     let mut b = [0u8; 4096];
     while !String::from_utf8_lossy(&got).contains("legacy app\n") {
@@ -72,6 +72,10 @@ fn get(t: &mut Tls) -> String {
         got.extend_from_slice(&b[..n]);
     }
     String::from_utf8_lossy(&got).into_owned()
+}
+
+fn get(t: &mut Tls) -> String {
+    get_rest(t, b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
 }
 
 #[test]
@@ -190,4 +194,54 @@ fn sighup_reopens_the_access_log_after_logrotate_moved_it() {
     let old = records(&rotated, 1);
     assert_eq!(old.len(), 1, "{old:?}");
     assert_eq!(old[0]["path"], "/before");
+}
+
+#[test]
+fn a_websocket_tunnel_is_held_by_the_idle_timeout_not_the_header_deadline() {
+    let s = setup();
+    let (gw, _) = gateway(&s, "header_timeout_s = 1\nidle_timeout_s = 3");
+    let mut t = tls_connect(gw.addrs[0], client_config(&s.ca(), None), "localhost").unwrap();
+    // The first frame travels right behind the upgrade request.
+    t.write_all(b"GET /ws HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nearly")
+        .unwrap();
+    let mut got = Vec::new();
+    let mut b = [0u8; 4096];
+    while !got.ends_with(b"early") {
+        let n = t.read(&mut b).unwrap();
+        assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&b[..n]);
+    }
+    assert!(got.starts_with(b"HTTP/1.1 101"));
+    // Quiet for longer than the header deadline, shorter than idle.
+    std::thread::sleep(Duration::from_millis(1800));
+    t.write_all(b"later").unwrap();
+    let mut echo = [0u8; 5];
+    t.read_exact(&mut echo).unwrap();
+    assert_eq!(&echo, b"later");
+    // Quiet for longer than the idle timeout: closed.
+    let (_, took) = read_to_close(&mut t);
+    assert!(took >= Duration::from_secs(2), "{took:?}");
+}
+
+#[test]
+fn requests_after_a_long_keep_alive_wait_are_answered_on_the_same_connection() {
+    let s = setup();
+    let (gw, log) = gateway(&s, "idle_timeout_s = 30");
+    let mut t = tls_connect(gw.addrs[0], client_config(&s.ca(), None), "localhost").unwrap();
+    let local = t.sock.local_addr().unwrap().to_string();
+    for _ in 0..3 {
+        assert!(get(&mut t).starts_with("HTTP/1.1 200"));
+        // Longer than the wait after which the connection's HTTP state is
+        // dropped; the client must not notice.
+        std::thread::sleep(Duration::from_millis(1300));
+    }
+    // A request sent in two pieces across a pause is still one request.
+    t.write_all(b"GET / HTTP/1.1\r\nHo").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(get_rest(&mut t, b"st: localhost\r\n\r\n").starts_with("HTTP/1.1 200"));
+    let recs = records(&log, 4);
+    assert_eq!(recs.len(), 4, "{recs:?}");
+    assert!(recs
+        .iter()
+        .all(|r| r["client"] == local.as_str() && r["status"] == 200));
 }

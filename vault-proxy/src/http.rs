@@ -9,25 +9,25 @@
 //! log line naming the upstream, 504 after `upstream_timeout_s`.
 
 use crate::config::{AllowRule, HttpUpstream};
-use crate::listener::{tls_accept, ConnInfo, Handler, Shared};
+use crate::listener::{ConnInfo, Shared};
 use crate::log::Entry;
 use crate::tls::ServerTls;
 use crate::upstream::{Sender, Upstream};
-use crate::watch::{guard, Ended, HeadDeadline, IdleIo};
+use crate::watch::HeadDeadline;
 use bytes::Bytes;
 use http_body_util::{Either, Full};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::http::uri::{self, PathAndQuery};
+use hyper::upgrade::OnUpgrade;
 use hyper::{Method, Request, Response, StatusCode, Uri};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::net::TcpStream;
 
 /// What goes back to the client: the upstream's body or one of ours.
 type Reply = Either<Incoming, Full<Bytes>>;
@@ -63,13 +63,16 @@ const FORWARDING: [HeaderName; 5] = [
 
 /// One `http` listener.
 pub struct HttpProxy {
-    tls: Arc<ServerTls>,
-    rules: Vec<AllowRule>,
+    pub(crate) tls: Arc<ServerTls>,
+    pub(crate) rules: Vec<AllowRule>,
     upstream: HttpUpstream,
     upstream_str: String,
     hsts: bool,
     pool: Arc<Upstream>,
-    server: hyper_util::server::conn::auto::Builder<TokioExecutor>,
+    /// For HTTP/2 clients.
+    pub(crate) server: hyper_util::server::conn::auto::Builder<TokioExecutor>,
+    /// For HTTP/1.1 clients.
+    pub(crate) h1: hyper::server::conn::http1::Builder,
 }
 
 impl HttpProxy {
@@ -105,6 +108,10 @@ impl HttpProxy {
             .timer(TokioTimer::new())
             .max_header_list_size(sh.limits.max_header_bytes as u32)
             .max_concurrent_streams(256);
+        let mut h1 = hyper::server::conn::http1::Builder::new();
+        h1.timer(TokioTimer::new())
+            .max_buf_size(sh.limits.max_header_bytes.max(8192))
+            .keep_alive(true);
         HttpProxy {
             tls,
             rules,
@@ -113,25 +120,29 @@ impl HttpProxy {
             hsts,
             pool,
             server,
+            h1,
         }
     }
 }
 
 /// Per client connection: what every request on it shares.
-struct ConnCtx {
-    info: ConnInfo,
+pub(crate) struct ConnCtx {
+    pub(crate) info: ConnInfo,
     /// `X-Forwarded-For` value: the client's IP.
     xff: HeaderValue,
     /// `Forwarded` value without the host: `for=...;proto=https`.
     forwarded: String,
     /// The request header deadline's view of this connection.
-    head: Arc<HeadDeadline>,
+    pub(crate) head: Arc<HeadDeadline>,
     /// "HTTP/1.1" or "HTTP/2", for records of requests hyper refused.
-    proto: &'static str,
+    pub(crate) proto: &'static str,
+    /// The upstream's side of a WebSocket (or other) upgrade the upstream
+    /// accepted; the client's side is taken over by `session`.
+    pub(crate) upgrade: Mutex<Option<OnUpgrade>>,
 }
 
 impl ConnCtx {
-    fn new(info: ConnInfo, head: Arc<HeadDeadline>, proto: &'static str) -> Self {
+    pub(crate) fn new(info: ConnInfo, head: Arc<HeadDeadline>, proto: &'static str) -> Self {
         let ip = info.peer.ip();
         let forwarded = if ip.is_ipv6() {
             format!("for=\"[{ip}]\";proto=https")
@@ -144,6 +155,7 @@ impl ConnCtx {
             info,
             head,
             proto,
+            upgrade: Mutex::new(None),
         }
     }
 }
@@ -331,7 +343,7 @@ impl std::fmt::Display for UpstreamError {
 }
 
 impl HttpProxy {
-    async fn handle(
+    pub(crate) async fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
         ctx: Arc<ConnCtx>,
@@ -440,7 +452,7 @@ impl HttpProxy {
 
     async fn forward(
         &self,
-        mut req: Request<Incoming>,
+        req: Request<Incoming>,
         ctx: &ConnCtx,
         sh: &Shared,
         bytes_in: Arc<AtomicU64>,
@@ -455,7 +467,6 @@ impl HttpProxy {
         let uri = self
             .upstream_uri(req.uri().path_and_query())
             .ok_or_else(|| full(StatusCode::BAD_REQUEST, "bad request target\n"))?;
-        let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
         let (parts, body) = req.into_parts();
         let method: Method = parts.method;
         let orig_uri = parts.uri;
@@ -546,30 +557,19 @@ impl HttpProxy {
                 ));
             }
         };
-        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-            if let Some(client_up) = client_upgrade {
-                // The upstream connection becomes the tunnel: it is not
-                // given back.
-                let upstream_up = hyper::upgrade::on(&mut resp);
-                let name = ctx.info.listener.clone();
-                tokio::spawn(async move {
-                    match tokio::try_join!(client_up, upstream_up) {
-                        Ok((c, u)) => {
-                            let mut c = TokioIo::new(c);
-                            let mut u = TokioIo::new(u);
-                            let _ = tokio::io::copy_bidirectional(&mut c, &mut u).await;
-                        }
-                        Err(e) => tracing::debug!("listener {name}: upgrade failed: {e}"),
-                    }
-                });
-                drop(tx);
-                let (parts, _) = resp.into_parts();
-                let mut r = Response::from_parts(parts, Either::Right(Full::new(Bytes::new())));
-                // Keep the upgrade headers the upstream agreed to.
-                r.headers_mut()
-                    .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-                return Err(r);
-            }
+        if resp.status() == StatusCode::SWITCHING_PROTOCOLS && upgrade.is_some() {
+            // The upstream connection becomes the tunnel: it is not given
+            // back. `session` splices the two sides once the 101 is out.
+            *ctx.upgrade.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(hyper::upgrade::on(&mut resp));
+            ctx.head.upgraded();
+            drop(tx);
+            let (parts, _) = resp.into_parts();
+            let mut r = Response::from_parts(parts, Either::Right(Full::new(Bytes::new())));
+            // Keep the upgrade headers the upstream agreed to.
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            return Err(r);
         }
         strip_hop_by_hop(resp.headers_mut(), &[]);
         // The client talks to us, not to an HTTP/1.0 upstream.
@@ -590,115 +590,4 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
-}
-
-impl Handler for HttpProxy {
-    async fn serve(
-        self: Arc<Self>,
-        sock: TcpStream,
-        info: crate::listener::ConnInfo,
-        sh: Arc<Shared>,
-    ) {
-        let head = Arc::new(HeadDeadline::default());
-        let (io, moves) = IdleIo::with_head(sock, head.clone());
-        let idle = Duration::from_secs(sh.limits.idle_timeout_s);
-        let header = Duration::from_secs(sh.limits.header_timeout_s);
-        // Boxed: the handshake's state is freed when it ends, so the task
-        // of an idle connection is small.
-        let Some((tls, info)) = Box::pin(tls_accept(&self.tls, &self.rules, io, info, &sh)).await
-        else {
-            return;
-        };
-        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-        if h2 {
-            head.first_request_only();
-        }
-        let proto = if h2 { "HTTP/2" } else { "HTTP/1.1" };
-        let ctx = Arc::new(ConnCtx::new(info, head.clone(), proto));
-        let this = self.clone();
-        let (ctx2, sh2) = (ctx.clone(), sh.clone());
-        let svc = hyper::service::service_fn(move |req| {
-            this.clone().handle(req, ctx2.clone(), sh2.clone())
-        });
-        let mut stop = sh.shutdown.clone();
-        let server = &self.server;
-        // Boxed once here rather than copied into `guard`'s state.
-        let fut = Box::pin(async move {
-            let mut tls = tls;
-            // An idle connection holds its TLS state and nothing of hyper's
-            // until the client sends a byte (memory per idle connection).
-            if !has_plaintext(&mut tls) {
-                tokio::select! {
-                    r = tls.get_ref().0.get_ref().readable() => r?,
-                    _ = crate::listener::stopped(&mut stop) => return Ok(()),
-                }
-            }
-            let mut conn = Box::pin(server.serve_connection_with_upgrades(TokioIo::new(tls), svc));
-            tokio::select! {
-                r = conn.as_mut() => r,
-                _ = crate::listener::stopped(&mut stop) => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
-            }
-        });
-        let ended = guard(fut, moves, idle, Some((&head, header))).await;
-        let info = &ctx.info;
-        match ended {
-            Ended::Done(Err(e)) => {
-                // hyper answered a malformed or oversized header itself.
-                let status = match e.downcast_ref::<hyper::Error>() {
-                    Some(he) if he.is_parse_too_large() => Some(431),
-                    Some(he) if he.is_parse() => Some(400),
-                    _ => None,
-                };
-                if let Some(status) = status {
-                    self.rejected(&ctx, &sh, status);
-                }
-                tracing::debug!(listener = %info.listener, client = %info.peer, "connection ended: {e}")
-            }
-            Ended::Idle => {
-                tracing::debug!(listener = %info.listener, client = %info.peer, "idle timeout")
-            }
-            Ended::HeaderTimeout => {
-                // As nginx: recorded as 408, the connection closed unanswered.
-                self.rejected(&ctx, &sh, 408);
-                tracing::debug!(listener = %info.listener, client = %info.peer, "request header deadline passed")
-            }
-            Ended::Done(Ok(())) => {}
-        }
-    }
-}
-
-/// Whether the client already sent bytes that wait above the socket: in
-/// the read-ahead, or decrypted by TLS (a request in the same flight as its
-/// Finished). A TLS error counts as yes: hyper's read reports it.
-fn has_plaintext(tls: &mut crate::listener::ClientTls) -> bool {
-    if tls.get_ref().0.has_buffered() {
-        return true;
-    }
-    match tls.get_mut().1.process_new_packets() {
-        Ok(st) => st.plaintext_bytes_to_read() > 0 || st.peer_has_closed(),
-        Err(_) => true,
-    }
-}
-
-impl HttpProxy {
-    /// Counts and logs a request refused before it reached the proxy.
-    fn rejected(&self, ctx: &ConnCtx, sh: &Shared, status: u16) {
-        ctx.info.metrics(sh).request(status);
-        if let Some(log) = &sh.log {
-            log.write(Entry {
-                client: ctx.info.peer.to_string(),
-                client_cert: ctx.info.cert.as_ref().map(|c| c.subject.clone()),
-                listener: ctx.info.listener.clone(),
-                mode: "http",
-                proto: ctx.proto.to_string(),
-                status,
-                tls_version: ctx.info.tls_version.clone(),
-                tls_suite: ctx.info.tls_suite.clone(),
-                ..Default::default()
-            });
-        }
-    }
 }

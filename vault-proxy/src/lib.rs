@@ -41,6 +41,7 @@ pub mod metrics;
 pub mod originate;
 pub mod redirect;
 pub mod server;
+mod session;
 pub mod tcp;
 pub mod tls;
 pub mod upstream;

@@ -221,7 +221,8 @@ pub struct HeadDeadline {
     state: AtomicU8,
     in_flight: AtomicU32,
     rearm: AtomicBool,
-    /// When the awaited header started, in ms since [`base`].
+    /// When the awaited header started (HEAD) or the wait for the next
+    /// request began (WAIT), in ms since [`base`].
     since_ms: AtomicU64,
 }
 
@@ -258,8 +259,23 @@ impl HeadDeadline {
     /// A request's response is done (sent or abandoned).
     pub fn request_done(&self) {
         if self.in_flight.fetch_sub(1, Relaxed) == 1 && self.rearm.load(Relaxed) {
+            self.since_ms.store(now_ms(), Relaxed);
             self.state.store(WAIT, Relaxed);
         }
+    }
+    /// The connection became a tunnel (a WebSocket upgrade): no more
+    /// headers, only the idle timeout.
+    pub fn upgraded(&self) {
+        self.rearm.store(false, Relaxed);
+        self.state.store(BUSY, Relaxed);
+    }
+    /// Since when the connection has waited for its next request with
+    /// nothing in flight and no byte of it read, if it has.
+    pub fn waiting_since(&self) -> Option<Instant> {
+        (self.state.load(Relaxed) == WAIT).then(|| self.at(self.since_ms.load(Relaxed)))
+    }
+    fn at(&self, ms: u64) -> Instant {
+        Instant::from_std(base() + Duration::from_millis(ms))
     }
     fn bytes_arrived(&self) {
         if self.state.load(Relaxed) == WAIT {
@@ -269,10 +285,7 @@ impl HeadDeadline {
     }
     /// When the header being awaited started, if one is.
     fn awaiting_since(&self) -> Option<Instant> {
-        (self.state.load(Relaxed) == HEAD).then(|| {
-            let at = base() + Duration::from_millis(self.since_ms.load(Relaxed));
-            Instant::from_std(at)
-        })
+        (self.state.load(Relaxed) == HEAD).then(|| self.at(self.since_ms.load(Relaxed)))
     }
 }
 

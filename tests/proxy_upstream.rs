@@ -2,7 +2,8 @@
 //! connections it accepts: a keep-alive client's requests share one
 //! upstream connection, the next client reuses it, a connection the
 //! upstream closed is replaced without an error, and HTTP/2 requests in
-//! parallel each get an answer; `upstream_idle = 0` keeps none.
+//! parallel each get an answer; `upstream_idle` bounds the idle
+//! connections kept open to the app, and 0 keeps none.
 
 mod proxy_common;
 
@@ -99,4 +100,33 @@ fn upstream_idle_zero_opens_a_connection_per_request() {
     assert_eq!(rc, 0, "{err}");
     assert_eq!(out, HELLO.repeat(3));
     assert_eq!(accepted.load(Ordering::SeqCst), 3, "{}", gw.log());
+}
+
+#[test]
+fn no_more_than_upstream_idle_connections_stay_open_to_the_app() {
+    let s = setup();
+    let (backend, accepted, open) = gauged_backend(Duration::from_secs(30));
+    let cfg = format!("[limits]\nupstream_idle = 1\n{}", s.http(backend, ""));
+    let gw = Gw::start_env(&s.dir, &cfg, ONE_WORKER);
+    let a = gw.addrs[0];
+    // Four slow requests at once need four upstream connections...
+    let urls: Vec<String> = (0..3)
+        .map(|i| format!("https://localhost:{}/slow?{i}", a.port()))
+        .collect();
+    let mut args = vec!["--http2", "--parallel", "--parallel-immediate"];
+    args.extend(urls.iter().map(String::as_str));
+    let (rc, out, err) = s.curl(a, "/slow", &args);
+    assert_eq!((rc, out.as_str()), (0, "slow".repeat(4).as_str()), "{err}");
+    assert_eq!(accepted.load(Ordering::SeqCst), 4, "{}", gw.log());
+    // ...and once they are answered only one is kept.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while open.load(Ordering::SeqCst) > 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} upstream connections still open",
+            open.load(Ordering::SeqCst)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(open.load(Ordering::SeqCst), 1);
 }

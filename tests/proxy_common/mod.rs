@@ -197,18 +197,29 @@ pub fn http_backend() -> SocketAddr {
 /// [`http_backend`] that also counts the connections it accepted and
 /// closes a connection that sent no request for `idle`.
 pub fn counting_backend(idle: Duration) -> (SocketAddr, Arc<AtomicUsize>) {
+    let (addr, accepted, _) = gauged_backend(idle);
+    (addr, accepted)
+}
+
+/// [`counting_backend`] that also says how many connections are open now.
+pub fn gauged_backend(idle: Duration) -> (SocketAddr, Arc<AtomicUsize>, Arc<AtomicUsize>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
-    let n = Arc::new(AtomicUsize::new(0));
-    let n2 = n.clone();
+    let (n, open) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (n2, open2) = (n.clone(), open.clone());
     std::thread::spawn(move || {
         for s in l.incoming().take(10_000) {
             let Ok(s) = s else { continue };
             n2.fetch_add(1, Ordering::SeqCst);
-            std::thread::spawn(move || serve_http(s, idle));
+            open2.fetch_add(1, Ordering::SeqCst);
+            let open3 = open2.clone();
+            std::thread::spawn(move || {
+                serve_http(s, idle);
+                open3.fetch_sub(1, Ordering::SeqCst);
+            });
         }
     });
-    (addr, n)
+    (addr, n, open)
 }
 
 fn serve_http(s: TcpStream, idle: Duration) {

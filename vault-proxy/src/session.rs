@@ -144,11 +144,11 @@ impl HttpProxy {
             let mut conn = Box::new(self.h1.serve_connection(TokioIo::new(io), svc));
             let mut demote = Box::pin(tokio::time::sleep(DEMOTE_AFTER));
             let mut stopping = std::pin::pin!(stopped(&mut stop));
-            let (mut closing, mut demoted, mut draining) = (false, false, false);
+            let (mut closing, mut demoted) = (false, false);
             std::future::poll_fn(|cx| {
                 if !closing {
                     if stopping.as_mut().poll(cx).is_ready() {
-                        (closing, draining) = (true, true);
+                        closing = true;
                         Pin::new(&mut *conn).graceful_shutdown();
                     } else {
                         while demote.as_mut().poll(cx).is_ready() {
@@ -177,9 +177,9 @@ impl HttpProxy {
             if let Some(up) = upgrade {
                 return Box::pin(splice(back, up)).await;
             }
-            if !demoted || draining {
-                // The client closed, or asked to: hyper has answered its last
-                // request.
+            if !demoted {
+                // The client closed or asked to, or the gateway is draining:
+                // hyper has answered its last request.
                 let _ = tokio::io::AsyncWriteExt::shutdown(&mut back).await;
                 return Ok(());
             }

@@ -132,6 +132,9 @@ pub(crate) struct ConnCtx {
     xff: HeaderValue,
     /// `Forwarded` value without the host: `for=...;proto=https`.
     forwarded: String,
+    /// The last `Host` and its full `Forwarded` value: a connection's
+    /// requests almost always name the same host.
+    last_forwarded: Mutex<Option<(HeaderValue, HeaderValue)>>,
     /// The request header deadline's view of this connection.
     pub(crate) head: Arc<HeadDeadline>,
     /// "HTTP/1.1" or "HTTP/2", for records of requests hyper refused.
@@ -156,7 +159,31 @@ impl ConnCtx {
             head,
             proto,
             upgrade: Mutex::new(None),
+            last_forwarded: Mutex::new(None),
         }
+    }
+
+    /// The `Forwarded` value for a request naming `host` (already checked
+    /// to be plain ASCII).
+    fn forwarded_for(&self, host: Option<&HeaderValue>) -> HeaderValue {
+        let Some(h) = host else {
+            return HeaderValue::from_str(&self.forwarded).expect("ascii");
+        };
+        let mut last = self
+            .last_forwarded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some((_, v)) = last.as_ref().filter(|(lh, _)| lh == h) {
+            return v.clone();
+        }
+        let v = format!(
+            "{};host=\"{}\"",
+            self.forwarded,
+            h.to_str().expect("checked ascii")
+        );
+        let v = HeaderValue::from_maybe_shared(Bytes::from(v)).expect("ascii");
+        *last = Some((h.clone(), v.clone()));
+        v
     }
 }
 
@@ -481,6 +508,8 @@ impl HttpProxy {
             }
         }
         strip_hop_by_hop(&mut headers, &FORWARDING);
+        // Room for the forwarding headers at once, not a regrowth midway.
+        headers.reserve(4);
         headers.insert(X_FORWARDED_FOR, ctx.xff.clone());
         headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("https"));
         let host = headers
@@ -491,18 +520,10 @@ impl HttpProxy {
                     .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(b))
             })
             .cloned();
-        let forwarded = match host {
-            Some(h) => {
-                let v = format!(
-                    "{};host=\"{}\"",
-                    ctx.forwarded,
-                    h.to_str().expect("checked ascii")
-                );
-                headers.insert(X_FORWARDED_HOST, h);
-                HeaderValue::from_maybe_shared(Bytes::from(v)).expect("ascii")
-            }
-            None => HeaderValue::from_str(&ctx.forwarded).expect("ascii"),
-        };
+        let forwarded = ctx.forwarded_for(host.as_ref());
+        if let Some(h) = host {
+            headers.insert(X_FORWARDED_HOST, h);
+        }
         headers.insert(header::FORWARDED, forwarded);
         if let Some(u) = &upgrade {
             headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));

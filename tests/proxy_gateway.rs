@@ -688,3 +688,43 @@ fn originate_presents_a_client_certificate_when_configured() {
     assert_eq!(talk(gw.addrs[0]), "got 5 bytes");
     assert_eq!(talk(gw.addrs[1]), "", "served without a client certificate");
 }
+
+#[test]
+fn forwarded_names_each_requests_own_host_on_one_connection() {
+    let s = setup();
+    let gw = Gw::start(&s.dir, &s.http(http_backend(), ""));
+    let mut t = tls_connect(gw.addrs[0], client_config(&s.ca(), None), "localhost").unwrap();
+    for host in ["a.example", "a.example", "b.example:8443"] {
+        write!(t, "GET /headers HTTP/1.1\r\nHost: {host}\r\n\r\n").unwrap();
+        // The backend echoes the request head it got as the body.
+        let mut got = Vec::new();
+        let mut b = [0u8; 4096];
+        let complete = |got: &[u8]| {
+            let text = String::from_utf8_lossy(got).to_ascii_lowercase();
+            let Some(end) = text.find("\r\n\r\n") else {
+                return false;
+            };
+            let len: usize = text[..end]
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse().unwrap());
+            got.len() >= end + 4 + len
+        };
+        while !complete(&got) {
+            let n = t.read(&mut b).unwrap();
+            assert!(n > 0, "closed");
+            got.extend_from_slice(&b[..n]);
+        }
+        let text = String::from_utf8_lossy(&got).to_ascii_lowercase();
+        assert!(
+            text.contains(&format!(
+                "forwarded: for=127.0.0.1;proto=https;host=\"{host}\""
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("x-forwarded-host: {host}")),
+            "{text}"
+        );
+    }
+}

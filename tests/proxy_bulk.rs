@@ -24,11 +24,7 @@ fn a_tcp_tunnel_carries_megabytes_both_ways_unchanged() {
         .set_read_timeout(Some(std::time::Duration::from_secs(30)))
         .unwrap();
     t.write_all(&data).unwrap();
-    t.conn.send_close_notify();
-    t.flush().unwrap();
-    while t.conn.wants_write() {
-        t.conn.write_tls(&mut t.sock).unwrap();
-    }
+    finish_writing(&mut t);
     let mut back = Vec::new();
     let _ = t.read_to_end(&mut back);
     assert_eq!(back.len(), data.len());

@@ -372,11 +372,7 @@ fn tcp_mode_relays_with_half_close() {
     let gw = Gw::start(&s.dir, &s.tcp(eof_backend(false), ""));
     let mut t = tls_connect(gw.addrs[0], client_config(&s.ca(), None), "localhost").unwrap();
     t.write_all(&[7u8; 100_000]).unwrap();
-    t.conn.send_close_notify();
-    t.flush().unwrap();
-    while t.conn.wants_write() {
-        t.conn.write_tls(&mut t.sock).unwrap();
-    }
+    finish_writing(&mut t);
     let mut out = String::new();
     let _ = t.read_to_string(&mut out);
     assert_eq!(out, "got 100000 bytes");
@@ -389,10 +385,7 @@ fn tcp_mode_sends_a_proxy_v2_header() {
     let mut t = tls_connect(gw.addrs[0], client_config(&s.ca(), None), "localhost").unwrap();
     let local = t.sock.local_addr().unwrap();
     t.write_all(b"payload").unwrap();
-    t.conn.send_close_notify();
-    while t.conn.wants_write() {
-        t.conn.write_tls(&mut t.sock).unwrap();
-    }
+    finish_writing(&mut t);
     let mut got = Vec::new();
     let _ = t.read_to_end(&mut got);
     assert!(got.starts_with(b"\r\n\r\n\0\r\nQUIT\n\x21\x11"), "{got:?}");
@@ -433,15 +426,7 @@ fn originate_mode_verifies_the_upstream_and_relays() {
         s.ca().display()
     );
     let gw = Gw::start(&d2, &cfg);
-    let talk = |a: SocketAddr| {
-        let mut c = TcpStream::connect(a).unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        c.write_all(b"plaintext from a legacy client").unwrap();
-        c.shutdown(std::net::Shutdown::Write).unwrap();
-        let mut out = String::new();
-        let _ = c.read_to_string(&mut out);
-        out
-    };
+    let talk = |a: SocketAddr| plain_talk(a, b"plaintext from a legacy client");
     assert_eq!(talk(gw.addrs[0]), "got 30 bytes");
     assert_eq!(
         talk(gw.addrs[1]),
@@ -676,15 +661,7 @@ fn originate_presents_a_client_certificate_when_configured() {
         )
     };
     let gw = Gw::start(&d2, &format!("{}{}", listener(true), listener(false)));
-    let talk = |a: SocketAddr| {
-        let mut c = TcpStream::connect(a).unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        c.write_all(b"hello").unwrap();
-        c.shutdown(std::net::Shutdown::Write).unwrap();
-        let mut out = String::new();
-        let _ = c.read_to_string(&mut out);
-        out
-    };
+    let talk = |a: SocketAddr| plain_talk(a, b"hello");
     assert_eq!(talk(gw.addrs[0]), "got 5 bytes");
     assert_eq!(talk(gw.addrs[1]), "", "served without a client certificate");
 }

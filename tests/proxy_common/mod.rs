@@ -479,3 +479,25 @@ impl Setup {
         curl(&args)
     }
 }
+
+/// Ends the client's side of a TLS stream: close_notify, all of it sent.
+/// The gateway passes it on as a half-close.
+pub fn finish_writing(t: &mut Tls) {
+    t.conn.send_close_notify();
+    t.flush().unwrap();
+    while t.conn.wants_write() {
+        t.conn.write_tls(&mut t.sock).unwrap();
+    }
+}
+
+/// Sends `payload` in plaintext to `addr`, half-closes, and returns what
+/// came back before the other side closed.
+pub fn plain_talk(addr: SocketAddr, payload: &[u8]) -> String {
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(payload).unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
+    let mut out = String::new();
+    let _ = c.read_to_string(&mut out);
+    out
+}

@@ -1,11 +1,12 @@
-//! `http` mode: HTTPS (HTTP/1.1 and HTTP/2 by ALPN) in, plaintext HTTP/1.1
-//! to the upstream over a pooled keep-alive client.
+//! `http` mode's requests: HTTPS (HTTP/1.1 and HTTP/2 by ALPN) in,
+//! plaintext HTTP/1.1 to the upstream over kept-alive connections
+//! ([`crate::upstream`]). The connection around them is `session`'s.
 //!
 //! Per request: hop-by-hop headers are removed both ways; `X-Forwarded-For`,
 //! `X-Forwarded-Proto` and `Forwarded` are set from the connection (whatever
 //! the client sent in them is dropped, never trusted); bodies are streamed;
-//! `Upgrade` requests (WebSocket) are passed through and the two upgraded
-//! streams spliced; HSTS is added when asked. Upstream failures: 502 with a
+//! `Upgrade` requests (WebSocket) are passed to the upstream, and on `101`
+//! `session` splices the two streams; HSTS is added when asked. Upstream failures: 502 with a
 //! log line naming the upstream, 504 after `upstream_timeout_s`.
 
 use crate::config::{AllowRule, HttpUpstream};
@@ -69,8 +70,8 @@ pub struct HttpProxy {
     upstream_str: String,
     hsts: bool,
     pool: Arc<Upstream>,
-    /// For HTTP/2 clients.
-    pub(crate) server: hyper_util::server::conn::auto::Builder<TokioExecutor>,
+    /// For HTTP/2 clients (ALPN `h2`).
+    pub(crate) h2: hyper::server::conn::http2::Builder<TokioExecutor>,
     /// For HTTP/1.1 clients.
     pub(crate) h1: hyper::server::conn::http1::Builder,
 }
@@ -94,20 +95,13 @@ impl HttpProxy {
             "{}://{}{}",
             upstream.scheme, upstream.authority, upstream.prefix
         );
+        let mut h2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+        h2.timer(TokioTimer::new())
+            .max_header_list_size(sh.limits.max_header_bytes as u32)
+            .max_concurrent_streams(256);
         // No hyper header timer: it would also run between keep-alive
         // requests and cut idle connections at `header_timeout_s`. The
         // deadline is `guard`'s.
-        let mut server = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-        server
-            .http1()
-            .timer(TokioTimer::new())
-            .max_buf_size(sh.limits.max_header_bytes.max(8192))
-            .keep_alive(true);
-        server
-            .http2()
-            .timer(TokioTimer::new())
-            .max_header_list_size(sh.limits.max_header_bytes as u32)
-            .max_concurrent_streams(256);
         let mut h1 = hyper::server::conn::http1::Builder::new();
         h1.timer(TokioTimer::new())
             .max_buf_size(sh.limits.max_header_bytes.max(8192))
@@ -119,7 +113,7 @@ impl HttpProxy {
             upstream_str,
             hsts,
             pool,
-            server,
+            h2,
             h1,
         }
     }
@@ -160,6 +154,20 @@ impl ConnCtx {
             proto,
             upgrade: Mutex::new(None),
             last_forwarded: Mutex::new(None),
+        }
+    }
+
+    /// An access-log record with what the connection knows filled in.
+    pub(crate) fn entry(&self) -> Entry {
+        Entry {
+            client: self.info.peer.to_string(),
+            client_cert: self.info.cert.as_ref().map(|c| c.subject.clone()),
+            listener: self.info.listener.clone(),
+            mode: "http",
+            proto: self.proto.to_string(),
+            tls_version: self.info.tls_version.clone(),
+            tls_suite: self.info.tls_suite.clone(),
+            ..Default::default()
         }
     }
 
@@ -381,10 +389,6 @@ impl HttpProxy {
         let start = sh.log.as_ref().map(|_| Instant::now());
         // The access-log record is built only when there is a log.
         let entry = sh.log.as_ref().map(|_| Entry {
-            client: ctx.info.peer.to_string(),
-            client_cert: ctx.info.cert.as_ref().map(|c| c.subject.clone()),
-            listener: ctx.info.listener.clone(),
-            mode: "http",
             method: req.method().to_string(),
             path: req
                 .uri()
@@ -393,9 +397,7 @@ impl HttpProxy {
                 .to_string(),
             proto: format!("{:?}", req.version()),
             upstream: self.upstream_str.clone(),
-            tls_version: ctx.info.tls_version.clone(),
-            tls_suite: ctx.info.tls_suite.clone(),
-            ..Default::default()
+            ..ctx.entry()
         });
         let (mut resp, tx) = match self.forward(req, &ctx, &sh, bytes_in.clone()).await {
             Ok((r, tx)) => (r.map(Either::Left), tx),

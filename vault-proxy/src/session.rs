@@ -103,17 +103,15 @@ impl HttpProxy {
         let svc = hyper::service::service_fn(move |req| {
             this.clone().handle(req, ctx.clone(), sh.clone())
         });
-        let mut conn = Box::pin(
-            self.server
-                .serve_connection_with_upgrades(TokioIo::new(tls), svc),
-        );
-        tokio::select! {
+        let mut conn = Box::pin(self.h2.serve_connection(TokioIo::new(tls), svc));
+        let r = tokio::select! {
             r = conn.as_mut() => r,
             _ = stopped(&mut stop) => {
                 conn.as_mut().graceful_shutdown();
                 conn.await
             }
-        }
+        };
+        Ok(r?)
     }
 
     async fn serve_h1(
@@ -231,15 +229,8 @@ fn rejected(ctx: &ConnCtx, sh: &Shared, status: u16) {
     ctx.info.metrics(sh).request(status);
     if let Some(log) = &sh.log {
         log.write(Entry {
-            client: ctx.info.peer.to_string(),
-            client_cert: ctx.info.cert.as_ref().map(|c| c.subject.clone()),
-            listener: ctx.info.listener.clone(),
-            mode: "http",
-            proto: ctx.proto.to_string(),
             status,
-            tls_version: ctx.info.tls_version.clone(),
-            tls_suite: ctx.info.tls_suite.clone(),
-            ..Default::default()
+            ..ctx.entry()
         });
     }
 }

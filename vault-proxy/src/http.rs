@@ -10,6 +10,10 @@
 //! log line naming the upstream, 504 after `upstream_timeout_s`.
 
 use crate::config::{AllowRule, HttpUpstream};
+use crate::headers::{
+    header_bytes, is_upgrade, strip_request, strip_response, X_FORWARDED_FOR, X_FORWARDED_HOST,
+    X_FORWARDED_PROTO,
+};
 use crate::listener::{ConnInfo, Shared};
 use crate::log::Entry;
 use crate::tls::ServerTls;
@@ -18,7 +22,7 @@ use crate::watch::HeadDeadline;
 use bytes::Bytes;
 use http_body_util::{Either, Full};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
-use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::header::{self, HeaderValue};
 use hyper::http::uri::{self, PathAndQuery};
 use hyper::upgrade::OnUpgrade;
 use hyper::{Method, Request, Response, StatusCode, Uri};
@@ -32,35 +36,6 @@ use std::time::{Duration, Instant};
 
 /// What goes back to the client: the upstream's body or one of ours.
 type Reply = Either<Incoming, Full<Bytes>>;
-
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
-const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
-
-/// Hop-by-hop headers (RFC 9110 7.6.1 and the common non-standard ones).
-const HOP_BY_HOP: [HeaderName; 9] = [
-    header::CONNECTION,
-    KEEP_ALIVE,
-    PROXY_CONNECTION,
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-];
-
-/// Forwarding headers a client may not set: the proxy writes its own.
-const FORWARDING: [HeaderName; 5] = [
-    X_FORWARDED_FOR,
-    X_FORWARDED_PROTO,
-    X_FORWARDED_HOST,
-    header::FORWARDED,
-    X_REAL_IP,
-];
 
 /// One `http` listener.
 pub struct HttpProxy {
@@ -322,46 +297,6 @@ fn full(status: StatusCode, msg: &'static str) -> Response<Reply> {
     r
 }
 
-/// Removes `Connection`, the headers it names, the fixed hop-by-hop set and
-/// the names in `also`. One pass over the names first: most messages carry
-/// none of them, and then nothing is hashed.
-fn strip_hop_by_hop(h: &mut HeaderMap, also: &[HeaderName]) {
-    if !h.keys().any(|k| HOP_BY_HOP.contains(k) || also.contains(k)) {
-        return;
-    }
-    let named: Vec<HeaderName> = h
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for n in named.iter().chain(&HOP_BY_HOP).chain(also) {
-        h.remove(n);
-    }
-}
-
-fn is_upgrade<B>(req: &Request<B>) -> Option<HeaderValue> {
-    let conn_has_upgrade = req
-        .headers()
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| {
-            v.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
-        });
-    if conn_has_upgrade && req.version() == hyper::Version::HTTP_11 {
-        req.headers().get(header::UPGRADE).cloned()
-    } else {
-        None
-    }
-}
-
-fn header_bytes(h: &HeaderMap) -> usize {
-    h.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum()
-}
-
 /// Why the upstream gave no response.
 enum UpstreamError {
     Connect(std::io::Error),
@@ -468,13 +403,22 @@ impl HttpProxy {
     }
 
     /// The upstream URI: the client's path and query under the prefix.
-    fn upstream_uri(&self, pq: Option<&PathAndQuery>) -> Option<Uri> {
-        let pq = pq.map_or("/", |p| p.as_str());
+    fn upstream_uri(&self, uri: &Uri) -> Option<Uri> {
+        let pq = uri.path_and_query();
         if self.upstream.prefix.is_empty() {
+            // The usual HTTP/1.1 request target is already a bare path:
+            // then it goes as is (a clone shares its bytes).
+            if uri.scheme().is_none() && uri.authority().is_none() && pq.is_some() {
+                return Some(uri.clone());
+            }
             let mut parts = uri::Parts::default();
-            parts.path_and_query = Some(PathAndQuery::try_from(pq).ok()?);
+            parts.path_and_query = Some(
+                pq.cloned()
+                    .unwrap_or_else(|| PathAndQuery::from_static("/")),
+            );
             Uri::from_parts(parts).ok()
         } else {
+            let pq = pq.map_or("/", |p| p.as_str());
             format!("{}{pq}", self.upstream.prefix).parse().ok()
         }
     }
@@ -494,7 +438,7 @@ impl HttpProxy {
         }
         let upgrade = is_upgrade(&req);
         let uri = self
-            .upstream_uri(req.uri().path_and_query())
+            .upstream_uri(req.uri())
             .ok_or_else(|| full(StatusCode::BAD_REQUEST, "bad request target\n"))?;
         let (parts, body) = req.into_parts();
         let method: Method = parts.method;
@@ -509,7 +453,7 @@ impl HttpProxy {
                 headers.insert(header::HOST, v);
             }
         }
-        strip_hop_by_hop(&mut headers, &FORWARDING);
+        strip_request(&mut headers);
         // Room for the forwarding headers at once, not a regrowth midway.
         headers.reserve(4);
         headers.insert(X_FORWARDED_FOR, ctx.xff.clone());
@@ -594,7 +538,7 @@ impl HttpProxy {
                 .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
             return Err(r);
         }
-        strip_hop_by_hop(resp.headers_mut(), &[]);
+        strip_response(resp.headers_mut());
         // The client talks to us, not to an HTTP/1.0 upstream.
         *resp.version_mut() = hyper::Version::HTTP_11;
         Ok((resp, Some(tx)))

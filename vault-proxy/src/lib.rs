@@ -25,7 +25,7 @@
 //! Modules: [`config`] (the TOML schema), [`tls`] (policy, certificate
 //! loading and reload), [`listener`] (accept loop, limits), [`access`]
 //! (client certificate rules), [`http`], [`tcp`], [`originate`],
-//! [`redirect`] (the modes), [`upstream`] (keep-alive upstream connections), [`watch`] (idle and header deadlines), [`metrics`], [`log`] (monitoring), [`server`]
+//! [`redirect`] (the modes), `headers` (hop-by-hop and forwarding rules), [`upstream`] (keep-alive upstream connections), [`watch`] (idle and header deadlines), [`metrics`], [`log`] (monitoring), [`server`]
 //! (start, signals, drain), [`devcert`].
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -34,6 +34,7 @@ pub mod access;
 pub mod config;
 pub mod devcert;
 mod error;
+mod headers;
 pub mod http;
 pub mod listener;
 pub mod log;

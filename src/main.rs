@@ -13,6 +13,7 @@ mod reencryptcmd;
 mod scancmd;
 mod secrets;
 mod sys;
+mod tunables;
 mod vaultcmd;
 
 use clap::Parser;
@@ -34,6 +35,10 @@ pub enum Outcome {
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    if let cli::Command::Proxy(proxycmd::ProxyArgs { action: None, .. }) = &cli.command {
+        // The gateway's record copies; see `tunables`. May not return.
+        tunables::tune_memcpy();
+    }
     init_logging(cli.verbose);
     if cli.syslog {
         keys::audit::enable_syslog();

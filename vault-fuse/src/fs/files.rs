@@ -14,6 +14,15 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use vault_core::ContentFile;
 
+thread_local! {
+    /// The plaintext of the read being answered, reused by every read on
+    /// this session thread: a fresh zeroed 1 MiB per request made its
+    /// memset 29% of the daemon's CPU in sequential reads. Wiped when the
+    /// thread ends.
+    static READ_BUF: std::cell::RefCell<zeroize::Zeroizing<Vec<u8>>> =
+        std::cell::RefCell::new(zeroize::Zeroizing::new(Vec::new()));
+}
+
 fn token(m: &Metadata) -> CacheToken {
     (
         m.ino(),
@@ -246,21 +255,35 @@ impl VaultFs {
         Ok((attr, fh))
     }
 
-    pub(crate) fn do_read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
-        let h = self.handles.file(fh).ok_or(Errno::EBADF)?;
+    /// Reads up to `size` bytes at `offset` and hands them, or why not,
+    /// to `reply`.
+    pub(crate) fn do_read<R>(
+        &self,
+        fh: u64,
+        offset: u64,
+        size: u32,
+        reply: impl FnOnce(Result<&[u8], Errno>) -> R,
+    ) -> R {
+        let Some(h) = self.handles.file(fh) else {
+            return reply(Err(Errno::EBADF));
+        };
         let c = h.file.read();
         let len = (size as u64).min(c.size().saturating_sub(offset)) as usize;
-        let mut buf = vec![0u8; len];
-        match c.read_at(offset, &mut buf) {
-            Ok(n) => {
-                buf.truncate(n);
-                Ok(buf)
+        READ_BUF.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            if buf.len() < len {
+                buf.resize(len, 0);
             }
-            Err(e) => {
-                drop(c);
-                Err(self.fail_content(&self.host_for_log(h.ino), e))
-            }
-        }
+            let n = match c.read_at(offset, &mut buf[..len]) {
+                Ok(n) => n,
+                Err(e) => {
+                    drop(c);
+                    return reply(Err(self.fail_content(&self.host_for_log(h.ino), e)));
+                }
+            };
+            drop(c);
+            reply(Ok(&buf[..n]))
+        })
     }
 
     pub(crate) fn do_write(

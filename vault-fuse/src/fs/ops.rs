@@ -299,10 +299,10 @@ impl Filesystem for VaultFs {
         reply: ReplyData,
     ) {
         self.touch();
-        match self.do_read(fh.0, offset, size) {
-            Ok(b) => reply.data(&b),
+        self.do_read(fh.0, offset, size, |r| match r {
+            Ok(b) => reply.data(b),
             Err(e) => reply.error(e),
-        }
+        });
     }
 
     fn write(

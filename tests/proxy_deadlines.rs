@@ -245,3 +245,15 @@ fn requests_after_a_long_keep_alive_wait_are_answered_on_the_same_connection() {
         .iter()
         .all(|r| r["client"] == local.as_str() && r["status"] == 200));
 }
+
+#[test]
+fn a_header_deadline_above_hypers_own_30_s_is_honoured() {
+    // hyper has a 30 s header deadline of its own once it is given a
+    // timer; the gateway's `header_timeout_s` must be the only one.
+    let s = setup();
+    let (gw, _) = gateway(&s, "header_timeout_s = 60\nidle_timeout_s = 120");
+    let mut t = tls_connect(gw.addrs[0], client_config(&s.ca(), None), "localhost").unwrap();
+    t.write_all(b"GET / HTTP/1.1\r\nHo").unwrap();
+    std::thread::sleep(Duration::from_secs(32));
+    assert!(get_rest(&mut t, b"st: localhost\r\n\r\n").starts_with("HTTP/1.1 200"));
+}

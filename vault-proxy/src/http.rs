@@ -74,12 +74,12 @@ impl HttpProxy {
         h2.timer(TokioTimer::new())
             .max_header_list_size(sh.limits.max_header_bytes as u32)
             .max_concurrent_streams(256);
-        // No hyper header timer: it would also run between keep-alive
-        // requests and cut idle connections at `header_timeout_s`. The
-        // deadline is `guard`'s.
+        // No timer for HTTP/1.1: hyper uses it only for its own header
+        // deadline, on by default (30 s) once a timer is set, which armed
+        // a sleep for every request and would cut a header that
+        // `header_timeout_s` allows beyond 30 s. The deadline is `guard`'s.
         let mut h1 = hyper::server::conn::http1::Builder::new();
-        h1.timer(TokioTimer::new())
-            .max_buf_size(sh.limits.max_header_bytes.max(8192))
+        h1.max_buf_size(sh.limits.max_header_bytes.max(8192))
             .keep_alive(true);
         HttpProxy {
             tls,

@@ -9,7 +9,7 @@ use crate::watch::{guard, Ended, HeadDeadline, IdleIo};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{header, Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -79,9 +79,10 @@ impl Handler for Redirect {
             }
             async move { Ok::<_, std::convert::Infallible>(r) }
         });
+        // No hyper timer: its default 30 s header deadline would override
+        // a longer `header_timeout_s`; the deadline is `guard`'s.
         let mut b = hyper::server::conn::http1::Builder::new();
-        b.timer(TokioTimer::new())
-            .max_buf_size(sh.limits.max_header_bytes.max(8192));
+        b.max_buf_size(sh.limits.max_header_bytes.max(8192));
         let conn = b.serve_connection(TokioIo::new(io), svc);
         let mut stop = sh.shutdown.clone();
         let fut = async move {

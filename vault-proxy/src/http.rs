@@ -165,7 +165,11 @@ impl ConnCtx {
             h.to_str().expect("checked ascii")
         );
         let v = HeaderValue::from_maybe_shared(Bytes::from(v)).expect("ascii");
-        *last = Some((h.clone(), v.clone()));
+        // A copy, not a clone: the request's value is a slice of hyper's
+        // read buffer, and keeping it would pin that 8 KiB buffer for the
+        // connection's life, also while it waits demoted (`session`).
+        let own = HeaderValue::from_bytes(h.as_bytes()).expect("a valid value");
+        *last = Some((own, v.clone()));
         v
     }
 }
@@ -557,4 +561,60 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> ConnCtx {
+        let info = ConnInfo {
+            peer: "192.0.2.7:5000".parse().unwrap(),
+            local: "127.0.0.1:443".parse().unwrap(),
+            index: 0,
+            listener: "127.0.0.1:443".into(),
+            tls_version: "TLSv1_3".into(),
+            tls_suite: String::new(),
+            cert: None,
+        };
+        ConnCtx::new(info, Arc::new(HeadDeadline::default()), "HTTP/1.1")
+    }
+
+    #[test]
+    fn forwarded_names_each_requests_host() {
+        let c = ctx();
+        let a = HeaderValue::from_static("a.example");
+        let b = HeaderValue::from_static("b.example:8443");
+        assert_eq!(
+            c.forwarded_for(Some(&a)),
+            "for=192.0.2.7;proto=https;host=\"a.example\""
+        );
+        assert_eq!(
+            c.forwarded_for(Some(&a)),
+            "for=192.0.2.7;proto=https;host=\"a.example\""
+        );
+        assert_eq!(
+            c.forwarded_for(Some(&b)),
+            "for=192.0.2.7;proto=https;host=\"b.example:8443\""
+        );
+        assert_eq!(c.forwarded_for(None), "for=192.0.2.7;proto=https");
+    }
+
+    #[test]
+    fn the_cached_host_does_not_share_the_requests_buffer() {
+        // A request's header values are slices of hyper's read buffer.
+        let buf = Bytes::from(b"GET / HTTP/1.1\r\nHost: a.example\r\n\r\n".to_vec());
+        let host = HeaderValue::from_maybe_shared(buf.slice(22..31)).unwrap();
+        assert_eq!(host, "a.example");
+        let c = ctx();
+        c.forwarded_for(Some(&host));
+        let last = c.last_forwarded.lock().unwrap();
+        let kept = &last.as_ref().unwrap().0;
+        assert_eq!(kept, &host);
+        let within = buf.as_ptr_range();
+        assert!(
+            !within.contains(&kept.as_bytes().as_ptr()),
+            "the cache keeps the request buffer alive"
+        );
+    }
 }

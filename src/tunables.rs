@@ -64,6 +64,10 @@ struct Facts {
     /// Whether the process runs with AT_SECURE (setuid and the like):
     /// then glibc ignores the tunable and re-executing would loop.
     secure: bool,
+    /// Whether it runs under valgrind, whose preload library is in
+    /// `LD_PRELOAD`: re-executing would leave valgrind (it does not follow
+    /// children by default), so a profile would silently measure nothing.
+    valgrind: bool,
     /// The L2 cache size in bytes, if sysfs says.
     l2: Option<u64>,
 }
@@ -88,6 +92,8 @@ impl Facts {
             // SAFETY: getauxval reads the auxiliary vector; no memory is
             // handed to it.
             secure: unsafe { libc::getauxval(libc::AT_SECURE) } != 0,
+            valgrind: std::env::var_os("LD_PRELOAD")
+                .is_some_and(|p| p.to_string_lossy().contains("vgpreload")),
             l2: std::fs::read_to_string("/sys/devices/system/cpu/cpu0/cache/index2/size")
                 .ok()
                 .and_then(|s| parse_size(s.trim())),
@@ -122,7 +128,7 @@ fn parse_size(s: &str) -> Option<u64> {
 
 /// The `GLIBC_TUNABLES` value to re-execute with, or None to run as is.
 fn wanted(f: &Facts) -> Option<OsString> {
-    if !cfg!(all(target_arch = "x86_64", target_os = "linux")) || f.secure {
+    if !cfg!(all(target_arch = "x86_64", target_os = "linux")) || f.secure || f.valgrind {
         return None;
     }
     // Zen 3 is family 0x19; Zen 5 is 0x1a.
@@ -224,6 +230,10 @@ mod tests {
             }, // musl
             Facts {
                 secure: true,
+                ..zen3()
+            },
+            Facts {
+                valgrind: true,
                 ..zen3()
             },
         ] {

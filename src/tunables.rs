@@ -35,6 +35,10 @@ const DEFAULT_L2: u64 = 512 * 1024;
 /// and glibc need it; returns only when they do not, or when the exec
 /// failed (then the process goes on as it is).
 pub fn tune_memcpy() {
+    // The re-executed image stops here, before reading /proc and sysfs again.
+    if std::env::var_os("GLIBC_TUNABLES").is_some_and(|t| sets_threshold(&t)) {
+        return;
+    }
     let Some(value) = wanted(&Facts::read()) else {
         return;
     };
@@ -44,10 +48,20 @@ pub fn tune_memcpy() {
     let err = std::process::Command::new("/proc/self/exe")
         .arg0(arg0)
         .args(args)
-        .env("GLIBC_TUNABLES", value)
+        .env("GLIBC_TUNABLES", &value)
         .exec();
     // Logging is not set up yet, and a failed exec changes nothing.
-    eprintln!("pivault: note: could not re-execute with {TUNABLE} set ({err}); going on without");
+    eprintln!(
+        "pivault: note: could not re-execute with {TUNABLE} set ({err}); going on without it. \
+         Large copies run slower on this CPU: start the gateway with \
+         GLIBC_TUNABLES={} to avoid that (docs/PROXY.md)",
+        value.to_string_lossy()
+    );
+}
+
+/// Whether a `GLIBC_TUNABLES` value already sets the threshold.
+fn sets_threshold(tunables: &std::ffi::OsStr) -> bool {
+    tunables.to_string_lossy().contains(TUNABLE)
 }
 
 /// What the decision depends on.
@@ -142,13 +156,13 @@ fn wanted(f: &Facts) -> Option<OsString> {
     if (major.parse::<u32>().ok()?, minor) >= (2, 40) {
         return None;
     }
+    if f.tunables.as_deref().is_some_and(sets_threshold) {
+        return None;
+    }
     let existing = f
         .tunables
         .as_ref()
         .map(|t| t.to_string_lossy().into_owned());
-    if existing.as_deref().is_some_and(|t| t.contains(TUNABLE)) {
-        return None;
-    }
     let setting = format!("{TUNABLE}={}", f.l2.unwrap_or(DEFAULT_L2));
     Some(match existing {
         Some(t) if !t.is_empty() => format!("{t}:{setting}").into(),

@@ -272,7 +272,9 @@ impl VaultFs {
         READ_BUF.with(|buf| {
             let mut buf = buf.borrow_mut();
             if buf.len() < len {
-                buf.resize(len, 0);
+                // Replaced, not resized: a reallocation would free the old
+                // plaintext unwiped, while the drop here wipes it.
+                *buf = zeroize::Zeroizing::new(vec![0u8; len]);
             }
             let n = match c.read_at(offset, &mut buf[..len]) {
                 Ok(n) => n,

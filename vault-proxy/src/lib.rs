@@ -23,7 +23,7 @@
 //! ```
 //!
 //! Modules: [`config`] (the TOML schema), [`tls`] (policy, certificate
-//! loading and reload), [`listener`] (accept loop, limits), [`access`]
+//! loading and reload), [`listener`] (accept loop, limits), [`balance`] (connections spread over worker threads), [`access`]
 //! (client certificate rules), [`http`], [`tcp`], [`originate`],
 //! [`redirect`] (the modes), `headers` (hop-by-hop and forwarding rules), [`upstream`] (keep-alive upstream connections), [`watch`] (idle and header deadlines), [`metrics`], [`log`] (monitoring), [`server`]
 //! (start, signals, drain), [`devcert`].
@@ -31,6 +31,7 @@
 #![deny(missing_docs)]
 
 pub mod access;
+pub mod balance;
 pub mod config;
 pub mod devcert;
 mod error;

@@ -5,6 +5,7 @@
 //! shutdown signal for draining.
 
 use crate::access::PeerCert;
+use crate::balance::{Balancer, Handoff};
 use crate::config::{AllowRule, Limits};
 use crate::log::AccessLog;
 use crate::metrics::{HandshakeFailure, ListenerMetrics, Metrics};
@@ -33,6 +34,8 @@ pub struct Shared {
     pub shutdown: watch::Receiver<bool>,
     /// Number of worker threads.
     pub workers: usize,
+    /// Open connections per worker, and the hand-off between workers.
+    pub balance: Arc<Balancer>,
 }
 
 thread_local! {
@@ -156,6 +159,18 @@ pub trait Handler: Send + Sync + 'static {
     ) -> impl Future<Output = ()> + Send;
 }
 
+/// Counts a connection in its listener's `active` gauge while it lives,
+/// however it ends (served, or dropped before it could be).
+struct Open(Arc<Shared>, usize);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.metrics.listeners[self.1]
+            .active
+            .fetch_sub(1, Relaxed);
+    }
+}
+
 /// Accepts until shutdown; each connection holds one permit of `sh.conns`
 /// for its whole life.
 pub async fn accept_loop<H: Handler>(
@@ -201,12 +216,36 @@ pub async fn accept_loop<H: Handler>(
             tls_suite: String::new(),
             cert: None,
         };
+        let ticket = sh.balance.place(worker());
+        let target = ticket.moved().then(|| ticket.slot());
+        let open = Open(sh.clone(), index);
         let (h, sh2) = (h.clone(), sh.clone());
-        tokio::spawn(async move {
-            h.serve(sock, info, sh2.clone()).await;
-            sh2.metrics.listeners[index].active.fetch_sub(1, Relaxed);
-            drop(permit);
+        let serve = move |sock: TcpStream| {
+            tokio::spawn(async move {
+                h.serve(sock, info, sh2).await;
+                drop((open, permit, ticket));
+            });
+        };
+        let Some(slot) = target else {
+            serve(sock);
+            continue;
+        };
+        // Off this reactor, onto the target's: the socket moves as a plain fd.
+        let sock = match sock.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("listener {name}: cannot hand a connection to another worker: {e}");
+                continue;
+            }
+        };
+        let name2 = name.clone();
+        let work: Handoff = Box::new(move || match TcpStream::from_std(sock) {
+            Ok(s) => serve(s),
+            Err(e) => tracing::warn!("listener {name2}: cannot take a handed-off connection: {e}"),
         });
+        if let Err(back) = sh.balance.send(slot, work) {
+            back();
+        }
     }
     if worker() <= 1 {
         tracing::info!("listener {name}: no longer accepting");

@@ -6,6 +6,7 @@
 //! those bumped per request are split by worker thread ([`Counter`]) so
 //! two cores never fight over one cache line.
 
+use crate::balance::Balancer;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Request, Response, StatusCode};
@@ -194,6 +195,7 @@ pub struct Metrics {
     start: Instant,
     /// Per listener, in config order.
     pub listeners: Vec<ListenerMetrics>,
+    workers: Option<Arc<Balancer>>,
 }
 
 impl Metrics {
@@ -205,7 +207,18 @@ impl Metrics {
                 .into_iter()
                 .map(|(n, m)| ListenerMetrics::new(n, m))
                 .collect(),
+            workers: None,
         }
+    }
+
+    /// Also reports the connections open on each worker thread.
+    pub fn with_workers(mut self, b: Arc<Balancer>) -> Self {
+        self.workers = Some(b);
+        self
+    }
+
+    fn worker_loads(&self) -> Vec<(u64, u64)> {
+        self.workers.as_ref().map(|b| b.loads()).unwrap_or_default()
     }
 
     /// The Prometheus text exposition.
@@ -274,6 +287,25 @@ impl Metrics {
                 );
             }
         }
+        let loads = self.worker_loads();
+        if !loads.is_empty() {
+            let _ = writeln!(o, "# HELP pivault_worker_connections Client connections open on each worker thread (all listeners).\n# TYPE pivault_worker_connections gauge");
+            for (w, (open, _)) in loads.iter().enumerate() {
+                let _ = writeln!(
+                    o,
+                    "pivault_worker_connections{{worker=\"{}\"}} {open}",
+                    w + 1
+                );
+            }
+            let _ = writeln!(o, "# HELP pivault_worker_handoffs_total Connections accepted by one worker and handed to a less loaded one.\n# TYPE pivault_worker_handoffs_total counter");
+            for (w, (_, handed)) in loads.iter().enumerate() {
+                let _ = writeln!(
+                    o,
+                    "pivault_worker_handoffs_total{{worker=\"{}\"}} {handed}",
+                    w + 1
+                );
+            }
+        }
         let _ = writeln!(o, "# HELP pivault_http_requests_total HTTP responses by status code.\n# TYPE pivault_http_requests_total counter");
         for m in &self.listeners {
             for i in 0..500 {
@@ -317,6 +349,7 @@ impl Metrics {
                 "connections_active": m.active.load(Relaxed),
                 "connections_total": m.connections.load(Relaxed),
             })).collect::<Vec<_>>(),
+            "workers": self.worker_loads().iter().map(|(open, _)| open).collect::<Vec<_>>(),
         })
     }
 }

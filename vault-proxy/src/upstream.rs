@@ -16,8 +16,11 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use std::io;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 /// The sending half of one upstream connection.
@@ -106,7 +109,7 @@ impl Upstream {
             })??;
         s.set_nodelay(true)?;
         let (tx, conn) = http1::Builder::new()
-            .handshake(TokioIo::new(s))
+            .handshake(TokioIo::new(Plain(s)))
             .await
             .map_err(io::Error::other)?;
         let authority = self.authority.clone();
@@ -116,6 +119,50 @@ impl Upstream {
             }
         });
         Ok(tx)
+    }
+}
+
+/// An upstream socket whose single-buffer vectored writes (hyper's usual
+/// request head) go out by `send(2)`, not `writev(2)`: see
+/// [`crate::watch::only_buffer`].
+struct Plain(TcpStream);
+
+impl AsyncRead for Plain {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Plain {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match crate::watch::only_buffer(bufs) {
+            Some(one) => Pin::new(&mut self.0).poll_write(cx, one),
+            None => Pin::new(&mut self.0).poll_write_vectored(cx, bufs),
+        }
+    }
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
     }
 }
 

@@ -5,6 +5,7 @@
 
 use crate::listener::{ConnInfo, Handler, Shared};
 use crate::tcp::{connect_upstream, relay};
+use crate::upstream::Plain;
 use crate::watch::{idle_guard, IdleIo};
 use rustls::pki_types::ServerName;
 use std::sync::atomic::Ordering::Relaxed;
@@ -51,7 +52,9 @@ impl Handler for Originate {
         };
         let hs = Duration::from_secs(sh.limits.handshake_timeout_s);
         let tls =
-            match tokio::time::timeout(hs, self.connector.connect(self.name.clone(), tcp)).await {
+            match tokio::time::timeout(hs, self.connector.connect(self.name.clone(), Plain(tcp)))
+                .await
+            {
                 Ok(Ok(t)) => t,
                 Ok(Err(e)) => return fail(format!("TLS handshake failed: {e}")),
                 Err(_) => return fail("TLS handshake timed out".into()),

@@ -123,9 +123,9 @@ impl Upstream {
 }
 
 /// An upstream socket whose single-buffer vectored writes (hyper's usual
-/// request head) go out by `send(2)`, not `writev(2)`: see
-/// [`crate::watch::only_buffer`].
-struct Plain(TcpStream);
+/// request head, rustls's usual record in `originate` mode) go out by
+/// `send(2)`, not `writev(2)`: see [`crate::watch::only_buffer`].
+pub(crate) struct Plain(pub(crate) TcpStream);
 
 impl AsyncRead for Plain {
     fn poll_read(

@@ -129,7 +129,7 @@ impl Gw {
                 .iter()
                 .find(|l| l.starts_with("pivault proxy: metrics on "))
                 .map(|l| l.rsplit(' ').next().unwrap().parse().unwrap());
-            if addrs.len() == n {
+            if addrs.len() == n && (metrics.is_some() || !toml.contains("[metrics]")) {
                 return Gw {
                     child,
                     lines,

@@ -20,6 +20,9 @@ use tokio::sync::mpsc;
 /// Work a worker runs on its own runtime: spawning a handed-off connection.
 pub type Handoff = Box<dyn FnOnce() + Send>;
 
+/// Added to a retired worker's count: never the least loaded again.
+const RETIRED: u64 = 1 << 40;
+
 #[derive(Default)]
 #[repr(align(128))]
 struct Slot {
@@ -83,15 +86,24 @@ impl Balancer {
     /// worker's inbox is closed (it has stopped), the work is handed back
     /// to run here.
     pub fn send(&self, slot: usize, work: Handoff) -> Result<(), Handoff> {
+        self.inbox[slot].send(work).map_err(|e| e.0)?;
         self.slots[slot].handed.fetch_add(1, Relaxed);
-        self.inbox[slot].send(work).map_err(|e| e.0)
+        Ok(())
+    }
+
+    /// Takes worker slot `slot` (0-based) out of the choice for good: its
+    /// thread could not start, so nothing should be handed to it.
+    pub fn retire(&self, slot: usize) {
+        if let Some(s) = self.slots.get(slot) {
+            s.open.fetch_add(RETIRED, Relaxed);
+        }
     }
 
     /// (open connections, connections handed to it) per worker, in order.
     pub fn loads(&self) -> Vec<(u64, u64)> {
         self.slots
             .iter()
-            .map(|s| (s.open.load(Relaxed), s.handed.load(Relaxed)))
+            .map(|s| (s.open.load(Relaxed) % RETIRED, s.handed.load(Relaxed)))
             .collect()
     }
 }
@@ -121,7 +133,8 @@ impl Drop for Ticket {
     }
 }
 
-/// Runs what other workers hand to this one until every sender is gone.
+/// Runs what other workers hand to this one, for as long as the worker's
+/// runtime runs.
 pub async fn serve_inbox(mut inbox: Inbox) {
     while let Some(work) = inbox.recv().await {
         work();
@@ -172,6 +185,17 @@ mod tests {
         let off = b2.place(0);
         assert!(!off.moved(), "off a worker thread, the connection stays");
         assert_eq!(b2.loads()[0].0, 1);
+    }
+
+    #[test]
+    fn a_retired_worker_gets_nothing() {
+        let (b, _rx) = Balancer::new(3);
+        let b = Arc::new(b);
+        b.retire(1);
+        let t: Vec<Ticket> = (0..10).map(|_| b.place(1)).collect();
+        assert!(t.iter().all(|t| t.slot() != 1));
+        assert_eq!(b.loads()[1].0, 0);
+        assert_eq!(b.loads()[0].0 + b.loads()[2].0, 10);
     }
 
     #[test]

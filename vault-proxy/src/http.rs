@@ -444,10 +444,13 @@ impl HttpProxy {
         let uri = self
             .upstream_uri(req.uri())
             .ok_or_else(|| full(StatusCode::BAD_REQUEST, "bad request target\n"))?;
-        let (parts, body) = req.into_parts();
-        let method: Method = parts.method;
-        let orig_uri = parts.uri;
-        let mut headers = parts.headers;
+        let (mut parts, body) = req.into_parts();
+        let method: Method = parts.method.clone();
+        let orig_uri = std::mem::replace(&mut parts.uri, uri);
+        parts.version = hyper::Version::HTTP_11;
+        // What hyper's server attached for itself is not the upstream's.
+        parts.extensions.clear();
+        let headers = &mut parts.headers;
         // HTTP/2 clients name the host in the URI, HTTP/1.1 in `Host`.
         if !headers.contains_key(header::HOST) {
             let host = orig_uri
@@ -457,7 +460,7 @@ impl HttpProxy {
                 headers.insert(header::HOST, v);
             }
         }
-        strip_request(&mut headers);
+        strip_request(headers);
         // Room for the forwarding headers at once, not a regrowth midway.
         headers.reserve(4);
         headers.insert(X_FORWARDED_FOR, ctx.xff.clone());
@@ -479,14 +482,15 @@ impl HttpProxy {
             headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
             headers.insert(header::UPGRADE, u.clone());
         }
-        let mut up = Request::new(Counting {
-            inner: body,
-            n: bytes_in,
-        });
-        *up.method_mut() = method.clone();
-        *up.uri_mut() = uri;
-        *up.headers_mut() = headers;
-        *up.version_mut() = hyper::Version::HTTP_11;
+        // Built from the client's own parts, edited in place: no header
+        // map or URI is moved into a second request.
+        let up = Request::from_parts(
+            parts,
+            Counting {
+                inner: body,
+                n: bytes_in,
+            },
+        );
         let timeout = Duration::from_secs(sh.limits.upstream_timeout_s);
         let m = ctx.info.metrics(sh);
         let path = || {

@@ -252,6 +252,7 @@ fn worker(
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!("worker {w}: cannot start a runtime: {e}");
+            sh.balance.retire(w - 1);
             return;
         }
     };

@@ -603,10 +603,50 @@ fn access_log_and_metrics_record_requests() {
     assert_eq!(v["tls_version"], "TLSv1_3");
     assert!(v["client"].as_str().unwrap().starts_with("127.0.0.1:"));
     assert!(v["bytes_out"].as_u64().unwrap() > 0);
+    assert_eq!(v["bytes_in"], 0, "a GET has no body");
     assert!(v["time"].as_str().unwrap().ends_with('Z'));
+    // A request body is counted in and, echoed, out.
+    let body = s.dir.join("body.bin");
+    std::fs::write(&body, vec![b'b'; 3000]).unwrap();
+    let data = format!("@{}", body.display());
+    let (_, out, _) = s.curl(
+        gw.addrs[0],
+        "/echo",
+        &[
+            "--http1.1",
+            "--data-binary",
+            &data,
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+        ],
+    );
+    assert_eq!(out, "200");
+    let line = loop {
+        let t = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(l) = t.lines().nth(1) {
+            break l.to_string();
+        }
+        assert!(Instant::now() < deadline, "no second access log line");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        (v["method"].as_str(), v["path"].as_str()),
+        (Some("POST"), Some("/echo"))
+    );
+    assert_eq!(
+        (v["bytes_in"].as_u64(), v["bytes_out"].as_u64()),
+        (Some(3000), Some(3000))
+    );
     let m = metrics(gw.metrics.unwrap());
     assert!(
-        m.contains("pivault_http_requests_total{listener=\"127.0.0.1:0\",code=\"200\"} 1"),
+        m.contains("pivault_bytes_in_total{listener=\"127.0.0.1:0\",mode=\"http\"} 3000"),
+        "{m}"
+    );
+    assert!(
+        m.contains("pivault_http_requests_total{listener=\"127.0.0.1:0\",code=\"200\"} 2"),
         "{m}"
     );
     assert!(m.contains("pivault_connections_total{"), "{m}");

@@ -194,7 +194,8 @@ impl Drop for InFlight {
 /// A request body that counts the bytes passing through.
 pub struct Counting<B> {
     inner: B,
-    n: Arc<AtomicU64>,
+    /// None for a request without a body: nothing to count.
+    n: Option<Arc<AtomicU64>>,
 }
 
 impl<B: Body<Data = Bytes> + Unpin> Body for Counting<B> {
@@ -206,8 +207,8 @@ impl<B: Body<Data = Bytes> + Unpin> Body for Counting<B> {
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let r = Pin::new(&mut self.inner).poll_frame(cx);
         if let Poll::Ready(Some(Ok(f))) = &r {
-            if let Some(d) = f.data_ref() {
-                self.n.fetch_add(d.len() as u64, Relaxed);
+            if let (Some(d), Some(n)) = (f.data_ref(), &self.n) {
+                n.fetch_add(d.len() as u64, Relaxed);
             }
         }
         r
@@ -238,7 +239,7 @@ struct Finish {
     status: u16,
     /// When the request arrived; kept only for the access log.
     start: Option<Instant>,
-    bytes_in: Arc<AtomicU64>,
+    bytes_in: Option<Arc<AtomicU64>>,
     entry: Option<Entry>,
 }
 
@@ -278,7 +279,7 @@ impl Drop for Logged {
             f.pool.put(tx);
         }
         let lm = ctx.info.metrics(&f.sh);
-        let bin = f.bytes_in.load(Relaxed);
+        let bin = f.bytes_in.as_ref().map_or(0, |n| n.load(Relaxed));
         lm.bytes_out.add(self.out);
         lm.bytes_in.add(bin);
         if let (Some(log), Some(mut entry)) = (f.sh.log.as_ref(), f.entry) {
@@ -324,7 +325,8 @@ impl HttpProxy {
         sh: Arc<Shared>,
     ) -> Result<Response<Logged>, Infallible> {
         let req_guard = InFlight::new(ctx.clone());
-        let bytes_in = Arc::new(AtomicU64::new(0));
+        // Most requests (GET) have no body: then there is nothing to count.
+        let bytes_in = (!req.body().is_end_stream()).then(|| Arc::new(AtomicU64::new(0)));
         let start = sh.log.as_ref().map(|_| Instant::now());
         // The access-log record is built only when there is a log.
         let entry = sh.log.as_ref().map(|_| Entry {
@@ -432,7 +434,7 @@ impl HttpProxy {
         req: Request<Incoming>,
         ctx: &ConnCtx,
         sh: &Shared,
-        bytes_in: Arc<AtomicU64>,
+        bytes_in: Option<Arc<AtomicU64>>,
     ) -> Result<(Response<Incoming>, Option<Sender>), Response<Reply>> {
         if header_bytes(req.headers()) > sh.limits.max_header_bytes {
             return Err(full(

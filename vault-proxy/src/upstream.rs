@@ -9,7 +9,8 @@
 //! sees at most `upstream_idle` idle connections per worker (nginx's
 //! `keepalive`). Stacks are LIFO so the warmest connections are reused and
 //! the coldest age out: a janitor drops those idle longer than
-//! [`IDLE_FOR`].
+//! [`IDLE_FOR`]. Ages are counted in the janitor's ticks, not read from the
+//! clock: taking and putting back cost no clock read per request.
 
 use crate::http::Counting;
 use hyper::body::Incoming;
@@ -17,9 +18,10 @@ use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -29,6 +31,13 @@ pub type Sender = http1::SendRequest<Counting<Incoming>>;
 /// How long an unused upstream connection is kept.
 pub const IDLE_FOR: Duration = Duration::from_secs(90);
 
+/// The janitor's period: a connection is dropped after between
+/// `IDLE_FOR - TICK` and `IDLE_FOR` unused.
+const TICK: Duration = Duration::from_secs(10);
+
+/// [`IDLE_FOR`] in ticks.
+const MAX_AGE: u64 = IDLE_FOR.as_secs() / TICK.as_secs();
+
 /// The upstream of one listener and its idle connections.
 pub struct Upstream {
     authority: String,
@@ -36,9 +45,12 @@ pub struct Upstream {
     max_idle: usize,
     /// Idle connections by worker thread (index 0: any other thread).
     idle: Box<[Mutex<Stack>]>,
+    /// The janitor's tick count: the clock of the idle stacks.
+    tick: AtomicU64,
 }
 
-type Stack = Vec<(Sender, Instant)>;
+/// Idle connections and the tick at which each was put back.
+type Stack = Vec<(Sender, u64)>;
 
 impl Upstream {
     /// An upstream at `authority` (host:port) for `workers` worker threads,
@@ -55,6 +67,7 @@ impl Upstream {
             connect_timeout,
             max_idle,
             idle: (0..=workers).map(|_| Mutex::new(Vec::new())).collect(),
+            tick: AtomicU64::new(0),
         });
         tokio::spawn(janitor(Arc::downgrade(&up)));
         up
@@ -62,9 +75,10 @@ impl Upstream {
 
     /// The most recently used idle connection that is still open.
     pub fn take(&self) -> Option<Sender> {
+        let now = self.tick.load(Relaxed);
         let mut idle = self.stack();
         while let Some((tx, since)) = idle.pop() {
-            if !tx.is_closed() && since.elapsed() < IDLE_FOR {
+            if fresh(&tx, since, now) {
                 return Some(tx);
             }
         }
@@ -77,14 +91,15 @@ impl Upstream {
         if tx.is_closed() {
             return;
         }
+        let now = self.tick.load(Relaxed);
         let mut idle = self.stack();
         if idle.len() >= self.max_idle {
-            evict(&mut idle);
+            evict(&mut idle, now);
             if idle.len() >= self.max_idle {
                 return;
             }
         }
-        idle.push((tx, Instant::now()));
+        idle.push((tx, now));
     }
 
     /// This thread's idle stack.
@@ -166,17 +181,68 @@ impl AsyncWrite for Plain {
     }
 }
 
+/// Open and put back fewer than [`MAX_AGE`] ticks before `now`.
+fn fresh(tx: &Sender, since: u64, now: u64) -> bool {
+    !tx.is_closed() && now.saturating_sub(since) < MAX_AGE
+}
+
 /// Drops closed and expired connections; the oldest are at the bottom.
-fn evict(idle: &mut Stack) {
-    idle.retain(|(tx, since)| !tx.is_closed() && since.elapsed() < IDLE_FOR);
+fn evict(idle: &mut Stack, now: u64) {
+    idle.retain(|(tx, since)| fresh(tx, *since, now));
 }
 
 async fn janitor(up: Weak<Upstream>) {
+    let mut every = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
+    // After a stall, one tick, not a burst that would age every idle
+    // connection at once.
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::time::sleep(IDLE_FOR / 3).await;
+        every.tick().await;
         let Some(up) = up.upgrade() else { return };
+        let now = up.tick.fetch_add(1, Relaxed) + 1;
         for stack in up.idle.iter() {
-            evict(&mut stack.lock().unwrap_or_else(|p| p.into_inner()));
+            evict(&mut stack.lock().unwrap_or_else(|p| p.into_inner()), now);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sender on an in-memory connection whose I/O task runs.
+    async fn sender() -> Sender {
+        let (a, _b) = tokio::io::duplex(1024);
+        let (tx, conn) = http1::handshake(TokioIo::new(a)).await.unwrap();
+        tokio::spawn(async move {
+            let _keep_peer_open = _b;
+            let _ = conn.await;
+        });
+        tx
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_is_reused_until_it_is_max_age_ticks_old() {
+        let up = Upstream::new("127.0.0.1:9".into(), Duration::from_secs(1), 1, 4);
+        up.put(sender().await);
+        assert!(up.take().is_some(), "just put back");
+        up.put(sender().await);
+        up.tick.store(MAX_AGE - 1, Relaxed);
+        assert!(up.take().is_some(), "one tick short of IDLE_FOR");
+        up.put(sender().await);
+        up.tick.fetch_add(MAX_AGE, Relaxed);
+        assert!(up.take().is_none(), "IDLE_FOR old: dropped, not reused");
+    }
+
+    #[tokio::test]
+    async fn a_full_stack_makes_room_by_dropping_the_expired() {
+        let up = Upstream::new("127.0.0.1:9".into(), Duration::from_secs(1), 1, 2);
+        up.put(sender().await);
+        up.put(sender().await);
+        up.tick.store(MAX_AGE, Relaxed);
+        up.put(sender().await);
+        assert_eq!(up.stack().len(), 1, "the two expired ones made room");
+        assert!(up.take().is_some());
+        assert!(up.take().is_none());
     }
 }

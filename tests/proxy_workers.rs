@@ -142,3 +142,24 @@ fn keep_alive_https_clients_on_two_workers_all_get_their_answers() {
     assert_eq!(w1 + w2, 12);
     assert!(w1.abs_diff(w2) <= 2, "12 connections split {w1}/{w2}");
 }
+
+#[test]
+fn workers_in_the_config_sets_the_thread_count_and_the_environment_overrides_it() {
+    let s = setup();
+    let cfg = format!(
+        "workers = 3\n[metrics]\nlisten = \"127.0.0.1:0\"\n{}",
+        s.http(http_backend(), "")
+    );
+    let series = |page: &str| {
+        page.lines()
+            .filter(|l| l.starts_with("pivault_worker_connections{"))
+            .count()
+    };
+    let gw = Gw::start_env(&s.dir, &cfg, &[("PIVAULT_PROXY_THREADS", "")]);
+    let (rc, out, err) = s.curl(gw.addrs[0], "/", &[]);
+    assert_eq!((rc, out.as_str()), (0, "hello from the legacy app\n"), "{err}");
+    assert_eq!(series(&metrics(gw.metrics.unwrap())), 3);
+    drop(gw);
+    let gw = Gw::start_env(&s.dir, &cfg, &[("PIVAULT_PROXY_THREADS", "1")]);
+    assert_eq!(series(&metrics(gw.metrics.unwrap())), 1);
+}

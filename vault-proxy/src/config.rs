@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 pub struct Config {
     /// JSON-lines access log: a path, or "-" for stdout. None: no access log.
     pub access_log: Option<String>,
+    /// Worker threads. None: one per CPU.
+    pub workers: Option<usize>,
     /// Connection and request limits.
     #[serde(default)]
     pub limits: Limits,
@@ -30,6 +32,9 @@ pub struct Config {
     #[serde(skip)]
     pub path: PathBuf,
 }
+
+/// The most worker threads `workers` may ask for.
+pub const MAX_WORKERS: usize = 512;
 
 /// `[limits]`: every one has a default.
 #[derive(Debug, Clone, Deserialize)]
@@ -278,6 +283,18 @@ impl Config {
             if v == 0 {
                 return Err(err(None, k, "expected a number greater than 0".into()));
             }
+        }
+        if self
+            .workers
+            .is_some_and(|w| !(1..=MAX_WORKERS).contains(&w))
+        {
+            return Err(err(
+                None,
+                "workers",
+                format!(
+                    "expected 1 to {MAX_WORKERS} worker threads (leave it out for one per CPU)"
+                ),
+            ));
         }
         if l.max_header_bytes < 1024 {
             return Err(err(
@@ -543,6 +560,22 @@ key = "k.pem"
             .to_string();
         assert!(e.starts_with("gw.toml:8:"), "{e}");
         assert!(e.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn workers_is_a_count_of_threads() {
+        assert_eq!(
+            parse(&format!("workers = 3\n{OK}")).unwrap().workers,
+            Some(3)
+        );
+        assert_eq!(parse(OK).unwrap().workers, None);
+        for bad in ["0", "513"] {
+            let e = parse(&format!("workers = {bad}\n{OK}"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("gw.toml:1:"), "{e}");
+            assert!(e.contains("workers") && e.contains("1 to 512"), "{e}");
+        }
     }
 
     #[test]

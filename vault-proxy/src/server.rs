@@ -6,7 +6,7 @@
 //! `drain_timeout_s`, then return.
 //!
 //! Threads: one single-threaded runtime per worker (one per CPU unless
-//! `PIVAULT_PROXY_THREADS` says otherwise), each accepting on every
+//! `workers` or `PIVAULT_PROXY_THREADS` says otherwise), each accepting on every
 //! listening socket and serving what it accepted to the end, as nginx's
 //! worker processes do. A connection, its upstream connection and their
 //! tasks stay on one thread: no work stealing and no cross-thread wake-ups
@@ -58,7 +58,7 @@ impl Gateway {
     /// Loads certificates and keys for every listener, then binds them all.
     pub async fn bind(cfg: &Config, sealed: Option<SealedKeyLoader>) -> Result<Gateway> {
         let (stop, shutdown) = watch::channel(false);
-        let workers = worker_count();
+        let workers = worker_count(cfg.workers);
         let (balance, inboxes) = Balancer::new(workers);
         let balance = Arc::new(balance);
         let metrics = Arc::new(
@@ -370,11 +370,13 @@ pub fn run_blocking(
     res
 }
 
-/// Worker threads: `PIVAULT_PROXY_THREADS`, else one per CPU.
-fn worker_count() -> usize {
+/// Worker threads: `PIVAULT_PROXY_THREADS` (an override, for tests and
+/// benchmarks), else the config's `workers`, else one per CPU.
+fn worker_count(configured: Option<usize>) -> usize {
     std::env::var("PIVAULT_PROXY_THREADS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .filter(|&n| n > 0)
+        .filter(|&n| (1..=crate::config::MAX_WORKERS).contains(&n))
+        .or(configured)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }

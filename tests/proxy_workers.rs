@@ -157,7 +157,11 @@ fn workers_in_the_config_sets_the_thread_count_and_the_environment_overrides_it(
     };
     let gw = Gw::start_env(&s.dir, &cfg, &[("PIVAULT_PROXY_THREADS", "")]);
     let (rc, out, err) = s.curl(gw.addrs[0], "/", &[]);
-    assert_eq!((rc, out.as_str()), (0, "hello from the legacy app\n"), "{err}");
+    assert_eq!(
+        (rc, out.as_str()),
+        (0, "hello from the legacy app\n"),
+        "{err}"
+    );
     assert_eq!(series(&metrics(gw.metrics.unwrap())), 3);
     drop(gw);
     let gw = Gw::start_env(&s.dir, &cfg, &[("PIVAULT_PROXY_THREADS", "1")]);

@@ -44,6 +44,7 @@ pub mod originate;
 pub mod redirect;
 pub mod server;
 mod session;
+mod span;
 pub mod tcp;
 pub mod tls;
 pub mod upstream;

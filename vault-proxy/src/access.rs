@@ -121,7 +121,7 @@ impl PeerCert {
             })
     }
 
-    /// The SPKI pin as it is written in `allow` ("SPKI:<hex>").
+    /// The SPKI pin as it is written in `allow` (`SPKI:<hex>`).
     pub fn spki_pin(&self) -> String {
         let hex: String = self
             .spki_sha256

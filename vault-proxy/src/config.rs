@@ -140,7 +140,7 @@ pub struct Listener {
     /// tcp: send a PROXY protocol v2 header to the upstream.
     #[serde(default)]
     pub proxy_protocol: bool,
-    /// redirect: target base URL, "https://host[:port]".
+    /// redirect: target base URL, `https://host[:port]`.
     pub to: Option<String>,
     /// originate: PEM CA bundle for the upstream (default: system roots).
     pub ca: Option<PathBuf>,
@@ -216,12 +216,12 @@ fn parse_http_url(u: &str, scheme: &str) -> std::result::Result<HttpUpstream, St
     })
 }
 
-/// Parses a validated `to` ("https://host[:port][/prefix]").
+/// Parses a validated `to` (`https://host[:port][/prefix]`).
 pub fn parse_https(u: &str) -> Option<HttpUpstream> {
     parse_http_url(u, "https").ok()
 }
 
-/// Splits "host:port" (IPv6 as "[::1]:port").
+/// Splits `host:port` (IPv6 as `[::1]:port`).
 pub fn split_host_port(s: &str) -> Option<(String, u16)> {
     let (host, port) = s.rsplit_once(':')?;
     let port: u16 = port.parse().ok()?;

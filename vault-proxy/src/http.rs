@@ -9,6 +9,8 @@
 //! `session` splices the two streams; HSTS is added when asked. Upstream failures: 502 with a
 //! log line naming the upstream, 504 after `upstream_timeout_s`.
 
+pub use crate::body::{Counting, Logged};
+use crate::body::{Finish, InFlight};
 use crate::config::{AllowRule, HttpUpstream};
 use crate::headers::{
     header_bytes, is_upgrade, strip_request, strip_response, X_FORWARDED_FOR, X_FORWARDED_HOST,
@@ -21,21 +23,19 @@ use crate::upstream::{Sender, Upstream};
 use crate::watch::HeadDeadline;
 use bytes::Bytes;
 use http_body_util::{Either, Full};
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::{Body, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::http::uri::{self, PathAndQuery};
 use hyper::upgrade::OnUpgrade;
 use hyper::{Method, Request, Response, StatusCode, Uri};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::convert::Infallible;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 /// What goes back to the client: the upstream's body or one of ours.
-type Reply = Either<Incoming, Full<Bytes>>;
+pub(crate) type Reply = Either<Incoming, Full<Bytes>>;
 
 /// One `http` listener.
 pub struct HttpProxy {
@@ -171,124 +171,6 @@ impl ConnCtx {
         let own = HeaderValue::from_bytes(h.as_bytes()).expect("a valid value");
         *last = Some((own, v.clone()));
         v
-    }
-}
-
-/// One request being served: started when hyper hands it over, done when
-/// dropped (its response sent or abandoned), for the header deadline.
-struct InFlight(Arc<ConnCtx>);
-
-impl InFlight {
-    fn new(ctx: Arc<ConnCtx>) -> Self {
-        ctx.head.request_started();
-        InFlight(ctx)
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.head.request_done();
-    }
-}
-
-/// A request body that counts the bytes passing through.
-pub struct Counting<B> {
-    inner: B,
-    /// None for a request without a body: nothing to count.
-    n: Option<Arc<AtomicU64>>,
-}
-
-impl<B: Body<Data = Bytes> + Unpin> Body for Counting<B> {
-    type Data = Bytes;
-    type Error = B::Error;
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
-        let r = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(f))) = &r {
-            if let (Some(d), Some(n)) = (f.data_ref(), &self.n) {
-                n.fetch_add(d.len() as u64, Relaxed);
-            }
-        }
-        r
-    }
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-/// The response body: counts bytes out and, when dropped (finished or
-/// abandoned), records the request in the metrics and the access log and
-/// gives the upstream connection back if the body was read to its end.
-pub struct Logged {
-    inner: Reply,
-    out: u64,
-    ended: bool,
-    finish: Option<Finish>,
-}
-
-struct Finish {
-    sh: Arc<Shared>,
-    req: InFlight,
-    pool: Arc<Upstream>,
-    tx: Option<Sender>,
-    status: u16,
-    /// When the request arrived; kept only for the access log.
-    start: Option<Instant>,
-    bytes_in: Option<Arc<AtomicU64>>,
-    entry: Option<Entry>,
-}
-
-impl Body for Logged {
-    type Data = Bytes;
-    type Error = Box<dyn std::error::Error + Send + Sync>;
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let r = Pin::new(&mut self.inner).poll_frame(cx);
-        match &r {
-            Poll::Ready(Some(Ok(f))) => {
-                if let Some(d) = f.data_ref() {
-                    self.out += d.len() as u64;
-                }
-            }
-            Poll::Ready(None) => self.ended = true,
-            _ => {}
-        }
-        r
-    }
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-impl Drop for Logged {
-    fn drop(&mut self) {
-        let Some(f) = self.finish.take() else { return };
-        let complete = self.ended || self.inner.is_end_stream();
-        let ctx = &f.req.0;
-        if let (Some(tx), true) = (f.tx, complete) {
-            f.pool.put(tx);
-        }
-        let lm = ctx.info.metrics(&f.sh);
-        let bin = f.bytes_in.as_ref().map_or(0, |n| n.load(Relaxed));
-        lm.bytes_out.add(self.out);
-        lm.bytes_in.add(bin);
-        if let (Some(log), Some(mut entry)) = (f.sh.log.as_ref(), f.entry) {
-            entry.status = f.status;
-            entry.bytes_in = bin;
-            entry.bytes_out = self.out;
-            entry.duration_ms = f.start.map_or(0, |t| t.elapsed().as_millis() as u64);
-            log.write(entry);
-        }
     }
 }
 

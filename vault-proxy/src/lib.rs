@@ -32,6 +32,7 @@
 
 pub mod access;
 pub mod balance;
+mod body;
 pub mod config;
 pub mod devcert;
 mod error;

@@ -20,7 +20,7 @@ pub struct Redirect {
 }
 
 impl Redirect {
-    /// Redirects to `to` (validated "https://host[:port][/prefix]").
+    /// Redirects to `to` (validated `https://host[:port][/prefix]`).
     pub fn new(to: &HttpUpstream) -> Self {
         Redirect {
             base: format!("https://{}{}", to.authority, to.prefix),

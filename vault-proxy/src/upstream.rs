@@ -9,8 +9,8 @@
 //! sees at most `upstream_idle` idle connections per worker (nginx's
 //! `keepalive`). Stacks are LIFO so the warmest connections are reused and
 //! the coldest age out: a janitor drops those idle longer than
-//! [`IDLE_FOR`]. Ages are counted in the janitor's ticks, not read from the
-//! clock: taking and putting back cost no clock read per request.
+//! [`IDLE_FOR`]. Ages are in the janitor's ticks (it reads the clock every
+//! 10 s): taking and putting back cost no clock read per request.
 
 use crate::http::Counting;
 use hyper::body::Incoming;
@@ -21,7 +21,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -37,6 +37,7 @@ const TICK: Duration = Duration::from_secs(10);
 
 /// [`IDLE_FOR`] in ticks.
 const MAX_AGE: u64 = IDLE_FOR.as_secs() / TICK.as_secs();
+const _: () = assert!(MAX_AGE > 0, "IDLE_FOR must be at least one TICK");
 
 /// The upstream of one listener and its idle connections.
 pub struct Upstream {
@@ -45,8 +46,10 @@ pub struct Upstream {
     max_idle: usize,
     /// Idle connections by worker thread (index 0: any other thread).
     idle: Box<[Mutex<Stack>]>,
-    /// The janitor's tick count: the clock of the idle stacks.
+    /// Whole ticks since `born`, set by the janitor: the clock of the idle
+    /// stacks.
     tick: AtomicU64,
+    born: Instant,
 }
 
 /// Idle connections and the tick at which each was put back.
@@ -68,6 +71,7 @@ impl Upstream {
             max_idle,
             idle: (0..=workers).map(|_| Mutex::new(Vec::new())).collect(),
             tick: AtomicU64::new(0),
+            born: Instant::now(),
         });
         tokio::spawn(janitor(Arc::downgrade(&up)));
         up
@@ -193,13 +197,14 @@ fn evict(idle: &mut Stack, now: u64) {
 
 async fn janitor(up: Weak<Upstream>) {
     let mut every = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
-    // After a stall, one tick, not a burst that would age every idle
-    // connection at once.
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
         let Some(up) = up.upgrade() else { return };
-        let now = up.tick.fetch_add(1, Relaxed) + 1;
+        // From the clock, not counted: a stalled janitor must not make
+        // idle connections younger than they are.
+        let now = up.born.elapsed().as_secs() / TICK.as_secs();
+        up.tick.store(now, Relaxed);
         for stack in up.idle.iter() {
             evict(&mut stack.lock().unwrap_or_else(|p| p.into_inner()), now);
         }

@@ -48,6 +48,9 @@ command -v "$PIVAULT_BIN" >/dev/null || die "PIVAULT_BIN=$PIVAULT_BIN not found"
 command -v "$TESTSSL" >/dev/null || die "TESTSSL=$TESTSSL not found (needs testssl.sh >= 3.2)"
 command -v openssl >/dev/null || die "openssl not found"
 command -v python3 >/dev/null || die "python3 not found"
+# testssl.sh stops at once without a resolver tool, even for --ip scans.
+command -v dig >/dev/null || command -v host >/dev/null || command -v drill >/dev/null ||
+  command -v nslookup >/dev/null || die "testssl.sh needs dig, host, drill or nslookup (apt-get install dnsutils)"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/proxy-testssl.XXXXXX")
 PIDS=()
@@ -137,6 +140,11 @@ log "running: ${cmd[*]}"
 ts_rc=0
 "${cmd[@]}" >"$T/testssl.out" 2>&1 || ts_rc=$?
 log "testssl.sh exited $ts_rc"
+# 240 and above: testssl.sh's own fatal errors (it did not scan).
+if ((ts_rc >= 240)); then
+  tail -n 5 "$T/testssl.out" >&2
+  die "testssl.sh failed before scanning (exit $ts_rc): $(grep -m1 -i 'fatal' "$T/testssl.out" || tail -n 1 "$T/testssl.out")"
+fi
 kill -0 "${PIDS[-1]}" 2>/dev/null || log "warning: pivault exited during the scan (see below)"
 
 # ----------------------------------------------------------------- report

@@ -5,9 +5,8 @@
 //! it was read to its end, and ends the request for the header deadline.
 
 use crate::http::{ConnCtx, Reply};
-use crate::listener::Shared;
 use crate::log::Entry;
-use crate::upstream::{Sender, Upstream};
+use crate::upstream::Sender;
 use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use std::pin::Pin;
@@ -74,9 +73,9 @@ pub struct Logged {
 }
 
 pub(crate) struct Finish {
-    pub(crate) sh: Arc<Shared>,
+    /// The request, and through it the connection, the listener (its
+    /// upstream pool) and the process (metrics, log).
     pub(crate) req: InFlight,
-    pub(crate) pool: Arc<Upstream>,
     pub(crate) tx: Option<Sender>,
     pub(crate) status: u16,
     /// When the request arrived; kept only for the access log.
@@ -118,13 +117,13 @@ impl Drop for Logged {
         let complete = self.ended || self.inner.is_end_stream();
         let ctx = &f.req.0;
         if let (Some(tx), true) = (f.tx, complete) {
-            f.pool.put(tx);
+            ctx.proxy.pool.put(tx);
         }
-        let lm = ctx.info.metrics(&f.sh);
+        let lm = ctx.info.metrics(&ctx.sh);
         let bin = f.bytes_in.as_ref().map_or(0, |n| n.load(Relaxed));
         lm.bytes_out.add(self.out);
         lm.bytes_in.add(bin);
-        if let (Some(log), Some(mut entry)) = (f.sh.log.as_ref(), f.entry) {
+        if let (Some(log), Some(mut entry)) = (ctx.sh.log.as_ref(), f.entry) {
             entry.status = f.status;
             entry.bytes_in = bin;
             entry.bytes_out = self.out;

@@ -44,7 +44,7 @@ pub struct HttpProxy {
     upstream: HttpUpstream,
     upstream_str: String,
     hsts: bool,
-    pool: Arc<Upstream>,
+    pub(crate) pool: Arc<Upstream>,
     /// For HTTP/2 clients (ALPN `h2`).
     pub(crate) h2: hyper::server::conn::http2::Builder<TokioExecutor>,
     /// For HTTP/1.1 clients.
@@ -95,15 +95,18 @@ impl HttpProxy {
 }
 
 /// Per client connection: what every request on it shares.
+///
+/// It also holds the listener and the process state, cloned once per
+/// connection, so that a request clones only this: a per-request clone of
+/// an `Arc` that every worker thread shares moves its counter's cache
+/// line between the cores at every request.
 pub(crate) struct ConnCtx {
     pub(crate) info: ConnInfo,
-    /// `X-Forwarded-For` value: the client's IP.
-    xff: HeaderValue,
-    /// `Forwarded` value without the host: `for=...;proto=https`.
-    forwarded: String,
-    /// The last `Host` and its full `Forwarded` value: a connection's
-    /// requests almost always name the same host.
-    last_forwarded: Mutex<Option<(HeaderValue, HeaderValue)>>,
+    /// The listener.
+    pub(crate) proxy: Arc<HttpProxy>,
+    /// The process.
+    pub(crate) sh: Arc<Shared>,
+    fwd: Forwarding,
     /// The request header deadline's view of this connection.
     pub(crate) head: Arc<HeadDeadline>,
     /// "HTTP/1.1" or "HTTP/2", for records of requests hyper refused.
@@ -114,21 +117,21 @@ pub(crate) struct ConnCtx {
 }
 
 impl ConnCtx {
-    pub(crate) fn new(info: ConnInfo, head: Arc<HeadDeadline>, proto: &'static str) -> Self {
-        let ip = info.peer.ip();
-        let forwarded = if ip.is_ipv6() {
-            format!("for=\"[{ip}]\";proto=https")
-        } else {
-            format!("for={ip};proto=https")
-        };
+    pub(crate) fn new(
+        info: ConnInfo,
+        head: Arc<HeadDeadline>,
+        proto: &'static str,
+        proxy: Arc<HttpProxy>,
+        sh: Arc<Shared>,
+    ) -> Self {
         ConnCtx {
-            xff: HeaderValue::from_str(&ip.to_string()).expect("an IP is a valid header"),
-            forwarded,
+            fwd: Forwarding::new(info.peer.ip()),
             info,
+            proxy,
+            sh,
             head,
             proto,
             upgrade: Mutex::new(None),
-            last_forwarded: Mutex::new(None),
         }
     }
 
@@ -143,6 +146,32 @@ impl ConnCtx {
             tls_version: self.info.tls_version.clone(),
             tls_suite: self.info.tls_suite.clone(),
             ..Default::default()
+        }
+    }
+}
+
+/// The forwarding headers' values for one client.
+struct Forwarding {
+    /// `X-Forwarded-For` value: the client's IP.
+    xff: HeaderValue,
+    /// `Forwarded` value without the host: `for=...;proto=https`.
+    forwarded: String,
+    /// The last `Host` and its full `Forwarded` value: a connection's
+    /// requests almost always name the same host.
+    last_forwarded: Mutex<Option<(HeaderValue, HeaderValue)>>,
+}
+
+impl Forwarding {
+    fn new(ip: std::net::IpAddr) -> Self {
+        let forwarded = if ip.is_ipv6() {
+            format!("for=\"[{ip}]\";proto=https")
+        } else {
+            format!("for={ip};proto=https")
+        };
+        Forwarding {
+            xff: HeaderValue::from_str(&ip.to_string()).expect("an IP is a valid header"),
+            forwarded,
+            last_forwarded: Mutex::new(None),
         }
     }
 
@@ -200,12 +229,12 @@ impl std::fmt::Display for UpstreamError {
 }
 
 impl HttpProxy {
+    /// Serves one request of the connection `ctx`.
     pub(crate) async fn handle(
-        self: Arc<Self>,
-        req: Request<Incoming>,
         ctx: Arc<ConnCtx>,
-        sh: Arc<Shared>,
+        req: Request<Incoming>,
     ) -> Result<Response<Logged>, Infallible> {
+        let (this, sh) = (&*ctx.proxy, &*ctx.sh);
         let req_guard = InFlight::new(ctx.clone());
         // Most requests (GET) have no body: then there is nothing to count.
         let bytes_in = (!req.body().is_end_stream()).then(|| Arc::new(AtomicU64::new(0)));
@@ -219,26 +248,24 @@ impl HttpProxy {
                 .map_or("/", |p| p.as_str())
                 .to_string(),
             proto: format!("{:?}", req.version()),
-            upstream: self.upstream_str.clone(),
+            upstream: this.upstream_str.clone(),
             ..ctx.entry()
         });
-        let (mut resp, tx) = match self.forward(req, &ctx, &sh, bytes_in.clone()).await {
+        let (mut resp, tx) = match this.forward(req, &ctx, sh, bytes_in.clone()).await {
             Ok((r, tx)) => (r.map(Either::Left), tx),
             Err(r) => (r, None),
         };
-        if self.hsts {
+        if this.hsts {
             resp.headers_mut().insert(
                 header::STRICT_TRANSPORT_SECURITY,
                 HeaderValue::from_static("max-age=63072000; includeSubDomains"),
             );
         }
         let status = resp.status().as_u16();
-        ctx.info.metrics(&sh).request(status);
+        ctx.info.metrics(sh).request(status);
         let (parts, body) = resp.into_parts();
         let finish = Finish {
-            pool: self.pool.clone(),
             req: req_guard,
-            sh,
             tx,
             status,
             start,
@@ -347,7 +374,7 @@ impl HttpProxy {
         strip_request(headers);
         // Room for the forwarding headers at once, not a regrowth midway.
         headers.reserve(4);
-        headers.insert(X_FORWARDED_FOR, ctx.xff.clone());
+        headers.insert(X_FORWARDED_FOR, ctx.fwd.xff.clone());
         headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("https"));
         let host = headers
             .get(header::HOST)
@@ -357,7 +384,7 @@ impl HttpProxy {
                     .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(b))
             })
             .cloned();
-        let forwarded = ctx.forwarded_for(host.as_ref());
+        let forwarded = ctx.fwd.forwarded_for(host.as_ref());
         if let Some(h) = host {
             headers.insert(X_FORWARDED_HOST, h);
         }
@@ -455,17 +482,8 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 mod tests {
     use super::*;
 
-    fn ctx() -> ConnCtx {
-        let info = ConnInfo {
-            peer: "192.0.2.7:5000".parse().unwrap(),
-            local: "127.0.0.1:443".parse().unwrap(),
-            index: 0,
-            listener: "127.0.0.1:443".into(),
-            tls_version: "TLSv1_3".into(),
-            tls_suite: String::new(),
-            cert: None,
-        };
-        ConnCtx::new(info, Arc::new(HeadDeadline::default()), "HTTP/1.1")
+    fn ctx() -> Forwarding {
+        Forwarding::new("192.0.2.7".parse().unwrap())
     }
 
     #[test]

@@ -52,13 +52,19 @@ impl Handler for HttpProxy {
             head.first_request_only();
         }
         let proto = if h2 { "HTTP/2" } else { "HTTP/1.1" };
-        let ctx = Arc::new(ConnCtx::new(info, head.clone(), proto));
+        let ctx = Arc::new(ConnCtx::new(
+            info,
+            head.clone(),
+            proto,
+            self.clone(),
+            sh.clone(),
+        ));
         let stop = sh.shutdown.clone();
         // Boxed once here rather than copied into `guard`'s state.
         let fut: Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send + '_>> = if h2 {
-            Box::pin(self.serve_h2(tls, ctx.clone(), sh.clone(), stop))
+            Box::pin(self.serve_h2(tls, ctx.clone(), stop))
         } else {
-            Box::pin(self.serve_h1(tls, ctx.clone(), sh.clone(), stop))
+            Box::pin(self.serve_h1(tls, ctx.clone(), stop))
         };
         let ended = guard(fut, moves, idle, Some((&head, header))).await;
         let info = &ctx.info;
@@ -93,16 +99,12 @@ impl HttpProxy {
         self: &Arc<Self>,
         mut tls: ClientTls,
         ctx: Arc<ConnCtx>,
-        sh: Arc<Shared>,
         mut stop: watch::Receiver<bool>,
     ) -> Result<(), BoxError> {
         if !wait_for_bytes(&mut tls, &[], &mut stop).await? {
             return Ok(());
         }
-        let this = self.clone();
-        let svc = hyper::service::service_fn(move |req| {
-            this.clone().handle(req, ctx.clone(), sh.clone())
-        });
+        let svc = hyper::service::service_fn(move |req| HttpProxy::handle(ctx.clone(), req));
         let mut conn = Box::pin(self.h2.serve_connection(TokioIo::new(tls), svc));
         let r = tokio::select! {
             r = conn.as_mut() => r,
@@ -118,7 +120,6 @@ impl HttpProxy {
         self: &Arc<Self>,
         tls: ClientTls,
         ctx: Arc<ConnCtx>,
-        sh: Arc<Shared>,
         mut stop: watch::Receiver<bool>,
     ) -> Result<(), BoxError> {
         // Boxed: the stream moves between hyper and this loop, and each
@@ -131,11 +132,11 @@ impl HttpProxy {
             if !wait_for_bytes(&mut io.inner, &io.prefix, &mut stop).await? {
                 return Ok(());
             }
-            let (this, ctx2, sh2) = (self.clone(), ctx.clone(), sh.clone());
+            let ctx2 = ctx.clone();
             // Boxed so that hyper can hand the connection back (it needs an
             // Unpin future); hyper boxes the request in flight anyway.
             let svc = hyper::service::service_fn(move |req| {
-                Box::pin(this.clone().handle(req, ctx2.clone(), sh2.clone()))
+                Box::pin(HttpProxy::handle(ctx2.clone(), req))
             });
             // Boxed, with its timer: a waiting connection's future then
             // holds no room for them.

@@ -28,6 +28,17 @@ fn worker_loads(m: std::net::SocketAddr) -> (u64, u64) {
     )
 }
 
+/// `n` connections, all in the backlog before any handshake (whichever
+/// worker wakes first accepts the lot), then a TLS session on each.
+fn burst(a: std::net::SocketAddr, n: usize, s: &Setup) -> Vec<Tls> {
+    let socks: Vec<TcpStream> = (0..n).map(|_| TcpStream::connect(a).unwrap()).collect();
+    let cfg = client_config(&s.ca(), None);
+    socks
+        .into_iter()
+        .map(|sock| tls_over(sock, cfg.clone(), "localhost").unwrap())
+        .collect()
+}
+
 #[test]
 fn a_burst_of_connections_is_spread_evenly_and_each_is_served() {
     let s = setup();
@@ -37,24 +48,7 @@ fn a_burst_of_connections_is_spread_evenly_and_each_is_served() {
     );
     let gw = Gw::start_env(&s.dir, &cfg, TWO_WORKERS);
     let (a, m) = (gw.addrs[0], gw.metrics.unwrap());
-    // All in the backlog before any handshake: whichever worker wakes
-    // first accepts the lot.
-    let socks: Vec<TcpStream> = (0..20).map(|_| TcpStream::connect(a).unwrap()).collect();
-    let cfg = client_config(&s.ca(), None);
-    let mut tls: Vec<Tls> = socks
-        .into_iter()
-        .map(|sock| {
-            sock.set_read_timeout(Some(Duration::from_secs(10)))
-                .unwrap();
-            let conn = rustls::ClientConnection::new(cfg.clone(), "localhost".try_into().unwrap())
-                .unwrap();
-            let mut t = rustls::StreamOwned::new(conn, sock);
-            while t.conn.is_handshaking() {
-                t.conn.complete_io(&mut t.sock).unwrap();
-            }
-            t
-        })
-        .collect();
+    let mut tls = burst(a, 20, &s);
     let deadline = Instant::now() + Duration::from_secs(10);
     let (w1, w2) = loop {
         let (w1, w2) = worker_loads(m);
@@ -105,18 +99,7 @@ fn keep_alive_https_clients_on_two_workers_all_get_their_answers() {
     );
     let gw = Gw::start_env(&s.dir, &cfg, TWO_WORKERS);
     let (a, m) = (gw.addrs[0], gw.metrics.unwrap());
-    let socks: Vec<TcpStream> = (0..12).map(|_| TcpStream::connect(a).unwrap()).collect();
-    let cfg = client_config(&s.ca(), None);
-    let mut tls: Vec<Tls> = socks
-        .into_iter()
-        .map(|sock| {
-            sock.set_read_timeout(Some(Duration::from_secs(10)))
-                .unwrap();
-            let conn = rustls::ClientConnection::new(cfg.clone(), "localhost".try_into().unwrap())
-                .unwrap();
-            rustls::StreamOwned::new(conn, sock)
-        })
-        .collect();
+    let mut tls = burst(a, 12, &s);
     // Three requests on each connection, interleaved across connections.
     for round in 0..3 {
         for (i, t) in tls.iter_mut().enumerate() {
@@ -166,4 +149,16 @@ fn workers_in_the_config_sets_the_thread_count_and_the_environment_overrides_it(
     drop(gw);
     let gw = Gw::start_env(&s.dir, &cfg, &[("PIVAULT_PROXY_THREADS", "1")]);
     assert_eq!(series(&metrics(gw.metrics.unwrap())), 1);
+    drop(gw);
+    // A bad override is said, and the config's count stands.
+    let gw = Gw::start_env(&s.dir, &cfg, &[("PIVAULT_PROXY_THREADS", "zero")]);
+    assert_eq!(series(&metrics(gw.metrics.unwrap())), 3);
+    assert!(
+        gw.wait_log(
+            "PIVAULT_PROXY_THREADS=\"zero\" ignored: expected 1 to 512",
+            5
+        ),
+        "{}",
+        gw.log()
+    );
 }

@@ -353,6 +353,11 @@ pub fn tls_connect(
     name: &str,
 ) -> std::io::Result<Tls> {
     let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    tls_over(s, cfg, name)
+}
+
+/// Completes a TLS handshake as `name` over an already connected socket.
+pub fn tls_over(s: TcpStream, cfg: Arc<rustls::ClientConfig>, name: &str) -> std::io::Result<Tls> {
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     let conn = rustls::ClientConnection::new(cfg, name.to_string().try_into().unwrap()).unwrap();
     let mut t = rustls::StreamOwned::new(conn, s);

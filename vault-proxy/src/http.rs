@@ -251,7 +251,7 @@ impl HttpProxy {
             upstream: this.upstream_str.clone(),
             ..ctx.entry()
         });
-        let (mut resp, tx) = match this.forward(req, &ctx, sh, bytes_in.clone()).await {
+        let (mut resp, tx) = match this.forward(req, &ctx, bytes_in.clone()).await {
             Ok((r, tx)) => (r.map(Either::Left), tx),
             Err(r) => (r, None),
         };
@@ -342,9 +342,9 @@ impl HttpProxy {
         &self,
         req: Request<Incoming>,
         ctx: &ConnCtx,
-        sh: &Shared,
         bytes_in: Option<Arc<AtomicU64>>,
     ) -> Result<(Response<Incoming>, Option<Sender>), Response<Reply>> {
+        let sh = &*ctx.sh;
         if header_bytes(req.headers()) > sh.limits.max_header_bytes {
             return Err(full(
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,

@@ -6,14 +6,15 @@
 //! `drain_timeout_s`, then return.
 //!
 //! Threads: one single-threaded runtime per worker (one per CPU unless
-//! `workers` or `PIVAULT_PROXY_THREADS` says otherwise), each accepting on every
-//! listening socket and serving what it accepted to the end, as nginx's
-//! worker processes do. A connection, its upstream connection and their
-//! tasks stay on one thread: no work stealing and no cross-thread wake-ups
-//! on the request path, which measured 5-8% less CPU per request than one
-//! work-stealing runtime. A worker that accepts more than its share hands
-//! the socket to the least loaded one ([`crate::balance`]). Signals, certificate reloads and `/metrics` run
-//! on the calling thread's runtime.
+//! `workers` or `PIVAULT_PROXY_THREADS` says otherwise), each accepting on
+//! every listening socket and serving its connections to the end, as
+//! nginx's worker processes do. A connection, its upstream connection and
+//! their tasks stay on one thread: no work stealing and no cross-thread
+//! wake-ups on the request path, which measured 5-8% less CPU per request
+//! than one work-stealing runtime. A worker that accepts more than its
+//! share hands the socket to the least loaded one ([`crate::balance`]).
+//! Signals, certificate reloads and `/metrics` run on the calling thread's
+//! runtime.
 
 use crate::balance::{serve_inbox, Balancer, Inbox};
 use crate::config::{split_host_port, Config, Mode};
@@ -373,10 +374,20 @@ pub fn run_blocking(
 /// Worker threads: `PIVAULT_PROXY_THREADS` (an override, for tests and
 /// benchmarks), else the config's `workers`, else one per CPU.
 fn worker_count(configured: Option<usize>) -> usize {
-    std::env::var("PIVAULT_PROXY_THREADS")
+    let max = crate::config::MAX_WORKERS;
+    let env = std::env::var("PIVAULT_PROXY_THREADS")
         .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n| (1..=crate::config::MAX_WORKERS).contains(&n))
+        .filter(|v| !v.is_empty());
+    let forced = env.as_deref().and_then(|v| {
+        let n = v.parse().ok().filter(|n| (1..=max).contains(n));
+        if n.is_none() {
+            tracing::warn!(
+                "PIVAULT_PROXY_THREADS={v:?} ignored: expected 1 to {max}; unset it or set a count"
+            );
+        }
+        n
+    });
+    forced
         .or(configured)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }

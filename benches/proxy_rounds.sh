@@ -15,7 +15,11 @@
 # upstream pool) and pivault with one [[listener]] mode = "http" on the same
 # backend. Each round runs `wrk -t2 -c64 -dSECS` against one terminator, then
 # the other (the order alternates), and reads the terminator's CPU time
-# (user+sys, all threads/processes) from /proc before and after.
+# (user+sys, all threads/processes) from /proc before and after, and the
+# whole machine's busy time from /proc/stat: what the rest (wrk, the
+# backend, neighbours) costs per request. Once both cores are busy the rate
+# is set by the sum, so the report also says what rate ratio the
+# terminators' CPU ratio alone predicts.
 #
 # Run from the repository root:
 #   PIVAULT_BIN=$PWD/target/release/pivault bash benches/proxy_rounds.sh
@@ -160,24 +164,33 @@ print(total)
 PY
 }
 HZ=$(getconf CLK_TCK)
+# Busy clock ticks of the whole machine (user, nice, system, irq, softirq):
+# with the terminator's own ticks, what the load generator and the backend
+# cost per request, the rest of what decides the rate on a shared machine.
+busy_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8; exit}' /proc/stat; }
 
 round() { # round NAME PORT PID -> "NAME req/s p99_ms us_per_req"
-  local name=$1 port=$2 pid=$3 c0 c1
+  local name=$1 port=$2 pid=$3 c0 c1 m0 m1
   c0=$(cpu_ticks "$pid")
+  m0=$(busy_ticks)
   timeout $((SECS + 30)) wrk -t2 -c"$CONNS" -d"${SECS}s" --timeout 10s --latency \
     "https://127.0.0.1:$port/1k.bin" >"$T/wrk.out" 2>&1 || die "wrk failed: $(tail -n 3 "$T/wrk.out")"
+  m1=$(busy_ticks)
   c1=$(cpu_ticks "$pid")
-  python3 - "$name" "$c0" "$c1" "$HZ" "$SECS" "$T/wrk.out" <<'PY'
+  python3 - "$name" "$c0" "$c1" "$HZ" "$SECS" "$T/wrk.out" "$m0" "$m1" <<'PY'
 import re, sys
 name, c0, c1, hz, secs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 out = open(sys.argv[6]).read()
+m0, m1 = int(sys.argv[7]), int(sys.argv[8])
 n = int(re.search(r"(\d+) requests in", out).group(1))
 m = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
 p99 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
 errs = re.search(r"(Socket errors|Non-2xx).*", out)
 if errs:
     print(f"{name}: wrk: {errs.group(0)}", file=sys.stderr)
-print(name, n / secs, p99, (c1 - c0) / hz * 1e6 / n, "errors" if errs else "ok")
+own = (c1 - c0) / hz * 1e6 / n
+rest = max(m1 - m0 - (c1 - c0), 0) / hz * 1e6 / n
+print(name, n / secs, p99, own, rest, "errors" if errs else "ok")
 PY
 }
 
@@ -197,8 +210,8 @@ path, rounds, secs, conns, pv_ver, ng_ver = sys.argv[1:]
 rows = {"nginx": [], "pivault": []}
 errors = 0
 for line in open(path):
-    name, rps, p99, cpu, flag = line.split()
-    rows[name].append((float(rps), float(p99), float(cpu)))
+    name, rps, p99, cpu, rest, flag = line.split()
+    rows[name].append((float(rps), float(p99), float(cpu), float(rest)))
     errors += flag != "ok"
 n = len(rows["pivault"])
 def sign_p(wins, n):
@@ -207,7 +220,8 @@ def sign_p(wins, n):
 print(f"## pivault vs nginx, 1 KiB keep-alive HTTPS: {n} alternating rounds of {secs} s (wrk -t2 -c{conns})\n")
 print("| measure | nginx (median) | pivault (median) | ratio of medians | median of per-round ratios | rounds pivault better | sign test p |")
 print("|---|---|---|---|---|---|---|")
-for i, (label, higher_better) in enumerate([("req/s", True), ("p99 latency ms", False), ("CPU us per request", False)]):
+for i, (label, higher_better) in enumerate([("req/s", True), ("p99 latency ms", False), ("CPU us per request", False),
+                                             ("rest of the machine, CPU us per request", False)]):
     a = [r[i] for r in rows["nginx"]]
     b = [r[i] for r in rows["pivault"]]
     ratios = [y / x for x, y in zip(a, b)]
@@ -216,6 +230,10 @@ for i, (label, higher_better) in enumerate([("req/s", True), ("p99 latency ms", 
           f"| {st.median(ratios):.3f}x | {better} of {n} | {sign_p(better, n):.3f} |")
 print(f"\nper-round req/s ratios: {' '.join(f'{y[0] / x[0]:.2f}' for x, y in zip(rows['nginx'], rows['pivault']))}")
 print(f"per-round CPU ratios:   {' '.join(f'{y[2] / x[2]:.2f}' for x, y in zip(rows['nginx'], rows['pivault']))}")
+share = st.median([r[2] / (r[2] + r[3]) for r in rows["nginx"]])
+print(f"\nnginx's share of the machine's busy CPU per request (median): {share:.2f}. With the rest unchanged, "
+      f"a terminator that needs a fraction c of nginx's CPU is expected at 1 / (1 - {share:.2f} (1 - c)) of its rate "
+      f"once both cores are busy: {1 / (1 - share * (1 - st.median([y[2] / x[2] for x, y in zip(rows['nginx'], rows['pivault'])]))):.3f}x here.")
 print(f"\nsign test p: the chance of pivault doing better in at least that many rounds if neither were better (one-sided).")
 if errors:
     print(f"\n**{errors} wrk run(s) reported socket errors or non-2xx responses: the figures above are not comparable.**")

@@ -150,14 +150,16 @@ PIDS+=("$CLI_PV")
 logs() { for f in "$T"/*.log; do echo "---- ${f##*/} ----"; tail -n 15 "$f"; done >&2; }
 # Wait until PORT listens (no connection made: a bare connect would reach
 # iperf3's control channel); give up if PID dies or after 15 s.
-for pp in "$P_IPERF:$IPERF_PID" "$P_ST:$ST" "$P_PV:$PV" "$P_CLI_ST:$CLI_ST" "$P_CLI_PV:$CLI_PV"; do
+for npp in "iperf3-server:$P_IPERF:$IPERF_PID" "stunnel-server:$P_ST:$ST" "pivault:$P_PV:$PV" \
+           "stunnel-client(stunnel):$P_CLI_ST:$CLI_ST" "stunnel-client(pivault):$P_CLI_PV:$CLI_PV"; do
+  IFS=: read -r name port pid <<<"$npp"
   ok=0
   for _ in $(seq 150); do
-    if ss -Hltn "sport = :${pp%%:*}" 2>/dev/null | grep -q .; then ok=1; break; fi
-    kill -0 "${pp#*:}" 2>/dev/null || break
+    if ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then ok=1; break; fi
+    kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
-  ((ok)) || { logs; die "nothing listens on port ${pp%%:*} (pid ${pp#*:})"; }
+  ((ok)) || { logs; die "$name (pid $pid) is not listening on 127.0.0.1:$port"; }
 done
 
 # iperf3 CLIENT_PORT SECS OUT : one test through a tunnel client, a few tries

@@ -1,19 +1,39 @@
 //! The bodies `http` mode wraps around a request: the request body
-//! counts the bytes in; the response body counts the bytes out and, when
-//! it is dropped (sent to the end or abandoned), records the request in
-//! the metrics and the access log, gives the upstream connection back if
-//! it was read to its end, and ends the request for the header deadline.
+//! notes its progress (bytes, when the last moved, whether it ended); the
+//! response body counts the bytes out and, when it is dropped (sent to
+//! the end or abandoned), records the request in the metrics and the
+//! access log, decides the upstream connection's fate, and ends the
+//! request for the header deadline.
+//!
+//! An upstream connection is reused only in a known state: its request
+//! body was sent whole *before* the response began, and the response was
+//! read to its end. A backend that answers before it has read the body
+//! (a 401 or 413 handler, Python's `http.server`) would otherwise read
+//! the rest of that body as its next request: a client could smuggle a
+//! request whose response another client then receives. A response the
+//! client abandoned (a cancelled HTTP/2 stream) is read to its end in the
+//! background, within [`DRAIN_MAX`] bytes and [`DRAIN_FOR`], so that
+//! cancelling does not cost a new upstream connection; past either bound
+//! the connection is closed.
 
 use crate::http::{ConnCtx, Reply};
 use crate::log::Entry;
-use crate::upstream::Sender;
+use crate::upstream::{Conn, Upstream};
+use crate::watch::now_ms;
 use bytes::Bytes;
-use hyper::body::{Body, Frame, SizeHint};
+use http_body_util::{BodyExt, Either, Full};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use tokio::sync::OwnedSemaphorePermit;
+
+/// The most of an abandoned response read to keep its connection.
+pub(crate) const DRAIN_MAX: u64 = 256 * 1024;
+/// The longest an abandoned response is read to keep its connection.
+pub(crate) const DRAIN_FOR: Duration = Duration::from_secs(2);
 
 /// One request being served: started when hyper hands it over, done when
 /// dropped (its response sent or abandoned), for the header deadline.
@@ -32,11 +52,40 @@ impl Drop for InFlight {
     }
 }
 
-/// A request body that counts the bytes passing through.
+/// How far a request body has gone towards the upstream.
+pub(crate) struct Progress {
+    /// Bytes passed on.
+    pub(crate) bytes: AtomicU64,
+    /// When the last bytes passed (or the request began), see [`now_ms`].
+    last_ms: AtomicU64,
+    /// All of it passed on.
+    ended: AtomicBool,
+}
+
+impl Progress {
+    /// A body that has not started.
+    pub(crate) fn new() -> Self {
+        Progress {
+            bytes: AtomicU64::new(0),
+            last_ms: AtomicU64::new(now_ms()),
+            ended: AtomicBool::new(false),
+        }
+    }
+    /// Whether the whole body has been passed on.
+    pub(crate) fn ended(&self) -> bool {
+        self.ended.load(Relaxed)
+    }
+    /// When bytes last moved, in [`now_ms`] terms.
+    pub(crate) fn last_ms(&self) -> u64 {
+        self.last_ms.load(Relaxed)
+    }
+}
+
+/// A request body that notes its [`Progress`].
 pub struct Counting<B> {
     pub(crate) inner: B,
-    /// None for a request without a body: nothing to count.
-    pub(crate) n: Option<Arc<AtomicU64>>,
+    /// None for a request without a body: nothing to note.
+    pub(crate) p: Option<Arc<Progress>>,
 }
 
 impl<B: Body<Data = Bytes> + Unpin> Body for Counting<B> {
@@ -47,9 +96,20 @@ impl<B: Body<Data = Bytes> + Unpin> Body for Counting<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let r = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(f))) = &r {
-            if let (Some(d), Some(n)) = (f.data_ref(), &self.n) {
-                n.fetch_add(d.len() as u64, Relaxed);
+        if let Some(p) = &self.p {
+            match &r {
+                Poll::Ready(Some(Ok(f))) => {
+                    if let Some(d) = f.data_ref() {
+                        p.bytes.fetch_add(d.len() as u64, Relaxed);
+                        p.last_ms.store(now_ms(), Relaxed);
+                    }
+                    // hyper may stop polling once the length is reached.
+                    if self.inner.is_end_stream() {
+                        p.ended.store(true, Relaxed);
+                    }
+                }
+                Poll::Ready(None) => p.ended.store(true, Relaxed),
+                _ => {}
             }
         }
         r
@@ -64,7 +124,8 @@ impl<B: Body<Data = Bytes> + Unpin> Body for Counting<B> {
 
 /// The response body: counts bytes out and, when dropped (finished or
 /// abandoned), records the request in the metrics and the access log and
-/// gives the upstream connection back if the body was read to its end.
+/// gives the upstream connection back if it is in a known state (see the
+/// module's doc).
 pub struct Logged {
     pub(crate) inner: Reply,
     pub(crate) out: u64,
@@ -76,11 +137,16 @@ pub(crate) struct Finish {
     /// The request, and through it the connection, the listener (its
     /// upstream pool) and the process (metrics, log).
     pub(crate) req: InFlight,
-    pub(crate) tx: Option<Sender>,
+    /// The upstream connection, and whether the request body had been
+    /// sent whole when the response began (then reading the response to
+    /// its end leaves the connection clean).
+    pub(crate) up: Option<(Conn, bool)>,
+    /// The client connection's slot for a request upstream (HTTP/2).
+    pub(crate) _slot: Option<OwnedSemaphorePermit>,
     pub(crate) status: u16,
     /// When the request arrived; kept only for the access log.
     pub(crate) start: Option<Instant>,
-    pub(crate) bytes_in: Option<Arc<AtomicU64>>,
+    pub(crate) body: Option<Arc<Progress>>,
     pub(crate) entry: Option<Entry>,
 }
 
@@ -116,11 +182,19 @@ impl Drop for Logged {
         let Some(f) = self.finish.take() else { return };
         let complete = self.ended || self.inner.is_end_stream();
         let ctx = &f.req.0;
-        if let (Some(tx), true) = (f.tx, complete) {
-            ctx.proxy.pool.put(tx);
+        match f.up {
+            Some((c, true)) if complete => ctx.proxy.pool.put(c),
+            Some((c, true)) => {
+                let rest = std::mem::replace(&mut self.inner, Either::Right(Full::default()));
+                if let Either::Left(rest) = rest {
+                    tokio::spawn(drain(c, rest, ctx.proxy.pool.clone()));
+                }
+            }
+            // Dropped: the connection closes.
+            _ => {}
         }
         let lm = ctx.info.metrics(&ctx.sh);
-        let bin = f.bytes_in.as_ref().map_or(0, |n| n.load(Relaxed));
+        let bin = f.body.as_ref().map_or(0, |p| p.bytes.load(Relaxed));
         lm.bytes_out.add(self.out);
         lm.bytes_in.add(bin);
         if let (Some(log), Some(mut entry)) = (ctx.sh.log.as_ref(), f.entry) {
@@ -130,5 +204,25 @@ impl Drop for Logged {
             entry.duration_ms = f.start.map_or(0, |t| t.elapsed().as_millis() as u64);
             log.write(entry);
         }
+    }
+}
+
+/// Reads the rest of a response the client abandoned, within
+/// [`DRAIN_MAX`] bytes and [`DRAIN_FOR`], then gives its connection back;
+/// past either bound, or on an error, the connection closes.
+async fn drain(c: Conn, mut rest: Incoming, pool: Arc<Upstream>) {
+    let read = async {
+        let mut n = 0u64;
+        while let Some(f) = rest.frame().await {
+            let f = f.ok()?;
+            n += f.data_ref().map_or(0, |d| d.len() as u64);
+            if n > DRAIN_MAX {
+                return None;
+            }
+        }
+        Some(())
+    };
+    if let Ok(Some(())) = tokio::time::timeout(DRAIN_FOR, read).await {
+        pool.put(c);
     }
 }

@@ -74,8 +74,11 @@ pub struct Limits {
     pub idle_timeout_s: u64,
     /// Largest request header block in bytes; larger gets 431.
     pub max_header_bytes: usize,
-    /// Seconds to wait for the upstream's response header; then 504.
+    /// Seconds the upstream has to begin its response once the request
+    /// (with its whole body) is sent; then 504.
     pub upstream_timeout_s: u64,
+    /// Seconds a request body may pause between two bytes; then 408.
+    pub body_timeout_s: u64,
     /// Seconds to connect to an upstream; then 502.
     pub connect_timeout_s: u64,
     /// Idle keep-alive upstream connections kept per worker thread and
@@ -83,6 +86,21 @@ pub struct Limits {
     pub upstream_idle: usize,
     /// Seconds in-flight work may take to finish after SIGTERM.
     pub drain_timeout_s: u64,
+    /// Open client connections per listener (so that one listener's
+    /// clients cannot take every slot of `max_connections`).
+    pub max_connections_per_listener: usize,
+    /// Open client connections per client IP address, per listener.
+    pub max_connections_per_client: usize,
+    /// Seconds an HTTP/2 connection may stay open with no stream open;
+    /// PINGs and window updates do not count as activity.
+    pub h2_idle_timeout_s: u64,
+    /// Open upstream connections per `http` listener, idle or busy; at
+    /// the cap a request waits (up to `upstream_timeout_s`) for one, then
+    /// gets 503.
+    pub max_upstream_connections: usize,
+    /// Requests of one HTTP/2 client connection that go upstream at once;
+    /// its other streams wait their turn.
+    pub max_upstream_per_connection: usize,
 }
 
 impl Default for Limits {
@@ -94,9 +112,15 @@ impl Default for Limits {
             idle_timeout_s: 75,
             max_header_bytes: 65_536,
             upstream_timeout_s: 60,
+            body_timeout_s: 60,
             connect_timeout_s: 5,
             upstream_idle: 64,
             drain_timeout_s: 30,
+            max_connections_per_listener: 5_000,
+            max_connections_per_client: 512,
+            h2_idle_timeout_s: 75,
+            max_upstream_connections: 512,
+            max_upstream_per_connection: 16,
         }
     }
 }
@@ -303,6 +327,24 @@ impl Config {
             ("idle_timeout_s", l.idle_timeout_s),
             ("upstream_timeout_s", l.upstream_timeout_s),
             ("connect_timeout_s", l.connect_timeout_s),
+            ("body_timeout_s", l.body_timeout_s),
+            (
+                "max_connections_per_listener",
+                l.max_connections_per_listener as u64,
+            ),
+            (
+                "max_connections_per_client",
+                l.max_connections_per_client as u64,
+            ),
+            ("h2_idle_timeout_s", l.h2_idle_timeout_s),
+            (
+                "max_upstream_connections",
+                l.max_upstream_connections as u64,
+            ),
+            (
+                "max_upstream_per_connection",
+                l.max_upstream_per_connection as u64,
+            ),
         ] {
             if v == 0 {
                 return Err(err(None, k, "expected a number greater than 0".into()));

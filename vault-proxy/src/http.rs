@@ -10,8 +10,9 @@
 //! log line naming the upstream, 504 after `upstream_timeout_s`.
 
 pub use crate::body::{Counting, Logged};
-use crate::body::{Finish, InFlight};
+use crate::body::{Finish, InFlight, Progress};
 use crate::config::{AllowRule, HttpUpstream};
+use crate::exchange::{exchange, Failure};
 use crate::headers::{
     header_bytes, is_upgrade, strip_request, strip_response, X_FORWARDED_FOR, X_FORWARDED_HOST,
     X_FORWARDED_PROTO,
@@ -19,7 +20,7 @@ use crate::headers::{
 use crate::listener::{ConnInfo, Shared};
 use crate::log::Entry;
 use crate::tls::ServerTls;
-use crate::upstream::{Sender, Upstream};
+use crate::upstream::{Conn, Upstream};
 use crate::watch::HeadDeadline;
 use bytes::Bytes;
 use http_body_util::{Either, Full};
@@ -30,9 +31,9 @@ use hyper::upgrade::OnUpgrade;
 use hyper::{Method, Request, Response, StatusCode, Uri};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
 
 /// What goes back to the client: the upstream's body or one of ours.
 pub(crate) type Reply = Either<Incoming, Full<Bytes>>;
@@ -65,6 +66,8 @@ impl HttpProxy {
             Duration::from_secs(sh.limits.connect_timeout_s),
             sh.workers,
             sh.limits.upstream_idle,
+            sh.limits.max_upstream_connections,
+            Duration::from_secs(sh.limits.upstream_timeout_s),
         );
         let upstream_str = format!(
             "{}://{}{}",
@@ -112,8 +115,12 @@ pub(crate) struct ConnCtx {
     /// "HTTP/1.1" or "HTTP/2", for records of requests hyper refused.
     pub(crate) proto: &'static str,
     /// The upstream's side of a WebSocket (or other) upgrade the upstream
-    /// accepted; the client's side is taken over by `session`.
-    pub(crate) upgrade: Mutex<Option<OnUpgrade>>,
+    /// accepted, and its connection; the client's side is taken over by
+    /// `session`.
+    pub(crate) upgrade: Mutex<Option<(OnUpgrade, Conn)>>,
+    /// HTTP/2: slots for this connection's requests upstream
+    /// (`max_upstream_per_connection`). HTTP/1.1 has one at a time.
+    slots: Option<Arc<Semaphore>>,
 }
 
 impl ConnCtx {
@@ -124,8 +131,11 @@ impl ConnCtx {
         proxy: Arc<HttpProxy>,
         sh: Arc<Shared>,
     ) -> Self {
+        let slots = (proto == "HTTP/2")
+            .then(|| Arc::new(Semaphore::new(sh.limits.max_upstream_per_connection)));
         ConnCtx {
             fwd: Forwarding::new(info.peer.ip()),
+            slots,
             info,
             proxy,
             sh,
@@ -213,21 +223,6 @@ fn full(status: StatusCode, msg: &'static str) -> Response<Reply> {
     r
 }
 
-/// Why the upstream gave no response.
-enum UpstreamError {
-    Connect(std::io::Error),
-    Http(hyper::Error),
-}
-
-impl std::fmt::Display for UpstreamError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            UpstreamError::Connect(e) => write!(f, "connect: {}", error_chain(e)),
-            UpstreamError::Http(e) => f.write_str(&error_chain(e)),
-        }
-    }
-}
-
 impl HttpProxy {
     /// Serves one request of the connection `ctx`.
     pub(crate) async fn handle(
@@ -236,8 +231,23 @@ impl HttpProxy {
     ) -> Result<Response<Logged>, Infallible> {
         let (this, sh) = (&*ctx.proxy, &*ctx.sh);
         let req_guard = InFlight::new(ctx.clone());
-        // Most requests (GET) have no body: then there is nothing to count.
-        let bytes_in = (!req.body().is_end_stream()).then(|| Arc::new(AtomicU64::new(0)));
+        // HTTP/2: at most `max_upstream_per_connection` of a connection's
+        // streams go upstream at once; the others wait their turn.
+        let slot = match &ctx.slots {
+            Some(s) => match s.clone().try_acquire_owned() {
+                Ok(p) => Some(Ok(p)),
+                Err(_) => {
+                    let wait = Duration::from_secs(sh.limits.upstream_timeout_s);
+                    match tokio::time::timeout(wait, s.clone().acquire_owned()).await {
+                        Ok(Ok(p)) => Some(Ok(p)),
+                        _ => Some(Err(Failure::Full)),
+                    }
+                }
+            },
+            None => None,
+        };
+        // Most requests (GET) have no body: then there is nothing to note.
+        let body = (!req.body().is_end_stream()).then(|| Arc::new(Progress::new()));
         let start = sh.log.as_ref().map(|_| Instant::now());
         // The access-log record is built only when there is a log.
         let entry = sh.log.as_ref().map(|_| Entry {
@@ -251,9 +261,20 @@ impl HttpProxy {
             upstream: this.upstream_str.clone(),
             ..ctx.entry()
         });
-        let (mut resp, tx) = match this.forward(req, &ctx, bytes_in.clone()).await {
-            Ok((r, tx)) => (r.map(Either::Left), tx),
-            Err(r) => (r, None),
+        let (slot, refused) = match slot {
+            Some(Ok(p)) => (Some(p), None),
+            Some(Err(f)) => (None, Some(f)),
+            None => (None, None),
+        };
+        let (mut resp, up) = match refused {
+            Some(f) => {
+                f.record(&ctx, "(any)", &"a request over max_upstream_per_connection");
+                (full(f.status(), f.message()), None)
+            }
+            None => match this.forward(req, &ctx, body.clone()).await {
+                Ok((r, up)) => (r.map(Either::Left), up),
+                Err(r) => (r, None),
+            },
         };
         if this.hsts {
             resp.headers_mut().insert(
@@ -263,58 +284,25 @@ impl HttpProxy {
         }
         let status = resp.status().as_u16();
         ctx.info.metrics(sh).request(status);
-        let (parts, body) = resp.into_parts();
+        let (parts, reply) = resp.into_parts();
         let finish = Finish {
             req: req_guard,
-            tx,
+            up,
+            _slot: slot,
             status,
             start,
-            bytes_in,
+            body,
             entry,
         };
         Ok(Response::from_parts(
             parts,
             Logged {
-                inner: body,
+                inner: reply,
                 out: 0,
                 ended: false,
                 finish: Some(finish),
             },
         ))
-    }
-
-    /// Sends `req` upstream on an idle connection of this worker, or a new
-    /// one. A request that a reused connection never sent (it closed
-    /// under us) is sent once more on a new connection.
-    async fn send(
-        &self,
-        mut req: Request<Counting<Incoming>>,
-    ) -> Result<(Response<Incoming>, Sender), UpstreamError> {
-        let mut reused = self.pool.take();
-        loop {
-            let was_reused = reused.is_some();
-            let mut tx = match reused.take() {
-                Some(tx) => tx,
-                // Boxed: a new connection is rare, and inline its future would
-                // grow every in-flight request (hyper keeps one per client).
-                None => Box::pin(self.pool.connect())
-                    .await
-                    .map_err(UpstreamError::Connect)?,
-            };
-            if let Err(e) = tx.ready().await {
-                if was_reused {
-                    continue;
-                }
-                return Err(UpstreamError::Http(e));
-            }
-            match tx.try_send_request(req).await {
-                Ok(resp) => return Ok((resp, tx)),
-                Err(mut e) => match e.take_message() {
-                    Some(r) if was_reused => req = r,
-                    _ => return Err(UpstreamError::Http(e.into_error())),
-                },
-            }
-        }
     }
 
     /// The upstream URI: the client's path and query under the prefix.
@@ -342,8 +330,8 @@ impl HttpProxy {
         &self,
         req: Request<Incoming>,
         ctx: &ConnCtx,
-        bytes_in: Option<Arc<AtomicU64>>,
-    ) -> Result<(Response<Incoming>, Option<Sender>), Response<Reply>> {
+        body: Option<Arc<Progress>>,
+    ) -> Result<(Response<Incoming>, Option<(Conn, bool)>), Response<Reply>> {
         let sh = &*ctx.sh;
         if header_bytes(req.headers()) > sh.limits.max_header_bytes {
             return Err(full(
@@ -355,7 +343,7 @@ impl HttpProxy {
         let uri = self
             .upstream_uri(req.uri())
             .ok_or_else(|| full(StatusCode::BAD_REQUEST, "bad request target\n"))?;
-        let (mut parts, body) = req.into_parts();
+        let (mut parts, req_body) = req.into_parts();
         let method: Method = parts.method.clone();
         let orig_uri = std::mem::replace(&mut parts.uri, uri);
         parts.version = hyper::Version::HTTP_11;
@@ -398,58 +386,27 @@ impl HttpProxy {
         let up = Request::from_parts(
             parts,
             Counting {
-                inner: body,
-                n: bytes_in,
+                inner: req_body,
+                p: body,
             },
         );
-        let timeout = Duration::from_secs(sh.limits.upstream_timeout_s);
-        let m = ctx.info.metrics(sh);
-        let path = || {
-            orig_uri
-                .path_and_query()
-                .map_or("/", |p| p.as_str())
-                .to_string()
-        };
-        let (mut resp, tx) = match tokio::time::timeout(timeout, self.send(up)).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => {
-                m.upstream_errors.fetch_add(1, Relaxed);
-                tracing::warn!(
-                    "listener {}: upstream {} failed for {} {}: {}",
-                    ctx.info.listener,
-                    self.upstream_str,
-                    method,
-                    path(),
-                    e
-                );
-                return Err(full(
-                    StatusCode::BAD_GATEWAY,
-                    "502 bad gateway: the upstream is unreachable\n",
-                ));
-            }
-            Err(_) => {
-                m.upstream_timeouts.fetch_add(1, Relaxed);
-                tracing::warn!(
-                    "listener {}: upstream {} timed out after {}s for {} {}",
-                    ctx.info.listener,
-                    self.upstream_str,
-                    timeout.as_secs(),
-                    method,
-                    path()
-                );
-                return Err(full(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "504 gateway timeout: the upstream did not answer in time\n",
-                ));
+        let (mut resp, mut conn, whole) = match exchange(&self.pool, up, ctx).await {
+            Ok(a) => a,
+            Err(f) => {
+                let path = orig_uri.path_and_query().map_or("/", |p| p.as_str());
+                f.record(ctx, &self.upstream_str, &format_args!("{method} {path}"));
+                return Err(full(f.status(), f.message()));
             }
         };
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS && upgrade.is_some() {
             // The upstream connection becomes the tunnel: it is not given
             // back. `session` splices the two sides once the 101 is out.
+            // Its I/O task hands the socket over; the connection keeps its
+            // slot under the cap until the tunnel ends.
+            conn.keep_task();
             *ctx.upgrade.lock().unwrap_or_else(|p| p.into_inner()) =
-                Some(hyper::upgrade::on(&mut resp));
+                Some((hyper::upgrade::on(&mut resp), conn));
             ctx.head.upgraded();
-            drop(tx);
             let (parts, _) = resp.into_parts();
             let mut r = Response::from_parts(parts, Either::Right(Full::new(Bytes::new())));
             // Keep the upgrade headers the upstream agreed to.
@@ -460,22 +417,8 @@ impl HttpProxy {
         strip_response(resp.headers_mut());
         // The client talks to us, not to an HTTP/1.0 upstream.
         *resp.version_mut() = hyper::Version::HTTP_11;
-        Ok((resp, Some(tx)))
+        Ok((resp, Some((conn, whole))))
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let cs = c.to_string();
-        if !s.contains(&cs) {
-            s.push_str(": ");
-            s.push_str(&cs);
-        }
-        cur = c.source();
-    }
-    s
 }
 
 #[cfg(test)]

@@ -36,6 +36,7 @@ mod body;
 pub mod config;
 pub mod devcert;
 mod error;
+mod exchange;
 mod headers;
 pub mod http;
 pub mod listener;

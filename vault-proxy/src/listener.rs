@@ -1,8 +1,9 @@
-//! The accept loop and what every connection shares: the process-wide
-//! connection cap (a semaphore slot is taken *before* `accept`, so a flood
-//! waits in the kernel backlog instead of costing handshakes), the TLS
-//! handshake deadline, the client-certificate access check, and the
-//! shutdown signal for draining.
+//! The accept loop and what every connection shares: the connection caps
+//! (process-wide and per listener, slots taken *before* `accept`, so a
+//! flood waits in the kernel backlog instead of costing handshakes; per
+//! client address, checked once the address is known, so one client
+//! cannot hold every slot), the TLS handshake deadline, the
+//! client-certificate access check, and the shutdown signal for draining.
 
 use crate::access::PeerCert;
 use crate::balance::{Balancer, Handoff};
@@ -11,10 +12,11 @@ use crate::log::AccessLog;
 use crate::metrics::{HandshakeFailure, ListenerMetrics, Metrics};
 use crate::tls::ServerTls;
 use crate::watch::IdleIo;
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
@@ -30,6 +32,10 @@ pub struct Shared {
     pub log: Option<Arc<AccessLog>>,
     /// One permit per open client connection.
     pub conns: Arc<Semaphore>,
+    /// The same per listener, in config order.
+    pub listener_conns: Vec<Arc<Semaphore>>,
+    /// Open connections per (listener, client address).
+    pub clients: Arc<ClientCounts>,
     /// Becomes true on SIGTERM/SIGINT.
     pub shutdown: watch::Receiver<bool>,
     /// Number of worker threads.
@@ -159,6 +165,53 @@ pub trait Handler: Send + Sync + 'static {
     ) -> impl Future<Output = ()> + Send;
 }
 
+/// Open connections per listener and client IP address.
+#[derive(Default)]
+pub struct ClientCounts(Mutex<HashMap<(usize, IpAddr), usize>>);
+
+/// One connection counted in [`ClientCounts`] while it lives.
+pub struct ClientSlot(Arc<ClientCounts>, (usize, IpAddr));
+
+impl ClientCounts {
+    /// Counts a connection of `ip` on listener `index`, unless it already
+    /// has `max` open there.
+    pub fn take(self: &Arc<Self>, index: usize, ip: IpAddr, max: usize) -> Option<ClientSlot> {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = m.entry((index, ip)).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(ClientSlot(self.clone(), (index, ip)))
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut m = (self.0).0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = m.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.1);
+            }
+        }
+    }
+}
+
+/// When a limit's refusal was last logged, in [`crate::watch::now_ms`]
+/// terms: a flood is logged once a second, not once a connection.
+static LAST_REFUSAL_LOG: AtomicU64 = AtomicU64::new(0);
+
+/// Whether a refusal should be logged now.
+pub(crate) fn log_refusal_now() -> bool {
+    let now = crate::watch::now_ms() + 1000;
+    let last = LAST_REFUSAL_LOG.load(Relaxed);
+    now >= last + 1000
+        && LAST_REFUSAL_LOG
+            .compare_exchange(last, now, Relaxed, Relaxed)
+            .is_ok()
+}
+
 /// Counts a connection in its listener's `active` gauge while it lives,
 /// however it ends (served, or dropped before it could be).
 struct Open(Arc<Shared>, usize);
@@ -185,9 +238,14 @@ pub async fn accept_loop<H: Handler>(
     let local = l
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let mine = sh.listener_conns[index].clone();
     loop {
         let permit = tokio::select! {
             p = sh.conns.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = crate::listener::stopped(&mut stop) => break,
+        };
+        let own = tokio::select! {
+            p = mine.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             _ = crate::listener::stopped(&mut stop) => break,
         };
         let (sock, peer) = tokio::select! {
@@ -203,8 +261,16 @@ pub async fn accept_loop<H: Handler>(
             },
             _ = crate::listener::stopped(&mut stop) => break,
         };
-        let _ = sock.set_nodelay(true);
         let m = &sh.metrics.listeners[index];
+        let per_client = sh.limits.max_connections_per_client;
+        let Some(client) = sh.clients.take(index, peer.ip(), per_client) else {
+            m.limited.fetch_add(1, Relaxed);
+            if log_refusal_now() {
+                tracing::warn!("listener {name}: client {} refused: it has max_connections_per_client = {per_client} connections open", peer.ip());
+            }
+            continue;
+        };
+        let _ = sock.set_nodelay(true);
         m.connections.fetch_add(1, Relaxed);
         m.active.fetch_add(1, Relaxed);
         let info = ConnInfo {
@@ -223,7 +289,7 @@ pub async fn accept_loop<H: Handler>(
         let serve = move |sock: TcpStream| {
             tokio::spawn(async move {
                 h.serve(sock, info, sh2).await;
-                drop((open, permit, ticket));
+                drop((open, permit, own, client, ticket));
             });
         };
         let Some(slot) = target else {

@@ -144,6 +144,12 @@ pub struct ListenerMetrics {
     pub upstream_errors: AtomicU64,
     /// Upstream timeouts (504).
     pub upstream_timeouts: AtomicU64,
+    /// Requests the client broke (a malformed or aborted body, a body
+    /// that stalled): 400 or 408, never counted as upstream failures.
+    pub client_errors: AtomicU64,
+    /// Connections and requests refused by a limit of `[limits]`: per
+    /// listener, per client address, upstream connections (503).
+    pub limited: AtomicU64,
     /// Bytes from clients (request bodies, tunnel bytes).
     pub bytes_in: Counter,
     /// Bytes to clients.
@@ -167,6 +173,8 @@ impl ListenerMetrics {
             handshake_failures: Default::default(),
             upstream_errors: AtomicU64::new(0),
             upstream_timeouts: AtomicU64::new(0),
+            client_errors: AtomicU64::new(0),
+            limited: AtomicU64::new(0),
             bytes_in: Counter::default(),
             bytes_out: Counter::default(),
             reloads_ok: AtomicU64::new(0),
@@ -225,7 +233,7 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut o = String::new();
         let _ = writeln!(o, "# HELP pivault_uptime_seconds Seconds since the gateway started.\n# TYPE pivault_uptime_seconds gauge\npivault_uptime_seconds {}", self.start.elapsed().as_secs());
-        let simple: [Gauge; 8] = [
+        let simple: [Gauge; 10] = [
             (
                 "pivault_connections_total",
                 "counter",
@@ -249,6 +257,18 @@ impl Metrics {
                 "counter",
                 "Upstream responses that timed out (504).",
                 |m| m.upstream_timeouts.load(Relaxed),
+            ),
+            (
+                "pivault_client_errors_total",
+                "counter",
+                "Requests whose client broke them: a malformed, aborted or stalled body (400, 408).",
+                |m| m.client_errors.load(Relaxed),
+            ),
+            (
+                "pivault_limited_total",
+                "counter",
+                "Connections or requests refused by a limit: per listener, per client address, upstream connections (503).",
+                |m| m.limited.load(Relaxed),
             ),
             (
                 "pivault_bytes_in_total",

@@ -58,6 +58,7 @@ pub struct Gateway {
 impl Gateway {
     /// Loads certificates and keys for every listener, then binds them all.
     pub async fn bind(cfg: &Config, sealed: Option<SealedKeyLoader>) -> Result<Gateway> {
+        raise_fd_limit(cfg);
         let (stop, shutdown) = watch::channel(false);
         let workers = worker_count(cfg.workers);
         let (balance, inboxes) = Balancer::new(workers);
@@ -79,6 +80,12 @@ impl Gateway {
             metrics,
             log,
             conns: Arc::new(Semaphore::new(cfg.limits.max_connections)),
+            listener_conns: cfg
+                .listener
+                .iter()
+                .map(|_| Arc::new(Semaphore::new(cfg.limits.max_connections_per_listener)))
+                .collect(),
+            clients: Default::default(),
             shutdown,
             workers,
             balance,
@@ -390,4 +397,34 @@ fn worker_count(configured: Option<usize>) -> usize {
     forced
         .or(configured)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// Raises the soft limit on open files to the hard one: each client
+/// connection can hold a socket to the client and, in `http` mode, up to
+/// `max_upstream_per_connection` to the upstream, and the usual soft limit
+/// (1024) is far below `max_connections`. Warns when even the hard limit
+/// is below what the limits can use.
+fn raise_fd_limit(cfg: &Config) {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut lim = getrlimit(Resource::Nofile);
+    if lim.current != lim.maximum {
+        lim.current = lim.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, lim) {
+            tracing::warn!("cannot raise the open-file limit to the hard limit: {e}");
+        }
+    }
+    let now = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+    let l = &cfg.limits;
+    let upstream = cfg
+        .listener
+        .iter()
+        .filter(|li| li.mode == Mode::Http)
+        .count()
+        * l.max_upstream_connections;
+    let need = (l.max_connections + upstream + 64) as u64;
+    if now < need {
+        tracing::warn!(
+            "the open-file limit is {now}, below the {need} descriptors that max_connections and max_upstream_connections allow: raise it (LimitNOFILE= under systemd, `ulimit -n` in a shell) or lower the limits; accept backs off while no descriptor is free"
+        );
+    }
 }

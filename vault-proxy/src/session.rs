@@ -49,7 +49,7 @@ impl Handler for HttpProxy {
         };
         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
         if h2 {
-            head.first_request_only();
+            head.http2(Duration::from_secs(sh.limits.h2_idle_timeout_s));
         }
         let proto = if h2 { "HTTP/2" } else { "HTTP/1.1" };
         let ctx = Arc::new(ConnCtx::new(
@@ -173,8 +173,11 @@ impl HttpProxy {
                 back.unread(parts.read_buf);
             }
             let upgrade = ctx.upgrade.lock().unwrap_or_else(|p| p.into_inner()).take();
-            if let Some(up) = upgrade {
-                return Box::pin(splice(back, up)).await;
+            if let Some((up, conn)) = upgrade {
+                let r = Box::pin(splice(back, up)).await;
+                // Its slot under the upstream cap is held until here.
+                drop(conn);
+                return r;
             }
             if !demoted {
                 // The client closed or asked to, or the gateway is draining:

@@ -240,6 +240,10 @@ pub struct HeadDeadline {
     state: AtomicU8,
     in_flight: AtomicU32,
     rearm: AtomicBool,
+    /// HTTP/2: how long the connection may have no stream open, in ms
+    /// (0: no such limit), and since when it has had none.
+    streamless_for_ms: AtomicU64,
+    streamless_since_ms: AtomicU64,
     /// When the awaited header started (HEAD) or the wait for the next
     /// request began (WAIT), in ms since [`base`].
     since_ms: AtomicU64,
@@ -251,6 +255,8 @@ impl Default for HeadDeadline {
             state: AtomicU8::new(HEAD),
             in_flight: AtomicU32::new(0),
             rearm: AtomicBool::new(true),
+            streamless_for_ms: AtomicU64::new(0),
+            streamless_since_ms: AtomicU64::new(0),
             since_ms: AtomicU64::new(now_ms()),
         }
     }
@@ -261,14 +267,26 @@ fn base() -> std::time::Instant {
     *BASE.get_or_init(std::time::Instant::now)
 }
 
-fn now_ms() -> u64 {
+/// Milliseconds since a process-wide base: a clock reading that fits an
+/// atomic.
+pub(crate) fn now_ms() -> u64 {
     base().elapsed().as_millis() as u64
 }
 
+/// The instant `ms` milliseconds after the base of [`now_ms`].
+pub(crate) fn instant_at(ms: u64) -> Instant {
+    Instant::from_std(base() + Duration::from_millis(ms))
+}
+
 impl HeadDeadline {
-    /// Only the first request is timed (HTTP/2).
-    pub fn first_request_only(&self) {
+    /// HTTP/2: only the first request is timed, and the connection ends
+    /// once it has had no stream open for `streamless` (PINGs and window
+    /// updates move bytes, so the idle timeout alone would never end it).
+    pub fn http2(&self, streamless: Duration) {
         self.rearm.store(false, Relaxed);
+        self.streamless_since_ms.store(now_ms(), Relaxed);
+        self.streamless_for_ms
+            .store(streamless.as_millis().max(1) as u64, Relaxed);
     }
     /// A request header is complete and its request is being served.
     pub fn request_started(&self) {
@@ -277,10 +295,21 @@ impl HeadDeadline {
     }
     /// A request's response is done (sent or abandoned).
     pub fn request_done(&self) {
-        if self.in_flight.fetch_sub(1, Relaxed) == 1 && self.rearm.load(Relaxed) {
-            self.since_ms.store(now_ms(), Relaxed);
-            self.state.store(WAIT, Relaxed);
+        if self.in_flight.fetch_sub(1, Relaxed) == 1 {
+            if self.rearm.load(Relaxed) {
+                self.since_ms.store(now_ms(), Relaxed);
+                self.state.store(WAIT, Relaxed);
+            } else if self.streamless_for_ms.load(Relaxed) != 0 {
+                self.streamless_since_ms.store(now_ms(), Relaxed);
+            }
         }
+    }
+    /// HTTP/2: when the connection will have been without a stream for
+    /// too long, if it has none open now.
+    fn streamless_until(&self) -> Option<Instant> {
+        let limit = self.streamless_for_ms.load(Relaxed);
+        (limit != 0 && self.in_flight.load(Relaxed) == 0)
+            .then(|| instant_at(self.streamless_since_ms.load(Relaxed) + limit))
     }
     /// The connection became a tunnel (a WebSocket upgrade): no more
     /// headers, only the idle timeout.
@@ -294,7 +323,7 @@ impl HeadDeadline {
         (self.state.load(Relaxed) == WAIT).then(|| self.at(self.since_ms.load(Relaxed)))
     }
     fn at(&self, ms: u64) -> Instant {
-        Instant::from_std(base() + Duration::from_millis(ms))
+        instant_at(ms)
     }
     fn bytes_arrived(&self) {
         if self.state.load(Relaxed) == WAIT {
@@ -312,7 +341,8 @@ impl HeadDeadline {
 pub enum Ended<T> {
     /// Its future finished.
     Done(T),
-    /// Nothing moved for the idle timeout.
+    /// Nothing moved for the idle timeout, or an HTTP/2 connection had no
+    /// stream open for `h2_idle_timeout_s`.
     Idle,
     /// A request header did not complete within the header deadline.
     HeaderTimeout,
@@ -367,6 +397,12 @@ pub async fn guard<F: Future>(
             }
             let mut wake = now + tick;
             if let Some((h, limit)) = head {
+                if let Some(until) = h.streamless_until() {
+                    if now >= until {
+                        return Ended::Idle;
+                    }
+                    wake = wake.min(until);
+                }
                 if let Some(since) = h.awaiting_since() {
                     if now >= since + limit {
                         return Ended::HeaderTimeout;

@@ -1,0 +1,395 @@
+//! The gateway against hostile clients (issue 14), each attack played for
+//! real on 127.0.0.1 against the built binary: a request smuggled as the
+//! late body of a request the backend answered without reading its body
+//! (HTTP/1.1 and HTTP/2, one worker and several), HTTP/2 streams that try
+//! to exhaust the gateway's file descriptors, one client address trying
+//! to hold every connection slot, an HTTP/2 connection kept open by
+//! PINGs, slow uploads and stalled ones, broken bodies, and slow readers
+//! of large responses. Every wait is bounded.
+
+mod proxy_common;
+
+use bytes::Bytes;
+use proxy_common::*;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A backend that behaves like Python's `http.server` with a handler that
+/// does not read bodies: `/deny` answers 401 at once *without reading the
+/// request body* and keeps the connection open, so whatever body follows
+/// is read as the next request. Any other path answers `served PATH`.
+/// Every request line it parsed is recorded.
+fn lazy_backend() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let seen2 = seen.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming().take(10_000) {
+            let Ok(s) = s else { continue };
+            let seen = seen2.clone();
+            std::thread::spawn(move || lazy_serve(s, &seen));
+        }
+    });
+    (addr, seen)
+}
+
+fn lazy_serve(s: TcpStream, seen: &Mutex<Vec<String>>) {
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut w = s;
+    loop {
+        let mut head = Vec::new();
+        loop {
+            let mut line = String::new();
+            match r.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            if line == "\r\n" {
+                break;
+            }
+            head.push(line);
+        }
+        let first = head.first().cloned().unwrap_or_default();
+        seen.lock().unwrap().push(first.trim_end().to_string());
+        let path = first.split_whitespace().nth(1).unwrap_or("/").to_string();
+        let reply = if path == "/deny" {
+            "HTTP/1.1 401 Unauthorized\r\ncontent-length: 7\r\n\r\ndenied\n".to_string()
+        } else {
+            let body = format!("served {path}\n");
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            )
+        };
+        if w.write_all(reply.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+/// A raw HTTP/1.1 request over TLS; reads one response with a
+/// content-length; returns (status, body).
+fn read_response(t: &mut Tls) -> (u16, String) {
+    let mut r = BufReader::new(t);
+    let mut status = String::new();
+    r.read_line(&mut status).unwrap();
+    let code = status
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {status:?}"));
+    let mut len = 0;
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap();
+        }
+    }
+    let mut body = vec![0; len];
+    r.read_exact(&mut body).unwrap();
+    (code, String::from_utf8_lossy(&body).into_owned())
+}
+
+const SMUGGLED: &str = "GET /smuggled HTTP/1.1\r\nHost: localhost\r\n\r\n";
+
+/// One attacker's try over HTTP/1.1: `POST /deny` with a content-length
+/// and no body, wait for the 401, then send a whole request as the body.
+fn smuggle_h1(a: SocketAddr, cfg: Arc<rustls::ClientConfig>) {
+    let mut t = tls_connect(a, cfg, "localhost").unwrap();
+    write!(
+        t,
+        "POST /deny HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n",
+        SMUGGLED.len()
+    )
+    .unwrap();
+    t.flush().unwrap();
+    assert_eq!(read_response(&mut t).0, 401);
+    t.write_all(SMUGGLED.as_bytes()).unwrap();
+    t.flush().unwrap();
+}
+
+/// A victim: keep-alive GETs of its own path; every answer must be its own.
+fn victim(a: SocketAddr, cfg: Arc<rustls::ClientConfig>, rounds: usize) -> Vec<String> {
+    let mut t = tls_connect(a, cfg, "localhost").unwrap();
+    let mut wrong = Vec::new();
+    for i in 0..rounds {
+        write!(t, "GET /victim/{i} HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+        t.flush().unwrap();
+        let (code, body) = read_response(&mut t);
+        if code != 200 || body != format!("served /victim/{i}\n") {
+            wrong.push(format!("{code} {body:?}"));
+        }
+    }
+    wrong
+}
+
+fn smuggling_over_h1(workers: &str) {
+    let s = setup();
+    let (backend, seen) = lazy_backend();
+    let gw = Gw::start_env(
+        &s.dir,
+        &s.http(backend, ""),
+        &[("PIVAULT_PROXY_THREADS", workers)],
+    );
+    let a = gw.addrs[0];
+    let cfg = client_config(&s.ca(), None);
+    for round in 0..20 {
+        smuggle_h1(a, cfg.clone());
+        let wrong = victim(a, cfg.clone(), 5);
+        assert!(
+            wrong.is_empty(),
+            "round {round}: a victim got another request's response: {wrong:?}"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let seen = seen.lock().unwrap();
+    assert!(
+        !seen.iter().any(|l| l.contains("/smuggled")),
+        "a late body reached the backend as a request: {seen:?}"
+    );
+    assert_eq!(
+        seen.iter().filter(|l| l.contains("/deny")).count(),
+        20,
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn request_smuggled_as_a_late_body_never_reaches_the_backend_one_worker() {
+    smuggling_over_h1("1");
+}
+
+#[test]
+fn request_smuggled_as_a_late_body_never_reaches_the_backend_two_workers() {
+    smuggling_over_h1("2");
+}
+
+/// A tokio runtime for the async (HTTP/2) clients.
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+type H2 = h2::client::SendRequest<Bytes>;
+
+/// An HTTP/2 client connection over TLS (ALPN h2); its connection task
+/// runs in the background and its end is reported on the returned channel.
+async fn h2_connect(
+    a: SocketAddr,
+    cfg: &Arc<rustls::ClientConfig>,
+    src: Option<&str>,
+) -> (H2, tokio::sync::oneshot::Receiver<()>, Option<h2::PingPong>) {
+    let mut c = (**cfg).clone();
+    c.alpn_protocols = vec![b"h2".to_vec()];
+    let sock = match src {
+        Some(ip) => {
+            let s = tokio::net::TcpSocket::new_v4().unwrap();
+            s.bind(format!("{ip}:0").parse().unwrap()).unwrap();
+            s.connect(a).await.unwrap()
+        }
+        None => tokio::net::TcpStream::connect(a).await.unwrap(),
+    };
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(c))
+        .connect("localhost".try_into().unwrap(), sock)
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (tx, mut conn) = h2::client::handshake(tls).await.unwrap();
+    let ping = conn.ping_pong();
+    let (done_tx, done) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let _ = conn.await;
+        let _ = done_tx.send(());
+    });
+    (tx, done, ping)
+}
+
+fn h2_req(method: &str, path: &str, len: Option<usize>) -> http::Request<()> {
+    let mut b = http::Request::builder()
+        .method(method)
+        .uri(format!("https://localhost{path}"));
+    if let Some(n) = len {
+        b = b.header("content-length", n);
+    }
+    b.body(()).unwrap()
+}
+
+/// Reads a whole response body.
+async fn h2_body(resp: http::Response<h2::RecvStream>) -> (u16, String) {
+    let code = resp.status().as_u16();
+    let mut body = resp.into_body();
+    let mut out = Vec::new();
+    while let Some(d) = body.data().await {
+        let d = d.unwrap();
+        body.flow_control().release_capacity(d.len()).unwrap();
+        out.extend_from_slice(&d);
+    }
+    (code, String::from_utf8_lossy(&out).into_owned())
+}
+
+#[test]
+fn request_smuggled_in_late_http2_bodies_never_reaches_the_backend() {
+    let s = setup();
+    let (backend, seen) = lazy_backend();
+    let gw = Gw::start_env(
+        &s.dir,
+        &s.http(backend, "[limits]\nmax_upstream_per_connection = 64\n"),
+        &[("PIVAULT_PROXY_THREADS", "2")],
+    );
+    let a = gw.addrs[0];
+    let cfg = client_config(&s.ca(), None);
+    rt().block_on(async {
+        let (tx, _done, _) = h2_connect(a, &cfg, None).await;
+        // 64 streams: each POST /deny announces a body and sends none.
+        let mut streams = Vec::new();
+        for _ in 0..64 {
+            let mut tx = tx.clone().ready().await.unwrap();
+            let (resp, body) = tx
+                .send_request(h2_req("POST", "/deny", Some(SMUGGLED.len())), false)
+                .unwrap();
+            streams.push((resp, body));
+        }
+        let mut bodies = Vec::new();
+        for (resp, body) in streams {
+            let resp = tokio::time::timeout(Duration::from_secs(10), resp)
+                .await
+                .expect("a 401 for each stream")
+                .unwrap();
+            assert_eq!(resp.status(), 401);
+            bodies.push(body);
+        }
+        // Now the smuggled request, as every stream's late body. The
+        // gateway may already have reset the stream (it dropped the body
+        // with the upstream connection): the data is then refused here.
+        for mut b in bodies {
+            let _ = b.send_data(Bytes::from_static(SMUGGLED.as_bytes()), true);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Victims on new connections, over HTTP/2 and HTTP/1.1.
+        let (v, _vdone, _) = h2_connect(a, &cfg, None).await;
+        for i in 0..64 {
+            let mut v = v.clone().ready().await.unwrap();
+            let (resp, _) = v
+                .send_request(h2_req("GET", &format!("/victim/{i}"), None), true)
+                .unwrap();
+            let resp = tokio::time::timeout(Duration::from_secs(10), resp)
+                .await
+                .expect("the victim is answered in time")
+                .unwrap();
+            assert_eq!(
+                h2_body(resp).await,
+                (200, format!("served /victim/{i}\n")),
+                "the victim got another request's response"
+            );
+        }
+    });
+    let wrong = victim(a, cfg.clone(), 20);
+    assert!(wrong.is_empty(), "{wrong:?}");
+    let seen = seen.lock().unwrap();
+    assert!(
+        !seen.iter().any(|l| l.contains("/smuggled")),
+        "a late body reached the backend as a request: {seen:?}"
+    );
+}
+
+/// A backend that counts its open connections and answers `/echo` with
+/// the body once it has all of it (it reads the body first, as a real
+/// app does).
+fn gauged(idle: Duration) -> (SocketAddr, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+    gauged_backend(idle)
+}
+
+/// The largest value `open` reaches while `f` runs, sampled.
+fn peak_while<T>(open: &Arc<AtomicUsize>, f: impl FnOnce() -> T) -> (T, usize) {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (o, st) = (open.clone(), stop.clone());
+    let sampler = std::thread::spawn(move || {
+        let mut peak = 0;
+        while !st.load(Ordering::SeqCst) {
+            peak = peak.max(o.load(Ordering::SeqCst));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        peak
+    });
+    let out = f();
+    stop.store(true, Ordering::SeqCst);
+    (out, sampler.join().unwrap())
+}
+
+/// The gateway's open-file limit, set from outside (util-linux prlimit).
+fn limit_files(gw: &Gw, n: u32) {
+    let st = std::process::Command::new("prlimit")
+        .arg(format!("--pid={}", gw.child.id()))
+        .arg(format!("--nofile={n}:{n}"))
+        .status()
+        .expect("prlimit (util-linux) is installed");
+    assert!(st.success());
+}
+
+#[test]
+fn http2_streams_with_stalled_bodies_cannot_exhaust_file_descriptors() {
+    let s = setup();
+    let (backend, _, open) = gauged(Duration::from_secs(30));
+    let cfg_toml = format!(
+        "[metrics]\nlisten = \"127.0.0.1:0\"\n{}",
+        s.http(backend, "[limits]\nbody_timeout_s = 30\n")
+    );
+    let gw = Gw::start_env(&s.dir, &cfg_toml, &[("PIVAULT_PROXY_THREADS", "2")]);
+    // As the issue found it: 4 clients x 256 streams under 1024 files.
+    // Here 256 files: without a per-connection cap, 4 x 128 streams would
+    // need 512 upstream sockets.
+    limit_files(&gw, 256);
+    let a = gw.addrs[0];
+    let cfg = client_config(&s.ca(), None);
+    let (_, peak) = peak_while(&open, || {
+        rt().block_on(async {
+            let (mut held, mut conns) = (Vec::new(), Vec::new());
+            for _ in 0..4 {
+                let (tx, done, _) = h2_connect(a, &cfg, None).await;
+                for _ in 0..128 {
+                    let mut tx = tx.clone().ready().await.unwrap();
+                    // A body is announced and never sent: the stream
+                    // holds its upstream connection until body_timeout_s.
+                    let (resp, body) = tx
+                        .send_request(h2_req("POST", "/echo", Some(1000)), false)
+                        .unwrap();
+                    held.push((resp, body));
+                }
+                conns.push((tx, done));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            // A fifth client, in the middle of it, is served.
+            let t = Instant::now();
+            let (v, _d, _) = h2_connect(a, &cfg, None).await;
+            let mut v = v.ready().await.unwrap();
+            let (resp, _) = v.send_request(h2_req("GET", "/", None), true).unwrap();
+            let resp = tokio::time::timeout(Duration::from_secs(10), resp)
+                .await
+                .expect("answered while 512 streams stall")
+                .unwrap();
+            assert_eq!(h2_body(resp).await.0, 200);
+            assert!(t.elapsed() < Duration::from_secs(10));
+            drop((held, conns));
+        })
+    });
+    // 4 clients x max_upstream_per_connection (16), and the fifth's one.
+    assert!(peak <= 4 * 16 + 1, "upstream connections peaked at {peak}");
+    assert!(peak >= 4 * 16, "the stalled streams did reach the backend ({peak})");
+    let log = gw.log();
+    assert!(!log.contains("accept failed"), "{log}");
+    let (rc, out, err) = s.curl(a, "/", &[]);
+    assert_eq!((rc, out.as_str()), (0, "hello from the legacy app\n"), "{err}");
+}
+

@@ -10,8 +10,9 @@
 mod proxy_common;
 
 use bytes::Bytes;
+use proxy_common::h2c::*;
 use proxy_common::*;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -70,33 +71,6 @@ fn lazy_serve(s: TcpStream, seen: &Mutex<Vec<String>>) {
             return;
         }
     }
-}
-
-/// A raw HTTP/1.1 request over TLS; reads one response with a
-/// content-length; returns (status, body).
-fn read_response(t: &mut Tls) -> (u16, String) {
-    let mut r = BufReader::new(t);
-    let mut status = String::new();
-    r.read_line(&mut status).unwrap();
-    let code = status
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("no status line: {status:?}"));
-    let mut len = 0;
-    loop {
-        let mut line = String::new();
-        r.read_line(&mut line).unwrap();
-        if line == "\r\n" || line.is_empty() {
-            break;
-        }
-        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            len = v.trim().parse().unwrap();
-        }
-    }
-    let mut body = vec![0; len];
-    r.read_exact(&mut body).unwrap();
-    (code, String::from_utf8_lossy(&body).into_owned())
 }
 
 const SMUGGLED: &str = "GET /smuggled HTTP/1.1\r\nHost: localhost\r\n\r\n";
@@ -171,72 +145,6 @@ fn request_smuggled_as_a_late_body_never_reaches_the_backend_one_worker() {
 #[test]
 fn request_smuggled_as_a_late_body_never_reaches_the_backend_two_workers() {
     smuggling_over_h1("2");
-}
-
-/// A tokio runtime for the async (HTTP/2) clients.
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-type H2 = h2::client::SendRequest<Bytes>;
-
-/// An HTTP/2 client connection over TLS (ALPN h2); its connection task
-/// runs in the background and its end is reported on the returned channel.
-async fn h2_connect(
-    a: SocketAddr,
-    cfg: &Arc<rustls::ClientConfig>,
-    src: Option<&str>,
-) -> (H2, tokio::sync::oneshot::Receiver<()>, Option<h2::PingPong>) {
-    let mut c = (**cfg).clone();
-    c.alpn_protocols = vec![b"h2".to_vec()];
-    let sock = match src {
-        Some(ip) => {
-            let s = tokio::net::TcpSocket::new_v4().unwrap();
-            s.bind(format!("{ip}:0").parse().unwrap()).unwrap();
-            s.connect(a).await.unwrap()
-        }
-        None => tokio::net::TcpStream::connect(a).await.unwrap(),
-    };
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(c))
-        .connect("localhost".try_into().unwrap(), sock)
-        .await
-        .unwrap();
-    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
-    let (tx, mut conn) = h2::client::handshake(tls).await.unwrap();
-    let ping = conn.ping_pong();
-    let (done_tx, done) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        let _ = conn.await;
-        let _ = done_tx.send(());
-    });
-    (tx, done, ping)
-}
-
-fn h2_req(method: &str, path: &str, len: Option<usize>) -> http::Request<()> {
-    let mut b = http::Request::builder()
-        .method(method)
-        .uri(format!("https://localhost{path}"));
-    if let Some(n) = len {
-        b = b.header("content-length", n);
-    }
-    b.body(()).unwrap()
-}
-
-/// Reads a whole response body.
-async fn h2_body(resp: http::Response<h2::RecvStream>) -> (u16, String) {
-    let code = resp.status().as_u16();
-    let mut body = resp.into_body();
-    let mut out = Vec::new();
-    while let Some(d) = body.data().await {
-        let d = d.unwrap();
-        body.flow_control().release_capacity(d.len()).unwrap();
-        out.extend_from_slice(&d);
-    }
-    (code, String::from_utf8_lossy(&out).into_owned())
 }
 
 #[test]
@@ -386,10 +294,16 @@ fn http2_streams_with_stalled_bodies_cannot_exhaust_file_descriptors() {
     });
     // 4 clients x max_upstream_per_connection (16), and the fifth's one.
     assert!(peak <= 4 * 16 + 1, "upstream connections peaked at {peak}");
-    assert!(peak >= 4 * 16, "the stalled streams did reach the backend ({peak})");
+    assert!(
+        peak >= 4 * 16,
+        "the stalled streams did reach the backend ({peak})"
+    );
     let log = gw.log();
     assert!(!log.contains("accept failed"), "{log}");
     let (rc, out, err) = s.curl(a, "/", &[]);
-    assert_eq!((rc, out.as_str()), (0, "hello from the legacy app\n"), "{err}");
+    assert_eq!(
+        (rc, out.as_str()),
+        (0, "hello from the legacy app\n"),
+        "{err}"
+    );
 }
-

@@ -3,6 +3,8 @@
 //! backends on 127.0.0.1, and a rustls client. Every wait is bounded.
 #![allow(dead_code)]
 
+pub mod h2c;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -505,4 +507,31 @@ pub fn plain_talk(addr: SocketAddr, payload: &[u8]) -> String {
     let mut out = String::new();
     let _ = c.read_to_string(&mut out);
     out
+}
+
+/// Reads one HTTP/1.1 response with a content-length from a raw TLS
+/// stream, and nothing past it; returns (status, body).
+pub fn read_response(t: &mut Tls) -> (u16, String) {
+    let mut r = BufReader::new(t);
+    let mut status = String::new();
+    r.read_line(&mut status).unwrap();
+    let code = status
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {status:?}"));
+    let mut len = 0;
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap();
+        }
+    }
+    let mut body = vec![0; len];
+    r.read_exact(&mut body).unwrap();
+    (code, String::from_utf8_lossy(&body).into_owned())
 }

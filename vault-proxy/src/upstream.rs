@@ -77,6 +77,14 @@ pub enum OpenError {
     Full,
 }
 
+/// The most of a response read from the upstream at once. hyper's default
+/// (~400 KiB) let each slow reader of a large response hold about 1 MB of
+/// the gateway's memory (a full read buffer, and the chunk before it
+/// waiting for the client); reads of this size keep it near a few times
+/// this while bulk transfers still take few system calls (the client
+/// side's read-ahead is the same size).
+const READ_MAX: usize = 64 * 1024;
+
 /// How long an unused upstream connection is kept.
 pub const IDLE_FOR: Duration = Duration::from_secs(90);
 
@@ -222,6 +230,7 @@ impl Upstream {
             })??;
         s.set_nodelay(true)?;
         let (tx, conn) = http1::Builder::new()
+            .max_buf_size(READ_MAX)
             .handshake(TokioIo::new(Plain(s)))
             .await
             .map_err(io::Error::other)?;

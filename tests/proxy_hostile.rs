@@ -15,6 +15,7 @@ use proxy_common::*;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -305,5 +306,46 @@ fn http2_streams_with_stalled_bodies_cannot_exhaust_file_descriptors() {
         (rc, out.as_str()),
         (0, "hello from the legacy app\n"),
         "{err}"
+    );
+}
+
+#[test]
+fn cancelled_http2_streams_do_not_churn_upstream_connections() {
+    let s = setup();
+    let (backend, accepted) = counting_backend(Duration::from_secs(30));
+    let gw = Gw::start_env(
+        &s.dir,
+        &s.http(backend, ""),
+        &[("PIVAULT_PROXY_THREADS", "1")],
+    );
+    let a = gw.addrs[0];
+    let cfg = client_config(&s.ca(), None);
+    rt().block_on(async {
+        let (tx, _done, _) = h2_connect(a, &cfg, None).await;
+        for _ in 0..5 {
+            let mut tx = tx.clone().ready().await.unwrap();
+            let (resp, _) = tx
+                .send_request(h2_req("GET", "/pause", None), true)
+                .unwrap();
+            let resp = tokio::time::timeout(Duration::from_secs(10), resp)
+                .await
+                .expect("a response head")
+                .unwrap();
+            // Cancelled mid-body (RST_STREAM): the gateway reads the rest
+            // of the response and keeps the connection.
+            drop(resp);
+            tokio::time::sleep(Duration::from_millis(800)).await;
+        }
+    });
+    let (rc, out, err) = s.curl(a, "/", &[]);
+    assert_eq!(
+        (rc, out.as_str()),
+        (0, "hello from the legacy app\n"),
+        "{err}"
+    );
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "five cancelled streams and a request took more than one upstream connection"
     );
 }

@@ -189,7 +189,8 @@ impl Drop for Gw {
 }
 
 /// A tiny HTTP/1.1 backend: keep-alive; `/headers` echoes the request
-/// header block; `/slow` answers after 3 s; `/big` sends 1 MiB; `/ws`
+/// header block; `/slow` answers after 3 s; `/big` sends 1 MiB; `/pause`
+/// sends half of 100 kB, pauses 500 ms, then the rest; `/ws`
 /// answers 101 and then echoes bytes; a request body is echoed back
 /// (`/echo`). Returns its address.
 pub fn http_backend() -> SocketAddr {
@@ -265,6 +266,14 @@ fn serve_http(s: TcpStream, idle: Duration) {
                 reply(&mut w, b"slow");
             }
             "/big" => reply(&mut w, &vec![b'x'; 1 << 20]),
+            "/pause" => {
+                // Half of a 100 kB body, a pause, then the rest.
+                let half = vec![b'p'; 50_000];
+                let _ = write!(w, "HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n");
+                let _ = w.write_all(&half);
+                std::thread::sleep(Duration::from_millis(500));
+                let _ = w.write_all(&half);
+            }
             "/ws" => {
                 let _ = w.write_all(b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n");
                 let mut buf = [0u8; 1024];

@@ -357,3 +357,91 @@ fn slow_readers_of_large_responses_hold_bounded_memory() {
     );
     drop(slow);
 }
+
+#[test]
+fn accept_backs_off_when_out_of_descriptors_and_recovers() {
+    let s = setup();
+    let gw = Gw::start_env(
+        &s.dir,
+        &s.http(http_backend(), ""),
+        &[("PIVAULT_PROXY_THREADS", "1")],
+    );
+    let a = gw.addrs[0];
+    let open_fds = || {
+        std::fs::read_dir(format!("/proc/{}/fd", gw.child.id()))
+            .unwrap()
+            .count()
+    };
+    // Room for eight more descriptors: client sockets and upstream ones.
+    let limit = open_fds() + 8;
+    let st = std::process::Command::new("prlimit")
+        .arg(format!("--pid={}", gw.child.id()))
+        .arg(format!("--nofile={limit}:{limit}"))
+        .status()
+        .expect("prlimit (util-linux) is installed");
+    assert!(st.success());
+    let short = Duration::from_millis(700);
+    let held: Vec<Tls> = (0..16)
+        .filter_map(|_| tls_from(a, &s, "127.0.0.1", short))
+        .collect();
+    assert!(
+        held.len() < 16,
+        "16 connections were served under a limit of {limit} descriptors"
+    );
+    assert!(gw.wait_log("accept failed", 5), "{}", gw.log());
+    drop(held);
+    // Descriptors free again: the gateway serves, it did not spin or die.
+    assert!(
+        eventually(10, || tls_from(a, &s, "127.0.0.1", short)
+            .is_some_and(|mut t| served(&mut t))),
+        "{}",
+        gw.log()
+    );
+}
+
+#[test]
+fn upstream_connections_stay_within_the_listeners_cap_and_the_excess_gets_503() {
+    let s = setup();
+    let (backend, _, open) = gauged_backend(Duration::from_secs(30));
+    let cfg = with_metrics(&s.http(
+        backend,
+        "[limits]\nmax_upstream_connections = 2\nupstream_timeout_s = 1\nbody_timeout_s = 30\n",
+    ));
+    let gw = Gw::start(&s.dir, &cfg);
+    let a = gw.addrs[0];
+    let tls = client_config(&s.ca(), None);
+    // Two uploads that announce a body and hold back its last byte: each
+    // holds an upstream connection.
+    let mut uploads: Vec<Tls> = (0..2)
+        .map(|_| {
+            let mut t = tls_connect(a, tls.clone(), "localhost").unwrap();
+            t.write_all(b"POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\n\r\nabc")
+                .unwrap();
+            t.flush().unwrap();
+            t
+        })
+        .collect();
+    assert!(eventually(5, || open
+        .load(std::sync::atomic::Ordering::SeqCst)
+        == 2));
+    let mut third = tls_connect(a, tls.clone(), "localhost").unwrap();
+    third
+        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    third.flush().unwrap();
+    assert_eq!(read_response(&mut third).0, 503, "{}", gw.log());
+    assert_eq!(open.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert!(metric(&gw, "pivault_limited_total") >= 1);
+    assert!(
+        gw.log().contains("max_upstream_connections"),
+        "{}",
+        gw.log()
+    );
+    // One upload ends: its connection serves the next request.
+    uploads[0].write_all(b"d").unwrap();
+    uploads[0].flush().unwrap();
+    assert_eq!(read_response(&mut uploads[0]), (200, "abcd".to_string()));
+    let mut fourth = tls_connect(a, tls, "localhost").unwrap();
+    assert!(served(&mut fourth));
+    assert!(open.load(std::sync::atomic::Ordering::SeqCst) <= 2);
+}

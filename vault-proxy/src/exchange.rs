@@ -9,8 +9,10 @@
 //! - once it is sent (at once for a request without a body),
 //!   the upstream has `upstream_timeout_s` to begin its response (504).
 //!
-//! Connecting counts against the second: a connect that takes longer than
-//! `connect_timeout_s` is a 502. Who broke a request decides how it is
+//! Before either, a connection: an idle one of this worker, or a new one
+//! (a connect that takes longer than `connect_timeout_s` is a 502); at the
+//! listener's cap, a request waits up to `upstream_timeout_s` for one to
+//! free up, then gets 503. Who broke a request decides how it is
 //! counted: a client whose body was malformed or aborted gets 400 and
 //! counts as a client error, never as an upstream failure.
 
@@ -118,6 +120,12 @@ pub(crate) async fn exchange(
     let answer_in = Duration::from_secs(limits.upstream_timeout_s);
     let body_gap = Duration::from_secs(limits.body_timeout_s);
     let body = req.body().p.clone();
+    // A connection first: waiting for a slot at the cap has its own bound
+    // (then 503), and no body byte moves while it lasts.
+    let first = match pool.take() {
+        Some(c) => (c, true),
+        None => (open(pool).await?, false),
+    };
     let began = Instant::now();
     // The deadline now: from the body's last byte while it is being sent,
     // else from when the body ended (or the request began).
@@ -126,7 +134,7 @@ pub(crate) async fn exchange(
         Some(p) => (instant_at(p.last_ms()).max(began) + answer_in, true),
         None => (began + answer_in, true),
     };
-    let send = send(pool, req);
+    let send = send(pool, first, req);
     tokio::pin!(send);
     loop {
         let (at, sent) = deadline();
@@ -150,24 +158,29 @@ pub(crate) async fn exchange(
     }
 }
 
-/// Sends `req` on an idle connection of this worker, or a new one. A
-/// request that a reused connection never sent (it closed under us) is
-/// sent once more on a new connection.
+/// A new connection, or at the cap one that frees up in time.
+async fn open(pool: &Upstream) -> Result<Conn, Failure> {
+    // Boxed: a new connection is rare, and inline its future would grow
+    // every in-flight request (hyper keeps one per client).
+    Box::pin(pool.open()).await.map_err(|e| match e {
+        OpenError::Full => Failure::Full,
+        OpenError::Connect(e) => Failure::Upstream(format!("connect: {}", error_chain(&e))),
+    })
+}
+
+/// Sends `req` on `first` (a reused connection, or not). A request that a
+/// reused connection never sent (it closed under us) is sent once more on
+/// a new connection.
 async fn send(
     pool: &Upstream,
+    first: (Conn, bool),
     mut req: Request<Counting<Incoming>>,
 ) -> Result<(Response<Incoming>, Conn), Failure> {
-    let mut reused = pool.take();
+    let mut next = Some(first);
     loop {
-        let was_reused = reused.is_some();
-        let mut c = match reused.take() {
+        let (mut c, was_reused) = match next.take() {
             Some(c) => c,
-            // Boxed: a new connection is rare, and inline its future would
-            // grow every in-flight request (hyper keeps one per client).
-            None => Box::pin(pool.open()).await.map_err(|e| match e {
-                OpenError::Full => Failure::Full,
-                OpenError::Connect(e) => Failure::Upstream(format!("connect: {}", error_chain(&e))),
-            })?,
+            None => (open(pool).await?, false),
         };
         if let Err(e) = c.tx.ready().await {
             if was_reused {

@@ -476,6 +476,10 @@ cat >"$T/pivault.toml" <<EOF
 # written by proxy_idle_mem.sh (schema: docs/PROXY.md)
 [limits]
 max_connections = $((N + 1000))
+# Every connection comes from 127.0.0.1: lift the per-listener and
+# per-client-address caps with the process cap.
+max_connections_per_listener = $((N + 1000))
+max_connections_per_client = $((N + 1000))
 handshake_timeout_s = 30
 idle_timeout_s = 600
 header_timeout_s = 600

@@ -32,8 +32,9 @@ pub(crate) enum Failure {
     Upstream(String),
     /// The upstream did not begin its response in time: 504.
     Timeout(Duration),
-    /// The listener's upstream connections stayed at their cap: 503.
-    Full,
+    /// A cap on requests upstream (the named limit) stayed reached for the
+    /// whole wait: 503.
+    Full(&'static str),
     /// The client's body stalled past `body_timeout_s`: 408.
     BodyStalled(Duration),
     /// The client's body was malformed or aborted: 400.
@@ -46,7 +47,7 @@ impl Failure {
         match self {
             Failure::Upstream(_) => StatusCode::BAD_GATEWAY,
             Failure::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            Failure::Full => StatusCode::SERVICE_UNAVAILABLE,
+            Failure::Full(_) => StatusCode::SERVICE_UNAVAILABLE,
             Failure::BodyStalled(_) => StatusCode::REQUEST_TIMEOUT,
             Failure::Client(_) => StatusCode::BAD_REQUEST,
         }
@@ -57,7 +58,7 @@ impl Failure {
         match self {
             Failure::Upstream(_) => "502 bad gateway: the upstream is unreachable\n",
             Failure::Timeout(_) => "504 gateway timeout: the upstream did not answer in time\n",
-            Failure::Full => {
+            Failure::Full(_) => {
                 "503 service unavailable: too many requests to the upstream; retry later\n"
             }
             Failure::BodyStalled(_) => "408 request timeout: the request body stopped arriving\n",
@@ -81,11 +82,13 @@ impl Failure {
                     t.as_secs()
                 );
             }
-            Failure::Full => {
+            Failure::Full(limit) => {
                 m.limited.fetch_add(1, Relaxed);
-                tracing::warn!(
-                    "listener {l}: upstream {upstream} is at max_upstream_connections; refused {what} with 503"
-                );
+                if crate::listener::log_refusal_now() {
+                    tracing::warn!(
+                        "listener {l}: {limit} reached for upstream {upstream}; refused {what} with 503"
+                    );
+                }
             }
             Failure::BodyStalled(t) => {
                 m.client_errors.fetch_add(1, Relaxed);
@@ -163,7 +166,7 @@ async fn open(pool: &Upstream) -> Result<Conn, Failure> {
     // Boxed: a new connection is rare, and inline its future would grow
     // every in-flight request (hyper keeps one per client).
     Box::pin(pool.open()).await.map_err(|e| match e {
-        OpenError::Full => Failure::Full,
+        OpenError::Full => Failure::Full("max_upstream_connections"),
         OpenError::Connect(e) => Failure::Upstream(format!("connect: {}", error_chain(&e))),
     })
 }
@@ -232,7 +235,7 @@ mod tests {
         let all = [
             Failure::Upstream(String::new()),
             Failure::Timeout(d),
-            Failure::Full,
+            Failure::Full(""),
             Failure::BodyStalled(d),
             Failure::Client(String::new()),
         ];

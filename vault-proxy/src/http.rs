@@ -33,7 +33,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// What goes back to the client: the upstream's body or one of ours.
 pub(crate) type Reply = Either<Incoming, Full<Bytes>>;
@@ -145,6 +145,23 @@ impl ConnCtx {
         }
     }
 
+    /// HTTP/2: a slot for one more of this connection's requests upstream,
+    /// waiting up to `upstream_timeout_s` for one (the connection's other
+    /// streams queue here). HTTP/1.1 needs none.
+    async fn upstream_slot(&self) -> Result<Option<OwnedSemaphorePermit>, Failure> {
+        let Some(s) = &self.slots else {
+            return Ok(None);
+        };
+        if let Ok(p) = s.clone().try_acquire_owned() {
+            return Ok(Some(p));
+        }
+        let wait = Duration::from_secs(self.sh.limits.upstream_timeout_s);
+        match tokio::time::timeout(wait, s.clone().acquire_owned()).await {
+            Ok(Ok(p)) => Ok(Some(p)),
+            _ => Err(Failure::Full("max_upstream_per_connection")),
+        }
+    }
+
     /// An access-log record with what the connection knows filled in.
     pub(crate) fn entry(&self) -> Entry {
         Entry {
@@ -231,21 +248,7 @@ impl HttpProxy {
     ) -> Result<Response<Logged>, Infallible> {
         let (this, sh) = (&*ctx.proxy, &*ctx.sh);
         let req_guard = InFlight::new(ctx.clone());
-        // HTTP/2: at most `max_upstream_per_connection` of a connection's
-        // streams go upstream at once; the others wait their turn.
-        let slot = match &ctx.slots {
-            Some(s) => match s.clone().try_acquire_owned() {
-                Ok(p) => Some(Ok(p)),
-                Err(_) => {
-                    let wait = Duration::from_secs(sh.limits.upstream_timeout_s);
-                    match tokio::time::timeout(wait, s.clone().acquire_owned()).await {
-                        Ok(Ok(p)) => Some(Ok(p)),
-                        _ => Some(Err(Failure::Full)),
-                    }
-                }
-            },
-            None => None,
-        };
+        let slot = ctx.upstream_slot().await;
         // Most requests (GET) have no body: then there is nothing to note.
         let body = (!req.body().is_end_stream()).then(|| Arc::new(Progress::new()));
         let start = sh.log.as_ref().map(|_| Instant::now());
@@ -261,20 +264,22 @@ impl HttpProxy {
             upstream: this.upstream_str.clone(),
             ..ctx.entry()
         });
-        let (slot, refused) = match slot {
-            Some(Ok(p)) => (Some(p), None),
-            Some(Err(f)) => (None, Some(f)),
-            None => (None, None),
-        };
-        let (mut resp, up) = match refused {
-            Some(f) => {
-                f.record(&ctx, "(any)", &"a request over max_upstream_per_connection");
-                (full(f.status(), f.message()), None)
+        let (slot, (mut resp, up)) = match slot {
+            Ok(slot) => (
+                slot,
+                match this.forward(req, &ctx, body.clone()).await {
+                    Ok((r, up)) => (r.map(Either::Left), up),
+                    Err(r) => (r, None),
+                },
+            ),
+            Err(f) => {
+                f.record(
+                    &ctx,
+                    &this.upstream_str,
+                    &format_args!("{} {}", req.method(), req.uri()),
+                );
+                (None, (full(f.status(), f.message()), None))
             }
-            None => match this.forward(req, &ctx, body.clone()).await {
-                Ok((r, up)) => (r.map(Either::Left), up),
-                Err(r) => (r, None),
-            },
         };
         if this.hsts {
             resp.headers_mut().insert(

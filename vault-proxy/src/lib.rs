@@ -26,7 +26,7 @@
 //! loading and reload), [`listener`] (accept loop, limits), [`balance`] (connections spread over worker threads), [`access`]
 //! (client certificate rules), [`http`], [`tcp`], [`originate`],
 //! [`redirect`] (the modes), `headers` (hop-by-hop, forwarding and identity headers), `request` (requests refused, paths resolved), [`upstream`] (keep-alive upstream connections), [`watch`] (idle and header deadlines), [`metrics`], [`log`] (monitoring), [`server`]
-//! (start, signals, drain), [`devcert`].
+//! (start, signals, drain), [`devcert`], [`filecheck`] (what `proxy check` warns about).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -36,6 +36,7 @@ mod body;
 pub mod config;
 pub mod devcert;
 mod error;
+pub mod filecheck;
 mod headers;
 pub mod http;
 pub mod listener;

@@ -69,7 +69,7 @@ const HOP_BY_HOP: u32 = (1 << 9) - 1;
 /// The bit of every name of [`family`].
 const FAMILY: u32 = 1 << 27;
 /// Everything a request loses.
-const REQUEST: u32 = (1 << 27) - 1 | FAMILY;
+const REQUEST: u32 = ((1 << 27) - 1) | FAMILY;
 
 /// The bit of a (lower-case) header name in [`STRIPPED`], or 0. A string
 /// match compiles to a length switch and a compare, cheaper than comparing

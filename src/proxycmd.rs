@@ -51,6 +51,10 @@ pub fn run(a: ProxyArgs) -> Result<Outcome> {
 fn check(path: &Path) -> Result<Outcome> {
     let cfg = vault_proxy::Config::load(path)?;
     vault_proxy::tls::check_files(&cfg, None)?;
+    // Warnings do not fail the check: the files load, but should be fixed.
+    for w in vault_proxy::filecheck::warnings(&cfg) {
+        eprintln!("warning: {w}");
+    }
     let modes: Vec<String> = cfg
         .listener
         .iter()
@@ -73,6 +77,9 @@ fn check(path: &Path) -> Result<Outcome> {
 
 fn serve(path: &Path, unlock: &Unlock) -> Result<Outcome> {
     let cfg = vault_proxy::Config::load(path)?;
+    for w in vault_proxy::filecheck::warnings(&cfg) {
+        eprintln!("warning: {w}");
+    }
     let sealed = crate::certcmd::sealed_loader(&cfg, unlock)?;
     vault_proxy::run_blocking(&cfg, sealed, |bound, metrics| {
         for (name, mode, addr) in bound {

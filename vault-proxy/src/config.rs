@@ -184,6 +184,10 @@ pub struct Listener {
     /// http: send Strict-Transport-Security.
     #[serde(default)]
     pub hsts: bool,
+    /// http: base name of the identity headers the upstream gets for a
+    /// verified client certificate (`<base>-Subject`, `-SAN`, `-SPKI`);
+    /// a client's copies of them are removed. None: `X-Pivault-Client`.
+    pub client_identity_header: Option<String>,
     /// tcp: send a PROXY protocol v2 header to the upstream.
     #[serde(default)]
     pub proxy_protocol: bool,
@@ -464,6 +468,13 @@ impl Config {
             }
             if li.mode != Mode::Http {
                 forbid("hsts", li.hsts)?;
+                forbid(
+                    "client_identity_header",
+                    li.client_identity_header.is_some(),
+                )?;
+            }
+            if let Some(b) = &li.client_identity_header {
+                check_identity_base(b).map_err(|e| err(at, "client_identity_header", e))?;
             }
             if li.mode != Mode::Tcp {
                 forbid("proxy_protocol", li.proxy_protocol)?;
@@ -521,6 +532,46 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// A base for the identity header names: a header token that the
+/// suffixes keep valid, and no name the gateway strips or sets for other
+/// reasons (it would be stripped before the upstream saw it, or stand for
+/// a forwarding header).
+fn check_identity_base(b: &str) -> std::result::Result<(), String> {
+    let token = !b.is_empty()
+        && b.len() <= 64
+        && b.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+        && !b.starts_with('-')
+        && !b.ends_with('-');
+    if !token {
+        return Err(format!(
+            "`{b}`: expected a header name of letters, digits and inner `-` (at most 64), such as \"X-Pivault-Client\""
+        ));
+    }
+    let l = b.to_ascii_lowercase();
+    if [
+        "x-forwarded",
+        "forwarded",
+        "x-real-ip",
+        "x-ssl",
+        "x-client",
+        "ssl-client",
+        "x-original",
+        "x-rewrite",
+        "x-tls-client",
+        "proxy",
+        "connection",
+        "host",
+    ]
+    .iter()
+    .any(|p| l.starts_with(p))
+    {
+        return Err(format!(
+            "`{b}`: a name other proxies use; pick one of your own such as \"X-Pivault-Client\""
+        ));
+    }
+    Ok(())
 }
 
 fn check_key_spec(k: &str) -> std::result::Result<(), String> {

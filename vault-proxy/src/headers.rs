@@ -1,11 +1,21 @@
-//! Header rules of `http` mode that do not depend on a connection: which
-//! headers are hop-by-hop (removed both ways), which forwarding headers a
-//! client may not set, whether a request asks for an upgrade, and how big
-//! a header is.
+//! Header rules of `http` mode: which headers are hop-by-hop (removed both
+//! ways), which forwarding and identity headers a client may not set,
+//! the identity headers the gateway sets itself, whether a request asks
+//! for an upgrade, and how big a header is.
 //!
 //! These run on every request and every response, so they look at each
 //! header name once and hash only what they remove.
+//!
+//! Identity: apps behind other terminators read the client certificate
+//! from headers such as `X-Forwarded-Client-Cert` or `X-SSL-Client-S-DN`,
+//! and routing from `X-Original-URL` or `X-Forwarded-Prefix`. A client
+//! could set them: every request loses them (the list is [`STRIPPED`] and
+//! [`family`]), and the gateway sends its own, `<base>-Subject`, `-SAN`
+//! and `-SPKI` (`base` is the listener's `client_identity_header`,
+//! default `X-Pivault-Client`), only when a verified certificate was
+//! presented. Those are the only identity the upstream may trust.
 
+use crate::access::PeerCert;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::Request;
 
@@ -14,13 +24,17 @@ pub(crate) const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forw
 pub(crate) const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+/// The default base of the identity headers (`client_identity_header`).
+pub const DEFAULT_IDENTITY_HEADER: &str = "X-Pivault-Client";
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
 /// The headers removed on the way through: hop-by-hop ones (RFC 9110
 /// 7.6.1 and the common non-standard ones) both ways, then the forwarding
-/// headers a client may not set (the proxy writes its own). Bit `i` of a
-/// mask is `STRIPPED[i]`; [`bit`] maps a name to its bit.
-const STRIPPED: [HeaderName; 14] = [
+/// headers a client may not set (the proxy writes its own), then headers
+/// other terminators use for the client's certificate or the original
+/// URL, which only a terminator may set. Bit `i` of a mask is
+/// `STRIPPED[i]`; [`bit`] maps a name to its bit.
+const STRIPPED: [HeaderName; 27] = [
     header::CONNECTION,
     KEEP_ALIVE,
     PROXY_CONNECTION,
@@ -35,16 +49,31 @@ const STRIPPED: [HeaderName; 14] = [
     X_FORWARDED_HOST,
     header::FORWARDED,
     X_REAL_IP,
+    HeaderName::from_static("x-forwarded-client-cert"),
+    HeaderName::from_static("x-forwarded-port"),
+    HeaderName::from_static("x-forwarded-prefix"),
+    HeaderName::from_static("x-forwarded-ssl"),
+    HeaderName::from_static("x-forwarded-scheme"),
+    HeaderName::from_static("x-forwarded-uri"),
+    HeaderName::from_static("x-original-url"),
+    HeaderName::from_static("x-original-uri"),
+    HeaderName::from_static("x-rewrite-url"),
+    HeaderName::from_static("x-client-cert"),
+    HeaderName::from_static("x-client-verify"),
+    HeaderName::from_static("x-client-dn"),
+    HeaderName::from_static("ssl-client-cert"),
 ];
 
 /// The hop-by-hop bits of [`STRIPPED`].
 const HOP_BY_HOP: u32 = (1 << 9) - 1;
-/// The hop-by-hop and forwarding bits.
-const HOP_AND_FORWARDING: u32 = (1 << 14) - 1;
+/// The bit of every name of [`family`].
+const FAMILY: u32 = 1 << 27;
+/// Everything a request loses.
+const REQUEST: u32 = ((1 << 27) - 1) | FAMILY;
 
 /// The bit of a (lower-case) header name in [`STRIPPED`], or 0. A string
 /// match compiles to a length switch and a compare, cheaper than comparing
-/// the name with each of the fourteen.
+/// the name with each of them.
 fn bit(name: &str) -> u32 {
     match name {
         "connection" => 1 << 0,
@@ -61,15 +90,58 @@ fn bit(name: &str) -> u32 {
         "x-forwarded-host" => 1 << 11,
         "forwarded" => 1 << 12,
         "x-real-ip" => 1 << 13,
+        "x-forwarded-client-cert" => 1 << 14,
+        "x-forwarded-port" => 1 << 15,
+        "x-forwarded-prefix" => 1 << 16,
+        "x-forwarded-ssl" => 1 << 17,
+        "x-forwarded-scheme" => 1 << 18,
+        "x-forwarded-uri" => 1 << 19,
+        "x-original-url" => 1 << 20,
+        "x-original-uri" => 1 << 21,
+        "x-rewrite-url" => 1 << 22,
+        "x-client-cert" => 1 << 23,
+        "x-client-verify" => 1 << 24,
+        "x-client-dn" => 1 << 25,
+        "ssl-client-cert" => 1 << 26,
         _ => 0,
     }
 }
 
-/// Removes a request's hop-by-hop headers (see [`strip_response`]) and
-/// any forwarding headers the client sent (`X-Forwarded-For`, `-Proto`,
-/// `-Host`, `Forwarded`, `X-Real-IP`): never trusted, replaced by ours.
-pub(crate) fn strip_request(h: &mut HeaderMap) {
-    strip(h, HOP_AND_FORWARDING);
+/// Name prefixes whose whole family is stripped from requests: the
+/// certificate headers of nginx, Apache, HAProxy and F5 configurations
+/// (`X-SSL-Client-S-DN`, `X-SSL-Cert`, `X-Client-Cert-Chain`,
+/// `X-Client-S-DN`, `SSL-Client-Verify`...). Not all of `X-Client-*`:
+/// `X-Client-Id` or `X-Client-Version` are ordinary app data.
+const FAMILIES: [&str; 7] = [
+    "x-ssl-",
+    "x-client-cert-",
+    "x-client-s-",
+    "x-client-i-",
+    "x-client-verify-",
+    "x-tls-client-",
+    "ssl-client-",
+];
+
+/// [`FAMILY`] when `name` (lower-case) is in one of [`FAMILIES`] or starts
+/// with `own`, the listener's own identity base (lower-case); else 0.
+/// Most names fail the first byte compare.
+fn family(name: &str, own: &str) -> u32 {
+    let hit = (name.starts_with("x-") || name.starts_with("ssl-"))
+        && (FAMILIES.iter().any(|f| name.starts_with(f)) || name.starts_with(own));
+    if hit {
+        FAMILY
+    } else {
+        0
+    }
+}
+
+/// Removes a request's hop-by-hop headers (see [`strip_response`]), any
+/// forwarding headers the client sent (`X-Forwarded-For`, `-Proto`,
+/// `-Host`, `Forwarded`, `X-Real-IP`: replaced by ours) and every
+/// identity or original-URL header ([`STRIPPED`], [`FAMILIES`], and any
+/// name starting with `own`, the lower-case identity base).
+pub(crate) fn strip_request(h: &mut HeaderMap, own: &str) {
+    strip(h, REQUEST, own);
 }
 
 /// Removes `Connection`, the headers it names and the fixed hop-by-hop set
@@ -77,22 +149,32 @@ pub(crate) fn strip_request(h: &mut HeaderMap) {
 /// `Proxy-Authorization`, `TE`, `Trailer`, `Transfer-Encoding`,
 /// `Upgrade`).
 pub(crate) fn strip_response(h: &mut HeaderMap) {
-    strip(h, HOP_BY_HOP);
+    strip(h, HOP_BY_HOP, "");
 }
 
 /// One pass over the names notes which of `mask`'s are present; only those
 /// are removed (a removal hashes its name). The usual message carries none,
 /// or only `Connection: keep-alive`, whose token names a header in the set,
 /// so nothing is allocated for it.
-fn strip(h: &mut HeaderMap, mask: u32) {
-    let present = h.keys().fold(0, |p, k| p | bit(k.as_str())) & mask;
+fn strip(h: &mut HeaderMap, mask: u32, own: &str) {
+    let fam = mask & FAMILY != 0;
+    let present = h.keys().fold(0, |p, k| {
+        let b = bit(k.as_str());
+        p | if b == 0 && fam {
+            family(k.as_str(), own)
+        } else {
+            b
+        }
+    }) & mask;
     if present == 0 {
         return;
     }
+    let mut named = Vec::new();
     if present & 1 != 0 {
         // Named by `Connection`: those not removed anyway. "close" names
         // no header; "keep-alive", the usual token, is in every mask.
-        let mut named = Vec::new();
+        // `Host` is end-to-end whatever a client says: removing it would
+        // send the upstream a request without one.
         for v in h.get_all(header::CONNECTION) {
             for t in v.as_bytes().split(|&b| b == b',') {
                 let t = t.trim_ascii();
@@ -103,20 +185,70 @@ fn strip(h: &mut HeaderMap, mask: u32) {
                     continue;
                 }
                 if let Ok(n) = HeaderName::from_bytes(t) {
-                    if bit(n.as_str()) & mask == 0 {
+                    if n != header::HOST && bit(n.as_str()) & mask == 0 {
                         named.push(n);
                     }
                 }
             }
         }
-        for n in &named {
-            h.remove(n);
-        }
+    }
+    if present & FAMILY != 0 {
+        named.extend(
+            h.keys()
+                .filter(|k| bit(k.as_str()) == 0 && family(k.as_str(), own) != 0)
+                .cloned(),
+        );
+    }
+    for n in &named {
+        h.remove(n);
     }
     for (i, n) in STRIPPED.iter().enumerate() {
         if present & (1 << i) != 0 {
             h.remove(n);
         }
+    }
+}
+
+/// A listener's identity header names (`client_identity_header`).
+pub(crate) struct IdentityNames {
+    /// The base, lower-case: names starting with it are stripped.
+    pub(crate) base: String,
+    subject: HeaderName,
+    san: HeaderName,
+    spki: HeaderName,
+}
+
+impl IdentityNames {
+    /// The names for `base` (validated by the config as a header token).
+    pub(crate) fn new(base: &str) -> Self {
+        let n = |s: &str| {
+            HeaderName::from_bytes(format!("{base}-{s}").as_bytes())
+                .expect("validated: a header token")
+        };
+        IdentityNames {
+            base: base.to_ascii_lowercase(),
+            subject: n("Subject"),
+            san: n("SAN"),
+            spki: n("SPKI"),
+        }
+    }
+
+    /// The identity headers of a verified client certificate: its subject
+    /// and SANs (already escaped, see [`crate::access::PeerCert`]) and
+    /// `sha256:<hex>` of its SPKI. Built once per connection.
+    pub(crate) fn headers(&self, c: &PeerCert) -> Vec<(HeaderName, HeaderValue)> {
+        // The values are visible ASCII by construction; one that were not
+        // would be left out rather than sent half.
+        let v = |s: &str| HeaderValue::from_str(s).ok();
+        [
+            (self.subject.clone(), v(&c.subject)),
+            (self.san.clone(), v(&c.sans)),
+            (self.spki.clone(), v(&c.spki_sha256_hex())),
+        ]
+        .into_iter()
+        .filter_map(|(n, v)| Some((n, v?)))
+        .filter(|(_, v)| !v.is_empty())
+        .collect()
     }
 }
 
@@ -172,7 +304,69 @@ mod tests {
         }
         assert_eq!(bit("content-type"), 0);
         assert_eq!(HOP_BY_HOP, 0x1ff);
-        assert_eq!(HOP_AND_FORWARDING, (1 << STRIPPED.len()) - 1);
+        assert_eq!(REQUEST & !FAMILY, (1 << STRIPPED.len()) - 1);
+    }
+
+    #[test]
+    fn forged_identity_and_original_url_headers_are_stripped_from_requests() {
+        let mut h = map(&[
+            ("x-forwarded-client-cert", "By=x;Subject=\"CN=admin\""),
+            ("x-ssl-client-s-dn", "CN=admin"),
+            ("x-ssl-client-verify", "SUCCESS"),
+            ("x-client-verify", "SUCCESS"),
+            ("x-client-cert", "x"),
+            ("x-client-s-dn", "CN=admin"),
+            ("ssl-client-cert", "x"),
+            ("x-forwarded-port", "443"),
+            ("x-forwarded-prefix", "/admin"),
+            ("x-original-url", "/admin"),
+            ("x-rewrite-url", "/admin"),
+            ("x-pivault-client-subject", "CN=admin"),
+            ("x-pivault-client-spki", "sha256:00"),
+            ("x-gw-id-subject", "CN=admin"),
+            ("x-client-id", "app-7"),
+            ("x-sslx", "kept"),
+            ("accept", "*/*"),
+        ]);
+        strip_request(&mut h, "x-gw-id");
+        assert_eq!(
+            names(&h),
+            [
+                "accept",
+                "x-client-id",
+                "x-pivault-client-spki",
+                "x-pivault-client-subject",
+                "x-sslx"
+            ]
+        );
+        strip_request(&mut h, "x-pivault-client");
+        assert_eq!(names(&h), ["accept", "x-client-id", "x-sslx"]);
+    }
+
+    #[test]
+    fn connection_cannot_name_host_away() {
+        let mut h = map(&[("connection", "host, x-a"), ("host", "h"), ("x-a", "1")]);
+        strip_request(&mut h, "x-pivault-client");
+        assert_eq!(names(&h), ["host"]);
+    }
+
+    #[test]
+    fn identity_names_follow_the_configured_base() {
+        let n = IdentityNames::new("X-Gw");
+        let mut c = PeerCert {
+            subject: "CN=a\\,b".into(),
+            sans: "DNS:a".into(),
+            ..Default::default()
+        };
+        c.spki_sha256[0] = 0xab;
+        let h = n.headers(&c);
+        assert_eq!(h[0].0, "x-gw-subject");
+        assert_eq!(h[0].1, "CN=a\\,b");
+        assert_eq!(h[1].0, "x-gw-san");
+        assert_eq!(h[2].0, "x-gw-spki");
+        assert!(h[2].1.to_str().unwrap().starts_with("sha256:ab00"));
+        c.sans.clear();
+        assert_eq!(n.headers(&c).len(), 2, "no empty SAN header");
     }
 
     #[test]
@@ -185,7 +379,7 @@ mod tests {
     #[test]
     fn end_to_end_headers_are_untouched() {
         let mut h = map(&[("host", "a"), ("accept", "*/*"), ("x-app", "1")]);
-        strip_request(&mut h);
+        strip_request(&mut h, "x-pivault-client");
         assert_eq!(names(&h), ["accept", "host", "x-app"]);
     }
 
@@ -203,7 +397,7 @@ mod tests {
             ("forwarded", "for=6.6.6.6"),
             ("content-type", "text/plain"),
         ]);
-        strip_request(&mut h);
+        strip_request(&mut h, "x-pivault-client");
         assert_eq!(names(&h), ["content-type"]);
     }
 

@@ -2,9 +2,13 @@
 //! plaintext HTTP/1.1 to the upstream over kept-alive connections
 //! ([`crate::upstream`]). The connection around them is `session`'s.
 //!
-//! Per request: hop-by-hop headers are removed both ways; `X-Forwarded-For`,
-//! `X-Forwarded-Proto` and `Forwarded` are set from the connection (whatever
-//! the client sent in them is dropped, never trusted); bodies are streamed;
+//! Per request: what [`crate::request`] refuses gets its 400 or 405 and
+//! never reaches the upstream, and dot segments are resolved before the
+//! path goes under the upstream's prefix; hop-by-hop headers are removed
+//! both ways; `X-Forwarded-For`, `X-Forwarded-Proto` and `Forwarded` are
+//! set from the connection (whatever the client sent in them is dropped,
+//! never trusted), and so are the identity headers (`headers`); bodies
+//! are streamed;
 //! `Upgrade` requests (WebSocket) are passed to the upstream, and on `101`
 //! `session` splices the two streams; HSTS is added when asked. Upstream failures: 502 with a
 //! log line naming the upstream, 504 after `upstream_timeout_s`.
@@ -14,8 +18,8 @@ use crate::body::{Finish, InFlight, Progress};
 use crate::config::{AllowRule, HttpUpstream};
 use crate::exchange::{exchange, Failure};
 use crate::headers::{
-    header_bytes, is_upgrade, strip_request, strip_response, X_FORWARDED_FOR, X_FORWARDED_HOST,
-    X_FORWARDED_PROTO,
+    header_bytes, is_upgrade, strip_request, strip_response, IdentityNames,
+    DEFAULT_IDENTITY_HEADER, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO,
 };
 use crate::listener::{ConnInfo, Shared};
 use crate::log::Entry;
@@ -25,7 +29,7 @@ use crate::watch::HeadDeadline;
 use bytes::Bytes;
 use http_body_util::{Either, Full};
 use hyper::body::{Body, Incoming};
-use hyper::header::{self, HeaderValue};
+use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::http::uri::{self, PathAndQuery};
 use hyper::upgrade::OnUpgrade;
 use hyper::{Method, Request, Response, StatusCode, Uri};
@@ -45,6 +49,7 @@ pub struct HttpProxy {
     upstream: HttpUpstream,
     upstream_str: String,
     hsts: bool,
+    identity: IdentityNames,
     pub(crate) pool: Arc<Upstream>,
     /// For HTTP/2 clients (ALPN `h2`).
     pub(crate) h2: hyper::server::conn::http2::Builder<TokioExecutor>,
@@ -81,6 +86,14 @@ impl HttpProxy {
         // deadline, on by default (30 s) once a timer is set, which armed
         // a sleep for every request and would cut a header that
         // `header_timeout_s` allows beyond 30 s. The deadline is `guard`'s.
+        // Read from the listener `tls` was loaded for, which keeps this
+        // constructor's signature (and its callers) as they were.
+        let identity = IdentityNames::new(
+            tls.listener()
+                .client_identity_header
+                .as_deref()
+                .unwrap_or(DEFAULT_IDENTITY_HEADER),
+        );
         let mut h1 = hyper::server::conn::http1::Builder::new();
         h1.max_buf_size(sh.limits.max_header_bytes.max(8192))
             .keep_alive(true);
@@ -90,6 +103,7 @@ impl HttpProxy {
             upstream,
             upstream_str,
             hsts,
+            identity,
             pool,
             h2,
             h1,
@@ -110,6 +124,9 @@ pub(crate) struct ConnCtx {
     /// The process.
     pub(crate) sh: Arc<Shared>,
     fwd: Forwarding,
+    /// The identity headers of the client's verified certificate (none
+    /// without one), built once for the connection's requests.
+    identity: Vec<(HeaderName, HeaderValue)>,
     /// The request header deadline's view of this connection.
     pub(crate) head: Arc<HeadDeadline>,
     /// "HTTP/1.1" or "HTTP/2", for records of requests hyper refused.
@@ -133,9 +150,15 @@ impl ConnCtx {
     ) -> Self {
         let slots = (proto == "HTTP/2")
             .then(|| Arc::new(Semaphore::new(sh.limits.max_upstream_per_connection)));
+        let identity = info
+            .cert
+            .as_ref()
+            .map(|c| proxy.identity.headers(c))
+            .unwrap_or_default();
         ConnCtx {
             fwd: Forwarding::new(info.peer.ip()),
             slots,
+            identity,
             info,
             proxy,
             sh,
@@ -344,9 +367,19 @@ impl HttpProxy {
                 "request header too large\n",
             ));
         }
+        let resolved = crate::request::check(&req).map_err(|r| {
+            let mut resp = full(r.status, r.msg);
+            if r.status == StatusCode::METHOD_NOT_ALLOWED {
+                resp.headers_mut().insert(
+                    header::ALLOW,
+                    HeaderValue::from_static(crate::request::ALLOW),
+                );
+            }
+            resp
+        })?;
         let upgrade = is_upgrade(&req);
         let uri = self
-            .upstream_uri(req.uri())
+            .upstream_uri(resolved.as_ref().unwrap_or(req.uri()))
             .ok_or_else(|| full(StatusCode::BAD_REQUEST, "bad request target\n"))?;
         let (mut parts, req_body) = req.into_parts();
         let method: Method = parts.method.clone();
@@ -364,9 +397,13 @@ impl HttpProxy {
                 headers.insert(header::HOST, v);
             }
         }
-        strip_request(headers);
-        // Room for the forwarding headers at once, not a regrowth midway.
-        headers.reserve(4);
+        strip_request(headers, &self.identity.base);
+        // Room for the forwarding and identity headers at once, not a
+        // regrowth midway.
+        headers.reserve(4 + ctx.identity.len());
+        for (n, v) in &ctx.identity {
+            headers.insert(n.clone(), v.clone());
+        }
         headers.insert(X_FORWARDED_FOR, ctx.fwd.xff.clone());
         headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("https"));
         let host = headers

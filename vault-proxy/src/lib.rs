@@ -25,8 +25,8 @@
 //! Modules: [`config`] (the TOML schema), [`tls`] (policy, certificate
 //! loading and reload), [`listener`] (accept loop, limits), [`balance`] (connections spread over worker threads), [`access`]
 //! (client certificate rules), [`http`], [`tcp`], [`originate`],
-//! [`redirect`] (the modes), `headers` (hop-by-hop and forwarding rules), [`upstream`] (keep-alive upstream connections), [`watch`] (idle and header deadlines), [`metrics`], [`log`] (monitoring), [`server`]
-//! (start, signals, drain), [`devcert`].
+//! [`redirect`] (the modes), `headers` (hop-by-hop, forwarding and identity headers), `request` (requests refused, paths resolved), [`upstream`] (keep-alive upstream connections), [`watch`] (idle and header deadlines), [`metrics`], [`log`] (monitoring), [`server`]
+//! (start, signals, drain), [`devcert`], [`filecheck`] (what `proxy check` warns about).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -37,6 +37,7 @@ pub mod config;
 pub mod devcert;
 mod error;
 mod exchange;
+pub mod filecheck;
 mod headers;
 pub mod http;
 pub mod listener;
@@ -44,6 +45,7 @@ pub mod log;
 pub mod metrics;
 pub mod originate;
 pub mod redirect;
+mod request;
 pub mod server;
 mod session;
 mod span;

@@ -5,7 +5,7 @@
 //! cannot hold every slot), the TLS handshake deadline, the
 //! client-certificate access check, and the shutdown signal for draining.
 
-use crate::access::PeerCert;
+use crate::access::{PeerCert, Refusal};
 use crate::balance::{Balancer, Handoff};
 use crate::config::{AllowRule, Limits};
 use crate::log::AccessLog;
@@ -133,15 +133,18 @@ pub async fn tls_accept(
         .and_then(|c| c.first())
         .and_then(|c| PeerCert::parse(c.as_ref()));
     if !rules.is_empty() {
-        let ok = info.cert.as_ref().is_some_and(|c| c.allowed(rules));
-        if !ok {
+        let refused = match &info.cert {
+            Some(c) => c.admit(rules).err(),
+            None => Some(Refusal::NotAllowed),
+        };
+        if let Some(why) = refused {
             m.handshake_failed(HandshakeFailure::NotAllowed);
             let who = info
                 .cert
                 .as_ref()
                 .map(|c| format!("{} ({})", c.subject, c.spki_pin()));
             tracing::warn!(
-                "listener {}: client {} refused: certificate {} is not in `allow`",
+                "listener {}: client {} refused: certificate {} {why}",
                 info.listener,
                 info.peer,
                 who.as_deref().unwrap_or("(unparsable)")

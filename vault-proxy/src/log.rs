@@ -3,6 +3,12 @@
 //! listener, method, path, status, bytes in/out, duration, upstream and the
 //! TLS version and suite. Written to a file (append) or stdout ("-"); the
 //! file is reopened on SIGHUP, so logrotate can move it away and signal.
+//!
+//! The file is created mode 0640 (client addresses and certificate
+//! subjects are not for every local user) and never opened through a
+//! symbolic link: someone who can write the log's directory could
+//! otherwise point the name at another file between a rotation and the
+//! SIGHUP, and have the gateway append to it.
 
 use crate::error::{Error, Result};
 use serde::Serialize;
@@ -102,11 +108,22 @@ fn open_target(target: &str) -> Result<Box<dyn Write + Send>> {
     if target == "-" {
         return Ok(Box::new(std::io::stdout()));
     }
+    use std::os::unix::fs::OpenOptionsExt;
     let f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o640)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(target)
-        .map_err(|e| Error::io(target, e))?;
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                let msg = "is a symbolic link; the access log is not opened through one \
+                           (point `access_log` at the file itself)";
+                Error::io(target, std::io::Error::other(msg))
+            } else {
+                Error::io(target, e)
+            }
+        })?;
     Ok(Box::new(f))
 }
 
@@ -117,6 +134,23 @@ pub fn rfc3339_now() -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_log_is_created_0640_and_never_through_a_symlink() {
+        let d = std::env::temp_dir().join(format!("pivault-log-test-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        let log = d.join("a.log");
+        super::open_target(log.to_str().unwrap()).unwrap();
+        let mode = std::fs::metadata(&log).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & !0o640, 0, "{mode:o}");
+        let link = d.join("link.log");
+        std::os::unix::fs::symlink(&log, &link).unwrap();
+        let e = super::open_target(link.to_str().unwrap()).err().unwrap();
+        assert!(e.to_string().contains("symbolic link"), "{e}");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
     #[test]
     fn time_format_shape() {
         let t = super::rfc3339_now();

@@ -2,7 +2,13 @@
 //! upstream, with half-close (a client's EOF becomes a write shutdown
 //! upstream and the other way). With `proxy_protocol = true` the upstream
 //! first gets a PROXY protocol v2 header carrying the client address and,
-//! when one was presented, the client certificate's subject CN.
+//! when one was presented, the client certificate's subject CN (only when
+//! the subject has exactly one).
+//!
+//! The access record and the byte counters get the bytes actually moved,
+//! also when the relay ends in an error or is cut (idle timeout, drain):
+//! each side is wrapped in a counter, and the record is written when the
+//! relay ends or is dropped.
 
 use crate::config::AllowRule;
 use crate::listener::{tls_accept, ConnInfo, Handler, Shared};
@@ -10,10 +16,12 @@ use crate::log::Entry;
 use crate::tls::ServerTls;
 use crate::watch::{idle_guard, IdleIo};
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering::Relaxed;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
 /// One `tcp` listener.
@@ -119,7 +127,8 @@ pub async fn connect_upstream(upstream: &str, sh: &Shared) -> std::io::Result<Tc
 /// over, so one read drains what the kernel and rustls have ready.
 const RELAY_BUF: usize = 64 * 1024;
 
-/// Relays both ways until both sides closed; logs and counts the bytes.
+/// Relays both ways until both sides closed; logs and counts the bytes
+/// moved, however the relay ends (see the module doc).
 pub async fn relay<A, B>(
     mut client: A,
     mut upstream: B,
@@ -129,40 +138,106 @@ pub async fn relay<A, B>(
     mode: &'static str,
     start: Instant,
 ) where
-    A: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-    B: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    A: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
 {
-    let (bin, bout) = match tokio::io::copy_bidirectional_with_sizes(
-        &mut client,
-        &mut upstream,
-        RELAY_BUF,
-        RELAY_BUF,
-    )
-    .await
-    {
-        Ok(x) => x,
-        Err(e) => {
-            tracing::debug!(listener = %info.listener, client = %info.peer, "relay ended: {e}");
-            (0, 0)
-        }
+    let tally = Tally {
+        bin: AtomicU64::new(0),
+        bout: AtomicU64::new(0),
+        info,
+        sh,
+        upstream_name,
+        mode,
+        start,
     };
-    let m = info.metrics(sh);
-    m.bytes_in.add(bin);
-    m.bytes_out.add(bout);
-    if let Some(log) = &sh.log {
-        log.write(Entry {
-            client: info.peer.to_string(),
-            client_cert: info.cert.as_ref().map(|c| c.subject.clone()),
-            listener: info.listener.clone(),
-            mode,
-            bytes_in: bin,
-            bytes_out: bout,
-            duration_ms: start.elapsed().as_millis() as u64,
-            upstream: upstream_name.to_string(),
-            tls_version: info.tls_version.clone(),
-            tls_suite: info.tls_suite.clone(),
-            ..Default::default()
-        });
+    // Bytes in are those written to the upstream, bytes out those written
+    // to the client: what was moved, not what was read and then lost.
+    let mut c = Counted {
+        io: &mut client,
+        n: &tally.bout,
+    };
+    let mut u = Counted {
+        io: &mut upstream,
+        n: &tally.bin,
+    };
+    if let Err(e) =
+        tokio::io::copy_bidirectional_with_sizes(&mut c, &mut u, RELAY_BUF, RELAY_BUF).await
+    {
+        tracing::debug!(listener = %info.listener, client = %info.peer, "relay ended: {e}");
+    }
+}
+
+/// A relay's byte counts; counted into the metrics and written to the
+/// access log when dropped, so a relay cut short is recorded too.
+struct Tally<'a> {
+    bin: AtomicU64,
+    bout: AtomicU64,
+    info: &'a ConnInfo,
+    sh: &'a Shared,
+    upstream_name: &'a str,
+    mode: &'static str,
+    start: Instant,
+}
+
+impl Drop for Tally<'_> {
+    fn drop(&mut self) {
+        let (bin, bout) = (*self.bin.get_mut(), *self.bout.get_mut());
+        let (info, sh) = (self.info, self.sh);
+        let m = info.metrics(sh);
+        m.bytes_in.add(bin);
+        m.bytes_out.add(bout);
+        if let Some(log) = &sh.log {
+            log.write(Entry {
+                client: info.peer.to_string(),
+                client_cert: info.cert.as_ref().map(|c| c.subject.clone()),
+                listener: info.listener.clone(),
+                mode: self.mode,
+                bytes_in: bin,
+                bytes_out: bout,
+                duration_ms: self.start.elapsed().as_millis() as u64,
+                upstream: self.upstream_name.to_string(),
+                tls_version: info.tls_version.clone(),
+                tls_suite: info.tls_suite.clone(),
+                ..Default::default()
+            });
+        }
+    }
+}
+
+/// One side of a relay, counting the bytes written to it. An uncontended
+/// relaxed add per write of up to 64 KiB: nothing next to the copy.
+struct Counted<'a, T> {
+    io: T,
+    n: &'a AtomicU64,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Counted<'_, T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Counted<'_, T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.io).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = r {
+            self.n.fetch_add(n as u64, Relaxed);
+        }
+        r
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 
@@ -189,8 +264,11 @@ impl Handler for TcpTunnel {
             }
         };
         if self.proxy_protocol {
-            let cn = info.cert.as_ref().and_then(|c| c.cns.first().cloned());
-            let hdr = proxy_v2_header(info.peer, info.local, &info.tls_version, cn.as_deref());
+            // Only an unambiguous CN: with `allow` CN rules, a subject with
+            // several was refused at the handshake; without, the first of
+            // several would name someone the rules never looked at.
+            let cn = info.cert.as_ref().and_then(|c| c.sole_cn());
+            let hdr = proxy_v2_header(info.peer, info.local, &info.tls_version, cn);
             if let Err(e) = up.write_all(&hdr).await {
                 tracing::warn!(
                     "listener {}: upstream {}: writing the PROXY header: {e}",

@@ -227,6 +227,11 @@ impl ServerTls {
         &self.listener.listen
     }
 
+    /// The listener's settings, as loaded with its certificates.
+    pub fn listener(&self) -> &Listener {
+        &self.listener
+    }
+
     fn files(&self) -> Vec<PathBuf> {
         let li = &self.listener;
         let mut v: Vec<PathBuf> = li.cert.iter().cloned().collect();

@@ -119,6 +119,10 @@ pub enum Error {
         /// The kind asked for.
         kind: &'static str,
     },
+    /// Another command wrote the keystore between this command's read and
+    /// its write; this command's change was not written.
+    #[error("{0} was changed by another pivault command while this one ran; nothing was changed by this one: run it again")]
+    KeystoreChanged(PathBuf),
     /// Argon2 parameters out of range.
     #[error("invalid Argon2id parameters: {0}")]
     KdfParams(String),

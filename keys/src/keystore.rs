@@ -13,6 +13,7 @@ use crate::atomic::{write_atomic, write_new};
 use crate::body::{self, AuditAnchor, Body, SlotRecord, WRAPS_KEYRING};
 use crate::slot::{KdfParams, Passphrase, SlotKind};
 use crate::unseal::Unsealed;
+use crate::writelock::{self, WriteLock};
 use crate::{Error, Result};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -55,6 +56,9 @@ pub struct Keystore {
     pub(crate) body: Body,
     pub(crate) suite: Suite,
     pub(crate) vault_id: [u8; 16],
+    /// SHA-256 of the bytes this keystore was read from (or last wrote):
+    /// a write refuses to replace any other (see `writelock`).
+    pub(crate) read_digest: [u8; 32],
 }
 
 pub(crate) fn now() -> u64 {
@@ -97,6 +101,7 @@ impl Keystore {
             path,
             suite,
             vault_id,
+            read_digest: [0; 32],
             version: body::VERSION,
             body: Body {
                 vault_id: B64.encode(vault_id),
@@ -113,6 +118,7 @@ impl Keystore {
         let mut u = Unsealed::fresh(keyring)?;
         ks.push_passphrase_slot(&u, pass, kdf)?;
         let bytes = ks.serialize(&mut u)?;
+        ks.read_digest = writelock::digest(&bytes);
         write_new(&ks.path, &bytes, FILE_MODE).map_err(|e| match e {
             Error::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
                 Error::AlreadyInitialised(vault.to_path_buf())
@@ -162,6 +168,7 @@ impl Keystore {
             body,
             suite,
             vault_id,
+            read_digest: writelock::digest(bytes),
         })
     }
 
@@ -395,11 +402,17 @@ impl Keystore {
         Ok(body::frame(&self.body))
     }
 
-    /// Writes the keystore back atomically after a change. On failure the
+    /// Writes the keystore back atomically after a change, under the
+    /// keystore's write lock, and only over the keystore it was read from
+    /// (else [`Error::KeystoreChanged`], nothing written). On failure the
     /// in-memory state may be ahead of the file; reload before retrying.
     pub(crate) fn save(&mut self, u: &mut Unsealed) -> Result<()> {
         let bytes = self.serialize(u)?;
-        write_atomic(&self.path, &bytes, FILE_MODE)
+        let lock = WriteLock::acquire(&self.path)?;
+        writelock::check_unchanged(&lock, &self.path, &self.read_digest)?;
+        write_atomic(&self.path, &bytes, FILE_MODE)?;
+        self.read_digest = writelock::digest(&bytes);
+        Ok(())
     }
 
     pub(crate) fn check_mac(&self, keyring: &Keyring) -> Result<()> {

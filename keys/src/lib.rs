@@ -41,6 +41,7 @@ pub mod sealed_keys;
 mod shares;
 mod slot;
 mod unseal;
+mod writelock;
 
 pub use atomic::{write_atomic, write_new};
 pub use error::{Error, Result};
@@ -52,3 +53,4 @@ pub use shares::ShareFile;
 pub use slot::{KdfParams, Passphrase, SlotKind};
 pub use unseal::Unsealed;
 pub use vault_core::Keyring;
+pub use writelock::LOCK_FILE as KEYSTORE_LOCK_FILE;

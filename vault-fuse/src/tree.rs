@@ -20,6 +20,7 @@ const ROOT_FILES: &[&str] = &[
     "pivault.keystore",
     "audit.log",
     "pivault.lock",
+    "pivault.keystore.lock",
     "pivault.tls-keys",
 ];
 /// Prefix of temporary entries (never a valid encrypted name: base64url has

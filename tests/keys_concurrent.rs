@@ -109,7 +109,7 @@ fn parallel_key_changes_never_lose_a_reported_success() {
     let out = f.fsck();
     assert!(out.ok(), "{out:?}");
     assert_contains(&out.stdout, "0 damaged");
-    if won.get("import").is_some() {
+    if won.contains_key("import") {
         let dest = f.path("out");
         ok(f.export(&dest));
         assert_eq!(

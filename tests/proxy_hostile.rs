@@ -22,8 +22,9 @@ use std::time::{Duration, Instant};
 /// A backend that behaves like Python's `http.server` with a handler that
 /// does not read bodies: `/deny` answers 401 at once *without reading the
 /// request body* and keeps the connection open, so whatever body follows
-/// is read as the next request. Any other path answers `served PATH`.
-/// Every request line it parsed is recorded.
+/// is read as the next request; `/deny-late` does the same after 300 ms.
+/// Any other path answers `served PATH`, after 500 ms when it starts with
+/// `/slow`. Every request line it parsed is recorded.
 fn lazy_backend() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
@@ -59,7 +60,14 @@ fn lazy_serve(s: TcpStream, seen: &Mutex<Vec<String>>) {
         let first = head.first().cloned().unwrap_or_default();
         seen.lock().unwrap().push(first.trim_end().to_string());
         let path = first.split_whitespace().nth(1).unwrap_or("/").to_string();
-        let reply = if path == "/deny" {
+        if path == "/deny-late" || path.starts_with("/slow") {
+            std::thread::sleep(Duration::from_millis(if path == "/deny-late" {
+                300
+            } else {
+                500
+            }));
+        }
+        let reply = if path.starts_with("/deny") {
             "HTTP/1.1 401 Unauthorized\r\ncontent-length: 7\r\n\r\ndenied\n".to_string()
         } else {
             let body = format!("served {path}\n");
@@ -334,7 +342,8 @@ fn cancelled_http2_streams_do_not_churn_upstream_connections() {
             // Cancelled mid-body (RST_STREAM): the gateway reads the rest
             // of the response and keeps the connection.
             drop(resp);
-            tokio::time::sleep(Duration::from_millis(800)).await;
+            // The rest comes after 500 ms; ample time to read it.
+            tokio::time::sleep(Duration::from_millis(2000)).await;
         }
     });
     let (rc, out, err) = s.curl(a, "/", &[]);
@@ -346,6 +355,86 @@ fn cancelled_http2_streams_do_not_churn_upstream_connections() {
     assert_eq!(
         accepted.load(Ordering::SeqCst),
         1,
-        "five cancelled streams and a request took more than one upstream connection"
+        "three cancelled streams and a request took more than one upstream connection"
+    );
+}
+
+#[test]
+fn request_smuggled_in_a_body_sent_before_the_answer_never_reaches_another_client() {
+    // The body is whole before the app answers (it answers after 300 ms
+    // without reading it), so it sits in the app's buffer as a request of
+    // its own, one the app is slow to answer: had the connection been
+    // reused, the next client's request would get that answer.
+    let s = setup();
+    let (backend, _seen) = lazy_backend();
+    let gw = Gw::start_env(
+        &s.dir,
+        &s.http(backend, ""),
+        &[("PIVAULT_PROXY_THREADS", "1")],
+    );
+    let a = gw.addrs[0];
+    let cfg = client_config(&s.ca(), None);
+    let smuggled = "GET /slow-smuggled HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    for round in 0..5 {
+        let mut t = tls_connect(a, cfg.clone(), "localhost").unwrap();
+        write!(
+            t,
+            "POST /deny-late HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n{smuggled}",
+            smuggled.len()
+        )
+        .unwrap();
+        t.flush().unwrap();
+        assert_eq!(read_response(&mut t).0, 401);
+        let wrong = victim(a, cfg.clone(), 3);
+        assert!(
+            wrong.is_empty(),
+            "round {round}: a victim got another request's response: {wrong:?}"
+        );
+    }
+}
+
+#[test]
+fn late_http2_body_behind_a_closed_window_never_reaches_the_backend() {
+    // The client's window is 0: even a 7-byte 401 cannot be sent to it, so
+    // the response stays in progress while the client sends the smuggled
+    // request as the late body.
+    let s = setup();
+    let (backend, seen) = lazy_backend();
+    let gw = Gw::start(&s.dir, &s.http(backend, ""));
+    let a = gw.addrs[0];
+    let cfg = client_config(&s.ca(), None);
+    rt().block_on(async {
+        let mut c = (*cfg).clone();
+        c.alpn_protocols = vec![b"h2".to_vec()];
+        let sock = tokio::net::TcpStream::connect(a).await.unwrap();
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(c))
+            .connect("localhost".try_into().unwrap(), sock)
+            .await
+            .unwrap();
+        let (tx, conn) = h2::client::Builder::new()
+            .initial_window_size(0)
+            .handshake::<_, Bytes>(tls)
+            .await
+            .unwrap();
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let mut tx = tx.ready().await.unwrap();
+        let (resp, mut body) = tx
+            .send_request(h2_req("POST", "/deny", Some(SMUGGLED.len())), false)
+            .unwrap();
+        let resp = tokio::time::timeout(Duration::from_secs(10), resp)
+            .await
+            .expect("the 401's head (headers are not flow-controlled)")
+            .unwrap();
+        assert_eq!(resp.status(), 401);
+        let _ = body.send_data(Bytes::from_static(SMUGGLED.as_bytes()), true);
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        drop(resp);
+    });
+    let seen = seen.lock().unwrap();
+    assert!(
+        !seen.iter().any(|l| l.contains("/smuggled")),
+        "a body sent after the answer began reached the backend: {seen:?}"
     );
 }

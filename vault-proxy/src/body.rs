@@ -6,15 +6,18 @@
 //! request for the header deadline.
 //!
 //! An upstream connection is reused only in a known state: its request
-//! body was sent whole *before* the response began, and the response was
-//! read to its end. A backend that answers before it has read the body
-//! (a 401 or 413 handler, Python's `http.server`) would otherwise read
-//! the rest of that body as its next request: a client could smuggle a
-//! request whose response another client then receives. A response the
-//! client abandoned (a cancelled HTTP/2 stream) is read to its end in the
-//! background, within [`DRAIN_MAX`] bytes and [`DRAIN_FOR`], so that
-//! cancelling does not cost a new upstream connection; past either bound
-//! the connection is closed.
+//! had no body, and the response was read to its end. After a request with
+//! a body the connection is closed: an app that answers without reading
+//! the whole body (a 401 or 413 handler, Python's `http.server`) reads the
+//! rest as its next request, and whether it did cannot be seen from
+//! outside; on a reused connection a client could so smuggle a request
+//! whose response another client receives. And once the response has
+//! begun, the rest of a body still arriving is not passed on at all
+//! (`Progress::cut`), so bytes a client sends after the answer never
+//! reach the app. A response the client abandoned (a cancelled HTTP/2
+//! stream) is read to its end in the background, within [`DRAIN_MAX`]
+//! bytes and [`DRAIN_FOR`], so that cancelling does not cost a new
+//! upstream connection; past either bound the connection is closed.
 
 use crate::http::{ConnCtx, Reply};
 use crate::log::Entry;
@@ -56,10 +59,18 @@ impl Drop for InFlight {
 pub(crate) struct Progress {
     /// Bytes passed on.
     pub(crate) bytes: AtomicU64,
-    /// When the last bytes passed (or the request began), see [`now_ms`].
+    /// When bytes last passed (or the request began), see [`now_ms`].
     last_ms: AtomicU64,
+    /// Since when the upstream side has been waiting for the client's next
+    /// bytes, see [`now_ms`]; 0 while it is not (an app that reads slowly
+    /// is not a client that stalled).
+    waiting_ms: AtomicU64,
     /// All of it passed on.
     ended: AtomicBool,
+    /// The response began before the body ended: no more of the body is
+    /// passed on (an app that answers unread bodies would read the rest as
+    /// a request of its own).
+    cut: AtomicBool,
 }
 
 impl Progress {
@@ -68,16 +79,26 @@ impl Progress {
         Progress {
             bytes: AtomicU64::new(0),
             last_ms: AtomicU64::new(now_ms()),
+            waiting_ms: AtomicU64::new(0),
             ended: AtomicBool::new(false),
+            cut: AtomicBool::new(false),
         }
     }
     /// Whether the whole body has been passed on.
     pub(crate) fn ended(&self) -> bool {
         self.ended.load(Relaxed)
     }
-    /// When bytes last moved, in [`now_ms`] terms.
+    /// When bytes last moved (or the body ended), in [`now_ms`] terms.
     pub(crate) fn last_ms(&self) -> u64 {
         self.last_ms.load(Relaxed)
+    }
+    /// Since when the client has been awaited, if it is.
+    pub(crate) fn waiting_ms(&self) -> Option<u64> {
+        Some(self.waiting_ms.load(Relaxed)).filter(|&t| t != 0)
+    }
+    /// Passes nothing more on.
+    pub(crate) fn cut(&self) {
+        self.cut.store(true, Relaxed);
     }
 }
 
@@ -95,6 +116,11 @@ impl<B: Body<Data = Bytes> + Unpin> Body for Counting<B> {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        if self.p.as_ref().is_some_and(|p| p.cut.load(Relaxed)) {
+            // Never woken: the connection is closed once the response is
+            // done, and this body with it.
+            return Poll::Pending;
+        }
         let r = Pin::new(&mut self.inner).poll_frame(cx);
         if let Some(p) = &self.p {
             match &r {
@@ -103,13 +129,22 @@ impl<B: Body<Data = Bytes> + Unpin> Body for Counting<B> {
                         p.bytes.fetch_add(d.len() as u64, Relaxed);
                         p.last_ms.store(now_ms(), Relaxed);
                     }
+                    p.waiting_ms.store(0, Relaxed);
                     // hyper may stop polling once the length is reached.
                     if self.inner.is_end_stream() {
                         p.ended.store(true, Relaxed);
                     }
                 }
-                Poll::Ready(None) => p.ended.store(true, Relaxed),
-                _ => {}
+                Poll::Ready(None) => {
+                    p.last_ms.store(now_ms(), Relaxed);
+                    p.ended.store(true, Relaxed);
+                }
+                Poll::Ready(Some(Err(_))) => {}
+                Poll::Pending => {
+                    if p.waiting_ms.load(Relaxed) == 0 {
+                        p.waiting_ms.store(now_ms().max(1), Relaxed);
+                    }
+                }
             }
         }
         r
@@ -137,9 +172,8 @@ pub(crate) struct Finish {
     /// The request, and through it the connection, the listener (its
     /// upstream pool) and the process (metrics, log).
     pub(crate) req: InFlight,
-    /// The upstream connection, and whether the request body had been
-    /// sent whole when the response began (then reading the response to
-    /// its end leaves the connection clean).
+    /// The upstream connection, and whether it may be reused once the
+    /// response has been read to its end (its request had no body).
     pub(crate) up: Option<(Conn, bool)>,
     /// The client connection's slot for a request upstream (HTTP/2).
     pub(crate) _slot: Option<OwnedSemaphorePermit>,
@@ -187,7 +221,10 @@ impl Drop for Logged {
             Some((c, true)) => {
                 let rest = std::mem::replace(&mut self.inner, Either::Right(Full::default()));
                 if let Either::Left(rest) = rest {
-                    tokio::spawn(drain(c, rest, ctx.proxy.pool.clone()));
+                    // The client connection's slot goes with it: cancelled
+                    // streams cannot hold more upstream connections than
+                    // `max_upstream_per_connection`.
+                    tokio::spawn(drain(c, rest, ctx.proxy.pool.clone(), f._slot));
                 }
             }
             // Dropped: the connection closes.
@@ -210,7 +247,12 @@ impl Drop for Logged {
 /// Reads the rest of a response the client abandoned, within
 /// [`DRAIN_MAX`] bytes and [`DRAIN_FOR`], then gives its connection back;
 /// past either bound, or on an error, the connection closes.
-async fn drain(c: Conn, mut rest: Incoming, pool: Arc<Upstream>) {
+async fn drain(
+    c: Conn,
+    mut rest: Incoming,
+    pool: Arc<Upstream>,
+    _slot: Option<OwnedSemaphorePermit>,
+) {
     let read = async {
         let mut n = 0u64;
         while let Some(f) = rest.frame().await {

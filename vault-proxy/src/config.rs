@@ -60,6 +60,11 @@ fn workers<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option
     d.deserialize_any(Count)
 }
 
+/// The largest value of a `[limits]` timeout, in seconds (a day).
+const MAX_SECONDS: u64 = 86_400;
+/// The largest value of a `[limits]` count.
+const MAX_COUNT: u64 = 10_000_000;
+
 /// `[limits]`: every one has a default.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -352,6 +357,21 @@ impl Config {
         ] {
             if v == 0 {
                 return Err(err(None, k, "expected a number greater than 0".into()));
+            }
+            // Bounded so that deadlines and semaphores cannot overflow.
+            let (max, what) = if k.ends_with("_s") {
+                (MAX_SECONDS, "seconds (a day)")
+            } else {
+                (MAX_COUNT, "")
+            };
+            if v > max {
+                return Err(err(
+                    None,
+                    k,
+                    format!("expected at most {max} {what}")
+                        .trim_end()
+                        .to_string(),
+                ));
             }
         }
         if self

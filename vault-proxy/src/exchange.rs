@@ -4,8 +4,9 @@
 //!
 //! Two deadlines, so that a healthy slow upload is never cut:
 //!
-//! - while the request body is still being sent, the gap between two of
-//!   its bytes may not exceed `body_timeout_s` (the client stalled: 408);
+//! - while the request body is still being sent, the client may keep the
+//!   upstream side waiting for its next bytes at most `body_timeout_s`
+//!   (it stalled: 408; an app that reads slowly is not a stalled client);
 //! - once it is sent (at once for a request without a body),
 //!   the upstream has `upstream_timeout_s` to begin its response (504).
 //!
@@ -109,8 +110,9 @@ impl Failure {
     }
 }
 
-/// The response head, the connection it came on, and whether the request
-/// body had been sent whole when it began.
+/// The response head, the connection it came on, and whether that
+/// connection may be reused once the response is read (its request had no
+/// body: see `body`).
 pub(crate) type Answer = (Response<Incoming>, Conn, bool);
 
 /// Sends `req` upstream under the deadlines of the module's doc.
@@ -130,10 +132,14 @@ pub(crate) async fn exchange(
         None => (open(pool).await?, false),
     };
     let began = Instant::now();
-    // The deadline now: from the body's last byte while it is being sent,
-    // else from when the body ended (or the request began).
+    // The deadline now, and whether it is the upstream's: while the body
+    // is being sent, from when the client began to be awaited (if it is);
+    // once it is sent, from when it ended (or the request began).
     let deadline = || match &body {
-        Some(p) if !p.ended() => (instant_at(p.last_ms()) + body_gap, false),
+        Some(p) if !p.ended() => match p.waiting_ms() {
+            Some(t) => (instant_at(t).max(began) + body_gap, false),
+            None => (Instant::now() + body_gap, false),
+        },
         Some(p) => (instant_at(p.last_ms()).max(began) + answer_in, true),
         None => (began + answer_in, true),
     };
@@ -142,10 +148,13 @@ pub(crate) async fn exchange(
     loop {
         let (at, sent) = deadline();
         tokio::select! {
+            biased;
             r = &mut send => {
                 let (resp, conn) = r?;
-                let whole = body.as_ref().is_none_or(|p| p.ended());
-                return Ok((resp, conn, whole));
+                if let Some(p) = body.as_ref().filter(|p| !p.ended()) {
+                    p.cut();
+                }
+                return Ok((resp, conn, body.is_none()));
             }
             _ = tokio::time::sleep_until(at) => {
                 // The body may have moved since the deadline was read.

@@ -123,16 +123,24 @@ const FAMILIES: [&str; 7] = [
 ];
 
 /// [`FAMILY`] when `name` (lower-case) is in one of [`FAMILIES`] or starts
-/// with `own`, the listener's own identity base (lower-case); else 0.
-/// Most names fail the first byte compare.
+/// with `own`, the listener's own identity base (lower-case), or when it
+/// is such a name, or a stripped one, spelt with `_` for `-` (CGI, WSGI,
+/// PHP and Rack read `X_SSL_CLIENT_S_DN` as `X-SSL-Client-S-DN`); else 0.
+/// Most names fail the first byte compares.
 fn family(name: &str, own: &str) -> u32 {
-    let hit = (name.starts_with("x-") || name.starts_with("ssl-"))
-        && (FAMILIES.iter().any(|f| name.starts_with(f)) || name.starts_with(own));
+    let hit = ((name.starts_with("x-") || name.starts_with("ssl-"))
+        && FAMILIES.iter().any(|f| name.starts_with(f)))
+        || (!own.is_empty() && name.starts_with(own));
     if hit {
-        FAMILY
-    } else {
-        0
+        return FAMILY;
     }
+    if name.contains('_') {
+        let dashed = name.replace('_', "-");
+        if bit(&dashed) & REQUEST != 0 || family(&dashed, own) != 0 {
+            return FAMILY;
+        }
+    }
+    0
 }
 
 /// Removes a request's hop-by-hop headers (see [`strip_response`]), any
@@ -295,6 +303,46 @@ mod tests {
         let mut v: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
         v.sort();
         v
+    }
+
+    #[test]
+    fn identity_names_spelt_with_underscores_are_stripped() {
+        let mut h = HeaderMap::new();
+        for n in [
+            "x_pivault_client_subject",
+            "x_ssl_client_s_dn",
+            "x_forwarded_for",
+            "x_forwarded_client_cert",
+            "x_request_id",
+        ] {
+            h.insert(
+                HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                HeaderValue::from_static("forged"),
+            );
+        }
+        strip_request(&mut h, "x-pivault-client");
+        let left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, ["x_request_id"], "only the unrelated one is kept");
+    }
+
+    #[test]
+    fn an_identity_base_without_x_is_stripped_too() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            HeaderName::from_static("pivault-client-subject"),
+            HeaderValue::from_static("CN=admin"),
+        );
+        h.insert(
+            HeaderName::from_static("pivault-client-san"),
+            HeaderValue::from_static("DNS:x"),
+        );
+        h.insert(
+            HeaderName::from_static("accept"),
+            HeaderValue::from_static("*/*"),
+        );
+        strip_request(&mut h, "pivault-client");
+        let left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, ["accept"]);
     }
 
     #[test]

@@ -172,6 +172,22 @@ pub trait Handler: Send + Sync + 'static {
 #[derive(Default)]
 pub struct ClientCounts(Mutex<HashMap<(usize, IpAddr), usize>>);
 
+/// The address a client is counted under: an IPv4 address, or the /64 of
+/// an IPv6 one (one host commonly holds a whole /64, and could otherwise
+/// be 2^64 clients).
+fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+        v4 => v4,
+    }
+}
+
 /// One connection counted in [`ClientCounts`] while it lives.
 pub struct ClientSlot(Arc<ClientCounts>, (usize, IpAddr));
 
@@ -179,6 +195,7 @@ impl ClientCounts {
     /// Counts a connection of `ip` on listener `index`, unless it already
     /// has `max` open there.
     pub fn take(self: &Arc<Self>, index: usize, ip: IpAddr, max: usize) -> Option<ClientSlot> {
+        let ip = client_key(ip);
         let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let n = m.entry((index, ip)).or_insert(0);
         if *n >= max {
@@ -318,5 +335,30 @@ pub async fn accept_loop<H: Handler>(
     }
     if worker() <= 1 {
         tracing::info!("listener {name}: no longer accepting");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ipv6_64_counts_as_one_client() {
+        let c = Arc::new(ClientCounts::default());
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        let _one = c.take(0, a, 2).unwrap();
+        let _two = c.take(0, b, 2).unwrap();
+        assert!(c.take(0, a, 2).is_none(), "the /64 is at its cap");
+        assert!(c.take(0, other, 2).is_some(), "another /64 is not");
+        assert!(c.take(1, a, 2).is_some(), "counted per listener");
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        let v4: IpAddr = "192.0.2.1".parse().unwrap();
+        let _m = c.take(0, mapped, 1).unwrap();
+        assert!(
+            c.take(0, v4, 1).is_none(),
+            "an IPv4-mapped address is its IPv4"
+        );
     }
 }

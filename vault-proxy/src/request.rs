@@ -94,13 +94,29 @@ fn segment(s: &str) -> Result<Seg, Refused> {
     if !s.contains(['.', '%']) {
         return Ok(Seg::Plain);
     }
-    let d = percent_decode_str(s).collect::<Vec<u8>>();
-    match d.as_slice() {
-        b"." => Ok(Seg::Dot),
-        b".." => Ok(Seg::DotDot),
-        d if d.split(|&b| b == b'/' || b == b'\\').any(|p| p == b"..") => Err(BAD_PATH),
-        _ => Ok(Seg::Plain),
+    // Decoded only when encoded: `/app.js` costs no allocation.
+    let decoded;
+    let d: &[u8] = if s.contains('%') {
+        decoded = percent_decode_str(s).collect::<Vec<u8>>();
+        &decoded
+    } else {
+        s.as_bytes()
+    };
+    match d {
+        b"." => return Ok(Seg::Dot),
+        b".." => return Ok(Seg::DotDot),
+        _ => {}
     }
+    // Servlet containers drop `;params` from a segment and C code stops at
+    // NUL: `..;x` or `..%00` is a `..` to them. Refused, not resolved.
+    let head = d.split(|&b| b == b';' || b == 0).next().unwrap_or(d);
+    if head == b"." || head == b".." {
+        return Err(BAD_PATH);
+    }
+    if d.split(|&b| b == b'/' || b == b'\\').any(|p| p == b"..") {
+        return Err(BAD_PATH);
+    }
+    Ok(Seg::Plain)
 }
 
 /// `path` with its `.` and `..` segments (also percent-encoded) resolved
@@ -208,6 +224,24 @@ mod tests {
             assert_eq!(n(p), Err(BAD_PATH), "{p}");
         }
         assert_eq!(n("/a/x..%2fy"), Ok(None), "not a dot segment once split");
+    }
+
+    #[test]
+    fn a_dot_dot_with_params_or_nul_is_refused() {
+        for p in [
+            "/app/..;/admin",
+            "/app/..;x=1/admin",
+            "/app/.%2e;/x",
+            "/app/..%00/x",
+            "/app/.;/x",
+        ] {
+            assert_eq!(n(p), Err(BAD_PATH), "{p}");
+        }
+        assert_eq!(
+            n("/app/a;v=1/b"),
+            Ok(None),
+            "params on a plain segment pass"
+        );
     }
 
     #[test]

@@ -415,13 +415,14 @@ fn raise_fd_limit(cfg: &Config) {
     }
     let now = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
     let l = &cfg.limits;
-    let upstream = cfg
+    let http = cfg
         .listener
         .iter()
         .filter(|li| li.mode == Mode::Http)
-        .count()
-        * l.max_upstream_connections;
-    let need = (l.max_connections + upstream + 64) as u64;
+        .count() as u64;
+    let need = (l.max_connections as u64)
+        .saturating_add(http.saturating_mul(l.max_upstream_connections as u64))
+        .saturating_add(64);
     if now < need {
         tracing::warn!(
             "the open-file limit is {now}, below the {need} descriptors that max_connections and max_upstream_connections allow: raise it (LimitNOFILE= under systemd, `ulimit -n` in a shell) or lower the limits; accept backs off while no descriptor is free"

@@ -200,10 +200,11 @@ impl Upstream {
                 if let Some(c) = self.idle.iter().find_map(|o| pop_fresh(&mut lock(o), now)) {
                     return Ok(c);
                 }
-                self.waiting.fetch_add(1, Relaxed);
+                // Counted while it waits, however the wait ends (a client
+                // that cancels must not leave the count up for good).
+                let _waiting = Waiting::new(&self.waiting);
                 let got =
                     tokio::time::timeout(self.slot_wait, self.slots.clone().acquire_owned()).await;
-                self.waiting.fetch_sub(1, Relaxed);
                 match got {
                     Ok(Ok(s)) => s,
                     _ => return Err(OpenError::Full),
@@ -289,6 +290,22 @@ impl AsyncWrite for Plain {
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+/// One request counted in [`Upstream::waiting`] while it lives.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(n: &'a AtomicUsize) -> Self {
+        n.fetch_add(1, Relaxed);
+        Waiting(n)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
     }
 }
 
@@ -417,6 +434,25 @@ mod tests {
             "the waiter got a slot and tried to connect"
         );
         assert!(up.take().is_none(), "the connection was closed, not kept");
+        // A waiter that gives up (its client cancelled) is no longer
+        // counted: connections given back are kept again.
+        let held = up.open().await.err();
+        assert!(held.is_some());
+        let c = conn(&up).await;
+        let up3 = up.clone();
+        let gave_up = tokio::spawn(async move { up3.open().await.is_ok() });
+        while up.waiting.load(Relaxed) == 0 {
+            tokio::task::yield_now().await;
+        }
+        gave_up.abort();
+        let _ = gave_up.await;
+        assert_eq!(
+            up.waiting.load(Relaxed),
+            0,
+            "a cancelled wait is still counted"
+        );
+        up.put(c);
+        assert!(up.take().is_some(), "kept for reuse");
         // A slot free: `open` connects (to a closed port here, so it fails
         // to connect, which shows it got past the cap).
         assert!(matches!(up.open().await, Err(OpenError::Connect(_))));

@@ -13,7 +13,8 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -295,20 +296,30 @@ impl HeadDeadline {
     }
     /// A request's response is done (sent or abandoned).
     pub fn request_done(&self) {
-        if self.in_flight.fetch_sub(1, Relaxed) == 1 {
-            if self.rearm.load(Relaxed) {
-                self.since_ms.store(now_ms(), Relaxed);
-                self.state.store(WAIT, Relaxed);
-            } else if self.streamless_for_ms.load(Relaxed) != 0 {
+        // HTTP/2: the time is stored *before* the count can reach zero, so
+        // the watchdog never sees no stream with an old time (Release here,
+        // Acquire there).
+        if self.streamless_for_ms.load(Relaxed) != 0 {
+            let stored = self.in_flight.load(Relaxed) == 1;
+            if stored {
                 self.streamless_since_ms.store(now_ms(), Relaxed);
             }
+            // Another stream ended at the same moment: store it late.
+            if self.in_flight.fetch_sub(1, Release) == 1 && !stored {
+                self.streamless_since_ms.store(now_ms(), Relaxed);
+            }
+            return;
+        }
+        if self.in_flight.fetch_sub(1, Relaxed) == 1 && self.rearm.load(Relaxed) {
+            self.since_ms.store(now_ms(), Relaxed);
+            self.state.store(WAIT, Relaxed);
         }
     }
     /// HTTP/2: when the connection will have been without a stream for
     /// too long, if it has none open now.
     fn streamless_until(&self) -> Option<Instant> {
         let limit = self.streamless_for_ms.load(Relaxed);
-        (limit != 0 && self.in_flight.load(Relaxed) == 0)
+        (limit != 0 && self.in_flight.load(Acquire) == 0)
             .then(|| instant_at(self.streamless_since_ms.load(Relaxed) + limit))
     }
     /// The connection became a tunnel (a WebSocket upgrade): no more
@@ -372,8 +383,14 @@ pub async fn guard<F: Future>(
     head: Option<(&HeadDeadline, Duration)>,
 ) -> Ended<F::Output> {
     let mut tick = (idle / 8).max(Duration::from_millis(10));
-    if let Some((_, limit)) = head {
+    if let Some((h, limit)) = head {
         tick = tick.min(limit);
+        // An HTTP/2 connection that ends its last stream is looked at
+        // again within its stream-less limit, not an eighth of `idle`.
+        let streamless = h.streamless_for_ms.load(Relaxed);
+        if streamless != 0 {
+            tick = tick.min(Duration::from_millis(streamless));
+        }
     }
     let watchdog = async {
         let mut seen = moves.load(Relaxed);

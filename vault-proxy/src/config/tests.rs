@@ -110,3 +110,20 @@ fn host_port_split() {
     );
     assert_eq!(split_host_port("db.example"), None);
 }
+
+#[test]
+fn limits_are_bounded_so_deadlines_and_caps_cannot_overflow() {
+    for (k, v) in [
+        ("body_timeout_s", "86401"),
+        ("h2_idle_timeout_s", "18446744073709551615"),
+        ("max_upstream_connections", "10000001"),
+        ("max_connections_per_client", "0"),
+    ] {
+        let e = parse(&format!("[limits]\n{k} = {v}\n{OK}"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(k), "{k} = {v}: {e}");
+    }
+    let c = parse(&format!("[limits]\nbody_timeout_s = 86400\n{OK}")).unwrap();
+    assert_eq!(c.limits.body_timeout_s, 86_400);
+}

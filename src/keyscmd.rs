@@ -248,9 +248,9 @@ fn recovery_key(unlock: &Unlock) -> Result<Option<RecoveryKey>, keys::Error> {
                 source: e,
             })?)
         }
-        (None, None) => match std::env::var("PIVAULT_RECOVERY_KEY") {
-            Ok(v) => zeroize::Zeroizing::new(v),
-            Err(_) => return Ok(None),
+        (None, None) => match crate::secrets::env_secret("PIVAULT_RECOVERY_KEY") {
+            Some(v) => zeroize::Zeroizing::new(String::from_utf8_lossy(&v).into_owned()),
+            None => return Ok(None),
         },
         (None, Some(_)) => return Ok(None),
     };

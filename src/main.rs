@@ -39,6 +39,9 @@ fn main() -> ExitCode {
         // The gateway's record copies; see `tunables`. May not return.
         tunables::tune_memcpy();
     }
+    // Before any thread exists, and after the one re-execution above
+    // (which needs the environment as it was).
+    secrets::take_from_env();
     init_logging(cli.verbose);
     if cli.syslog {
         keys::audit::enable_syslog();

@@ -5,7 +5,46 @@
 use crate::cli::{NewSecret, Unlock};
 use anyhow::{bail, Context, Result};
 use keys::Passphrase;
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::OnceLock;
+use zeroize::Zeroizing;
+
+/// The variables that may hold a secret itself (not a file name).
+const SECRET_VARS: [&str; 3] = [
+    "PIVAULT_PASSPHRASE",
+    "PIVAULT_NEW_PASSPHRASE",
+    "PIVAULT_RECOVERY_KEY",
+];
+
+/// Secrets taken out of the environment, by variable name.
+type Taken = HashMap<&'static str, Zeroizing<Vec<u8>>>;
+
+/// What `take_from_env` took, set once at start.
+static TAKEN: OnceLock<Taken> = OnceLock::new();
+
+/// Takes every secret variable out of the environment, first thing in
+/// `main`: the value is kept here (zeroized when dropped) and wiped from
+/// the environment block, so `/proc/PID/environ` of a long-running mount
+/// or gateway does not show it and no child process inherits it.
+pub fn take_from_env() {
+    let mut taken = HashMap::new();
+    for name in SECRET_VARS {
+        if let Some(v) = std::env::var_os(name) {
+            taken.insert(
+                name,
+                Zeroizing::new(std::os::unix::ffi::OsStringExt::into_vec(v)),
+            );
+            crate::sys::scrub_env(name);
+        }
+    }
+    let _ = TAKEN.set(taken);
+}
+
+/// The value `take_from_env` took for `name`, if any.
+pub fn env_secret(name: &str) -> Option<Zeroizing<Vec<u8>>> {
+    TAKEN.get()?.get(name).cloned()
+}
 
 fn read_file(path: &Path) -> Result<Passphrase> {
     let mut bytes = std::fs::read(path)
@@ -23,10 +62,7 @@ fn from_env(file_var: &str, var: &str) -> Result<Option<Passphrase>> {
     if let Some(p) = std::env::var_os(file_var) {
         return read_file(Path::new(&p)).map(Some);
     }
-    Ok(
-        std::env::var_os(var)
-            .map(|v| Passphrase::new(std::os::unix::ffi::OsStringExt::into_vec(v))),
-    )
+    Ok(env_secret(var).map(|v| Passphrase::new(v.to_vec())))
 }
 
 fn prompt(text: &str) -> Result<Passphrase> {

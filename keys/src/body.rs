@@ -72,6 +72,10 @@ pub(crate) struct SlotRecord {
     /// (absent: the slot wraps the keyring wrapping key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wraps: Option<String>,
+    /// Passphrase slots: the passphrase was below the strength rule when
+    /// set and accepted with `--allow-weak-passphrase` (absent: false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub weak: bool,
     pub wrapped: String,
 }
 

@@ -123,6 +123,15 @@ pub enum Error {
     /// its write; this command's change was not written.
     #[error("{0} was changed by another pivault command while this one ran; nothing was changed by this one: run it again")]
     KeystoreChanged(PathBuf),
+    /// A new passphrase is below the strength rule (keys/src/strength.rs)
+    /// and no exception was asked for.
+    #[error("the new passphrase is too weak: {problems}.{feedback} Choose a longer passphrase, e.g. four or more random words, or pass --allow-weak-passphrase to record an exception in the slot (nothing was changed)")]
+    WeakPassphrase {
+        /// What is wrong with it ("it has 8 characters (at least 12 are needed)").
+        problems: String,
+        /// The estimator's warning and suggestions (may be empty).
+        feedback: String,
+    },
     /// Argon2 parameters out of range.
     #[error("invalid Argon2id parameters: {0}")]
     KdfParams(String),

@@ -104,6 +104,7 @@ impl Keystore {
                 sealed: B64.encode(sealed),
             }),
             wraps: None,
+            weak: false,
             wrapped: self.wrap_kwk(&kek, id, SlotKind::Escrow, u.kwk()?)?,
         };
         self.body.slots.push(rec);

@@ -46,6 +46,9 @@ pub struct SlotInfo {
     pub shares: Option<(u8, u8)>,
     /// Escrow slots: the age recipient.
     pub escrow_recipient: Option<String>,
+    /// Passphrase slots: the passphrase was accepted below the strength
+    /// rule (`--allow-weak-passphrase`; see [`crate::Strength`]).
+    pub weak_passphrase: bool,
 }
 
 /// A loaded keystore.
@@ -252,6 +255,7 @@ impl Keystore {
                 legacy: self.is_legacy(s),
                 shares: s.shares.as_ref().map(|i| (i.threshold, i.count)),
                 escrow_recipient: s.escrow.as_ref().map(|e| e.recipient.clone()),
+                weak_passphrase: s.weak,
             })
             .collect()
     }
@@ -315,6 +319,7 @@ impl Keystore {
             shares: None,
             escrow: None,
             wraps: None,
+            weak: self.is_weak_passphrase(pass),
             wrapped: self.wrap_kwk(&kek, id, SlotKind::Passphrase, kwk)?,
         })
     }

@@ -40,6 +40,7 @@ mod recovery;
 pub mod sealed_keys;
 mod shares;
 mod slot;
+mod strength;
 mod unseal;
 mod writelock;
 
@@ -51,6 +52,7 @@ pub use policy::{slot_states, Secret, SlotPolicy, SlotState};
 pub use recovery::RecoveryKey;
 pub use shares::ShareFile;
 pub use slot::{KdfParams, Passphrase, SlotKind};
+pub use strength::{check_new_passphrase, Strength, MIN_CHARS, MIN_GUESSES_LOG10};
 pub use unseal::Unsealed;
 pub use vault_core::Keyring;
 pub use writelock::LOCK_FILE as KEYSTORE_LOCK_FILE;

@@ -147,6 +147,7 @@ impl Keystore {
             shares: None,
             escrow: None,
             wraps: None,
+            weak: false,
             wrapped: self.wrap_kwk(&kek, id, SlotKind::Recovery, u.kwk()?)?,
         };
         self.body.slots.push(rec);

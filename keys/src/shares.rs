@@ -205,6 +205,7 @@ impl Keystore {
             }),
             escrow: None,
             wraps: None,
+            weak: false,
             wrapped: self.wrap_kwk(&kek, id, SlotKind::Shares, u.kwk()?)?,
         };
         self.body.slots.push(rec);

@@ -63,6 +63,9 @@ struct DocSlot {
     salt: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     wraps: Option<String>,
+    /// Accepted below the passphrase strength rule (absent: false).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    weak: bool,
     wrapped: String,
 }
 
@@ -614,6 +617,7 @@ fn doc_example() -> Example {
             kdf,
             salt: B64.encode(&salt),
             wraps: None,
+            weak: false,
             wrapped: B64.encode(&wrapped),
         }],
         mac: None,

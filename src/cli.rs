@@ -91,6 +91,12 @@ pub struct NewSecret {
     /// (64 KiB, t=1). Recorded in the slot and warned about on every unseal.
     #[arg(long)]
     pub insecure_test_kdf: bool,
+    /// Accept a new passphrase below the strength rule (shorter than 12
+    /// characters, the vault or user name, or under 10^10 estimated
+    /// guesses). Recorded in the slot, warned about on every unseal and
+    /// listed by `keys list` and the compliance report.
+    #[arg(long)]
+    pub allow_weak_passphrase: bool,
 }
 
 #[derive(Args, Debug)]
@@ -108,6 +114,12 @@ pub struct InitArgs {
     /// (64 KiB, t=1). Recorded in the keystore and warned about on every unseal.
     #[arg(long)]
     pub insecure_test_kdf: bool,
+    /// Accept a passphrase below the strength rule (shorter than 12
+    /// characters, the vault or user name, or under 10^10 estimated
+    /// guesses). Recorded in the slot, warned about on every unseal and
+    /// listed by `keys list` and the compliance report.
+    #[arg(long)]
+    pub allow_weak_passphrase: bool,
 }
 
 #[derive(Args, Debug)]

@@ -18,6 +18,7 @@ pub fn run(cmd: KeysCommand) -> Result<Outcome> {
         KeysCommand::AddPassphrase { vault, unlock, new } => {
             let (mut ks, mut u) = unseal(&vault, &unlock)?;
             let pass = secrets::new_passphrase(&new)?;
+            let weak = check_new(&pass, &vault, &new)?;
             let id = ks.add_passphrase(&mut u, &pass, kdf_params(new.insecure_test_kdf))?;
             record(
                 &vault,
@@ -28,6 +29,7 @@ pub fn run(cmd: KeysCommand) -> Result<Outcome> {
                     .detail("by_slot", u.slot),
             );
             eprintln!("Added passphrase slot {id} to {}", vault.display());
+            warn_recorded(id, weak);
         }
         KeysCommand::ChangePassphrase {
             vault,
@@ -38,6 +40,7 @@ pub fn run(cmd: KeysCommand) -> Result<Outcome> {
             let (mut ks, mut u) = unseal(&vault, &unlock)?;
             let slot = slot.unwrap_or(u.slot);
             let pass = secrets::new_passphrase(&new)?;
+            let weak = check_new(&pass, &vault, &new)?;
             ks.change_passphrase(&mut u, slot, &pass, kdf_params(new.insecure_test_kdf))?;
             record(
                 &vault,
@@ -50,6 +53,7 @@ pub fn run(cmd: KeysCommand) -> Result<Outcome> {
                 "Changed the passphrase of slot {slot} of {}",
                 vault.display()
             );
+            warn_recorded(slot, weak);
         }
         KeysCommand::Remove {
             vault,
@@ -257,6 +261,26 @@ fn recovery_key(unlock: &Unlock) -> Result<Option<RecoveryKey>, keys::Error> {
     RecoveryKey::parse(&text).map(Some)
 }
 
+/// The strength rule for a new passphrase, before anything is written:
+/// the refusal, or whether the slot will record an accepted weak one.
+fn check_new(
+    pass: &keys::Passphrase,
+    vault: &std::path::Path,
+    new: &crate::cli::NewSecret,
+) -> Result<bool> {
+    Ok(keys::check_new_passphrase(
+        pass,
+        vault,
+        new.allow_weak_passphrase,
+    )?)
+}
+
+fn warn_recorded(slot: u32, weak: bool) {
+    if weak {
+        eprintln!("pivault: warning: slot {slot} has a weak passphrase (accepted with --allow-weak-passphrase); it is recorded in the slot and warned about on every unseal");
+    }
+}
+
 /// `keys recover`: unseal with the escrow identity, then give a passphrase
 /// slot a new passphrase (adding one when the vault has none).
 fn recover(
@@ -277,6 +301,7 @@ fn recover(
         }
     };
     let mut u = ks.unseal_as(&Secret::Escrow(id), None, "keys recover")?;
+    crate::vaultcmd::warn_weak_passphrases(&ks);
     crate::auditcmd::unsealed(vault, &mut ks, &mut u);
     let target = slot.or_else(|| {
         ks.slots()
@@ -285,6 +310,7 @@ fn recover(
             .map(|s| s.id)
     });
     let pass = crate::secrets::new_passphrase(new)?;
+    let weak = check_new(&pass, vault, new)?;
     let kdf = kdf_params(new.insecure_test_kdf);
     let target = match target {
         Some(t) => {
@@ -306,6 +332,7 @@ fn recover(
         vault.display(),
         u.slot
     );
+    warn_recorded(target, weak);
     Ok(())
 }
 
@@ -371,6 +398,7 @@ fn list(ks: &Keystore, json: bool) -> Result<()> {
                     "threshold": s.shares.map(|x| x.0),
                     "shares": s.shares.map(|x| x.1),
                     "recipient": s.escrow_recipient,
+                    "weak_passphrase": s.weak_passphrase,
                 })
             })
             .collect();
@@ -395,7 +423,7 @@ fn list(ks: &Keystore, json: bool) -> Result<()> {
         } else if st.failures > 0 {
             policy.push_str(&format!(" ({} failures in a row)", st.failures));
         }
-        let kdf = match s.kdf {
+        let mut kdf = match s.kdf {
             Some(k) if k.test_only => format!(
                 "argon2id m={}KiB t={} p={}  TEST-ONLY, INSECURE",
                 k.m_kib, k.t, k.p
@@ -407,6 +435,9 @@ fn list(ks: &Keystore, json: bool) -> Result<()> {
                 _ => "hkdf-sha256 (random 256-bit key)".to_string(),
             },
         };
+        if s.weak_passphrase {
+            kdf.push_str("  WEAK PASSPHRASE (accepted with --allow-weak-passphrase)");
+        }
         println!(
             "{:<5} {:<11} {:<21} {last:<21} {kdf}; {policy}",
             s.id,

@@ -27,6 +27,7 @@ pub fn unseal(vault: &Path, unlock: &Unlock) -> Result<(Keystore, Unsealed)> {
     // Slot policies are checked, and a failure recorded, by `unseal_as`.
     let mut u = ks.unseal_as(&secret, None, &crate::auditcmd::command_name())?;
     warn_weak(&ks, u.slot, u.weak_kdf);
+    warn_weak_passphrases(&ks);
     tracing::info!(slot = u.slot, "unsealed {}", vault.display());
     crate::auditcmd::unsealed(vault, &mut ks, &mut u);
     Ok((ks, u))
@@ -37,6 +38,20 @@ fn warn_weak(ks: &Keystore, slot: u32, weak: bool) {
         eprintln!(
             "pivault: warning: slot {slot} of {} uses test-only Argon2id parameters; anyone who copies the vault can guess its passphrase quickly. Replace it with `pivault keys change-passphrase`.",
             ks.path().display()
+        );
+    }
+}
+
+/// Warns about every slot whose passphrase was accepted below the strength
+/// rule: the vault is as easy to guess as its weakest slot. Called after
+/// the unseal, when the keystore MAC vouches for the flags.
+pub fn warn_weak_passphrases(ks: &Keystore) {
+    let vault = ks.path().parent().unwrap_or(Path::new("."));
+    for id in ks.weak_passphrase_slots() {
+        eprintln!(
+            "pivault: warning: slot {id} of {} has a weak passphrase (accepted with --allow-weak-passphrase); anyone with a copy of the keystore may guess it. Replace it: `pivault keys change-passphrase {} --slot {id}`",
+            ks.path().display(),
+            vault.display()
         );
     }
 }
@@ -87,6 +102,7 @@ pub fn init(a: InitArgs) -> Result<Outcome> {
         None => Suite::preferred(),
     };
     let pass = secrets::for_init(a.passphrase_file.as_deref())?;
+    let weak = keys::check_new_passphrase(&pass, vault, a.allow_weak_passphrase)?;
     let created_dir = !vault.exists();
     if created_dir {
         std::fs::create_dir(vault).with_context(|| format!("cannot create {}", vault.display()))?;
@@ -109,6 +125,9 @@ pub fn init(a: InitArgs) -> Result<Outcome> {
     }
     if a.insecure_test_kdf {
         eprintln!("pivault: warning: this vault's passphrase slot uses test-only Argon2id parameters; never keep real data in it");
+    }
+    if weak {
+        eprintln!("pivault: warning: slot 0 has a weak passphrase (accepted with --allow-weak-passphrase); it is recorded in the slot and warned about on every unseal");
     }
     eprintln!(
         "Created vault {} ({}, Argon2id m={} KiB t={} p={}). Back up its keystore with `pivault keys backup`.",

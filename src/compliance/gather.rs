@@ -80,6 +80,7 @@ fn vault(path: &Path, since: u64, now: u64) -> Result<VaultEvidence> {
             shares: s.shares.map(|x| x.1),
             recipient: s.escrow_recipient.clone(),
             legacy: s.legacy,
+            weak_passphrase: s.weak_passphrase,
         });
     }
     let versions = ks.data_key_versions();
@@ -437,6 +438,17 @@ fn sections(vaults: &[VaultEvidence], proxy: Option<&ProxyEvidence>) -> Vec<Sect
         })
         .collect();
 
+    // 17.04(1)(b): passphrases accepted below the strength rule.
+    let mut auth_findings = weak_kdf.clone();
+    for v in vaults {
+        for sl in v.slots.iter().filter(|s| s.weak_passphrase) {
+            auth_findings.push(format!(
+                "slot {} of {} has a weak passphrase, accepted below the strength rule with --allow-weak-passphrase (17.04(1)(b)): replace it with `pivault keys change-passphrase {} --slot {}`",
+                sl.id, v.path, v.path, sl.id
+            ));
+        }
+    }
+
     // 17.04(1) authentication
     let mut ev = Vec::new();
     let mut cautions = Vec::new();
@@ -466,6 +478,9 @@ fn sections(vaults: &[VaultEvidence], proxy: Option<&ProxyEvidence>) -> Vec<Sect
                     if sl.failures == 1 { "" } else { "s" }
                 ));
             }
+            if sl.weak_passphrase {
+                line.push_str(", WEAK PASSPHRASE (accepted with --allow-weak-passphrase)");
+            }
             ev.push(line);
             if sl.policy.max_failures.is_none() && sl.kind != "escrow" {
                 cautions.push(format!(
@@ -485,7 +500,7 @@ fn sections(vaults: &[VaultEvidence], proxy: Option<&ProxyEvidence>) -> Vec<Sect
         "control of user IDs; secure selection of passwords or token devices; passwords kept in a form that does not compromise the data; access for active users only; blocking after multiple unsuccessful attempts",
         if vaults.is_empty() { Status::FirmsDuty } else { Status::Met },
         ev,
-        weak_kdf.clone(),
+        auth_findings,
         cautions,
         s(&["control of user IDs and accounts on laptops and servers (17.04(1)(a)), a password policy for OS and application accounts, and removing the slots of people who leave (`pivault keys remove`)"]),
     ));

@@ -258,6 +258,11 @@ fn vault(o: &mut String, v: &VaultEvidence) {
             ),
             _ => esc(s.kdf.algorithm),
         };
+        let kdf = if s.weak_passphrase {
+            format!("{kdf} <span class=\"badge finding\">WEAK PASSPHRASE</span>")
+        } else {
+            kdf
+        };
         let users = if s.policy.users.is_empty() {
             "any".to_string()
         } else {

@@ -173,6 +173,11 @@ fn vault(o: &mut String, v: &VaultEvidence) {
             ),
             _ => s.kdf.algorithm.to_string(),
         };
+        let kdf = if s.weak_passphrase {
+            format!("{kdf} **WEAK PASSPHRASE**")
+        } else {
+            kdf
+        };
         let users = if s.policy.users.is_empty() {
             "any".to_string()
         } else {

@@ -152,6 +152,9 @@ pub struct SlotEvidence {
     pub recipient: Option<String>,
     /// Carried over from keystore format 1.
     pub legacy: bool,
+    /// The passphrase was accepted below the strength rule
+    /// (`--allow-weak-passphrase`).
+    pub weak_passphrase: bool,
 }
 
 /// KDF of a slot.

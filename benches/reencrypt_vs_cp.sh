@@ -10,7 +10,7 @@ W=${1:-$(mktemp -d)}
 rm -rf "$W/src" "$W/v" "$W/vcopy"
 mkdir -p "$W/src"
 cd "$W"
-export PIVAULT_PASSPHRASE=bench
+export PIVAULT_PASSPHRASE='bench passphrase, plinth saffron ozone'
 python3 - <<'PY'
 import os
 for d in range(8):

@@ -172,7 +172,7 @@ fn change_passphrase_defaults_to_the_slot_that_opened() {
     assert_opens(&f, &f.pass); // slot 0 untouched
 
     // And with slot 0's passphrase, slot 0 changes.
-    let p4 = pass_file(f.tmp.path(), "p4", "fourth");
+    let p4 = pass_file(f.tmp.path(), "p4", "fourth passphrase, plinth saffron");
     let out = ok(keys(
         &f,
         "change-passphrase",
@@ -244,7 +244,7 @@ fn remove_a_slot() {
     assert_opens(&f, &f.pass);
 
     // Removing the slot that opened is allowed while another remains.
-    let p5 = pass_file(f.tmp.path(), "p5", "fifth");
+    let p5 = pass_file(f.tmp.path(), "p5", "fifth passphrase, ozone wicket");
     let out = add_slot(&f, &f.pass, &p5);
     assert_contains(&out.stderr, "Added passphrase slot 2");
     ok(keys(
@@ -449,7 +449,7 @@ fn passphrase_file_flag_takes_precedence_over_the_environment() {
         .env("PIVAULT_PASSPHRASE", PASS)));
     assert_contains(&out.stderr, "passphrase is wrong");
     // Likewise --new-passphrase-file over PIVAULT_NEW_PASSPHRASE.
-    let p2 = pass_file(f.tmp.path(), "p2", "second");
+    let p2 = pass_file(f.tmp.path(), "p2", "second passphrase, marble tundra");
     ok(run(pv()
         .args(["keys", "add-passphrase"])
         .arg(&f.vault)
@@ -500,7 +500,7 @@ fn weak_kdf_is_warned_about_on_init_and_every_unseal() {
         assert_contains(&out.stderr, "change-passphrase");
     }
     // The slot that opened is the one named.
-    let p2 = pass_file(f.tmp.path(), "p2", "second");
+    let p2 = pass_file(f.tmp.path(), "p2", "second passphrase, marble tundra");
     add_slot(&f, &f.pass, &p2);
     let out = ok(probe(&f, &p2));
     assert_contains(&out.stderr, "warning: slot 1 of");

@@ -450,10 +450,15 @@ fn keys_cmd(f: &Fixture, sub: &str, pass: &Path, extra: &[&str]) -> Out {
     run(&mut c)
 }
 
-/// A vault with a second passphrase slot (slot 1, passphrase "second").
+/// A vault with a second passphrase slot (slot 1, passphrase
+/// "second passphrase, marble tundra").
 fn two_slots() -> (Fixture, PathBuf) {
     let f = Fixture::with_vault("aes-gcm");
-    let second = pass_file(f.tmp.path(), "second.txt", "second");
+    let second = pass_file(
+        f.tmp.path(),
+        "second.txt",
+        "second passphrase, marble tundra",
+    );
     let mut c = pv();
     c.args(["keys", "add-passphrase"]).arg(&f.vault);
     c.arg("--passphrase-file").arg(&f.pass);
@@ -816,7 +821,7 @@ fn escrow_identity_recovers_the_vault_with_a_new_passphrase() {
     assert_eq!(slot_json(&f, 1)["recipient"], recipient.as_str());
 
     // IT recovers without the user's passphrase and sets a new one.
-    let new_pass = pass_file(f.tmp.path(), "new.txt", "set by IT");
+    let new_pass = pass_file(f.tmp.path(), "new.txt", "set by IT: velvet cactus harbor");
     let out = ok(run(pv()
         .args(["keys", "recover"])
         .arg(&f.vault)

@@ -15,12 +15,13 @@
 //!   to zxcvbn as guessable words, so `myvault2024` counts as weak.
 //!
 //! Why 10^10: at pivault's default cost (Argon2id, 256 MiB, t=3, p=4) a
-//! guess moves about 1.5 GB through memory, so even a large GPU (1 TB/s,
-//! 24 GB) does at most a few hundred guesses a second; 10^10 guesses is
-//! then centuries for one GPU and still days for a farm of a thousand. It
-//! is a floor against opportunistic cracking of a lost laptop or backup,
-//! not a guarantee against a funded attacker: four or more random words
-//! (zxcvbn: about 10^14 and up) are what the rule asks people to choose.
+//! guess moves roughly 2-3 GB through memory, so even a large GPU (1 TB/s,
+//! 24 GB) does at most a few hundred guesses a second (in practice fewer);
+//! 10^10 guesses then take most of a year on one GPU, but only hours on a
+//! farm of a thousand. It is a floor against casual cracking of a lost
+//! laptop or backup, not protection against a funded attacker: four or
+//! more random words (zxcvbn: about 10^14 and up, years for that farm) are
+//! what the refusal asks people to choose.
 //! The threshold does not scale with a slot's Argon2id parameters: pivault
 //! writes either the default or, with `--insecure-test-kdf`, test-only
 //! parameters, which are flagged on their own.

@@ -204,8 +204,8 @@ pub fn run(cmd: KeysCommand) -> Result<Outcome> {
             slot,
             unlock,
         } => {
-            let (ks, u) = unseal(&vault, &unlock)?;
-            ks.unlock_slot(&u, slot)?;
+            let (mut ks, mut u) = unseal(&vault, &unlock)?;
+            ks.unlock_slot(&mut u, slot)?;
             eprintln!(
                 "Unlocked slot {slot} of {} (its failed-unseal count is reset)",
                 vault.display()

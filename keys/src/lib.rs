@@ -35,6 +35,7 @@ mod error;
 mod escrow;
 mod keystore;
 mod lifecycle;
+mod lockout;
 mod policy;
 mod recovery;
 pub mod sealed_keys;

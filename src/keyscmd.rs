@@ -1,13 +1,11 @@
 //! `pivault keys ...`: slot management and keystore backup.
 
-use crate::auditcmd::record;
 use crate::cli::KeysCommand;
 use crate::cli::Unlock;
 use crate::vaultcmd::{kdf_params, unseal};
 use crate::{secrets, Outcome};
 use anyhow::Result;
-use keys::audit::Event;
-use keys::{EscrowIdentity, Keystore, RecoveryKey, Secret, ShareFile, SlotKind, SlotPolicy};
+use keys::{EscrowIdentity, Keystore, RecoveryKey, Secret, ShareFile, SlotPolicy};
 
 pub fn run(cmd: KeysCommand) -> Result<Outcome> {
     match cmd {
@@ -19,14 +17,6 @@ pub fn run(cmd: KeysCommand) -> Result<Outcome> {
             let (mut ks, mut u) = unseal(&vault, &unlock)?;
             let pass = secrets::new_passphrase(&new)?;
             let id = ks.add_passphrase(&mut u, &pass, kdf_params(new.insecure_test_kdf))?;
-            record(
-                &vault,
-                Some(&u.keyring),
-                Event::new("slot-add")
-                    .slot(id)
-                    .detail("kind", "passphrase")
-                    .detail("by_slot", u.slot),
-            );
             eprintln!("Added passphrase slot {id} to {}", vault.display());
         }
         KeysCommand::ChangePassphrase {
@@ -39,13 +29,6 @@ pub fn run(cmd: KeysCommand) -> Result<Outcome> {
             let slot = slot.unwrap_or(u.slot);
             let pass = secrets::new_passphrase(&new)?;
             ks.change_passphrase(&mut u, slot, &pass, kdf_params(new.insecure_test_kdf))?;
-            record(
-                &vault,
-                Some(&u.keyring),
-                Event::new("slot-change")
-                    .slot(slot)
-                    .detail("by_slot", u.slot),
-            );
             eprintln!(
                 "Changed the passphrase of slot {slot} of {}",
                 vault.display()
@@ -58,25 +41,11 @@ pub fn run(cmd: KeysCommand) -> Result<Outcome> {
         } => {
             let (mut ks, mut u) = unseal(&vault, &unlock)?;
             ks.remove_slot(&mut u, slot)?;
-            record(
-                &vault,
-                Some(&u.keyring),
-                Event::new("slot-remove")
-                    .slot(slot)
-                    .detail("by_slot", u.slot),
-            );
             eprintln!("Removed slot {slot} from {}", vault.display());
         }
         KeysCommand::Rotate { vault, unlock } => {
             let (mut ks, mut u) = unseal(&vault, &unlock)?;
             let version = ks.rotate(&mut u)?;
-            record(
-                &vault,
-                Some(&u.keyring),
-                Event::new("rotate")
-                    .slot(u.slot)
-                    .detail("new_version", version),
-            );
             eprintln!(
                 "Added data key version {version} to {}; new and rewritten files use it. Run `pivault reencrypt {} --retire` to move the older files and retire the old keys. A running mount keeps writing under the version it unsealed until it is remounted.",
                 vault.display(),
@@ -86,14 +55,6 @@ pub fn run(cmd: KeysCommand) -> Result<Outcome> {
         KeysCommand::AddRecovery { vault, unlock } => {
             let (mut ks, mut u) = unseal(&vault, &unlock)?;
             let (id, key) = ks.add_recovery(&mut u)?;
-            record(
-                &vault,
-                Some(&u.keyring),
-                Event::new("slot-add")
-                    .slot(id)
-                    .detail("kind", "recovery")
-                    .detail("by_slot", u.slot),
-            );
             println!("{}", key.encode().as_str());
             eprintln!(
                 "Added recovery slot {id} to {}. The line above is its recovery key, shown only this once: write it down or print it and keep it offline, away from the laptop (a safe, the IT escrow). It opens the vault like a passphrase: `--recovery-key-file FILE` or PIVAULT_RECOVERY_KEY. Typos are caught by its checksum. If it is lost or exposed, remove slot {id} (`pivault keys remove --slot {id}`) and add a new one.",
@@ -109,16 +70,6 @@ pub fn run(cmd: KeysCommand) -> Result<Outcome> {
         } => {
             let (mut ks, mut u) = unseal(&vault, &unlock)?;
             let (id, files) = ks.add_shares(&mut u, threshold, shares, &out_dir)?;
-            record(
-                &vault,
-                Some(&u.keyring),
-                Event::new("slot-add")
-                    .slot(id)
-                    .detail("kind", "shares")
-                    .detail("threshold", threshold)
-                    .detail("shares", shares)
-                    .detail("by_slot", u.slot),
-            );
             for f in &files {
                 println!("{}", f.display());
             }
@@ -135,15 +86,6 @@ pub fn run(cmd: KeysCommand) -> Result<Outcome> {
         } => {
             let (mut ks, mut u) = unseal(&vault, &unlock)?;
             let id = ks.add_escrow(&mut u, &recipient)?;
-            record(
-                &vault,
-                Some(&u.keyring),
-                Event::new("slot-add")
-                    .slot(id)
-                    .detail("kind", "escrow")
-                    .detail("recipient", recipient.trim())
-                    .detail("by_slot", u.slot),
-            );
             eprintln!(
                 "Added escrow slot {id} to {} for {}: the holder of that age identity can run `pivault keys recover {} --identity FILE` to set a new passphrase.",
                 vault.display(),
@@ -185,14 +127,6 @@ pub fn run(cmd: KeysCommand) -> Result<Outcome> {
                 p.max_failures = (n > 0).then_some(n);
             }
             ks.set_policy(&mut u, slot, p.clone())?;
-            record(
-                &vault,
-                Some(&u.keyring),
-                Event::new("policy")
-                    .slot(slot)
-                    .detail("by_slot", u.slot)
-                    .detail("policy", serde_json::to_value(&p)?),
-            );
             eprintln!(
                 "Slot {slot} of {}: {}",
                 vault.display(),
@@ -278,29 +212,8 @@ fn recover(
     };
     let mut u = ks.unseal_as(&Secret::Escrow(id), None, "keys recover")?;
     crate::auditcmd::unsealed(vault, &mut ks, &mut u);
-    let target = slot.or_else(|| {
-        ks.slots()
-            .iter()
-            .find(|s| s.kind == SlotKind::Passphrase)
-            .map(|s| s.id)
-    });
     let pass = crate::secrets::new_passphrase(new)?;
-    let kdf = kdf_params(new.insecure_test_kdf);
-    let target = match target {
-        Some(t) => {
-            ks.change_passphrase(&mut u, t, &pass, kdf)?;
-            t
-        }
-        None => ks.add_passphrase(&mut u, &pass, kdf)?,
-    };
-    record(
-        vault,
-        Some(&u.keyring),
-        Event::new("recovery")
-            .slot(target)
-            .detail("by_slot", u.slot)
-            .detail("kind", "escrow"),
-    );
+    let target = ks.recover(&mut u, slot, &pass, kdf_params(new.insecure_test_kdf))?;
     eprintln!(
         "Recovered {} with escrow slot {}: passphrase slot {target} has the new passphrase.",
         vault.display(),

@@ -4,6 +4,7 @@
 //! without the user. The KEK is HKDF-SHA256(secret, "pivault v1 escrow
 //! slot", salt); the slot record keeps the recipient and the age file.
 
+use crate::audit::Event;
 use crate::body::SlotRecord;
 use crate::keystore::{now, Keystore};
 use crate::slot::SlotKind;
@@ -109,6 +110,14 @@ impl Keystore {
         self.body.slots.push(rec);
         self.body.next_slot = id + 1;
         self.save(u)?;
+        self.audited(
+            u,
+            Event::new("slot-add")
+                .slot(id)
+                .detail("kind", "escrow")
+                .detail("recipient", recipient.trim())
+                .detail("by_slot", u.slot),
+        );
         Ok(id)
     }
 

@@ -10,6 +10,7 @@
 //! next write.
 
 use crate::atomic::{write_atomic, write_new};
+use crate::audit::Event;
 use crate::body::{self, AuditAnchor, Body, SlotRecord, WRAPS_KEYRING};
 use crate::slot::{KdfParams, Passphrase, SlotKind};
 use crate::unseal::Unsealed;
@@ -444,6 +445,13 @@ impl Keystore {
         self.begin_write(u)?;
         let id = self.push_passphrase_slot(u, pass, kdf)?;
         self.save(u)?;
+        self.audited(
+            u,
+            Event::new("slot-add")
+                .slot(id)
+                .detail("kind", "passphrase")
+                .detail("by_slot", u.slot),
+        );
         Ok(id)
     }
 
@@ -464,7 +472,12 @@ impl Keystore {
         let mut rec = self.new_passphrase_record(id, u, pass, kdf)?;
         rec.policy = self.body.slots[pos].policy.clone();
         self.body.slots[pos] = rec;
-        self.save(u)
+        self.save(u)?;
+        self.audited(
+            u,
+            Event::new("slot-change").slot(id).detail("by_slot", u.slot),
+        );
+        Ok(())
     }
 
     /// Removes slot `id`, refusing to remove the last one. Saves atomically.
@@ -474,7 +487,12 @@ impl Keystore {
             return Err(Error::LastSlot(id));
         }
         self.body.slots.remove(pos);
-        self.save(u)
+        self.save(u)?;
+        self.audited(
+            u,
+            Event::new("slot-remove").slot(id).detail("by_slot", u.slot),
+        );
+        Ok(())
     }
 
     pub(crate) fn slot_index(&self, id: u32) -> Result<usize> {

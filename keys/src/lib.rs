@@ -41,6 +41,7 @@ mod recovery;
 pub mod sealed_keys;
 mod shares;
 mod slot;
+mod trail;
 mod unseal;
 mod writelock;
 

@@ -4,6 +4,7 @@
 //! does not change, so slots other than the one that unsealed need no
 //! secret of theirs to follow.
 
+use crate::audit::Event;
 use crate::keystore::Keystore;
 use crate::unseal::Unsealed;
 use crate::{Error, Result};
@@ -52,6 +53,10 @@ impl Keystore {
             new = k.rotate()?;
             Ok(())
         })?;
+        self.audited(
+            u,
+            Event::new("rotate").slot(u.slot).detail("new_version", new),
+        );
         Ok(new)
     }
 
@@ -65,6 +70,14 @@ impl Keystore {
             gone = k.retire_below(k.current_version());
             Ok(())
         })?;
+        if !gone.is_empty() {
+            self.audited(
+                u,
+                Event::new("retire")
+                    .slot(u.slot)
+                    .detail("versions", gone.clone()),
+            );
+        }
         Ok(gone)
     }
 }

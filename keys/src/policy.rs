@@ -155,8 +155,57 @@ impl Keystore {
     pub fn set_policy(&mut self, u: &mut Unsealed, id: u32, policy: SlotPolicy) -> Result<()> {
         let pos = self.slot_index(id)?;
         self.begin_write(u)?;
+        let recorded = serde_json::to_value(&policy).unwrap_or_default();
         self.body.slots[pos].policy = (!policy.is_empty()).then_some(policy);
-        self.save(u)
+        self.save(u)?;
+        self.audited(
+            u,
+            Event::new("policy")
+                .slot(id)
+                .detail("by_slot", u.slot)
+                .detail("policy", recorded),
+        );
+        Ok(())
+    }
+
+    /// IT recovery after unsealing with an escrow slot (`u`): gives
+    /// passphrase slot `slot` (default: the lowest passphrase slot) the new
+    /// passphrase, or adds a passphrase slot when the vault has none.
+    /// Returns the slot that holds it. Recorded as `recovery`.
+    pub fn recover(
+        &mut self,
+        u: &mut Unsealed,
+        slot: Option<u32>,
+        pass: &Passphrase,
+        kdf: crate::KdfParams,
+    ) -> Result<u32> {
+        let target = slot.or_else(|| {
+            self.body
+                .slots
+                .iter()
+                .find(|s| s.kind == SlotKind::Passphrase)
+                .map(|s| s.id)
+        });
+        let target = match target {
+            Some(t) => {
+                self.change_passphrase(u, t, pass, kdf)?;
+                t
+            }
+            None => self.add_passphrase(u, pass, kdf)?,
+        };
+        let kind = self
+            .body
+            .slots
+            .get(self.slot_index(u.slot)?)
+            .map_or("?", |s| s.kind.name());
+        self.audited(
+            u,
+            Event::new("recovery")
+                .slot(target)
+                .detail("by_slot", u.slot)
+                .detail("kind", kind),
+        );
+        Ok(target)
     }
 
     /// Unseals as the policy allows: the slots of the secret's kind (or
@@ -256,7 +305,10 @@ impl Keystore {
             }
         }
         let err = match found {
-            Some(Ok(u)) => return Ok(u),
+            Some(Ok(mut u)) => {
+                u.reason = Some(reason.to_string());
+                return Ok(u);
+            }
             Some(Err(e)) => e,
             None => self.no_slot_opened(slot, kind, candidates, &tried, &refused)?,
         };

@@ -10,6 +10,7 @@
 //! I/L as 1. A recovery slot's KEK is HKDF-SHA256(key, "pivault v1 recovery
 //! slot", salt): the key is uniformly random, so stretching adds nothing.
 
+use crate::audit::Event;
 use crate::body::SlotRecord;
 use crate::keystore::{now, Keystore};
 use crate::slot::SlotKind;
@@ -152,6 +153,13 @@ impl Keystore {
         self.body.slots.push(rec);
         self.body.next_slot = id + 1;
         self.save(u)?;
+        self.audited(
+            u,
+            Event::new("slot-add")
+                .slot(id)
+                .detail("kind", "recovery")
+                .detail("by_slot", u.slot),
+        );
         Ok((id, key))
     }
 

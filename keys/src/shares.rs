@@ -11,6 +11,7 @@
 //! HKDF-SHA256(secret, "pivault v1 share slot", salt).
 
 use crate::atomic::write_new;
+use crate::audit::Event;
 use crate::body::SlotRecord;
 use crate::keystore::{now, Keystore};
 use crate::slot::SlotKind;
@@ -215,6 +216,15 @@ impl Keystore {
             }
             return Err(e);
         }
+        self.audited(
+            u,
+            Event::new("slot-add")
+                .slot(id)
+                .detail("kind", "shares")
+                .detail("threshold", threshold)
+                .detail("shares", count)
+                .detail("by_slot", u.slot),
+        );
         Ok((id, files.into_iter().map(|f| f.path).collect()))
     }
 

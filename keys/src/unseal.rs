@@ -25,6 +25,9 @@ pub struct Unsealed {
     pub(crate) kwk: Option<SecretKey>,
     /// The KEK of a format-1 slot, kept so the next write can upgrade it.
     pub(crate) legacy_kek: Option<SecretKey>,
+    /// Why the caller unsealed (the command): the reason of the audit
+    /// records the library writes for changes made with this unseal.
+    pub reason: Option<String>,
 }
 
 impl Unsealed {
@@ -36,6 +39,7 @@ impl Unsealed {
             weak_kdf: false,
             kwk: Some(SecretKey::random()?),
             legacy_kek: None,
+            reason: None,
         })
     }
 
@@ -140,6 +144,7 @@ impl Keystore {
             weak_kdf: rec.kdf.is_some_and(|k| k.test_only),
             kwk,
             legacy_kek,
+            reason: None,
         }))
     }
 

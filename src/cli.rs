@@ -191,6 +191,10 @@ pub enum KeysCommand {
     AddPassphrase {
         /// Vault directory.
         vault: PathBuf,
+        /// The new slot may only unseal and change its own passphrase (not
+        /// add, remove or change other slots, set policies, rotate).
+        #[arg(long)]
+        restricted: bool,
         #[command(flatten)]
         unlock: Unlock,
         #[command(flatten)]
@@ -298,6 +302,11 @@ pub enum KeysCommand {
         /// Remove every restriction from the slot.
         #[arg(long, conflicts_with_all = ["users", "expires", "max_failures"])]
         clear: bool,
+        /// Keep (or make) the slot an admin slot; without it, a slot given
+        /// a policy becomes restricted (it may only unseal and change its
+        /// own passphrase).
+        #[arg(long)]
+        admin: bool,
         #[command(flatten)]
         unlock: Unlock,
     },

@@ -5,7 +5,7 @@ use crate::cli::Unlock;
 use crate::vaultcmd::{kdf_params, unseal};
 use crate::{secrets, Outcome};
 use anyhow::Result;
-use keys::{EscrowIdentity, Keystore, RecoveryKey, Secret, ShareFile, SlotPolicy};
+use keys::{EscrowIdentity, Keystore, RecoveryKey, Role, Secret, ShareFile, SlotPolicy};
 
 pub fn run(cmd: KeysCommand) -> Result<Outcome> {
     match cmd {
@@ -13,10 +13,20 @@ pub fn run(cmd: KeysCommand) -> Result<Outcome> {
             let ks = Keystore::load(&vault)?;
             list(&ks, json)?;
         }
-        KeysCommand::AddPassphrase { vault, unlock, new } => {
+        KeysCommand::AddPassphrase {
+            vault,
+            restricted,
+            unlock,
+            new,
+        } => {
             let (mut ks, mut u) = unseal(&vault, &unlock)?;
             let pass = secrets::new_passphrase(&new)?;
-            let id = ks.add_passphrase(&mut u, &pass, kdf_params(new.insecure_test_kdf))?;
+            let role = if restricted {
+                Role::Restricted
+            } else {
+                Role::Admin
+            };
+            let id = ks.add_passphrase(&mut u, &pass, kdf_params(new.insecure_test_kdf), role)?;
             eprintln!("Added passphrase slot {id} to {}", vault.display());
         }
         KeysCommand::ChangePassphrase {
@@ -106,6 +116,7 @@ pub fn run(cmd: KeysCommand) -> Result<Outcome> {
             expires,
             max_failures,
             clear,
+            admin,
             unlock,
         } => {
             let (mut ks, mut u) = unseal(&vault, &unlock)?;
@@ -126,10 +137,12 @@ pub fn run(cmd: KeysCommand) -> Result<Outcome> {
             if let Some(n) = max_failures {
                 p.max_failures = (n > 0).then_some(n);
             }
-            ks.set_policy(&mut u, slot, p.clone())?;
+            let role = if admin { Role::Admin } else { Role::Restricted };
+            ks.set_policy(&mut u, slot, p.clone(), role)?;
             eprintln!(
-                "Slot {slot} of {}: {}",
+                "Slot {slot} of {} ({}): {}",
                 vault.display(),
+                role.name(),
                 policy_text(Some(&p))
             );
         }
@@ -272,6 +285,7 @@ fn list(ks: &Keystore, json: bool) -> Result<()> {
                 serde_json::json!({
                     "id": s.id,
                     "kind": s.kind.name(),
+                    "role": s.role.name(),
                     "created": s.created,
                     "last_use": st.last_use,
                     "failures": st.failures,
@@ -298,7 +312,9 @@ fn list(ks: &Keystore, json: bool) -> Result<()> {
         return Ok(());
     }
     println!("cipher: {}", ks.suite().name());
-    println!("SLOT  KIND        CREATED               LAST USE              KDF; POLICY");
+    println!(
+        "SLOT  KIND        ROLE        CREATED               LAST USE              KDF; POLICY"
+    );
     for (s, p) in ks.slots().iter().zip(&policies) {
         let st = states.get(&s.id).cloned().unwrap_or_default();
         let last = st.last_use.map_or_else(|| "never".to_string(), date);
@@ -321,9 +337,10 @@ fn list(ks: &Keystore, json: bool) -> Result<()> {
             },
         };
         println!(
-            "{:<5} {:<11} {:<21} {last:<21} {kdf}; {policy}",
+            "{:<5} {:<11} {:<11} {:<21} {last:<21} {kdf}; {policy}",
             s.id,
             s.kind.name(),
+            s.role.name(),
             date(s.created)
         );
     }

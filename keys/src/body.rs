@@ -62,6 +62,9 @@ pub(crate) struct SlotRecord {
     /// Who may unseal with this slot, until when, how many failures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<crate::policy::SlotPolicy>,
+    /// `restricted`, or absent for an admin slot (see `role`).
+    #[serde(default, skip_serializing_if = "crate::role::Role::is_admin")]
+    pub role: Option<crate::role::Role>,
     /// Share slots: threshold, count, set and share hashes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shares: Option<crate::shares::SharesInfo>,

@@ -83,6 +83,7 @@ impl Keystore {
     /// Adds an escrow slot for age recipient `recipient` (`age1...`).
     /// Saves atomically. Returns the slot number.
     pub fn add_escrow(&mut self, u: &mut Unsealed, recipient: &str) -> Result<u32> {
+        self.require_admin(u, "add a slot")?;
         let r = age::x25519::Recipient::from_str(recipient.trim())
             .map_err(|e| Error::BadRecipient(format!("{recipient:?}: {e}")))?;
         self.begin_write(u)?;
@@ -99,6 +100,7 @@ impl Keystore {
             kdf: None,
             salt: B64.encode(salt),
             policy: None,
+            role: None,
             shares: None,
             escrow: Some(EscrowInfo {
                 recipient: r.to_string(),

@@ -12,6 +12,7 @@
 use crate::atomic::{write_atomic, write_new};
 use crate::audit::Event;
 use crate::body::{self, AuditAnchor, Body, SlotRecord, WRAPS_KEYRING};
+use crate::role::Role;
 use crate::slot::{KdfParams, Passphrase, SlotKind};
 use crate::unseal::Unsealed;
 use crate::writelock::{self, WriteLock};
@@ -47,6 +48,8 @@ pub struct SlotInfo {
     pub shares: Option<(u8, u8)>,
     /// Escrow slots: the age recipient.
     pub escrow_recipient: Option<String>,
+    /// What the slot's holder may do.
+    pub role: Role,
 }
 
 /// A loaded keystore.
@@ -253,6 +256,7 @@ impl Keystore {
                 legacy: self.is_legacy(s),
                 shares: s.shares.as_ref().map(|i| (i.threshold, i.count)),
                 escrow_recipient: s.escrow.as_ref().map(|e| e.recipient.clone()),
+                role: s.role(),
             })
             .collect()
     }
@@ -313,6 +317,7 @@ impl Keystore {
             kdf: Some(kdf),
             salt: B64.encode(salt),
             policy: None,
+            role: None,
             shares: None,
             escrow: None,
             wraps: None,
@@ -435,15 +440,21 @@ impl Keystore {
         Ok(())
     }
 
-    /// Adds a passphrase slot; returns its number. Saves atomically.
+    /// Adds a passphrase slot with `role`; returns its number. Saves
+    /// atomically. Admin slots only.
     pub fn add_passphrase(
         &mut self,
         u: &mut Unsealed,
         pass: &Passphrase,
         kdf: KdfParams,
+        role: Role,
     ) -> Result<u32> {
+        self.require_admin(u, "add a slot")?;
         self.begin_write(u)?;
         let id = self.push_passphrase_slot(u, pass, kdf)?;
+        if let Some(rec) = self.body.slots.last_mut() {
+            rec.role = Some(role).filter(|r| *r != Role::Admin);
+        }
         self.save(u)?;
         self.audited(
             u,
@@ -468,9 +479,13 @@ impl Keystore {
         if self.body.slots[pos].kind != SlotKind::Passphrase {
             return Err(Error::NotPassphraseSlot(id));
         }
+        if id != u.slot {
+            self.require_admin(u, "change another slot's passphrase")?;
+        }
         self.begin_write(u)?;
         let mut rec = self.new_passphrase_record(id, u, pass, kdf)?;
         rec.policy = self.body.slots[pos].policy.clone();
+        rec.role = self.body.slots[pos].role;
         self.body.slots[pos] = rec;
         self.save(u)?;
         self.audited(
@@ -486,6 +501,8 @@ impl Keystore {
         if self.body.slots.len() == 1 {
             return Err(Error::LastSlot(id));
         }
+        self.require_admin(u, "remove a slot")?;
+        self.keep_an_admin(id, None)?;
         self.body.slots.remove(pos);
         self.save(u)?;
         self.audited(
@@ -534,7 +551,9 @@ mod tests {
             ks.unseal_passphrase(&pass("two"), None),
             Err(Error::WrongPassphrase)
         ));
-        let id = ks.add_passphrase(&mut u, &pass("two"), kdf).unwrap();
+        let id = ks
+            .add_passphrase(&mut u, &pass("two"), kdf, crate::Role::Admin)
+            .unwrap();
         assert_eq!(id, 1);
         let ks2 = Keystore::load(d.path()).unwrap();
         assert_eq!(ks2.unseal_passphrase(&pass("two"), None).unwrap().slot, 1);

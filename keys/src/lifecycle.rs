@@ -29,6 +29,7 @@ impl Keystore {
         u: &mut Unsealed,
         change: impl FnOnce(&mut vault_core::Keyring) -> Result<()>,
     ) -> Result<()> {
+        self.require_admin(u, "change the keyring (rotate or retire keys)")?;
         let stale = self.stale_after_key_change(u);
         if !stale.is_empty() {
             return Err(Error::LegacySlot {
@@ -98,7 +99,8 @@ mod tests {
         Keystore::create(d.path(), Suite::Aes256Gcm, &pass("one"), kdf).unwrap();
         let mut ks = Keystore::load(d.path()).unwrap();
         let mut u = ks.unseal_passphrase(&pass("one"), None).unwrap();
-        ks.add_passphrase(&mut u, &pass("two"), kdf).unwrap();
+        ks.add_passphrase(&mut u, &pass("two"), kdf, crate::Role::Admin)
+            .unwrap();
         assert_eq!(ks.rotate(&mut u).unwrap(), 2);
         let ks = Keystore::load(d.path()).unwrap();
         assert_eq!(ks.data_key_versions(), &[1, 2]);

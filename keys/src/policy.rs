@@ -13,6 +13,7 @@
 
 use crate::audit::{self, Event};
 use crate::keystore::{now, Keystore};
+use crate::role::Role;
 use crate::slot::{Passphrase, SlotKind};
 use crate::unseal::Unsealed;
 use crate::{Error, RecoveryKey, Result};
@@ -150,11 +151,21 @@ impl Keystore {
         Ok(self.body.slots[self.slot_index(id)?].policy.clone())
     }
 
-    /// Sets (or, with an empty policy, clears) the policy of slot `id`.
-    /// Saves atomically.
-    pub fn set_policy(&mut self, u: &mut Unsealed, id: u32, policy: SlotPolicy) -> Result<()> {
+    /// Sets (or, with an empty policy, clears) the policy of slot `id`,
+    /// and its role. Saves atomically. Admin slots only; the last admin
+    /// slot cannot be made restricted.
+    pub fn set_policy(
+        &mut self,
+        u: &mut Unsealed,
+        id: u32,
+        policy: SlotPolicy,
+        role: Role,
+    ) -> Result<()> {
         let pos = self.slot_index(id)?;
+        self.require_admin(u, "set a policy")?;
+        self.keep_an_admin(id, Some(role))?;
         self.begin_write(u)?;
+        self.body.slots[pos].role = Some(role).filter(|r| *r != Role::Admin);
         let recorded = serde_json::to_value(&policy).unwrap_or_default();
         self.body.slots[pos].policy = (!policy.is_empty()).then_some(policy);
         self.save(u)?;
@@ -163,7 +174,8 @@ impl Keystore {
             Event::new("policy")
                 .slot(id)
                 .detail("by_slot", u.slot)
-                .detail("policy", recorded),
+                .detail("policy", recorded)
+                .detail("role", role.name()),
         );
         Ok(())
     }
@@ -179,6 +191,7 @@ impl Keystore {
         pass: &Passphrase,
         kdf: crate::KdfParams,
     ) -> Result<u32> {
+        self.require_admin(u, "recover a passphrase slot")?;
         let target = slot.or_else(|| {
             self.body
                 .slots
@@ -191,7 +204,7 @@ impl Keystore {
                 self.change_passphrase(u, t, pass, kdf)?;
                 t
             }
-            None => self.add_passphrase(u, pass, kdf)?,
+            None => self.add_passphrase(u, pass, kdf, Role::Admin)?,
         };
         let kind = self
             .body
@@ -390,6 +403,7 @@ impl Keystore {
                 "slot {id} cannot unlock itself; unseal with another slot's secret"
             )));
         }
+        self.require_admin(u, "unlock a slot")?;
         let vault = self.path.parent().unwrap_or(Path::new("."));
         audit::append(
             vault,

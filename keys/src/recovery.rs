@@ -133,6 +133,7 @@ impl Keystore {
     /// Adds a recovery slot around a fresh recovery key, which is
     /// returned (show it once). Saves atomically.
     pub fn add_recovery(&mut self, u: &mut Unsealed) -> Result<(u32, RecoveryKey)> {
+        self.require_admin(u, "add a slot")?;
         self.begin_write(u)?;
         let key = RecoveryKey::generate()?;
         let id = self.body.next_slot;
@@ -145,6 +146,7 @@ impl Keystore {
             kdf: None,
             salt: B64.encode(salt),
             policy: None,
+            role: None,
             shares: None,
             escrow: None,
             wraps: None,

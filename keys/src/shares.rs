@@ -150,6 +150,7 @@ impl Keystore {
         count: u8,
         out_dir: &Path,
     ) -> Result<(u32, Vec<PathBuf>)> {
+        self.require_admin(u, "add a slot")?;
         if threshold < 2 || count < threshold {
             return Err(Error::SharesParams(format!(
                 "threshold {threshold} of {count} shares: need 2 <= threshold <= shares <= 255"
@@ -198,6 +199,7 @@ impl Keystore {
             kdf: None,
             salt: B64.encode(salt),
             policy: None,
+            role: None,
             shares: Some(SharesInfo {
                 threshold,
                 count,

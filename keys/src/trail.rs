@@ -46,13 +46,16 @@ mod tests {
         let mut ks = Keystore::load(d.path()).unwrap();
         let secret = crate::Secret::Passphrase(pass("one"));
         let mut u = ks.unseal_as(&secret, None, "a library caller").unwrap();
-        let id = ks.add_passphrase(&mut u, &pass("two"), kdf).unwrap();
+        let id = ks
+            .add_passphrase(&mut u, &pass("two"), kdf, crate::Role::Admin)
+            .unwrap();
         ks.rotate(&mut u).unwrap();
         let policy = SlotPolicy {
             max_failures: Some(3),
             ..Default::default()
         };
-        ks.set_policy(&mut u, id, policy).unwrap();
+        ks.set_policy(&mut u, id, policy, crate::Role::Restricted)
+            .unwrap();
         ks.remove_slot(&mut u, id).unwrap();
         let log = audit::read(d.path()).unwrap();
         let events: Vec<(&str, Option<u32>, Option<&str>, bool)> = log

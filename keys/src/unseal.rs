@@ -28,6 +28,9 @@ pub struct Unsealed {
     /// Why the caller unsealed (the command): the reason of the audit
     /// records the library writes for changes made with this unseal.
     pub reason: Option<String>,
+    /// The role of the slot that opened, as it was when it opened (the
+    /// slot itself may be removed meanwhile).
+    pub role: crate::Role,
 }
 
 impl Unsealed {
@@ -40,6 +43,7 @@ impl Unsealed {
             kwk: Some(SecretKey::random()?),
             legacy_kek: None,
             reason: None,
+            role: crate::Role::Admin,
         })
     }
 
@@ -145,6 +149,7 @@ impl Keystore {
             kwk,
             legacy_kek,
             reason: None,
+            role: rec.role(),
         }))
     }
 

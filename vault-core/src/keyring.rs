@@ -123,9 +123,19 @@ impl Keyring {
             .ok_or(Error::UnknownKeyVersion(version))
     }
 
-    /// Serializes the keyring (format in FORMAT.md, "Keyring").
+    /// The exact length of [`Keyring::to_bytes`]: `40 + 39·n` bytes for n
+    /// data keys, plus 35 with the audit key (FORMAT.md §5).
+    pub fn serialized_len(&self) -> usize {
+        let audit = if self.audit_seed.is_some() { 35 } else { 0 };
+        5 + 35 + 39 * self.data_keys.len() + audit
+    }
+
+    /// Serializes the keyring (format in FORMAT.md, "Keyring"). The buffer
+    /// is reserved at its exact final size first: a reallocation while
+    /// writing would leave a copy of the keys in freed memory, unwiped.
     pub fn to_bytes(&self) -> SecretBytes {
-        let mut out = SecretBytes::new(Vec::with_capacity(64 + 40 * self.data_keys.len()));
+        let len = self.serialized_len();
+        let mut out = SecretBytes::new(Vec::with_capacity(len));
         let v = out.expose_mut();
         v.extend_from_slice(MAGIC);
         v.push(VERSION);
@@ -143,6 +153,7 @@ impl Keyring {
             v.extend_from_slice(&32u16.to_be_bytes());
             v.extend_from_slice(seed.expose());
         }
+        debug_assert_eq!((v.len(), v.capacity()), (len, len), "keyring length");
         out
     }
 
@@ -369,6 +380,31 @@ mod tests {
         assert!(
             matches!(Keyring::from_bytes(&future), Err(Error::Keyring(m)) if m.contains("newer"))
         );
+    }
+
+    #[test]
+    fn serialising_the_keyring_never_reallocates_leaving_a_key_copy() {
+        // A Vec that grows while the keys are written into it moves them
+        // and frees the old buffer without wiping it: the buffer must be
+        // allocated once, at its final size.
+        let mut k = Keyring::generate().unwrap();
+        for n in 1..=20 {
+            let bytes = k.to_bytes();
+            assert_eq!(bytes.len(), k.serialized_len(), "{n} data keys");
+            assert_eq!(bytes.expose().len(), 40 + 39 * n + 35);
+            assert_eq!(
+                bytes.capacity(),
+                bytes.len(),
+                "{n} data keys: the buffer grew while the keys were written"
+            );
+            k.rotate().unwrap();
+        }
+        let mut parts = BTreeMap::new();
+        parts.insert(1, SecretKey::random().unwrap());
+        let old = Keyring::from_parts(SecretKey::random().unwrap(), parts).unwrap();
+        let bytes = old.to_bytes();
+        assert_eq!(bytes.len(), 40 + 39);
+        assert_eq!(bytes.capacity(), bytes.len());
     }
 
     #[test]

@@ -155,13 +155,24 @@ pub enum AuditCommand {
         since: Option<String>,
     },
     /// Check the log's hash chain, signatures and tail anchor; name the
-    /// first record that was edited, deleted, inserted or reordered.
+    /// first record that was edited, deleted, inserted or reordered. With
+    /// a secret (--passphrase-file, --recovery-key-file, --share-file or
+    /// --unseal) it also checks the keystore's MAC, which vouches for the
+    /// verifying key and the tail anchor; without one they are taken on
+    /// trust, and the output says so.
     Verify {
         /// Vault directory.
         vault: PathBuf,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
+        /// Unseal to check the keystore's MAC, with the passphrase from
+        /// PIVAULT_PASSPHRASE_FILE, PIVAULT_PASSPHRASE or the terminal
+        /// (implied by the options below).
+        #[arg(long)]
+        unseal: bool,
+        #[command(flatten)]
+        unlock: Unlock,
     },
 }
 

@@ -138,6 +138,15 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<(u32, Body)> {
         return Err(Error::corrupt(path, "it has no slots"));
     }
     for s in &body.slots {
+        if let Some(o) = s.kdf.as_ref().and_then(KdfParams::over_limit) {
+            return Err(Error::KdfOverLimit {
+                path: path.to_path_buf(),
+                slot: s.id,
+                what: o.what,
+                value: o.value,
+                limit: o.limit,
+            });
+        }
         match (s.kind, &s.kdf) {
             (SlotKind::Passphrase, None) => {
                 return Err(Error::corrupt(

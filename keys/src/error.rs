@@ -134,6 +134,22 @@ pub enum Error {
     /// its write; this command's change was not written.
     #[error("{0} was changed by another pivault command while this one ran; nothing was changed by this one: run it again")]
     KeystoreChanged(PathBuf),
+    /// A slot's stored Argon2id parameters are above pivault's ceiling: the
+    /// keystore was edited (they are only checked by the MAC after the
+    /// derivation they would make enormous).
+    #[error("{path}: slot {slot}'s Argon2id {what} is {value}, above pivault's limit of {limit}; the keystore was edited or damaged, so nothing was tried and nothing was changed. Restore it from a copy made with `pivault keys backup`")]
+    KdfOverLimit {
+        /// The keystore file.
+        path: PathBuf,
+        /// The slot.
+        slot: u32,
+        /// The parameter.
+        what: &'static str,
+        /// Its value in the file.
+        value: u32,
+        /// The ceiling.
+        limit: u32,
+    },
     /// Argon2 parameters out of range.
     #[error("invalid Argon2id parameters: {0}")]
     KdfParams(String),

@@ -1,7 +1,7 @@
 //! `pivault audit show|verify`, and the audit records the other commands
 //! write (unseals, key changes, re-encryption).
 
-use crate::cli::AuditCommand;
+use crate::cli::{AuditCommand, Unlock};
 use crate::Outcome;
 use anyhow::{bail, Context, Result};
 use keys::audit::{self, Event, Record};
@@ -64,7 +64,12 @@ pub fn unsealed(vault: &Path, ks: &mut Keystore, u: &mut Unsealed) {
 pub fn run(cmd: AuditCommand) -> Result<Outcome> {
     match cmd {
         AuditCommand::Show { vault, json, since } => show(&vault, json, since.as_deref()),
-        AuditCommand::Verify { vault, json } => verify(&vault, json),
+        AuditCommand::Verify {
+            vault,
+            json,
+            unseal,
+            unlock,
+        } => verify(&vault, json, unseal, &unlock),
     }
 }
 
@@ -139,11 +144,76 @@ fn show(vault: &Path, json: bool, since: Option<&str>) -> Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
-fn verify(vault: &Path, json: bool) -> Result<Outcome> {
+/// What `audit verify` learnt about the keystore's MAC, which is what
+/// vouches for the verifying key and the tail anchor the log is checked
+/// against.
+enum MacCheck {
+    /// No secret given: key and anchor were taken from the keystore's
+    /// public part on trust.
+    NotChecked,
+    /// The keystore unsealed with this slot and its MAC verified.
+    Verified(u32),
+    /// A slot opened but the keystore failed its integrity check: its
+    /// public part (anchor, key) was forged or damaged.
+    Failed(String),
+}
+
+/// Unseals to check the keystore's MAC. A wrong secret or a refused
+/// policy is an error (exit 1); a keystore that fails its integrity check
+/// once a slot opened is a finding (exit 3). The unseal is recorded like
+/// any other, after the log was checked, and the keystore is never
+/// rewritten (a refresh would re-anchor the log at its current tail).
+fn check_mac(vault: &Path, unlock: &Unlock) -> Result<MacCheck> {
+    let secret = match crate::keyscmd::secret_from(unlock) {
+        Ok(Some(secret)) => secret,
+        Ok(None) => keys::Secret::Passphrase(crate::secrets::current(unlock)?),
+        Err(e) => {
+            unseal_failed(vault, None, &e);
+            return Err(e.into());
+        }
+    };
+    let ks = Keystore::load(vault)?;
+    let u = match ks.unseal_as(&secret, None, &command_name()) {
+        Ok(u) => u,
+        Err(e @ keys::Error::Corrupt { .. }) => return Ok(MacCheck::Failed(e.to_string())),
+        Err(e) => return Err(e.into()),
+    };
+    crate::vaultcmd::warn_weak(&ks, u.slot, u.weak_kdf);
+    record(
+        vault,
+        Some(&u.keyring),
+        Event::new("unseal").slot(u.slot).reason(command_name()),
+    );
+    if ks.audit_key()? != audit::verifying_key(&u.keyring) && !ks.needs_audit_key() {
+        return Ok(MacCheck::Failed(format!(
+            "{}: its audit key is not the one the keyring signs with",
+            ks.path().display()
+        )));
+    }
+    Ok(MacCheck::Verified(u.slot))
+}
+
+fn verify(vault: &Path, json: bool, unseal: bool, unlock: &Unlock) -> Result<Outcome> {
     check_vault(vault)?;
+    let with_secret = unseal
+        || unlock.passphrase_file.is_some()
+        || unlock.recovery_key_file.is_some()
+        || !unlock.share_file.is_empty();
+    // The log as found, before this command's own unseal record.
     let v = audit::verify(vault)?;
+    let mac = if with_secret {
+        check_mac(vault, unlock)?
+    } else {
+        MacCheck::NotChecked
+    };
+    let forged = matches!(mac, MacCheck::Failed(_));
     let log = audit::path_in(vault);
     if json {
+        let (state, slot, problem) = match &mac {
+            MacCheck::NotChecked => ("not-checked", None, None),
+            MacCheck::Verified(s) => ("verified", Some(*s), None),
+            MacCheck::Failed(e) => ("failed", None, Some(e.as_str())),
+        };
         println!(
             "{}",
             serde_json::json!({
@@ -151,8 +221,11 @@ fn verify(vault: &Path, json: bool) -> Result<Outcome> {
                 "signed": v.signed,
                 "uncovered": v.uncovered,
                 "key_fingerprint": v.key_fingerprint,
-                "intact": v.is_intact(),
+                "intact": v.is_intact() && !forged,
                 "problem": v.problem.as_ref().map(|p| serde_json::json!({"record": p.record, "what": p.what})),
+                "keystore_mac": state,
+                "keystore_slot": slot,
+                "keystore_problem": problem,
             })
         );
     } else {
@@ -182,8 +255,19 @@ fn verify(vault: &Path, json: bool) -> Result<Outcome> {
             Some(f) => println!("verifying key: sha256:{f} (compare with the copy kept outside this laptop)"),
             None => println!("no audit key in the keystore yet: records are chained but not signed (any unseal adds one)"),
         }
+        match &mac {
+            MacCheck::NotChecked => println!(
+                "NOT CHECKED: the keystore's MAC (no passphrase given), so the verifying key and the tail anchor above were taken on trust: a log cut short together with an edited anchor, or a forged log with a replaced key, would pass. Give --passphrase-file (or --recovery-key-file, --share-file, --unseal) to check them"
+            ),
+            MacCheck::Verified(slot) => println!(
+                "keystore MAC verified (unsealed with slot {slot}): the verifying key and the tail anchor are the keystore's own"
+            ),
+            MacCheck::Failed(e) => println!(
+                "FORGED keystore: {e}; its verifying key and tail anchor cannot be trusted, so this log's check proves nothing. Restore the keystore from a copy made with `pivault keys backup` and compare the logs"
+            ),
+        }
     }
-    Ok(if v.is_intact() {
+    Ok(if v.is_intact() && !forged {
         Outcome::Ok
     } else {
         Outcome::Damaged

@@ -167,13 +167,24 @@ pub enum AuditCommand {
         since: Option<String>,
     },
     /// Check the log's hash chain, signatures and tail anchor; name the
-    /// first record that was edited, deleted, inserted or reordered.
+    /// first record that was edited, deleted, inserted or reordered. With
+    /// a secret (--passphrase-file, --recovery-key-file, --share-file or
+    /// --unseal) it also checks the keystore's MAC, which vouches for the
+    /// verifying key and the tail anchor; without one they are taken on
+    /// trust, and the output says so.
     Verify {
         /// Vault directory.
         vault: PathBuf,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
+        /// Unseal to check the keystore's MAC, with the passphrase from
+        /// PIVAULT_PASSPHRASE_FILE, PIVAULT_PASSPHRASE or the terminal
+        /// (implied by the options below).
+        #[arg(long)]
+        unseal: bool,
+        #[command(flatten)]
+        unlock: Unlock,
     },
 }
 
@@ -203,6 +214,10 @@ pub enum KeysCommand {
     AddPassphrase {
         /// Vault directory.
         vault: PathBuf,
+        /// The new slot may only unseal and change its own passphrase (not
+        /// add, remove or change other slots, set policies, rotate).
+        #[arg(long)]
+        restricted: bool,
         #[command(flatten)]
         unlock: Unlock,
         #[command(flatten)]
@@ -310,6 +325,11 @@ pub enum KeysCommand {
         /// Remove every restriction from the slot.
         #[arg(long, conflicts_with_all = ["users", "expires", "max_failures"])]
         clear: bool,
+        /// Keep (or make) the slot an admin slot; without it, a slot given
+        /// a policy becomes restricted (it may only unseal and change its
+        /// own passphrase).
+        #[arg(long)]
+        admin: bool,
         #[command(flatten)]
         unlock: Unlock,
     },

@@ -1,13 +1,11 @@
 //! `pivault keys ...`: slot management and keystore backup.
 
-use crate::auditcmd::record;
 use crate::cli::KeysCommand;
 use crate::cli::Unlock;
 use crate::vaultcmd::{kdf_params, unseal};
 use crate::{secrets, Outcome};
 use anyhow::Result;
-use keys::audit::Event;
-use keys::{EscrowIdentity, Keystore, RecoveryKey, Secret, ShareFile, SlotKind, SlotPolicy};
+use keys::{EscrowIdentity, Keystore, RecoveryKey, Role, Secret, ShareFile, SlotPolicy};
 
 pub fn run(cmd: KeysCommand) -> Result<Outcome> {
     match cmd {
@@ -15,19 +13,21 @@ pub fn run(cmd: KeysCommand) -> Result<Outcome> {
             let ks = Keystore::load(&vault)?;
             list(&ks, json)?;
         }
-        KeysCommand::AddPassphrase { vault, unlock, new } => {
+        KeysCommand::AddPassphrase {
+            vault,
+            restricted,
+            unlock,
+            new,
+        } => {
             let (mut ks, mut u) = unseal(&vault, &unlock)?;
             let pass = secrets::new_passphrase(&new)?;
             let weak = check_new(&pass, &vault, &new)?;
-            let id = ks.add_passphrase(&mut u, &pass, kdf_params(new.insecure_test_kdf))?;
-            record(
-                &vault,
-                Some(&u.keyring),
-                Event::new("slot-add")
-                    .slot(id)
-                    .detail("kind", "passphrase")
-                    .detail("by_slot", u.slot),
-            );
+            let role = if restricted {
+                Role::Restricted
+            } else {
+                Role::Admin
+            };
+            let id = ks.add_passphrase(&mut u, &pass, kdf_params(new.insecure_test_kdf), role)?;
             eprintln!("Added passphrase slot {id} to {}", vault.display());
             warn_recorded(id, weak);
         }
@@ -42,13 +42,6 @@ pub fn run(cmd: KeysCommand) -> Result<Outcome> {
             let pass = secrets::new_passphrase(&new)?;
             let weak = check_new(&pass, &vault, &new)?;
             ks.change_passphrase(&mut u, slot, &pass, kdf_params(new.insecure_test_kdf))?;
-            record(
-                &vault,
-                Some(&u.keyring),
-                Event::new("slot-change")
-                    .slot(slot)
-                    .detail("by_slot", u.slot),
-            );
             eprintln!(
                 "Changed the passphrase of slot {slot} of {}",
                 vault.display()
@@ -62,25 +55,11 @@ pub fn run(cmd: KeysCommand) -> Result<Outcome> {
         } => {
             let (mut ks, mut u) = unseal(&vault, &unlock)?;
             ks.remove_slot(&mut u, slot)?;
-            record(
-                &vault,
-                Some(&u.keyring),
-                Event::new("slot-remove")
-                    .slot(slot)
-                    .detail("by_slot", u.slot),
-            );
             eprintln!("Removed slot {slot} from {}", vault.display());
         }
         KeysCommand::Rotate { vault, unlock } => {
             let (mut ks, mut u) = unseal(&vault, &unlock)?;
             let version = ks.rotate(&mut u)?;
-            record(
-                &vault,
-                Some(&u.keyring),
-                Event::new("rotate")
-                    .slot(u.slot)
-                    .detail("new_version", version),
-            );
             eprintln!(
                 "Added data key version {version} to {}; new and rewritten files use it. Run `pivault reencrypt {} --retire` to move the older files and retire the old keys. A running mount keeps writing under the version it unsealed until it is remounted.",
                 vault.display(),
@@ -90,14 +69,6 @@ pub fn run(cmd: KeysCommand) -> Result<Outcome> {
         KeysCommand::AddRecovery { vault, unlock } => {
             let (mut ks, mut u) = unseal(&vault, &unlock)?;
             let (id, key) = ks.add_recovery(&mut u)?;
-            record(
-                &vault,
-                Some(&u.keyring),
-                Event::new("slot-add")
-                    .slot(id)
-                    .detail("kind", "recovery")
-                    .detail("by_slot", u.slot),
-            );
             println!("{}", key.encode().as_str());
             eprintln!(
                 "Added recovery slot {id} to {}. The line above is its recovery key, shown only this once: write it down or print it and keep it offline, away from the laptop (a safe, the IT escrow). It opens the vault like a passphrase: `--recovery-key-file FILE` or PIVAULT_RECOVERY_KEY. Typos are caught by its checksum. If it is lost or exposed, remove slot {id} (`pivault keys remove --slot {id}`) and add a new one.",
@@ -113,16 +84,6 @@ pub fn run(cmd: KeysCommand) -> Result<Outcome> {
         } => {
             let (mut ks, mut u) = unseal(&vault, &unlock)?;
             let (id, files) = ks.add_shares(&mut u, threshold, shares, &out_dir)?;
-            record(
-                &vault,
-                Some(&u.keyring),
-                Event::new("slot-add")
-                    .slot(id)
-                    .detail("kind", "shares")
-                    .detail("threshold", threshold)
-                    .detail("shares", shares)
-                    .detail("by_slot", u.slot),
-            );
             for f in &files {
                 println!("{}", f.display());
             }
@@ -139,15 +100,6 @@ pub fn run(cmd: KeysCommand) -> Result<Outcome> {
         } => {
             let (mut ks, mut u) = unseal(&vault, &unlock)?;
             let id = ks.add_escrow(&mut u, &recipient)?;
-            record(
-                &vault,
-                Some(&u.keyring),
-                Event::new("slot-add")
-                    .slot(id)
-                    .detail("kind", "escrow")
-                    .detail("recipient", recipient.trim())
-                    .detail("by_slot", u.slot),
-            );
             eprintln!(
                 "Added escrow slot {id} to {} for {}: the holder of that age identity can run `pivault keys recover {} --identity FILE` to set a new passphrase.",
                 vault.display(),
@@ -168,6 +120,7 @@ pub fn run(cmd: KeysCommand) -> Result<Outcome> {
             expires,
             max_failures,
             clear,
+            admin,
             unlock,
         } => {
             let (mut ks, mut u) = unseal(&vault, &unlock)?;
@@ -188,18 +141,12 @@ pub fn run(cmd: KeysCommand) -> Result<Outcome> {
             if let Some(n) = max_failures {
                 p.max_failures = (n > 0).then_some(n);
             }
-            ks.set_policy(&mut u, slot, p.clone())?;
-            record(
-                &vault,
-                Some(&u.keyring),
-                Event::new("policy")
-                    .slot(slot)
-                    .detail("by_slot", u.slot)
-                    .detail("policy", serde_json::to_value(&p)?),
-            );
+            let role = if admin { Role::Admin } else { Role::Restricted };
+            ks.set_policy(&mut u, slot, p.clone(), role)?;
             eprintln!(
-                "Slot {slot} of {}: {}",
+                "Slot {slot} of {} ({}): {}",
                 vault.display(),
+                role.name(),
                 policy_text(Some(&p))
             );
         }
@@ -208,8 +155,8 @@ pub fn run(cmd: KeysCommand) -> Result<Outcome> {
             slot,
             unlock,
         } => {
-            let (ks, u) = unseal(&vault, &unlock)?;
-            ks.unlock_slot(&u, slot)?;
+            let (mut ks, mut u) = unseal(&vault, &unlock)?;
+            ks.unlock_slot(&mut u, slot)?;
             eprintln!(
                 "Unlocked slot {slot} of {} (its failed-unseal count is reset)",
                 vault.display()
@@ -303,30 +250,9 @@ fn recover(
     let mut u = ks.unseal_as(&Secret::Escrow(id), None, "keys recover")?;
     crate::vaultcmd::warn_weak_passphrases(&ks);
     crate::auditcmd::unsealed(vault, &mut ks, &mut u);
-    let target = slot.or_else(|| {
-        ks.slots()
-            .iter()
-            .find(|s| s.kind == SlotKind::Passphrase)
-            .map(|s| s.id)
-    });
     let pass = crate::secrets::new_passphrase(new)?;
     let weak = check_new(&pass, vault, new)?;
-    let kdf = kdf_params(new.insecure_test_kdf);
-    let target = match target {
-        Some(t) => {
-            ks.change_passphrase(&mut u, t, &pass, kdf)?;
-            t
-        }
-        None => ks.add_passphrase(&mut u, &pass, kdf)?,
-    };
-    record(
-        vault,
-        Some(&u.keyring),
-        Event::new("recovery")
-            .slot(target)
-            .detail("by_slot", u.slot)
-            .detail("kind", "escrow"),
-    );
+    let target = ks.recover(&mut u, slot, &pass, kdf_params(new.insecure_test_kdf))?;
     eprintln!(
         "Recovered {} with escrow slot {}: passphrase slot {target} has the new passphrase.",
         vault.display(),
@@ -386,6 +312,7 @@ fn list(ks: &Keystore, json: bool) -> Result<()> {
                 serde_json::json!({
                     "id": s.id,
                     "kind": s.kind.name(),
+                    "role": s.role.name(),
                     "created": s.created,
                     "last_use": st.last_use,
                     "failures": st.failures,
@@ -413,7 +340,9 @@ fn list(ks: &Keystore, json: bool) -> Result<()> {
         return Ok(());
     }
     println!("cipher: {}", ks.suite().name());
-    println!("SLOT  KIND        CREATED               LAST USE              KDF; POLICY");
+    println!(
+        "SLOT  KIND        ROLE        CREATED               LAST USE              KDF; POLICY"
+    );
     for (s, p) in ks.slots().iter().zip(&policies) {
         let st = states.get(&s.id).cloned().unwrap_or_default();
         let last = st.last_use.map_or_else(|| "never".to_string(), date);
@@ -439,9 +368,10 @@ fn list(ks: &Keystore, json: bool) -> Result<()> {
             kdf.push_str("  WEAK PASSPHRASE (accepted with --allow-weak-passphrase)");
         }
         println!(
-            "{:<5} {:<11} {:<21} {last:<21} {kdf}; {policy}",
+            "{:<5} {:<11} {:<11} {:<21} {last:<21} {kdf}; {policy}",
             s.id,
             s.kind.name(),
+            s.role.name(),
             date(s.created)
         );
     }

@@ -178,6 +178,22 @@ pub fn mount(a: MountArgs) -> Result<Outcome> {
             keys::audit::Event::new(kind).detail("mountpoint", mnt.display().to_string()),
         )
     };
+    // A keystore whose keyring the mount refused (an older copy put back,
+    // or another vault's): a signed, failed record.
+    let refused = |e: &vault_core::Error| {
+        let kind = match e {
+            vault_core::Error::KeyringRollback { .. } => "keystore-rollback-refused",
+            _ => "keystore-refused",
+        };
+        crate::auditcmd::record(
+            &a.vault,
+            Some(&audit_keyring),
+            keys::audit::Event::new(kind)
+                .failed()
+                .reason(e.to_string())
+                .detail("mountpoint", mnt.display().to_string()),
+        )
+    };
     let shown = (a.vault.clone(), a.mountpoint.clone());
     let res = vfs::run(
         vault,
@@ -197,6 +213,7 @@ pub fn mount(a: MountArgs) -> Result<Outcome> {
             }
         },
         reload,
+        refused,
     );
     let end = match res {
         Ok(end) => end,

@@ -122,13 +122,6 @@ pub fn run(a: ReencryptArgs) -> Result<Outcome> {
                 );
             }
             let gone = ks.retire_old_versions(&mut u)?;
-            record(
-                &a.vault,
-                Some(&u.keyring),
-                Event::new("retire")
-                    .slot(u.slot)
-                    .detail("versions", gone.clone()),
-            );
             eprintln!(
                 "Retired data key versions {gone:?} from {}; older copies of the vault's files no longer decrypt. Keystore backups made before now still hold those keys: destroy them and make a new backup (`pivault keys backup`).",
                 a.vault.display()

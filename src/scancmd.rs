@@ -34,8 +34,10 @@ fn scan(a: &ScanArgs) -> i32 {
     let mut failed = false;
     let mut skip_dirs = Vec::new();
     if let Some(v) = &a.move_into {
-        if !v.is_dir() {
-            eprintln!("pivault: error: {}: --move-into needs an existing directory (the mount point of an unlocked vault)", v.display());
+        // Checked before scanning, so that nothing is found and then
+        // refused; checked again for every file.
+        if let Err(e) = pi_scan::vault_target(v) {
+            eprintln!("pivault: error: --move-into {e}");
             return FAILED;
         }
         skip_dirs.push(v.clone());
@@ -103,7 +105,12 @@ fn scan(a: &ScanArgs) -> i32 {
             if !moved.insert(*path) {
                 continue;
             }
-            match pi_scan::move_into(root, path, vault) {
+            let scanned = report
+                .findings
+                .iter()
+                .find(|f| &f.path == *path)
+                .and_then(|f| f.file_id);
+            match pi_scan::move_into(root, path, scanned, vault) {
                 Ok(dest) => eprintln!("pivault: moved {} -> {}", path.display(), dest.display()),
                 Err(e) => {
                     eprintln!("pivault: error: {e}");

@@ -33,7 +33,7 @@ pub fn unseal(vault: &Path, unlock: &Unlock) -> Result<(Keystore, Unsealed)> {
     Ok((ks, u))
 }
 
-fn warn_weak(ks: &Keystore, slot: u32, weak: bool) {
+pub(crate) fn warn_weak(ks: &Keystore, slot: u32, weak: bool) {
     if weak {
         eprintln!(
             "pivault: warning: slot {slot} of {} uses test-only Argon2id parameters; anyone who copies the vault can guess its passphrase quickly. Replace it with `pivault keys change-passphrase`.",

@@ -336,3 +336,130 @@ fn records_also_go_to_syslog_when_asked() {
     assert!(msg.starts_with("<84>pivault["), "{msg}");
     assert_contains(&msg, "unseal-failed");
 }
+
+fn sha256_hex(b: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, b)
+        .as_ref()
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+/// Points the keystore's audit anchor at record `seq` of the current log
+/// and recomputes the checksum line: what anyone who can write the vault
+/// folder can do without a key (only the MAC, under the keyring, notices).
+fn forge_anchor(f: &Fixture, seq: u64) {
+    let text = fs::read_to_string(f.keystore()).unwrap();
+    let line = lines(f)[seq as usize].clone();
+    let (head, rest) = text.split_once("\"seq\": ").expect("an anchored keystore");
+    let rest = &rest[rest.find(',').unwrap()..];
+    let (mid, tail) = rest.split_once("\"hash\": \"").unwrap();
+    let tail = &tail[64..];
+    let edited = format!(
+        "{head}\"seq\": {seq}{mid}\"hash\": \"{}{tail}",
+        sha256_hex(line.as_bytes())
+    );
+    let body = &edited[..edited.len() - 72];
+    fs::write(
+        f.keystore(),
+        format!("{body}sha256 {}\n", sha256_hex(body.as_bytes())),
+    )
+    .unwrap();
+}
+
+/// `pivault audit verify VAULT [extra...]`.
+fn verify_with(f: &Fixture, extra: &[&OsStr]) -> Out {
+    let mut c = pv();
+    c.args(["audit", "verify"]).arg(&f.vault).args(extra);
+    run(&mut c)
+}
+
+#[test]
+fn truncated_log_with_a_forged_anchor_is_caught_only_with_a_passphrase() {
+    let f = vault_with_history();
+    // Genuine: with a passphrase the MAC vouches for key and anchor.
+    let out = ok(verify_with(
+        &f,
+        &[OsStr::new("--passphrase-file"), f.pass.as_os_str()],
+    ));
+    assert_contains(&out.stdout, "keystore MAC verified (unsealed with slot 0)");
+    assert_eq!(
+        events(&f).last().unwrap(),
+        "unseal",
+        "the unseal is recorded"
+    );
+    // --unseal takes the passphrase from the environment; without it (or
+    // another unlock option) a passphrase in the environment is not used.
+    let out = ok(run(pv()
+        .env("PIVAULT_PASSPHRASE", PASS)
+        .args(["audit", "verify"])
+        .arg(&f.vault)
+        .arg("--unseal")));
+    assert_contains(&out.stdout, "keystore MAC verified");
+    let n = lines(&f).len();
+    let out = ok(run(pv()
+        .env("PIVAULT_PASSPHRASE", PASS)
+        .args(["audit", "verify"])
+        .arg(&f.vault)));
+    assert_contains(&out.stdout, "NOT CHECKED");
+    assert_eq!(lines(&f).len(), n, "verify without a secret writes nothing");
+
+    // The attacker cuts the log back to record 1 (hiding the failed
+    // unseal, the rotation and what came after) and moves the keystore's
+    // anchor to match.
+    let mut l = lines(&f);
+    l.truncate(2);
+    write_lines(&f, &l);
+    forge_anchor(&f, 1);
+    let keystore = fs::read(f.keystore()).unwrap();
+    let before = snapshot(&f.vault);
+
+    // Without a secret the log looks intact, and the output says plainly
+    // that the anchor was not authenticated.
+    let out = ok(verify_with(&f, &[]));
+    assert_contains(&out.stdout, "intact: 2 records");
+    assert_contains(
+        &out.stdout,
+        "NOT CHECKED: the keystore's MAC (no passphrase given)",
+    );
+    assert_contains(&out.stdout, "--passphrase-file");
+    let (out, v) = verify(&f);
+    assert!(out.ok(), "{out:?}");
+    assert_eq!(v["intact"], true);
+    assert_eq!(v["keystore_mac"], "not-checked");
+
+    // With the passphrase the forgery shows: exit 3, named.
+    let out = verify_with(&f, &[OsStr::new("--passphrase-file"), f.pass.as_os_str()]);
+    assert_eq!(out.code, Some(3), "{out:?}");
+    assert_contains(&out.stdout, "FORGED keystore");
+    assert_contains(&out.stdout, "integrity tag does not match");
+    assert!(!out.stdout.contains("keystore MAC verified"), "{out:?}");
+    let json = verify_with(
+        &f,
+        &[
+            OsStr::new("--json"),
+            OsStr::new("--passphrase-file"),
+            f.pass.as_os_str(),
+        ],
+    );
+    assert_eq!(json.code, Some(3), "{json:?}");
+    let v: Value = serde_json::from_str(json.stdout.trim()).unwrap();
+    assert_eq!(v["keystore_mac"], "failed");
+    assert_eq!(v["intact"], false);
+    assert!(v["keystore_problem"]
+        .as_str()
+        .unwrap()
+        .contains("integrity tag"));
+    // Nothing but the log's failed-unseal records changed: the keystore
+    // was not rewritten (a rewrite would re-anchor the cut log).
+    assert_unchanged(&f.vault, &before);
+    assert_eq!(fs::read(f.keystore()).unwrap(), keystore);
+    // A wrong passphrase is an error, not a finding.
+    let wrong = pass_file(f.tmp.path(), "wrong.txt", "not it");
+    let out = failed(verify_with(
+        &f,
+        &[OsStr::new("--passphrase-file"), wrong.as_os_str()],
+    ));
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert_contains(&out.stderr, "passphrase is wrong");
+}

@@ -1237,3 +1237,78 @@ fn a_rotation_while_mounted_is_used_for_new_files() {
     let out = run(&["fsck", &v]);
     assert!(out.status.success(), "{out:?}");
 }
+
+#[test]
+fn older_keystore_put_back_while_mounted_is_refused_and_the_newer_keyring_kept() {
+    // The attacker can write the vault folder and kept a copy of the
+    // keystore from before a rotation; while the vault is mounted they put
+    // it back. The copy is genuine (its MAC checks), so only its age gives
+    // it away: its keyring lacks data-key version 2, which the mount holds.
+    let mut f = Fixture::new();
+    let ks = f.vault.join("pivault.keystore");
+    let before_rotation = fs::read(&ks).unwrap();
+    f.mount(&[]);
+    let v = f.vault.to_str().unwrap().to_string();
+    let out = run(&["keys", "rotate", &v]);
+    assert!(out.status.success(), "{out:?}");
+    let mut n = 0;
+    assert!(
+        wait_for(10, || {
+            n += 1;
+            let name = format!("probe-{n}");
+            fs::write(f.p(&name), b"x").unwrap();
+            key_version(&f.host_of(&name)) == 2
+        }),
+        "the rotation was not taken in"
+    );
+    fs::write(f.p("under-v2"), b"written under version 2").unwrap();
+    assert_eq!(key_version(&f.host_of("under-v2")), 2);
+    let rotated = fs::read(&ks).unwrap();
+
+    // Put back atomically, as a careful attacker would.
+    let tmp = f.vault.join(".old-keystore");
+    fs::write(&tmp, &before_rotation).unwrap();
+    fs::rename(&tmp, &ks).unwrap();
+    let log = f.vault.join("audit.log");
+    let refused = |l: &str| l.contains("\"event\":\"keystore-rollback-refused\"");
+    assert!(
+        wait_for(10, || fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .any(refused)),
+        "no audit record of the refusal"
+    );
+    // The mount kept version 2: the file under it still opens, and new
+    // files still use it.
+    assert_eq!(read(&f.p("under-v2")), b"written under version 2");
+    fs::write(f.p("after"), b"after the rollback").unwrap();
+    assert_eq!(
+        key_version(&f.host_of("after")),
+        2,
+        "the mount went back to version 1"
+    );
+    assert_eq!(read(&f.p("after")), b"after the rollback");
+    let (st, stderr) = f.unmount();
+    assert!(st.success(), "{stderr}");
+    assert!(
+        stderr.contains("ERROR") && stderr.contains("older than the one in use"),
+        "no error-level log: {stderr}"
+    );
+    assert!(stderr.contains("lacks data-key version(s) 2"), "{stderr}");
+    // The record is signed, failed, names the versions, and the log verifies.
+    let text = fs::read_to_string(&log).unwrap();
+    let rec: serde_json::Value =
+        serde_json::from_str(text.lines().find(|l| refused(l)).unwrap()).unwrap();
+    assert_eq!(rec["ok"], false);
+    assert!(rec["sig"].is_string(), "{rec}");
+    assert!(
+        rec["reason"].as_str().unwrap().contains("version(s) 2"),
+        "{rec}"
+    );
+    let out = run(&["audit", "verify", &v]);
+    assert!(out.status.success(), "{out:?}");
+    // Put the newer keystore back: everything opens with the vault alone.
+    fs::write(&ks, &rotated).unwrap();
+    let out = run(&["fsck", &v]);
+    assert!(out.status.success(), "{out:?}");
+}

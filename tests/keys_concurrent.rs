@@ -81,7 +81,8 @@ fn parallel_key_changes_never_lose_a_reported_success() {
             );
         }
     }
-    assert!(won.get("rotate").copied().unwrap_or(0) >= 1, "{outs:?}");
+    // The first writer always wins; which one that is, is a race.
+    assert!(won.values().sum::<usize>() >= 1, "{outs:?}");
     let keys = f.keys_json();
     let slots = keys["slots"].as_array().unwrap().len();
     let data_keys = keys["data_keys"].as_array().unwrap().len();

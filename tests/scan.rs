@@ -277,82 +277,51 @@ fn excludes_are_gitignore_globs_and_gitignore_files_are_not_honoured() {
 }
 
 #[test]
-fn move_into_vault_verifies_then_removes_and_refuses_to_overwrite() {
-    // A plain directory stands in for a mounted vault: move_into only needs
-    // a directory, and the FUSE mount is exercised by the mount tests.
+fn move_into_a_directory_that_is_not_a_mounted_vault_writes_nothing_there() {
+    // A bare directory (a mountpoint after an idle seal, say) would take
+    // the PI in plaintext: refused before anything is scanned or moved.
     let src = tempfile::tempdir().unwrap();
-    let vault = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(src.path().join("hr/2024")).unwrap();
-    let flagged = src.path().join("hr/2024/list.csv");
-    let body = "name,ssn\nAna Silva,536-22-1234\n";
-    std::fs::write(&flagged, body).unwrap();
-    std::fs::write(src.path().join("hr/clean.txt"), "nothing here\n").unwrap();
-
+    let bare = tempfile::tempdir().unwrap();
+    let flagged = src.path().join("list.csv");
+    std::fs::write(&flagged, "name,ssn\nAna Silva,536-22-1234\n").unwrap();
     let run = scan(
-        &["--move-into", vault.path().to_str().unwrap()],
+        &["--move-into", bare.path().to_str().unwrap()],
         &[src.path()],
     );
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    let dest = vault.path().join("hr/2024/list.csv");
-    assert_eq!(
-        std::fs::read_to_string(&dest).unwrap(),
-        body,
-        "content verified in the vault"
-    );
-    assert!(!flagged.exists(), "original removed");
-    assert!(src.path().join("hr/clean.txt").exists(), "clean files stay");
-    assert!(run.stderr.contains("moved"), "{}", run.stderr);
-
-    std::fs::write(&flagged, "SSN 536-22-9999\n").unwrap();
-    let run = scan(
-        &["--move-into", vault.path().to_str().unwrap()],
-        &[src.path()],
-    );
-    assert_eq!(run.code, 2, "a refused move is an error");
+    assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
-        run.stderr.contains("already exists; refusing to overwrite"),
+        run.stderr.contains("not inside a mounted pivault vault"),
         "{}",
         run.stderr
     );
-    assert_eq!(
-        std::fs::read_to_string(&flagged).unwrap(),
-        "SSN 536-22-9999\n",
-        "original left in place"
-    );
-    assert_eq!(
-        std::fs::read_to_string(&dest).unwrap(),
-        body,
-        "destination untouched"
-    );
-
+    assert_eq!(std::fs::read_dir(bare.path()).unwrap().count(), 0);
+    assert!(flagged.exists(), "original left in place");
     let run = scan(&["--move-into", "/no/such/vault"], &[src.path()]);
     assert_eq!(run.code, 2);
     assert!(run.stderr.contains("/no/such/vault"), "{}", run.stderr);
 }
 
 #[test]
-fn move_into_moves_a_file_once_and_never_from_inside_the_vault() {
-    let src = tempfile::tempdir().unwrap();
-    let vault = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(src.path().join("hr")).unwrap();
-    std::fs::write(src.path().join("hr/a.txt"), "SSN 536-22-1234\n").unwrap();
-    let sub = src.path().join("hr");
-    let v = vault.path().to_str().unwrap();
-    let run = scan(&["--move-into", v], &[src.path(), &sub]);
-    assert_eq!(
-        run.code, 1,
-        "overlapping PATHs: one move, no error: {}",
+fn a_malformed_documents_error_never_quotes_its_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.docx");
+    let mut z = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    let opts = zip::write::SimpleFileOptions::default();
+    z.start_file("word/document.xml", opts).unwrap();
+    use std::io::Write as _;
+    z.write_all(b"<w:document><w:body><w:p><w:t>card</w:t-4539148803436467></w:p>")
+        .unwrap();
+    z.finish().unwrap();
+    let run = scan(&["--json"], &[dir.path()]);
+    assert!(
+        run.stderr.contains("broken.docx: not scanned"),
+        "{}",
         run.stderr
     );
-    assert!(vault.path().join("hr/a.txt").exists());
-
-    // Scanning the vault itself with --move-into into it moves nothing.
-    let run = scan(&["--move-into", v], &[vault.path()]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("is inside the vault"), "{}", run.stderr);
-    assert_eq!(
-        std::fs::read_to_string(vault.path().join("hr/a.txt")).unwrap(),
-        "SSN 536-22-1234\n"
+    assert!(
+        !run.stderr.contains("4539") && !run.stderr.contains("3436467"),
+        "the error quotes the document: {}",
+        run.stderr
     );
 }
 

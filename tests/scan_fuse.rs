@@ -84,3 +84,86 @@ fn flagged_files_move_into_a_mounted_vault_and_are_encrypted_at_rest() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
 }
+
+#[test]
+fn move_into_verifies_refuses_to_overwrite_and_moves_a_file_once() {
+    let f = Fixture::mounted();
+    let src = tempfile::tempdir().unwrap();
+    fs::create_dir_all(src.path().join("hr")).unwrap();
+    let flagged = src.path().join("hr/a.txt");
+    fs::write(&flagged, "SSN 536-22-1234\n").unwrap();
+    let sub = src.path().join("hr");
+    // Overlapping PATHs: the file moves once, without an error.
+    let out = pv()
+        .args(["scan", "--move-into"])
+        .arg(&f.mnt)
+        .arg(src.path())
+        .arg(&sub)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        fs::read_to_string(f.p("hr/a.txt")).unwrap(),
+        "SSN 536-22-1234\n"
+    );
+    assert!(!flagged.exists());
+    // The same name again: the destination is never overwritten.
+    fs::write(&flagged, "SSN 536-22-9999\n").unwrap();
+    let out = pv()
+        .args(["scan", "--move-into"])
+        .arg(&f.mnt)
+        .arg(src.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("already exists; refusing to overwrite"),
+        "{stderr}"
+    );
+    assert_eq!(fs::read_to_string(&flagged).unwrap(), "SSN 536-22-9999\n");
+    assert_eq!(
+        fs::read_to_string(f.p("hr/a.txt")).unwrap(),
+        "SSN 536-22-1234\n"
+    );
+    // Scanning the vault itself into itself moves nothing.
+    let out = pv()
+        .args(["scan", "--move-into"])
+        .arg(&f.mnt)
+        .arg(&f.mnt)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("is inside the vault"), "{stderr}");
+}
+
+#[test]
+fn move_into_an_unmounted_mountpoint_writes_no_plaintext_there() {
+    let mut f = Fixture::mounted();
+    let (st, err) = f.unmount();
+    assert!(st.success(), "{err}");
+    // After an idle seal or an unmount the mountpoint is a bare directory.
+    let src = tempfile::tempdir().unwrap();
+    let flagged = src.path().join("list.txt");
+    fs::write(&flagged, "SSN 536-22-1234\n").unwrap();
+    let out = pv()
+        .args(["scan", "--move-into"])
+        .arg(&f.mnt)
+        .arg(src.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("not inside a mounted pivault vault"),
+        "{stderr}"
+    );
+    assert_eq!(
+        fs::read_dir(&f.mnt).unwrap().count(),
+        0,
+        "plaintext written to the bare mountpoint"
+    );
+    assert_eq!(fs::read_to_string(&flagged).unwrap(), "SSN 536-22-1234\n");
+}

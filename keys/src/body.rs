@@ -62,6 +62,9 @@ pub(crate) struct SlotRecord {
     /// Who may unseal with this slot, until when, how many failures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<crate::policy::SlotPolicy>,
+    /// `restricted`, or absent for an admin slot (see `role`).
+    #[serde(default, skip_serializing_if = "crate::role::Role::is_admin")]
+    pub role: Option<crate::role::Role>,
     /// Share slots: threshold, count, set and share hashes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shares: Option<crate::shares::SharesInfo>,
@@ -139,6 +142,15 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<(u32, Body)> {
         return Err(Error::corrupt(path, "it has no slots"));
     }
     for s in &body.slots {
+        if let Some(o) = s.kdf.as_ref().and_then(KdfParams::over_limit) {
+            return Err(Error::KdfOverLimit {
+                path: path.to_path_buf(),
+                slot: s.id,
+                what: o.what,
+                value: o.value,
+                limit: o.limit,
+            });
+        }
         match (s.kind, &s.kdf) {
             (SlotKind::Passphrase, None) => {
                 return Err(Error::corrupt(

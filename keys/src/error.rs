@@ -119,6 +119,17 @@ pub enum Error {
         /// The kind asked for.
         kind: &'static str,
     },
+    /// A restricted slot tried an admin action.
+    #[error("slot {slot} is a restricted slot: it may unseal and change its own passphrase, not {action}; unseal with an admin slot's secret (see `pivault keys list`)")]
+    NotAdmin {
+        /// The slot that unsealed.
+        slot: u32,
+        /// What it tried.
+        action: String,
+    },
+    /// The last admin slot would go.
+    #[error("slot {0} is the last admin slot; removing or restricting it would leave nobody able to manage the vault's keys (make another slot admin first: `pivault keys policy VAULT --slot N --admin`)")]
+    LastAdmin(u32),
     /// Another command wrote the keystore between this command's read and
     /// its write; this command's change was not written.
     #[error("{0} was changed by another pivault command while this one ran; nothing was changed by this one: run it again")]
@@ -131,6 +142,22 @@ pub enum Error {
         problems: String,
         /// The estimator's warning and suggestions (may be empty).
         feedback: String,
+    },
+    /// A slot's stored Argon2id parameters are above pivault's ceiling: the
+    /// keystore was edited (they are only checked by the MAC after the
+    /// derivation they would make enormous).
+    #[error("{path}: slot {slot}'s Argon2id {what} is {value}, above pivault's limit of {limit}; the keystore was edited or damaged, so nothing was tried and nothing was changed. Restore it from a copy made with `pivault keys backup`")]
+    KdfOverLimit {
+        /// The keystore file.
+        path: PathBuf,
+        /// The slot.
+        slot: u32,
+        /// The parameter.
+        what: &'static str,
+        /// Its value in the file.
+        value: u32,
+        /// The ceiling.
+        limit: u32,
     },
     /// Argon2 parameters out of range.
     #[error("invalid Argon2id parameters: {0}")]

@@ -4,6 +4,7 @@
 //! without the user. The KEK is HKDF-SHA256(secret, "pivault v1 escrow
 //! slot", salt); the slot record keeps the recipient and the age file.
 
+use crate::audit::Event;
 use crate::body::SlotRecord;
 use crate::keystore::{now, Keystore};
 use crate::slot::SlotKind;
@@ -82,6 +83,7 @@ impl Keystore {
     /// Adds an escrow slot for age recipient `recipient` (`age1...`).
     /// Saves atomically. Returns the slot number.
     pub fn add_escrow(&mut self, u: &mut Unsealed, recipient: &str) -> Result<u32> {
+        self.require_admin(u, "add a slot")?;
         let r = age::x25519::Recipient::from_str(recipient.trim())
             .map_err(|e| Error::BadRecipient(format!("{recipient:?}: {e}")))?;
         self.begin_write(u)?;
@@ -98,6 +100,7 @@ impl Keystore {
             kdf: None,
             salt: B64.encode(salt),
             policy: None,
+            role: None,
             shares: None,
             escrow: Some(EscrowInfo {
                 recipient: r.to_string(),
@@ -110,6 +113,14 @@ impl Keystore {
         self.body.slots.push(rec);
         self.body.next_slot = id + 1;
         self.save(u)?;
+        self.audited(
+            u,
+            Event::new("slot-add")
+                .slot(id)
+                .detail("kind", "escrow")
+                .detail("recipient", recipient.trim())
+                .detail("by_slot", u.slot),
+        );
         Ok(id)
     }
 

@@ -10,7 +10,9 @@
 //! next write.
 
 use crate::atomic::{write_atomic, write_new};
+use crate::audit::Event;
 use crate::body::{self, AuditAnchor, Body, SlotRecord, WRAPS_KEYRING};
+use crate::role::Role;
 use crate::slot::{KdfParams, Passphrase, SlotKind};
 use crate::unseal::Unsealed;
 use crate::writelock::{self, WriteLock};
@@ -49,6 +51,8 @@ pub struct SlotInfo {
     /// Passphrase slots: the passphrase was accepted below the strength
     /// rule (`--allow-weak-passphrase`; see [`crate::Strength`]).
     pub weak_passphrase: bool,
+    /// What the slot's holder may do.
+    pub role: Role,
 }
 
 /// A loaded keystore.
@@ -256,6 +260,7 @@ impl Keystore {
                 shares: s.shares.as_ref().map(|i| (i.threshold, i.count)),
                 escrow_recipient: s.escrow.as_ref().map(|e| e.recipient.clone()),
                 weak_passphrase: s.weak,
+                role: s.role(),
             })
             .collect()
     }
@@ -316,6 +321,7 @@ impl Keystore {
             kdf: Some(kdf),
             salt: B64.encode(salt),
             policy: None,
+            role: None,
             shares: None,
             escrow: None,
             wraps: None,
@@ -439,16 +445,29 @@ impl Keystore {
         Ok(())
     }
 
-    /// Adds a passphrase slot; returns its number. Saves atomically.
+    /// Adds a passphrase slot with `role`; returns its number. Saves
+    /// atomically. Admin slots only.
     pub fn add_passphrase(
         &mut self,
         u: &mut Unsealed,
         pass: &Passphrase,
         kdf: KdfParams,
+        role: Role,
     ) -> Result<u32> {
+        self.require_admin(u, "add a slot")?;
         self.begin_write(u)?;
         let id = self.push_passphrase_slot(u, pass, kdf)?;
+        if let Some(rec) = self.body.slots.last_mut() {
+            rec.role = Some(role).filter(|r| *r != Role::Admin);
+        }
         self.save(u)?;
+        self.audited(
+            u,
+            Event::new("slot-add")
+                .slot(id)
+                .detail("kind", "passphrase")
+                .detail("by_slot", u.slot),
+        );
         Ok(id)
     }
 
@@ -465,11 +484,20 @@ impl Keystore {
         if self.body.slots[pos].kind != SlotKind::Passphrase {
             return Err(Error::NotPassphraseSlot(id));
         }
+        if id != u.slot {
+            self.require_admin(u, "change another slot's passphrase")?;
+        }
         self.begin_write(u)?;
         let mut rec = self.new_passphrase_record(id, u, pass, kdf)?;
         rec.policy = self.body.slots[pos].policy.clone();
+        rec.role = self.body.slots[pos].role;
         self.body.slots[pos] = rec;
-        self.save(u)
+        self.save(u)?;
+        self.audited(
+            u,
+            Event::new("slot-change").slot(id).detail("by_slot", u.slot),
+        );
+        Ok(())
     }
 
     /// Removes slot `id`, refusing to remove the last one. Saves atomically.
@@ -478,8 +506,15 @@ impl Keystore {
         if self.body.slots.len() == 1 {
             return Err(Error::LastSlot(id));
         }
+        self.require_admin(u, "remove a slot")?;
+        self.keep_an_admin(id, None)?;
         self.body.slots.remove(pos);
-        self.save(u)
+        self.save(u)?;
+        self.audited(
+            u,
+            Event::new("slot-remove").slot(id).detail("by_slot", u.slot),
+        );
+        Ok(())
     }
 
     pub(crate) fn slot_index(&self, id: u32) -> Result<usize> {
@@ -521,7 +556,9 @@ mod tests {
             ks.unseal_passphrase(&pass("two"), None),
             Err(Error::WrongPassphrase)
         ));
-        let id = ks.add_passphrase(&mut u, &pass("two"), kdf).unwrap();
+        let id = ks
+            .add_passphrase(&mut u, &pass("two"), kdf, crate::Role::Admin)
+            .unwrap();
         assert_eq!(id, 1);
         let ks2 = Keystore::load(d.path()).unwrap();
         assert_eq!(ks2.unseal_passphrase(&pass("two"), None).unwrap().slot, 1);

@@ -4,6 +4,7 @@
 //! does not change, so slots other than the one that unsealed need no
 //! secret of theirs to follow.
 
+use crate::audit::Event;
 use crate::keystore::Keystore;
 use crate::unseal::Unsealed;
 use crate::{Error, Result};
@@ -28,6 +29,7 @@ impl Keystore {
         u: &mut Unsealed,
         change: impl FnOnce(&mut vault_core::Keyring) -> Result<()>,
     ) -> Result<()> {
+        self.require_admin(u, "change the keyring (rotate or retire keys)")?;
         let stale = self.stale_after_key_change(u);
         if !stale.is_empty() {
             return Err(Error::LegacySlot {
@@ -52,6 +54,10 @@ impl Keystore {
             new = k.rotate()?;
             Ok(())
         })?;
+        self.audited(
+            u,
+            Event::new("rotate").slot(u.slot).detail("new_version", new),
+        );
         Ok(new)
     }
 
@@ -65,6 +71,14 @@ impl Keystore {
             gone = k.retire_below(k.current_version());
             Ok(())
         })?;
+        if !gone.is_empty() {
+            self.audited(
+                u,
+                Event::new("retire")
+                    .slot(u.slot)
+                    .detail("versions", gone.clone()),
+            );
+        }
         Ok(gone)
     }
 }
@@ -85,7 +99,8 @@ mod tests {
         Keystore::create(d.path(), Suite::Aes256Gcm, &pass("one"), kdf).unwrap();
         let mut ks = Keystore::load(d.path()).unwrap();
         let mut u = ks.unseal_passphrase(&pass("one"), None).unwrap();
-        ks.add_passphrase(&mut u, &pass("two"), kdf).unwrap();
+        ks.add_passphrase(&mut u, &pass("two"), kdf, crate::Role::Admin)
+            .unwrap();
         assert_eq!(ks.rotate(&mut u).unwrap(), 2);
         let ks = Keystore::load(d.path()).unwrap();
         assert_eq!(ks.data_key_versions(), &[1, 2]);

@@ -11,8 +11,9 @@
 //! the pivault software; the cryptographic bound is Argon2id (and the
 //! 256-bit recovery key). docs/THREAT-MODEL.md §6 says so.
 
-use crate::audit::{self, Event, Record, UNSEAL_FAILED};
+use crate::audit::{self, Event};
 use crate::keystore::{now, Keystore};
+use crate::role::Role;
 use crate::slot::{Passphrase, SlotKind};
 use crate::unseal::Unsealed;
 use crate::{Error, RecoveryKey, Result};
@@ -101,33 +102,11 @@ pub struct SlotState {
 }
 
 /// Each slot's state, from the audit log of `vault` (records that do not
-/// parse are skipped; `pivault audit verify` reports them).
+/// parse are skipped; `pivault audit verify` reports them). Only signed
+/// records lower a count (see `lockout`).
 pub fn slot_states(vault: &Path) -> Result<BTreeMap<u32, SlotState>> {
-    Ok(states_from(&audit::read(vault)?))
-}
-
-fn states_from(records: &[Record]) -> BTreeMap<u32, SlotState> {
-    let mut m: BTreeMap<u32, SlotState> = BTreeMap::new();
-    for r in records {
-        match (r.event.as_str(), r.slot) {
-            ("unseal", Some(s)) if r.ok => {
-                let st = m.entry(s).or_default();
-                st.last_use = Some(r.ts);
-                st.failures = 0;
-            }
-            ("slot-unlock", Some(s)) if r.ok => m.entry(s).or_default().failures = 0,
-            (UNSEAL_FAILED, _) => {
-                let tried = r.details.get("tried").and_then(|t| t.as_array());
-                for id in tried.into_iter().flatten().filter_map(|v| v.as_u64()) {
-                    let st = m.entry(id as u32).or_default();
-                    st.failures += 1;
-                    st.last_failure = Some(r.ts);
-                }
-            }
-            _ => {}
-        }
-    }
-    m
+    let ks = Keystore::load(vault)?;
+    Ok(crate::lockout::counts(vault, &ks)?.states)
 }
 
 /// Why a slot may not be tried now, or `None`.
@@ -172,13 +151,74 @@ impl Keystore {
         Ok(self.body.slots[self.slot_index(id)?].policy.clone())
     }
 
-    /// Sets (or, with an empty policy, clears) the policy of slot `id`.
-    /// Saves atomically.
-    pub fn set_policy(&mut self, u: &mut Unsealed, id: u32, policy: SlotPolicy) -> Result<()> {
+    /// Sets (or, with an empty policy, clears) the policy of slot `id`,
+    /// and its role. Saves atomically. Admin slots only; the last admin
+    /// slot cannot be made restricted.
+    pub fn set_policy(
+        &mut self,
+        u: &mut Unsealed,
+        id: u32,
+        policy: SlotPolicy,
+        role: Role,
+    ) -> Result<()> {
         let pos = self.slot_index(id)?;
+        self.require_admin(u, "set a policy")?;
+        self.keep_an_admin(id, Some(role))?;
         self.begin_write(u)?;
+        self.body.slots[pos].role = Some(role).filter(|r| *r != Role::Admin);
+        let recorded = serde_json::to_value(&policy).unwrap_or_default();
         self.body.slots[pos].policy = (!policy.is_empty()).then_some(policy);
-        self.save(u)
+        self.save(u)?;
+        self.audited(
+            u,
+            Event::new("policy")
+                .slot(id)
+                .detail("by_slot", u.slot)
+                .detail("policy", recorded)
+                .detail("role", role.name()),
+        );
+        Ok(())
+    }
+
+    /// IT recovery after unsealing with an escrow slot (`u`): gives
+    /// passphrase slot `slot` (default: the lowest passphrase slot) the new
+    /// passphrase, or adds a passphrase slot when the vault has none.
+    /// Returns the slot that holds it. Recorded as `recovery`.
+    pub fn recover(
+        &mut self,
+        u: &mut Unsealed,
+        slot: Option<u32>,
+        pass: &Passphrase,
+        kdf: crate::KdfParams,
+    ) -> Result<u32> {
+        self.require_admin(u, "recover a passphrase slot")?;
+        let target = slot.or_else(|| {
+            self.body
+                .slots
+                .iter()
+                .find(|s| s.kind == SlotKind::Passphrase)
+                .map(|s| s.id)
+        });
+        let target = match target {
+            Some(t) => {
+                self.change_passphrase(u, t, pass, kdf)?;
+                t
+            }
+            None => self.add_passphrase(u, pass, kdf, Role::Admin)?,
+        };
+        let kind = self
+            .body
+            .slots
+            .get(self.slot_index(u.slot)?)
+            .map_or("?", |s| s.kind.name());
+        self.audited(
+            u,
+            Event::new("recovery")
+                .slot(target)
+                .detail("by_slot", u.slot)
+                .detail("kind", kind),
+        );
+        Ok(target)
     }
 
     /// Unseals as the policy allows: the slots of the secret's kind (or
@@ -189,7 +229,8 @@ impl Keystore {
     /// it signed once it holds the keyring.
     pub fn unseal_as(&self, secret: &Secret, slot: Option<u32>, reason: &str) -> Result<Unsealed> {
         let vault = self.path.parent().unwrap_or(Path::new("."));
-        let states = slot_states(vault)?;
+        let counts = crate::lockout::counts(vault, self)?;
+        let states = &counts.states;
         let (user, _) = audit::os_user();
         let now = now();
         let kind = secret.kind();
@@ -206,6 +247,8 @@ impl Keystore {
         };
         let mut refused = Vec::new();
         let mut tried = Vec::new();
+        // Slots whose attempt was recorded as a failure beforehand.
+        let mut counted: Vec<u32> = Vec::new();
         let mut found = None;
         let mut candidates = 0;
         for rec in self
@@ -230,6 +273,32 @@ impl Keystore {
                 refused.push(why);
                 continue;
             }
+            if rec
+                .policy
+                .as_ref()
+                .is_some_and(|p| p.max_failures.is_some())
+            {
+                if let Some(cut) = &counts.cut {
+                    refused.push(format!(
+                        "slot {} has a lockout and {cut}, so its failed attempts cannot be counted: restore audit.log from a copy, or unseal with another slot and run `pivault keys unlock VAULT --slot {}`",
+                        rec.id, rec.id
+                    ));
+                    continue;
+                }
+                // Counted before Argon2id runs; a success's signed record
+                // resets it. An attempt that cannot be counted is refused.
+                let pending = Event::unseal_failed(Some(rec.id), &format!("{reason}: attempt"))
+                    .detail("tried", vec![rec.id])
+                    .detail("pending", true);
+                if let Err(e) = audit::append(vault, None, pending) {
+                    refused.push(format!(
+                        "slot {} has a lockout, and the attempt could not be recorded in the audit log ({e}), so it was not made: make audit.log writable",
+                        rec.id
+                    ));
+                    continue;
+                }
+                counted.push(rec.id);
+            }
             tried.push(rec.id);
             match self.try_slot(rec, secret) {
                 Ok(Some(u)) => {
@@ -249,12 +318,23 @@ impl Keystore {
             }
         }
         let err = match found {
-            Some(Ok(u)) => return Ok(u),
+            Some(Ok(mut u)) => {
+                u.reason = Some(reason.to_string());
+                return Ok(u);
+            }
             Some(Err(e)) => e,
             None => self.no_slot_opened(slot, kind, candidates, &tried, &refused)?,
         };
+        let uncounted: Vec<u32> = tried
+            .iter()
+            .copied()
+            .filter(|id| !counted.contains(id))
+            .collect();
         let mut ev =
-            Event::unseal_failed(slot, &format!("{reason}: {err}")).detail("tried", tried.clone());
+            Event::unseal_failed(slot, &format!("{reason}: {err}")).detail("tried", uncounted);
+        if !counted.is_empty() {
+            ev = ev.detail("counted_before", counted.clone());
+        }
         if !refused.is_empty() {
             ev = ev.detail("refused", refused.clone());
         }
@@ -313,68 +393,30 @@ impl Keystore {
     }
 
     /// Records that slot `id` was unlocked (its failure count reset) by
-    /// the holder of another slot, who unsealed as `u`.
-    pub fn unlock_slot(&self, u: &Unsealed, id: u32) -> Result<()> {
+    /// the holder of another slot, who unsealed as `u`, signed, and then
+    /// writes the keystore so that its audit anchor moves past a log that
+    /// was cut (see `lockout`).
+    pub fn unlock_slot(&mut self, u: &mut Unsealed, id: u32) -> Result<()> {
         self.slot_index(id)?;
         if id == u.slot {
             return Err(Error::Refused(format!(
                 "slot {id} cannot unlock itself; unseal with another slot's secret"
             )));
         }
+        self.require_admin(u, "unlock a slot")?;
         let vault = self.path.parent().unwrap_or(Path::new("."));
         audit::append(
             vault,
             Some(&u.keyring),
             Event::new("slot-unlock").slot(id).detail("by_slot", u.slot),
         )?;
-        Ok(())
+        self.refresh(u)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn rec(event: &str, slot: Option<u32>, ts: u64, tried: &[u32]) -> Record {
-        let mut details = serde_json::Map::new();
-        if event == UNSEAL_FAILED {
-            details.insert("tried".into(), tried.to_vec().into());
-        }
-        Record {
-            seq: 0,
-            ts,
-            time: String::new(),
-            event: event.into(),
-            ok: event != UNSEAL_FAILED,
-            slot,
-            user: "u".into(),
-            uid: 0,
-            host: "h".into(),
-            pid: 1,
-            reason: None,
-            details,
-            prev: String::new(),
-            sig: None,
-        }
-    }
-
-    #[test]
-    fn failures_count_until_a_success_or_an_unlock() {
-        let log = [
-            rec(UNSEAL_FAILED, None, 10, &[0, 1]),
-            rec(UNSEAL_FAILED, None, 11, &[0]),
-            rec("unseal", Some(1), 12, &[]),
-            rec(UNSEAL_FAILED, None, 13, &[1]),
-        ];
-        let s = states_from(&log);
-        assert_eq!(s[&0].failures, 2);
-        assert_eq!(s[&0].last_failure, Some(11));
-        assert_eq!(s[&1].failures, 1);
-        assert_eq!(s[&1].last_use, Some(12));
-        let mut more = log.to_vec();
-        more.push(rec("slot-unlock", Some(0), 14, &[]));
-        assert_eq!(states_from(&more)[&0].failures, 0);
-    }
 
     #[test]
     fn refusals_name_the_rule() {

@@ -10,6 +10,7 @@
 //! I/L as 1. A recovery slot's KEK is HKDF-SHA256(key, "pivault v1 recovery
 //! slot", salt): the key is uniformly random, so stretching adds nothing.
 
+use crate::audit::Event;
 use crate::body::SlotRecord;
 use crate::keystore::{now, Keystore};
 use crate::slot::SlotKind;
@@ -132,6 +133,7 @@ impl Keystore {
     /// Adds a recovery slot around a fresh recovery key, which is
     /// returned (show it once). Saves atomically.
     pub fn add_recovery(&mut self, u: &mut Unsealed) -> Result<(u32, RecoveryKey)> {
+        self.require_admin(u, "add a slot")?;
         self.begin_write(u)?;
         let key = RecoveryKey::generate()?;
         let id = self.body.next_slot;
@@ -144,6 +146,7 @@ impl Keystore {
             kdf: None,
             salt: B64.encode(salt),
             policy: None,
+            role: None,
             shares: None,
             escrow: None,
             wraps: None,
@@ -153,6 +156,13 @@ impl Keystore {
         self.body.slots.push(rec);
         self.body.next_slot = id + 1;
         self.save(u)?;
+        self.audited(
+            u,
+            Event::new("slot-add")
+                .slot(id)
+                .detail("kind", "recovery")
+                .detail("by_slot", u.slot),
+        );
         Ok((id, key))
     }
 

@@ -11,6 +11,7 @@
 //! HKDF-SHA256(secret, "pivault v1 share slot", salt).
 
 use crate::atomic::write_new;
+use crate::audit::Event;
 use crate::body::SlotRecord;
 use crate::keystore::{now, Keystore};
 use crate::slot::SlotKind;
@@ -41,6 +42,29 @@ pub(crate) struct SharesInfo {
     pub hashes: Vec<String>,
 }
 
+/// The base64 text of a share value: a secret string, wiped on drop and
+/// never printed.
+#[derive(Clone, Default)]
+struct SecretString(Zeroizing<String>);
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl Serialize for SecretString {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretString {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        String::deserialize(d).map(|s| SecretString(Zeroizing::new(s)))
+    }
+}
+
 /// One share file's contents.
 #[derive(Serialize, Deserialize, Clone, Debug)]
 #[serde(deny_unknown_fields)]
@@ -51,15 +75,30 @@ struct ShareBody {
     threshold: u8,
     count: u8,
     x: u8,
-    y: String,
+    y: SecretString,
 }
 
 /// A share read from a file (checked for damage, not yet against a vault).
-#[derive(Debug, Clone)]
+/// Its value is wiped on drop and never printed (`Debug` shows the file,
+/// slot and share number only).
+#[derive(Clone)]
 pub struct ShareFile {
     path: PathBuf,
     body: ShareBody,
     y: Zeroizing<Vec<u8>>,
+}
+
+impl std::fmt::Debug for ShareFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShareFile")
+            .field("path", &self.path)
+            .field("slot", &self.body.slot)
+            .field("set", &self.body.set)
+            .field("x", &self.body.x)
+            .field("threshold", &self.body.threshold)
+            .field("count", &self.body.count)
+            .finish_non_exhaustive()
+    }
 }
 
 fn share_hash(set: &str, x: u8, y: &[u8]) -> String {
@@ -84,7 +123,7 @@ impl ShareFile {
             path: path.to_path_buf(),
             reason: why.to_string(),
         };
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?);
         let mut lines = text.lines();
         if lines.next() != Some(MAGIC_LINE) {
             return Err(bad("it is not a pivault share file"));
@@ -94,7 +133,7 @@ impl ShareFile {
             .next()
             .and_then(|l| l.strip_prefix("sha256 "))
             .ok_or_else(|| bad("it is truncated (no checksum line)"))?;
-        let want = format!("{MAGIC_LINE}\n{json}\n");
+        let want = Zeroizing::new(format!("{MAGIC_LINE}\n{json}\n"));
         let got =
             hex::encode(ring::digest::digest(&ring::digest::SHA256, want.as_bytes()).as_ref());
         if got != sum || lines.next().is_some() {
@@ -103,7 +142,7 @@ impl ShareFile {
         let body: ShareBody =
             serde_json::from_str(json).map_err(|_| bad("it is damaged (malformed contents)"))?;
         let y = Zeroizing::new(
-            B64.decode(&body.y)
+            B64.decode(body.y.0.as_bytes())
                 .ok()
                 .filter(|y| y.len() == 32)
                 .ok_or_else(|| bad("it is damaged (the share value is not 32 bytes)"))?,
@@ -126,12 +165,21 @@ impl ShareFile {
     }
 
     fn write(&self, path: &Path) -> Result<()> {
-        let json = serde_json::to_string(&self.body).expect("share serializes");
-        let mut text = format!("{MAGIC_LINE}\n{json}\n");
+        let json = Zeroizing::new(serde_json::to_string(&self.body).expect("share serializes"));
+        // Reserved at the final size: a String that grows leaves its old
+        // buffer (with the share value) unwiped.
+        let len = MAGIC_LINE.len() + 1 + json.len() + 1 + "sha256 ".len() + 64 + 1;
+        let mut text = Zeroizing::new(String::with_capacity(len));
+        text.push_str(MAGIC_LINE);
+        text.push('\n');
+        text.push_str(&json);
+        text.push('\n');
         let sum =
             hex::encode(ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref());
-        text.push_str(&format!("sha256 {sum}\n"));
-        let text = Zeroizing::new(text);
+        text.push_str("sha256 ");
+        text.push_str(&sum);
+        text.push('\n');
+        debug_assert_eq!((text.len(), text.capacity()), (len, len));
         write_new(path, text.as_bytes(), 0o600)
     }
 }
@@ -149,6 +197,7 @@ impl Keystore {
         count: u8,
         out_dir: &Path,
     ) -> Result<(u32, Vec<PathBuf>)> {
+        self.require_admin(u, "add a slot")?;
         if threshold < 2 || count < threshold {
             return Err(Error::SharesParams(format!(
                 "threshold {threshold} of {count} shares: need 2 <= threshold <= shares <= 255"
@@ -174,7 +223,7 @@ impl Keystore {
                     threshold,
                     count,
                     x,
-                    y: B64.encode(y),
+                    y: SecretString(Zeroizing::new(B64.encode(y))),
                 },
                 y: Zeroizing::new(y.to_vec()),
             });
@@ -197,6 +246,7 @@ impl Keystore {
             kdf: None,
             salt: B64.encode(salt),
             policy: None,
+            role: None,
             shares: Some(SharesInfo {
                 threshold,
                 count,
@@ -216,6 +266,15 @@ impl Keystore {
             }
             return Err(e);
         }
+        self.audited(
+            u,
+            Event::new("slot-add")
+                .slot(id)
+                .detail("kind", "shares")
+                .detail("threshold", threshold)
+                .detail("shares", count)
+                .detail("by_slot", u.slot),
+        );
         Ok((id, files.into_iter().map(|f| f.path).collect()))
     }
 
@@ -289,5 +348,47 @@ impl Keystore {
             Error::corrupt(&self.path, format!("slot {} has a malformed salt", rec.id))
         })?;
         kek(&secret, &salt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{KdfParams, Passphrase};
+
+    #[test]
+    fn debug_of_a_share_prints_no_share_value() {
+        let d = tempfile::tempdir().unwrap();
+        let pass = Passphrase::new(b"p".to_vec());
+        Keystore::create(
+            d.path(),
+            vault_core::Suite::Aes256Gcm,
+            &pass,
+            KdfParams::insecure_test(),
+        )
+        .unwrap();
+        let mut ks = Keystore::load(d.path()).unwrap();
+        let mut u = ks.unseal_passphrase(&pass, None).unwrap();
+        let (_, files) = ks.add_shares(&mut u, 2, 3, &d.path().join("s")).unwrap();
+        let share = ShareFile::read(&files[0]).unwrap();
+        let text = std::fs::read_to_string(&files[0]).unwrap();
+        let y_b64 = text
+            .split("\"y\":\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        let y = B64.decode(y_b64).unwrap();
+        let shown = format!("{share:?} {share:#?} {:?}", share.body);
+        assert!(!shown.contains(y_b64), "{shown}");
+        assert!(!shown.contains(&hex::encode(&y)), "{shown}");
+        // Nor as a list of byte values ([12, 200, ...]).
+        let as_list = format!("{:?}", &y[..4]);
+        assert!(!shown.contains(&as_list[1..as_list.len() - 1]), "{shown}");
+        assert!(
+            shown.contains("ShareFile") && shown.contains("redacted"),
+            "{shown}"
+        );
     }
 }

@@ -66,7 +66,43 @@ impl Default for KdfParams {
     }
 }
 
+/// Which Argon2id parameter is above pivault's ceiling, by how much.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OverLimit {
+    /// The parameter, as the error names it.
+    pub what: &'static str,
+    /// Its value.
+    pub value: u32,
+    /// The ceiling.
+    pub limit: u32,
+}
+
 impl KdfParams {
+    /// The ceiling of the memory parameter: 4 GiB (in KiB), 16 times the
+    /// default. Argon2id allocates m KiB before anything can be checked, so
+    /// a keystore writer could otherwise make every unseal ask for up to
+    /// 4 TiB (docs/FORMAT.md §4.3).
+    pub const MAX_M_KIB: u32 = 4 * 1024 * 1024;
+    /// The ceiling of the passes: 64, about 21 times the default of 3 (the
+    /// time an unseal takes grows with m × t).
+    pub const MAX_T: u32 = 64;
+    /// The ceiling of the lanes: 64, 16 times the default of 4.
+    pub const MAX_P: u32 = 64;
+
+    /// The first parameter above its ceiling ([`KdfParams::MAX_M_KIB`],
+    /// [`KdfParams::MAX_T`], [`KdfParams::MAX_P`]), if any. Checked when a
+    /// keystore is parsed, before any derivation.
+    pub(crate) fn over_limit(&self) -> Option<OverLimit> {
+        [
+            ("memory (m_kib, in KiB)", self.m_kib, Self::MAX_M_KIB),
+            ("passes (t)", self.t, Self::MAX_T),
+            ("lanes (p)", self.p, Self::MAX_P),
+        ]
+        .into_iter()
+        .find(|(_, value, limit)| value > limit)
+        .map(|(what, value, limit)| OverLimit { what, value, limit })
+    }
+
     /// The floor below which only `test_only` slots may go (RFC 9106's
     /// second recommendation).
     pub const MIN: KdfParams = KdfParams {
@@ -90,6 +126,7 @@ impl KdfParams {
     /// Checks the parameters are in range and, unless `test_only`, no
     /// weaker than [`KdfParams::MIN`].
     pub fn validate(&self) -> Result<()> {
+        self.check_ceiling()?;
         Params::new(self.m_kib, self.t, self.p, Some(32))
             .map_err(|e| Error::KdfParams(e.to_string()))?;
         if !self.test_only
@@ -103,8 +140,19 @@ impl KdfParams {
         Ok(())
     }
 
+    fn check_ceiling(&self) -> Result<()> {
+        match self.over_limit() {
+            None => Ok(()),
+            Some(o) => Err(Error::KdfParams(format!(
+                "Argon2id {} = {} is above pivault's limit of {}",
+                o.what, o.value, o.limit
+            ))),
+        }
+    }
+
     /// Stretches `passphrase` with `salt` into a 256-bit key.
     pub fn derive(&self, passphrase: &Passphrase, salt: &[u8]) -> Result<SecretKey> {
+        self.check_ceiling()?;
         let params = Params::new(self.m_kib, self.t, self.p, Some(32))
             .map_err(|e| Error::KdfParams(e.to_string()))?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);

@@ -356,7 +356,9 @@ mod slot_tests {
         // A weak passphrase added later is flagged; changing it to a
         // strong one clears the flag.
         let mut u = ks.unseal_passphrase(&strong, None).unwrap();
-        let id = ks.add_passphrase(&mut u, &pass("password"), kdf).unwrap();
+        let id = ks
+            .add_passphrase(&mut u, &pass("password"), kdf, crate::Role::Admin)
+            .unwrap();
         assert_eq!(ks.weak_passphrase_slots(), vec![id]);
         ks.change_passphrase(&mut u, id, &pass("plinth saffron ozone wicket"), kdf)
             .unwrap();

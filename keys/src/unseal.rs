@@ -25,6 +25,12 @@ pub struct Unsealed {
     pub(crate) kwk: Option<SecretKey>,
     /// The KEK of a format-1 slot, kept so the next write can upgrade it.
     pub(crate) legacy_kek: Option<SecretKey>,
+    /// Why the caller unsealed (the command): the reason of the audit
+    /// records the library writes for changes made with this unseal.
+    pub reason: Option<String>,
+    /// The role of the slot that opened, as it was when it opened (the
+    /// slot itself may be removed meanwhile).
+    pub role: crate::Role,
 }
 
 impl Unsealed {
@@ -36,6 +42,8 @@ impl Unsealed {
             weak_kdf: false,
             kwk: Some(SecretKey::random()?),
             legacy_kek: None,
+            reason: None,
+            role: crate::Role::Admin,
         })
     }
 
@@ -140,6 +148,8 @@ impl Keystore {
             weak_kdf: rec.kdf.is_some_and(|k| k.test_only),
             kwk,
             legacy_kek,
+            reason: None,
+            role: rec.role(),
         }))
     }
 

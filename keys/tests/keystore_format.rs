@@ -495,9 +495,17 @@ fn slot_changes_keep_the_layout() {
     let kdf = KdfParams::insecure_test();
     let (mut ks, keyring) = Keystore::create(dir.path(), Suite::Aes256Gcm, &one, kdf).unwrap();
     let mut u = ks.unseal_passphrase(&one, None).unwrap();
-    assert_eq!(ks.add_passphrase(&mut u, &two, kdf).unwrap(), 1);
+    assert_eq!(
+        ks.add_passphrase(&mut u, &two, kdf, keys::Role::Admin)
+            .unwrap(),
+        1
+    );
     ks.remove_slot(&mut u, 0).unwrap();
-    assert_eq!(ks.add_passphrase(&mut u, &one, kdf).unwrap(), 2);
+    assert_eq!(
+        ks.add_passphrase(&mut u, &one, kdf, keys::Role::Admin)
+            .unwrap(),
+        2
+    );
     let read = read_framing(&std::fs::read(dir.path().join("pivault.keystore")).unwrap());
     assert_top_level_order(&read.json_text);
     assert_eq!(read.body.next_slot, 3);
@@ -693,7 +701,7 @@ fn format_1_keystore_is_upgraded_on_the_next_write() {
     let mut ks = Keystore::load(dir.path()).unwrap();
     assert_eq!(ks.format_version(), 1);
     let mut u = ks.unseal_passphrase(&one, None).unwrap();
-    ks.add_passphrase(&mut u, &two, KdfParams::insecure_test())
+    ks.add_passphrase(&mut u, &two, KdfParams::insecure_test(), keys::Role::Admin)
         .unwrap();
     let read = read_framing(&std::fs::read(&path).unwrap());
     assert_top_level_order(&read.json_text);
@@ -766,8 +774,13 @@ fn format_1_slots_that_cannot_be_upgraded_block_key_changes() {
     // An unrelated write upgrades slot 0 and marks slot 1.
     let mut ks = Keystore::load(dir.path()).unwrap();
     let mut u = ks.unseal_passphrase(&one, None).unwrap();
-    ks.add_passphrase(&mut u, &three, KdfParams::insecure_test())
-        .unwrap();
+    ks.add_passphrase(
+        &mut u,
+        &three,
+        KdfParams::insecure_test(),
+        keys::Role::Admin,
+    )
+    .unwrap();
     let read = read_framing(&std::fs::read(&path).unwrap());
     let wraps: Vec<Option<&str>> = read.body.slots.iter().map(|s| s.wraps.as_deref()).collect();
     assert_eq!(wraps, [None, Some("keyring"), None]);
@@ -778,7 +791,12 @@ fn format_1_slots_that_cannot_be_upgraded_block_key_changes() {
     // Through it, no change can be made (the KWK is unknown).
     let mut ks2 = ks2;
     assert!(matches!(
-        ks2.add_passphrase(&mut u2, &three, KdfParams::insecure_test()),
+        ks2.add_passphrase(
+            &mut u2,
+            &three,
+            KdfParams::insecure_test(),
+            keys::Role::Admin
+        ),
         Err(Error::LegacySlot { .. })
     ));
     // Re-wrapped by a holder of another slot, it follows rotations.

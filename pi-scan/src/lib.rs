@@ -31,6 +31,7 @@ mod checks;
 mod context;
 mod detect;
 mod extract;
+pub mod mountinfo;
 mod pdf;
 mod relocate;
 mod runs;
@@ -38,7 +39,7 @@ mod source;
 mod walk;
 
 pub use detect::{scan_text, Layout, TextFinding};
-pub use relocate::move_into;
+pub use relocate::{move_into, vault_target};
 pub use walk::{scan, Finding, ScanOptions, ScanReport};
 
 use serde::Serialize;
@@ -170,6 +171,22 @@ pub enum Error {
     /// `--move-into` does not name a directory.
     #[error("{}: not a directory (give the mount point of an unlocked vault)", .0.display())]
     NotADirectory(PathBuf),
+    /// `--move-into` is not in a mounted pivault vault (or stopped being
+    /// one during the move).
+    #[error("{}: not inside a mounted pivault vault; nothing was moved there (mount the vault with `pivault mount VAULT {}` and scan again)", .0.display(), .0.display())]
+    NotAVaultMount(PathBuf),
+    /// The file at the scanned name is not the file that was scanned.
+    #[error("{}: was replaced since it was scanned; left in place: scan again", .0.display())]
+    Replaced(PathBuf),
+    /// The move was made, but the original's name was swapped for
+    /// something else meanwhile; that was left alone.
+    #[error("{}: moved to {} and the original overwritten, but its name now refers to another file (replaced meanwhile), which was left in place: check it", path.display(), dest.display())]
+    NameReplaced {
+        /// The original name.
+        path: PathBuf,
+        /// Where the file went.
+        dest: PathBuf,
+    },
     /// The file is not inside the root it was found under.
     #[error("{}: is not inside {}", path.display(), root.display())]
     OutsideRoot {

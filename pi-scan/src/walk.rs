@@ -52,6 +52,10 @@ pub struct Finding {
     pub confidence: Confidence,
     /// A person's name is nearby.
     pub name_nearby: bool,
+    /// The scanned file's (device, inode): a move checks that it moves
+    /// this file, not one put at its name since.
+    #[serde(skip)]
+    pub file_id: Option<(u64, u64)>,
 }
 
 fn lossy<S: Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
@@ -232,6 +236,7 @@ fn guarded_scan(root: &Path, path: &Path, sink: &Sink) {
 }
 
 fn scan_file(root: &Path, path: &Path, sink: &Sink) {
+    use std::os::unix::fs::MetadataExt;
     let io = |op, source| Error::Io {
         path: path.to_path_buf(),
         op,
@@ -241,8 +246,8 @@ fn scan_file(root: &Path, path: &Path, sink: &Sink) {
         Ok(f) => f,
         Err(e) => return sink.error(io("opening", e)),
     };
-    let len = match file.metadata() {
-        Ok(m) => m.len(),
+    let (len, file_id) = match file.metadata() {
+        Ok(m) => (m.len(), Some((m.dev(), m.ino()))),
         Err(e) => return sink.error(io("reading", e)),
     };
     let mut found: Vec<(Option<String>, TextFinding)> = Vec::new();
@@ -315,6 +320,7 @@ fn scan_file(root: &Path, path: &Path, sink: &Sink) {
         masked: f.masked,
         confidence: f.confidence,
         name_nearby: f.name_nearby,
+        file_id,
     }));
 }
 

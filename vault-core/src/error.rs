@@ -46,6 +46,17 @@ pub enum Error {
     /// The keyring bytes are damaged or from a newer pivault.
     #[error("keyring is malformed: {0}")]
     Keyring(&'static str),
+    /// A keyring offered to a running mount lacks data-key versions the
+    /// mount holds: an older copy of the keystore was put back.
+    #[error("the keystore's keyring is older than the one in use: it lacks data-key version(s) {} that this mount holds (its newest is {offered_newest}, this mount's {held_newest}): an older copy of pivault.keystore was put back", .missing.iter().map(u32::to_string).collect::<Vec<_>>().join(", "))]
+    KeyringRollback {
+        /// Versions held but missing from the offered keyring.
+        missing: Vec<u32>,
+        /// The newest version held.
+        held_newest: u32,
+        /// The newest version offered.
+        offered_newest: u32,
+    },
     /// A symlink target failed to decrypt.
     #[error("symlink target failed authentication: it was modified or moved")]
     Symlink,

@@ -123,9 +123,19 @@ impl Keyring {
             .ok_or(Error::UnknownKeyVersion(version))
     }
 
-    /// Serializes the keyring (format in FORMAT.md, "Keyring").
+    /// The exact length of [`Keyring::to_bytes`]: `40 + 39·n` bytes for n
+    /// data keys, plus 35 with the audit key (FORMAT.md §5).
+    pub fn serialized_len(&self) -> usize {
+        let audit = if self.audit_seed.is_some() { 35 } else { 0 };
+        5 + 35 + 39 * self.data_keys.len() + audit
+    }
+
+    /// Serializes the keyring (format in FORMAT.md, "Keyring"). The buffer
+    /// is reserved at its exact final size first: a reallocation while
+    /// writing would leave a copy of the keys in freed memory, unwiped.
     pub fn to_bytes(&self) -> SecretBytes {
-        let mut out = SecretBytes::new(Vec::with_capacity(64 + 40 * self.data_keys.len()));
+        let len = self.serialized_len();
+        let mut out = SecretBytes::new(Vec::with_capacity(len));
         let v = out.expose_mut();
         v.extend_from_slice(MAGIC);
         v.push(VERSION);
@@ -143,6 +153,7 @@ impl Keyring {
             v.extend_from_slice(&32u16.to_be_bytes());
             v.extend_from_slice(seed.expose());
         }
+        debug_assert_eq!((v.len(), v.capacity()), (len, len), "keyring length");
         out
     }
 
@@ -264,17 +275,49 @@ impl VaultCipher {
 
     /// Takes in a newer copy of the same vault's keyring (after `pivault
     /// keys rotate`): new files then use its newest data-key version.
-    /// Returns whether anything changed. A keyring with another master
-    /// secret (another vault) is refused.
-    pub fn refresh_keyring(&self, newer: Keyring) -> Result<bool> {
+    /// Returns whether anything changed.
+    ///
+    /// Only a keyring that holds every data-key version held now, with the
+    /// same key bytes, is taken in: while the vault is in use (a mount holds
+    /// its lock, so no retirement runs) versions are only ever added. One
+    /// that lacks a held version (which includes a lower newest version) is
+    /// older: [`Error::KeyringRollback`], and the held keyring stays. A
+    /// keyring with another master secret (another vault), or other bytes
+    /// for a held version, is refused too.
+    pub fn refresh_keyring(&self, mut newer: Keyring) -> Result<bool> {
         let mut cur = self.keyring.write().unwrap_or_else(|e| e.into_inner());
         if cur.master != newer.master {
             return Err(Error::Keyring(
                 "it belongs to another vault (different master secret)",
             ));
         }
+        let missing: Vec<u32> = cur
+            .data_keys
+            .keys()
+            .filter(|v| !newer.data_keys.contains_key(v))
+            .copied()
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::KeyringRollback {
+                missing,
+                held_newest: cur.current_version(),
+                offered_newest: newer.current_version(),
+            });
+        }
+        if cur
+            .data_keys
+            .iter()
+            .any(|(v, k)| newer.data_keys.get(v) != Some(k))
+        {
+            return Err(Error::Keyring(
+                "a data-key version held has other key bytes there (the keystore was forged)",
+            ));
+        }
         if cur.versions() == newer.versions() {
             return Ok(false);
+        }
+        if newer.audit_seed.is_none() {
+            newer.audit_seed = cur.audit_seed.clone();
         }
         *cur = newer;
         Ok(true)
@@ -372,6 +415,31 @@ mod tests {
     }
 
     #[test]
+    fn serialising_the_keyring_never_reallocates_leaving_a_key_copy() {
+        // A Vec that grows while the keys are written into it moves them
+        // and frees the old buffer without wiping it: the buffer must be
+        // allocated once, at its final size.
+        let mut k = Keyring::generate().unwrap();
+        for n in 1..=20 {
+            let bytes = k.to_bytes();
+            assert_eq!(bytes.len(), k.serialized_len(), "{n} data keys");
+            assert_eq!(bytes.expose().len(), 40 + 39 * n + 35);
+            assert_eq!(
+                bytes.capacity(),
+                bytes.len(),
+                "{n} data keys: the buffer grew while the keys were written"
+            );
+            k.rotate().unwrap();
+        }
+        let mut parts = BTreeMap::new();
+        parts.insert(1, SecretKey::random().unwrap());
+        let old = Keyring::from_parts(SecretKey::random().unwrap(), parts).unwrap();
+        let bytes = old.to_bytes();
+        assert_eq!(bytes.len(), 40 + 39);
+        assert_eq!(bytes.capacity(), bytes.len());
+    }
+
+    #[test]
     fn rotate_adds_a_version_and_retire_keeps_the_current() {
         let mut k = Keyring::generate().unwrap();
         assert_eq!(k.rotate().unwrap(), 2);
@@ -384,6 +452,43 @@ mod tests {
         assert!(k.retire_below(99).is_empty(), "the current version stays");
         let back = Keyring::from_bytes(k.to_bytes().expose()).unwrap();
         assert_eq!(back.versions(), vec![3]);
+    }
+
+    #[test]
+    fn a_rolled_back_keyring_is_refused_and_the_newer_one_kept() {
+        let old = Keyring::generate().unwrap();
+        let mut newer = old.clone();
+        newer.rotate().unwrap();
+        let v = VaultCipher::new(old.clone(), Suite::Aes256Gcm);
+        assert!(v.refresh_keyring(newer.clone()).unwrap());
+        assert_eq!(v.keyring().versions(), vec![1, 2]);
+        // The copy from before the rotation put back: refused, 2 kept.
+        let e = v.refresh_keyring(old.clone()).unwrap_err();
+        assert!(
+            matches!(&e, Error::KeyringRollback { missing, held_newest: 2, offered_newest: 1 } if missing == &[2]),
+            "{e}"
+        );
+        assert_eq!(v.keyring().versions(), vec![1, 2]);
+        // A retired copy lacking version 1 (a lower version missing, same
+        // newest) is older too.
+        let mut retired = newer.clone();
+        retired.retire_below(2);
+        assert!(matches!(
+            v.refresh_keyring(retired),
+            Err(Error::KeyringRollback { .. })
+        ));
+        // Version 2 with other bytes is a forgery, not a rotation.
+        let mut forged = old.clone();
+        forged.rotate().unwrap();
+        forged.rotate().unwrap();
+        assert!(matches!(v.refresh_keyring(forged), Err(Error::Keyring(_))));
+        assert_eq!(v.keyring().data_key(2).unwrap(), newer.data_key(2).unwrap());
+        // The same keyring again changes nothing; a later rotation is taken.
+        assert!(!v.refresh_keyring(newer.clone()).unwrap());
+        let mut third = newer.clone();
+        third.rotate().unwrap();
+        assert!(v.refresh_keyring(third).unwrap());
+        assert_eq!(v.keyring().current_version(), 3);
     }
 
     #[test]

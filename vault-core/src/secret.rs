@@ -73,6 +73,12 @@ impl SecretBytes {
         self.0.len()
     }
 
+    /// Bytes allocated: equal to [`SecretBytes::len`] when the buffer was
+    /// made at its final size (a buffer that grew left unwiped copies).
+    pub fn capacity(&self) -> usize {
+        self.0.capacity()
+    }
+
     /// True when empty.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

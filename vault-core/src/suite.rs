@@ -254,18 +254,20 @@ impl Aead {
     }
 
     /// Opens `message` into `out` (exactly `message.len() - overhead()`
-    /// bytes); `out` is zeroed on failure.
+    /// bytes); `out` is zeroed on failure. The ciphertext is copied into
+    /// `out` and decrypted there: no other buffer ever holds the plaintext,
+    /// so the caller's (zeroizing) buffer is its only copy.
     pub fn open_into(&self, aad: &[u8], message: &[u8], out: &mut [u8]) -> bool {
         let oh = self.suite.overhead();
         if message.len() < oh || out.len() != message.len() - oh {
             out.fill(0);
             return false;
         }
-        let mut buf = message.to_vec();
-        let ok = self.open_in_place(aad, &mut buf);
         let nl = self.suite.nonce_len();
-        out.copy_from_slice(&buf[nl..nl + out.len()]);
-        ok
+        let (nonce, rest) = message.split_at(nl);
+        let (body, tag) = rest.split_at(out.len());
+        out.copy_from_slice(body);
+        self.open_detached(aad, nonce, out, tag)
     }
 
     /// Opens a whole message; `None` when authentication fails.

@@ -156,13 +156,18 @@ fn unmount_now(mountpoint: &Path) {
 /// signal arrives or the idle limit passes. `on_ready` runs once the
 /// kernel has accepted the mount. `reload` is asked about four times a
 /// second for a newer keyring (after `pivault keys rotate`); one it returns
-/// is taken in, so new files use the newest data-key version.
+/// is taken in, so new files use the newest data-key version. One that is
+/// refused (older than the one held: a keystore copy put back, see
+/// [`vault_core::VaultCipher::refresh_keyring`]; or another vault's) is
+/// logged at error level and handed to `refused` (to record it); the mount
+/// keeps the keyring it holds.
 pub fn run(
     vault: Vault,
     mountpoint: &Path,
     cfg: &MountConfig,
     on_ready: impl FnOnce(),
     mut reload: impl FnMut() -> Option<vault_core::Keyring>,
+    mut refused: impl FnMut(&vault_core::Error),
 ) -> Result<MountEnd> {
     let cipher = vault.cipher_handle();
     // Before any thread exists, so that every thread inherits the mask.
@@ -240,7 +245,13 @@ pub fn run(
                     cipher.keyring().current_version()
                 ),
                 Ok(false) => {}
-                Err(e) => tracing::error!("keystore changed but its keyring was refused: {e}"),
+                Err(e) => {
+                    tracing::error!(
+                        "keystore changed but its keyring was refused: {e}; this mount keeps data-key versions {:?}. Put the newer keystore back (a copy from `pivault keys backup`) before unmounting, or files under the missing versions will not open",
+                        cipher.keyring().versions()
+                    );
+                    refused(&e);
+                }
             }
         }
     };

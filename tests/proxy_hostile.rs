@@ -286,7 +286,13 @@ fn http2_streams_with_stalled_bodies_cannot_exhaust_file_descriptors() {
                 }
                 conns.push((tx, done));
             }
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            // Until the stalled streams hold their upstream connections (a
+            // loaded machine takes a while), then a moment more.
+            let until = Instant::now() + Duration::from_secs(15);
+            while open.load(Ordering::SeqCst) < 4 * 16 && Instant::now() < until {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
             // A fifth client, in the middle of it, is served.
             let t = Instant::now();
             let (v, _d, _) = h2_connect(a, &cfg, None).await;

@@ -545,3 +545,37 @@ fn html_is_self_contained_and_escapes_everything() {
     let r: Value = serde_json::from_str(&json).unwrap();
     assert_eq!(r["vaults"][0]["path"], vault.display().to_string());
 }
+
+#[test]
+fn each_control_says_whether_the_cryptography_or_pivault_enforces_it() {
+    let f = Fixture::with_vault("aes-gcm");
+    let r = report_json(&f.vault, &[]);
+    let by = |id: &str| -> Vec<(String, String)> {
+        section(&r, id)["enforcement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["by"].as_str().unwrap().to_string(),
+                    e["control"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let auth = by("17.04(1)");
+    assert!(auth
+        .iter()
+        .any(|(b, c)| b == "cryptographic" && c.contains("Argon2id")));
+    assert!(auth
+        .iter()
+        .any(|(b, c)| b == "enforced by pivault on this machine"
+            && c.contains("lockout")
+            && c.contains("roles")));
+    assert!(by("17.04(5)").iter().all(|(b, _)| b == "cryptographic"));
+    let md = ok(report(vec![f.vault.as_os_str()])).stdout;
+    assert!(
+        md.contains("enforced by pivault on this machine: slot policies"),
+        "{md}"
+    );
+}

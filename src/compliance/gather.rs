@@ -404,6 +404,32 @@ fn section(
         findings,
         cautions,
         firm_duty,
+        enforcement: enforcement_of(key),
+    }
+}
+
+/// What enforces each of pivault's controls for the section `key`
+/// (docs/THREAT-MODEL.md §6, §11, §12 say why).
+fn enforcement_of(key: &str) -> Vec<Enforcement> {
+    let c = |control, by| Enforcement { control, by };
+    match key {
+        "authentication" => vec![
+            c("a guess at a passphrase costs Argon2id at the slot's parameters; recovery keys and escrow identities are 256-bit secrets", CRYPTOGRAPHIC),
+            c("slot policies (OS users, expiry), the failed-unseal lockout, admin and restricted roles, the passphrase strength rule", BY_PIVAULT),
+        ],
+        "access_control" => vec![
+            c("only a slot's secret opens the keyring, and only the keyring decrypts the vault", CRYPTOGRAPHIC),
+            c("which slot may do what (roles), who may unseal with it and until when (policies)", BY_PIVAULT),
+            c("the gateway's client-certificate verification (TLS)", CRYPTOGRAPHIC),
+            c("the gateway's `allow` rules on verified certificates", BY_PIVAULT),
+        ],
+        "encryption_in_transit" => vec![c("TLS 1.2/1.3 with forward-secret AEAD suites", CRYPTOGRAPHIC)],
+        "monitoring" => vec![
+            c("audit records are hash-chained and Ed25519-signed: an edit, deletion or insertion is detected by `pivault audit verify`", CRYPTOGRAPHIC),
+            c("failed-unseal counts are read from the log; a writer of the vault folder can cut the records since the keystore's last write", BY_PIVAULT),
+        ],
+        "encryption_at_rest" => vec![c("file contents, names, symlink targets and extended attributes under AES-256-GCM or XChaCha20-Poly1305 and AES-SIV", CRYPTOGRAPHIC)],
+        _ => Vec::new(),
     }
 }
 

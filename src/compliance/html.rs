@@ -155,6 +155,12 @@ pub fn render(r: &Report) -> String {
         list(&mut o, "Gaps", "caution", &s.cautions);
         list(&mut o, "Evidence", "", &s.evidence);
         list(&mut o, "The firm's duty", "", &s.firm_duty);
+        let how: Vec<String> = s
+            .enforcement
+            .iter()
+            .map(|e| format!("{}: {}", e.by, e.control))
+            .collect();
+        list(&mut o, "How pivault's controls hold", "", &how);
         o.push_str("</div>\n");
     }
     for v in &r.vaults {

@@ -90,7 +90,26 @@ pub struct Section {
     pub cautions: Vec<String>,
     /// What the firm must do or show itself for this requirement.
     pub firm_duty: Vec<String>,
+    /// How each of pivault's controls for it holds: by the cryptography
+    /// (it holds against anyone without the keys, wherever the data goes)
+    /// or by pivault on this machine (it binds the pivault software only).
+    pub enforcement: Vec<Enforcement>,
 }
+
+/// One control and what enforces it.
+#[derive(Serialize, Debug)]
+pub struct Enforcement {
+    /// The control.
+    pub control: &'static str,
+    /// [`CRYPTOGRAPHIC`] or [`BY_PIVAULT`].
+    pub by: &'static str,
+}
+
+/// Holds against anyone without the keys, wherever the data goes.
+pub const CRYPTOGRAPHIC: &str = "cryptographic";
+/// Binds the pivault software on this machine; someone with a copy of the
+/// vault and their own program is not bound by it.
+pub const BY_PIVAULT: &str = "enforced by pivault on this machine";
 
 /// One vault.
 #[derive(Serialize, Debug)]

@@ -67,7 +67,7 @@ fn mounted_fs_type(path: &Path) -> Option<(String, String)> {
     info.lines().rev().find_map(|line| {
         let mut fields = line.split(' ');
         let point = fields.nth(4)?;
-        let point = unescape_mount_field(point);
+        let point = pi_scan::mountinfo::unescape(point);
         if point != want {
             return None;
         }
@@ -248,11 +248,7 @@ pub fn unmount(a: UnmountArgs) -> Result<Outcome> {
     let mnt = &a.mountpoint;
     let canon = std::fs::canonicalize(mnt).unwrap_or_else(|_| mnt.clone());
     let source = match mounted_fs_type(&canon) {
-        Some((t, src))
-            if t.starts_with("fuse") && (src == "pivault" || src.starts_with("pivault:")) =>
-        {
-            src
-        }
+        Some((t, src)) if pi_scan::mountinfo::is_pivault(&t, &src) => src,
         Some((t, _)) => bail!(
             "{} is a {t} mount, not a pivault vault; use umount or fusermount3 -u",
             mnt.display()
@@ -274,7 +270,7 @@ pub fn unmount(a: UnmountArgs) -> Result<Outcome> {
     // Wait for the mount process to finish (drop its keys and release the
     // vault), so that the vault can be mounted again right away.
     if let Some(vault) = source.strip_prefix("pivault:") {
-        let vault = unescape_mount_field(vault);
+        let vault = pi_scan::mountinfo::unescape(vault);
         if !a.lazy && !vfs::wait_unlocked(Path::new(&vault), Duration::from_secs(10)) {
             eprintln!(
                 "pivault: warning: the mount process of {vault} is still running 10 s after the unmount"
@@ -283,12 +279,4 @@ pub fn unmount(a: UnmountArgs) -> Result<Outcome> {
     }
     eprintln!("Unmounted {}", mnt.display());
     Ok(Outcome::Ok)
-}
-
-/// Undoes the octal escapes of /proc/self/mountinfo fields.
-fn unescape_mount_field(s: &str) -> String {
-    s.replace("\\040", " ")
-        .replace("\\011", "\t")
-        .replace("\\012", "\n")
-        .replace("\\134", "\\")
 }

@@ -12,7 +12,7 @@ mod proxy_common;
 use bytes::Bytes;
 use proxy_common::h2c::*;
 use proxy_common::*;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -45,19 +45,10 @@ fn lazy_serve(s: TcpStream, seen: &Mutex<Vec<String>>) {
     let mut r = BufReader::new(s.try_clone().unwrap());
     let mut w = s;
     loop {
-        let mut head = Vec::new();
-        loop {
-            let mut line = String::new();
-            match r.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-            if line == "\r\n" {
-                break;
-            }
-            head.push(line);
-        }
-        let first = head.first().cloned().unwrap_or_default();
+        let Some(head) = read_head(&mut r) else {
+            return;
+        };
+        let first = head.lines().next().unwrap_or_default().to_string();
         seen.lock().unwrap().push(first.trim_end().to_string());
         let path = first.split_whitespace().nth(1).unwrap_or("/").to_string();
         if path == "/deny-late" || path.starts_with("/slow") {
@@ -221,13 +212,6 @@ fn request_smuggled_in_late_http2_bodies_never_reaches_the_backend() {
     );
 }
 
-/// A backend that counts its open connections and answers `/echo` with
-/// the body once it has all of it (it reads the body first, as a real
-/// app does).
-fn gauged(idle: Duration) -> (SocketAddr, Arc<AtomicUsize>, Arc<AtomicUsize>) {
-    gauged_backend(idle)
-}
-
 /// The largest value `open` reaches while `f` runs, sampled.
 fn peak_while<T>(open: &Arc<AtomicUsize>, f: impl FnOnce() -> T) -> (T, usize) {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -245,20 +229,11 @@ fn peak_while<T>(open: &Arc<AtomicUsize>, f: impl FnOnce() -> T) -> (T, usize) {
     (out, sampler.join().unwrap())
 }
 
-/// The gateway's open-file limit, set from outside (util-linux prlimit).
-fn limit_files(gw: &Gw, n: u32) {
-    let st = std::process::Command::new("prlimit")
-        .arg(format!("--pid={}", gw.child.id()))
-        .arg(format!("--nofile={n}:{n}"))
-        .status()
-        .expect("prlimit (util-linux) is installed");
-    assert!(st.success());
-}
-
 #[test]
 fn http2_streams_with_stalled_bodies_cannot_exhaust_file_descriptors() {
     let s = setup();
-    let (backend, _, open) = gauged(Duration::from_secs(30));
+    // It reads a body whole before answering `/echo`, as a real app does.
+    let (backend, _, open) = gauged_backend(Duration::from_secs(30));
     let cfg_toml = format!(
         "[metrics]\nlisten = \"127.0.0.1:0\"\n{}",
         s.http(backend, "[limits]\nbody_timeout_s = 30\n")

@@ -10,7 +10,7 @@ mod proxy_common;
 
 use proxy_common::h2c::*;
 use proxy_common::*;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -279,14 +279,7 @@ fn huge_backend() -> SocketAddr {
             std::thread::spawn(move || {
                 let mut r = BufReader::new(s.try_clone().unwrap());
                 let mut w = s;
-                loop {
-                    let mut line = String::new();
-                    if !matches!(r.read_line(&mut line), Ok(n) if n > 0) {
-                        return;
-                    }
-                    if line != "\r\n" {
-                        continue;
-                    }
+                while read_head(&mut r).is_some() {
                     let chunk = vec![b'x'; 64 * 1024];
                     let total = 1024 * chunk.len();
                     if write!(w, "HTTP/1.1 200 OK\r\ncontent-length: {total}\r\n\r\n").is_err() {
@@ -375,12 +368,7 @@ fn accept_backs_off_when_out_of_descriptors_and_recovers() {
     };
     // Room for eight more descriptors: client sockets and upstream ones.
     let limit = open_fds() + 8;
-    let st = std::process::Command::new("prlimit")
-        .arg(format!("--pid={}", gw.child.id()))
-        .arg(format!("--nofile={limit}:{limit}"))
-        .status()
-        .expect("prlimit (util-linux) is installed");
-    assert!(st.success());
+    limit_files(&gw, limit);
     let short = Duration::from_millis(700);
     let held: Vec<Tls> = (0..16)
         .filter_map(|_| tls_from(a, &s, "127.0.0.1", short))

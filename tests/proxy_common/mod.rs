@@ -113,18 +113,9 @@ pub fn recording_backend() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
                 let mut r = BufReader::new(s.try_clone().unwrap());
                 let mut w = s;
                 loop {
-                    let mut head = String::new();
-                    loop {
-                        let mut line = String::new();
-                        match r.read_line(&mut line) {
-                            Ok(0) | Err(_) => return,
-                            Ok(_) => {}
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
-                        head.push_str(&line);
-                    }
+                    let Some(head) = read_head(&mut r) else {
+                        return;
+                    };
                     let len: usize = head
                         .lines()
                         .find_map(|l| {
@@ -300,18 +291,9 @@ fn serve_http(s: TcpStream, idle: Duration) {
     let mut r = BufReader::new(s.try_clone().unwrap());
     let mut w = s;
     for _ in 0..1000 {
-        let mut head = String::new();
-        loop {
-            let mut line = String::new();
-            match r.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-            if line == "\r\n" {
-                break;
-            }
-            head.push_str(&line);
-        }
+        let Some(head) = read_head(&mut r) else {
+            return;
+        };
         let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
         let len: usize = head
             .lines()
@@ -613,4 +595,32 @@ pub fn read_response(t: &mut Tls) -> (u16, String) {
     let mut body = vec![0; len];
     r.read_exact(&mut body).unwrap();
     (code, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Reads one request or response head, up to its blank line (not
+/// included); None at end of stream or on an error.
+pub fn read_head(r: &mut impl BufRead) -> Option<String> {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        match r.read_line(&mut line) {
+            Ok(0) | Err(_) => return None,
+            Ok(_) => {}
+        }
+        if line == "\r\n" {
+            return Some(head);
+        }
+        head.push_str(&line);
+    }
+}
+
+/// Sets the gateway's open-file limit (soft and hard) from outside, with
+/// util-linux `prlimit`.
+pub fn limit_files(gw: &Gw, n: usize) {
+    let st = Command::new("prlimit")
+        .arg(format!("--pid={}", gw.child.id()))
+        .arg(format!("--nofile={n}:{n}"))
+        .status()
+        .expect("prlimit (util-linux) is installed");
+    assert!(st.success());
 }

@@ -42,17 +42,21 @@ pub fn unseal_failed(vault: &Path, slot: Option<u32>, e: &keys::Error) {
     record(vault, None, Event::unseal_failed(slot, &reason));
 }
 
-/// After a successful unseal: gives a vault from before the audit log its
-/// signing key (one keystore write), then records the unseal, signed.
+/// After a successful unseal: upgrades the keystore when it needs it (an
+/// older format, the slot that unsealed carried over from one, a keyring
+/// without its own MAC or audit key: one keystore write, recorded by
+/// `keys`), then records the unseal, signed.
 pub fn unsealed(vault: &Path, ks: &mut Keystore, u: &mut Unsealed) {
-    if ks.needs_audit_key() {
-        match ks.refresh(u) {
-            Ok(()) => record(vault, Some(&u.keyring), Event::new("audit-key-added")),
-            Err(e) => eprintln!(
-                "pivault: warning: could not add an audit signing key to {}: {e}; records stay unsigned",
-                ks.path().display()
-            ),
+    let had_audit_key = !ks.needs_audit_key();
+    match ks.upgrade(u) {
+        Ok(true) if !had_audit_key => {
+            record(vault, Some(&u.keyring), Event::new("audit-key-added"))
         }
+        Ok(_) => {}
+        Err(e) => eprintln!(
+            "pivault: warning: could not upgrade {} to the current keystore format: {e}; it still opens, but removing or rotating keys may be refused until it is upgraded",
+            ks.path().display()
+        ),
     }
     record(
         vault,

@@ -367,6 +367,9 @@ fn list(ks: &Keystore, json: bool) -> Result<()> {
         if s.weak_passphrase {
             kdf.push_str("  WEAK PASSPHRASE (accepted with --allow-weak-passphrase)");
         }
+        if s.legacy {
+            kdf.push_str("  OLDER FORMAT (upgraded when its holder next unseals; until then removing or rotating keys is refused)");
+        }
         println!(
             "{:<5} {:<11} {:<11} {:<21} {last:<21} {kdf}; {policy}",
             s.id,

@@ -5,7 +5,9 @@ use crate::cli::{MountArgs, UnmountArgs};
 use crate::vaultcmd::unseal;
 use crate::Outcome;
 use anyhow::{bail, Context, Result};
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::Duration;
 use vault_fuse::fs::{self as vfs, Daemon, MountConfig, MountEnd};
 use vault_fuse::VaultLock;
@@ -117,6 +119,15 @@ pub fn mount(a: MountArgs) -> Result<Outcome> {
     let ks_path = keys::Keystore::path_in(&a.vault);
     let stamp = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
     let mut seen = stamp(&ks_path);
+    // The mount's audit records are signed with the newest keyring it took
+    // in: a rotation hands the log to a new signing key, and a record
+    // signed with the old one after the hand-over would fail `audit
+    // verify`. `reload` offers a keyring and `refused` (called right after
+    // it, on this thread, when the mount refuses that keyring) puts the
+    // one held before back.
+    let audit_keyring = Rc::new(RefCell::new(vault.cipher().keyring().clone()));
+    let before_offer: Rc<RefCell<Option<keys::Keyring>>> = Rc::new(RefCell::new(None));
+    let (offered, held_before) = (audit_keyring.clone(), before_offer.clone());
     let reload = move || {
         let now = stamp(&ks_path);
         if now == seen {
@@ -124,7 +135,10 @@ pub fn mount(a: MountArgs) -> Result<Outcome> {
         }
         seen = now;
         match ks.reload_keyring(&unsealed) {
-            Ok(k) => Some(k),
+            Ok(k) => {
+                *held_before.borrow_mut() = Some(offered.replace(k.clone()));
+                Some(k)
+            }
             Err(e) => {
                 tracing::error!(
                     "{}: cannot take in the changed keystore: {e}",
@@ -169,25 +183,27 @@ pub fn mount(a: MountArgs) -> Result<Outcome> {
     }
     // The audit log records the mount's life; the FS takes the vault (and
     // drops its keys when it ends), so the records are signed with a copy
-    // that is dropped right after the last one.
-    let audit_keyring = vault.cipher().keyring().clone();
+    // (`audit_keyring`, above) that is dropped right after the last one.
     let audit = |kind: &str| {
         crate::auditcmd::record(
             &a.vault,
-            Some(&audit_keyring),
+            Some(&audit_keyring.borrow()),
             keys::audit::Event::new(kind).detail("mountpoint", mnt.display().to_string()),
         )
     };
     // A keystore whose keyring the mount refused (an older copy put back,
     // or another vault's): a signed, failed record.
     let refused = |e: &vault_core::Error| {
+        if let Some(held) = before_offer.borrow_mut().take() {
+            *audit_keyring.borrow_mut() = held;
+        }
         let kind = match e {
             vault_core::Error::KeyringRollback { .. } => "keystore-rollback-refused",
             _ => "keystore-refused",
         };
         crate::auditcmd::record(
             &a.vault,
-            Some(&audit_keyring),
+            Some(&audit_keyring.borrow()),
             keys::audit::Event::new(kind)
                 .failed()
                 .reason(e.to_string())

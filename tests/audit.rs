@@ -11,9 +11,9 @@ use std::fs;
 use std::path::PathBuf;
 
 /// A vault whose log holds, in order: 0 init, 1 unseal (import), 2 a
-/// failed unseal (unsigned), 3 unseal (keys rotate), 4 rotate, 5 unseal
-/// (fsck). The keystore's anchor is record 3 (the last one when rotate
-/// wrote it).
+/// failed unseal (unsigned), 3 unseal (keys rotate), 4 the hand-over to
+/// the new audit key (signed by the old one), 5 rotate, 6 unseal (fsck).
+/// The keystore's anchor is record 4 (the last one when rotate wrote it).
 fn vault_with_history() -> Fixture {
     let f = Fixture::with_vault("aes-gcm");
     let src = f.path("src");
@@ -39,6 +39,7 @@ fn vault_with_history() -> Fixture {
             "unseal",
             "unseal-failed",
             "unseal",
+            "audit-key-rotated",
             "rotate",
             "unseal"
         ]
@@ -139,7 +140,7 @@ fn records_name_event_slot_user_host_and_reason() {
         "a failed unseal has no key to sign with"
     );
     assert!(r[3]["sig"].is_string());
-    assert_eq!(r[4]["details"]["new_version"], 2);
+    assert_eq!(r[5]["details"]["new_version"], 2);
     for (i, rec) in r.iter().enumerate() {
         assert_eq!(rec["seq"], i as u64);
     }
@@ -148,7 +149,7 @@ fn records_name_event_slot_user_host_and_reason() {
     assert_eq!(v["intact"], true);
     assert_eq!(
         (v["records"].as_u64(), v["signed"].as_u64()),
-        (Some(6), Some(5))
+        (Some(7), Some(6))
     );
     // Nothing secret in the log.
     let text = fs::read_to_string(log(&f)).unwrap();
@@ -183,15 +184,15 @@ fn tampered_first_record_is_named() {
 #[test]
 fn tampered_middle_record_is_named() {
     let f = vault_with_history();
-    edit_record(&f, 4, "\"new_version\":2", "\"new_version\":3");
-    assert_tampered_at(&f, 4, "edited");
+    edit_record(&f, 5, "\"new_version\":2", "\"new_version\":3");
+    assert_tampered_at(&f, 5, "edited");
 }
 
 #[test]
 fn tampered_last_record_is_named() {
     let f = vault_with_history();
-    edit_record(&f, 5, "\"reason\":\"fsck\"", "\"reason\":\"export\"");
-    assert_tampered_at(&f, 5, "signature does not verify");
+    edit_record(&f, 6, "\"reason\":\"fsck\"", "\"reason\":\"export\"");
+    assert_tampered_at(&f, 6, "signature does not verify");
 }
 
 #[test]
@@ -272,7 +273,7 @@ fn show_lists_records_and_filters_by_date() {
         OsStr::new("show"),
         f.vault.as_os_str(),
     ]));
-    assert_eq!(out.stdout.lines().count(), 6, "{out:?}");
+    assert_eq!(out.stdout.lines().count(), 7, "{out:?}");
     assert_contains(&out.stdout, "unseal-failed");
     assert_contains(&out.stdout, "(unsigned)");
     let json = ok(pv_run([

@@ -334,7 +334,7 @@ fn keystore_emptied() {
 fn keystore_from_a_future_version() {
     check_keystore_damage(
         |b| {
-            let first = b"pivault-keystore 2\n";
+            let first = b"pivault-keystore 3\n";
             assert!(b.starts_with(first));
             b[first.len() - 2] = b'9';
         },

@@ -165,7 +165,7 @@ fn init_into_existing_empty_dir_creates_keystore_dirid_and_audit_log_only() {
     assert_eq!(names, ["audit.log", "pivault.dirid", "pivault.keystore"]);
     let ks = fs::read(f.keystore()).unwrap();
     assert!(
-        ks.starts_with(b"pivault-keystore 2\n"),
+        ks.starts_with(b"pivault-keystore 3\n"),
         "keystore header: {:?}",
         String::from_utf8_lossy(&ks[..ks.len().min(40)])
     );

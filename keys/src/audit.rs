@@ -39,6 +39,10 @@ const SIGN_DOMAIN: &[u8] = b"pivault audit record v1\n";
 const GENESIS_DOMAIN: &[u8] = b"pivault audit log v1";
 /// The event name of a failed unseal, the only record written unsigned.
 pub const UNSEAL_FAILED: &str = "unseal-failed";
+/// The event of the record that hands the log over to a new signing key
+/// (a rotation): signed by the old key, `details.from` and `details.to`
+/// the two verifying keys (base64).
+pub const KEY_HANDOVER: &str = "audit-key-rotated";
 
 static SYSLOG: AtomicBool = AtomicBool::new(false);
 

@@ -1,7 +1,7 @@
 //! Checking and reading the audit log without any secret: the verifying
 //! key and the tail anchor come from the keystore's public part.
 
-use crate::audit::{self, genesis, sha256_hex, Record, UNSEAL_FAILED};
+use crate::audit::{self, genesis, sha256_hex, Record, KEY_HANDOVER, UNSEAL_FAILED};
 use crate::keystore::Keystore;
 use crate::{Error, Result};
 use ring::signature::{UnparsedPublicKey, ED25519};
@@ -59,17 +59,27 @@ fn lines(vault: &Path) -> Result<Vec<Vec<u8>>> {
 /// record's `prev` is the hash of the line before, every signature
 /// verifies under the keystore's audit key, only failed unseals are
 /// unsigned, and the record the keystore anchored at its last write is
-/// still there, unchanged. Needs no passphrase.
+/// still there, unchanged. Records up to a rotation's hand-over verify
+/// under the key the keystore lists as previous, and the hand-over record
+/// names the next key. Needs no passphrase.
 pub fn verify(vault: &Path) -> Result<Verification> {
     let ks = Keystore::load(vault)?;
-    let key = ks.audit_key()?;
+    let current = ks.audit_key()?;
+    let previous = ks.previous_audit_keys()?;
+    let key_for = |seq: u64| {
+        previous
+            .iter()
+            .find(|(_, last)| seq <= *last)
+            .map(|(k, _)| *k)
+            .or(current)
+    };
     let anchor = ks.audit_anchor();
     let lines = lines(vault)?;
     let mut v = Verification {
         records: lines.len() as u64,
         signed: 0,
         uncovered: 0,
-        key_fingerprint: key.map(|k| sha256_hex(&k)),
+        key_fingerprint: current.map(|k| sha256_hex(&k)),
         problem: None,
     };
     let fail = |record: u64, what: String| Some(Problem { record, what });
@@ -78,6 +88,10 @@ pub fn verify(vault: &Path) -> Result<Verification> {
         .map(|l| serde_json::from_slice::<Record>(l).ok().map(|r| r.seq))
         .collect();
     let mut prev_hash = genesis(&ks.vault_id());
+    // A hand-over the keystore does not list (its rotation's keystore
+    // write was lost, or an older keystore was put back): the record and
+    // the key it announced.
+    let mut announced: Option<(u64, Vec<u8>)> = None;
     let mut prev_signed_ok = true;
     for (i, line) in lines.iter().enumerate() {
         let i = i as u64;
@@ -108,6 +122,7 @@ pub fn verify(vault: &Path) -> Result<Verification> {
             v.problem = fail(i, what);
             return Ok(v);
         }
+        let key = key_for(i);
         let sig_ok = match (&rec.sig, key) {
             (Some(sig), Some(k)) => {
                 let sig = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, sig)
@@ -132,11 +147,47 @@ pub fn verify(vault: &Path) -> Result<Verification> {
         match (&rec.sig, key) {
             (Some(_), Some(_)) => {
                 if !sig_ok {
-                    v.problem = fail(
-                        i,
-                        format!("record {i} was edited: its signature does not verify"),
-                    );
+                    let by_announced = announced.as_ref().filter(|(_, k)| {
+                        let sig = rec.sig.as_deref().and_then(|s| {
+                            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, s)
+                                .ok()
+                        });
+                        UnparsedPublicKey::new(&ED25519, k)
+                            .verify(&rec.signed_bytes(), &sig.unwrap_or_default())
+                            .is_ok()
+                    });
+                    v.problem = match by_announced {
+                        Some((at, _)) => fail(i, format!("record {i} is signed by the key record {at} handed the log over to, which this keystore does not know: the keystore is older than the log (an older copy was put back, or a rotation's keystore write was lost)")),
+                        None => fail(
+                            i,
+                            format!("record {i} was edited: its signature does not verify"),
+                        ),
+                    };
                     return Ok(v);
+                }
+                if rec.event == KEY_HANDOVER && !previous.iter().any(|(_, last)| *last == i) {
+                    announced = rec
+                        .details
+                        .get("to")
+                        .and_then(|t| t.as_str())
+                        .and_then(|t| {
+                            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, t)
+                                .ok()
+                        })
+                        .map(|k| (i, k));
+                }
+                if let Some(pos) = previous.iter().position(|(_, last)| *last == i) {
+                    let next = previous.get(pos + 1).map(|(k, _)| *k).or(current);
+                    let named = rec.details.get("to").and_then(|t| t.as_str()).map(|t| {
+                        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, t)
+                            .unwrap_or_default()
+                    });
+                    if rec.event != KEY_HANDOVER
+                        || named.as_deref() != next.as_ref().map(|k| k.as_slice())
+                    {
+                        v.problem = fail(i, format!("record {i} should hand the log over to the next audit key (the keystore says the previous key signed up to it), but it does not name that key: the keystore's key history or the log was altered"));
+                        return Ok(v);
+                    }
                 }
                 v.signed += 1;
                 v.uncovered = 0;

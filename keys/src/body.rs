@@ -9,12 +9,16 @@ use std::path::Path;
 use subtle::ConstantTimeEq;
 
 pub(crate) const MAGIC_LINE: &str = "pivault-keystore";
-/// The format version this build writes. Version 1 is still read.
-pub(crate) const VERSION: u32 = 2;
+/// The format version this build writes. Versions 1 and 2 are still read.
+pub(crate) const VERSION: u32 = 3;
 
 /// The `wraps` value of a slot carried over from format version 1: its
 /// KEK seals the keyring itself rather than the keyring wrapping key.
 pub(crate) const WRAPS_KEYRING: &str = "keyring";
+/// The `wraps` value of a slot carried over from format version 2: its
+/// KEK seals the keyring wrapping key itself, so a new one cannot reach it
+/// without its holder's secret.
+pub(crate) const WRAPS_KWK: &str = "kwk";
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
 #[serde(deny_unknown_fields)]
@@ -47,6 +51,21 @@ pub(crate) struct AuditAnchor {
     /// Lowercase hex SHA-256 of that record's line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hash: Option<String>,
+    /// Format 3: the signing keys the log had before this one, oldest
+    /// first, each with the last record it signed (the hand-over record).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub previous: Vec<PreviousAuditKey>,
+}
+
+/// An audit signing key a rotation replaced.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PreviousAuditKey {
+    /// base64 of its Ed25519 verifying key.
+    pub key: String,
+    /// The sequence number of the last record it signed: the record that
+    /// hands the log over to the next key.
+    pub last_seq: u64,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
@@ -79,7 +98,37 @@ pub(crate) struct SlotRecord {
     /// set and accepted with `--allow-weak-passphrase` (absent: false).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub weak: bool,
+    /// Format 3: the slot's X25519 public key (`age1…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public: Option<String>,
+    /// Format 3: base64 of the age file that encrypts the keyring wrapping
+    /// key to `public`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kwk: Option<String>,
     pub wrapped: String,
+}
+
+/// How a slot's KEK leads to the keyring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SlotForm {
+    /// Format 1: the KEK seals the keyring itself.
+    Keyring,
+    /// Format 2: the KEK seals the keyring wrapping key.
+    Kwk,
+    /// Format 3: the KEK seals the slot's X25519 identity, to which the
+    /// keyring wrapping key is encrypted.
+    KeyPair,
+}
+
+impl SlotRecord {
+    /// The slot's form in a keystore of format `version`.
+    pub(crate) fn form(&self, version: u32) -> SlotForm {
+        match (version, self.wraps.as_deref()) {
+            (1, _) | (_, Some(WRAPS_KEYRING)) => SlotForm::Keyring,
+            (2, _) | (_, Some(_)) => SlotForm::Kwk,
+            _ => SlotForm::KeyPair,
+        }
+    }
 }
 
 /// Splits and checks a keystore file: version line, checksum, JSON body.
@@ -174,8 +223,33 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<(u32, Body)> {
                 format!("slot {} does not have the members of its kind", s.id),
             ));
         }
+        let key_pair = s.public.is_some() || s.kwk.is_some();
+        if version < 3 && key_pair {
+            return Err(Error::corrupt(
+                path,
+                format!(
+                    "slot {} has a public key, which format {version} does not have",
+                    s.id
+                ),
+            ));
+        }
+        if version >= 3 && s.wraps.is_none() && !(s.public.is_some() && s.kwk.is_some()) {
+            return Err(Error::corrupt(
+                path,
+                format!("slot {} lacks its public key or wrapped key", s.id),
+            ));
+        }
+        if s.wraps.is_some() && key_pair {
+            return Err(Error::corrupt(
+                path,
+                format!(
+                    "slot {} is carried over from an older format but has a public key",
+                    s.id
+                ),
+            ));
+        }
         if (s.kind != SlotKind::Passphrase || s.policy.is_some())
-            && (version == 1 || s.wraps.is_some())
+            && (version == 1 || s.wraps.as_deref() == Some(WRAPS_KEYRING))
         {
             return Err(Error::corrupt(
                 path,
@@ -193,7 +267,7 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<(u32, Body)> {
                 "it says format version 1 but has version-2 members",
             ))
         }
-        2 if body.keyring.is_none() => {
+        2 | 3 if body.keyring.is_none() => {
             return Err(Error::corrupt(path, "its sealed keyring is missing"))
         }
         2 if body
@@ -202,6 +276,20 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<(u32, Body)> {
             .any(|s| s.wraps.as_deref().is_some_and(|w| w != WRAPS_KEYRING)) =>
         {
             return Err(Error::corrupt(path, "a slot has an unknown `wraps` value"))
+        }
+        3 if body.slots.iter().any(|s| {
+            s.wraps
+                .as_deref()
+                .is_some_and(|w| w != WRAPS_KEYRING && w != WRAPS_KWK)
+        }) =>
+        {
+            return Err(Error::corrupt(path, "a slot has an unknown `wraps` value"))
+        }
+        1 | 2 if body.audit.as_ref().is_some_and(|a| !a.previous.is_empty()) => {
+            return Err(Error::corrupt(
+                path,
+                "it lists previous audit keys, which its format does not have",
+            ))
         }
         _ => {}
     }

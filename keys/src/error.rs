@@ -59,6 +59,20 @@ pub enum Error {
         /// The keystore file.
         path: PathBuf,
     },
+    /// Slots carried over from keystore format 2 seal the keyring
+    /// wrapping key themselves, so a change that must draw a new one (to
+    /// cut off a removed slot or a changed passphrase) cannot reach them.
+    #[error("{path}: slot(s) {} were written by an older pivault (keystore format 2) and cannot receive the new wrapping key this change draws to cut off old copies of the keystore; each holder unseals once with this pivault (any command that asks for the secret upgrades the slot), or an admin changes the slot's passphrase (`pivault keys change-passphrase --slot N`) or removes it, then retry (nothing was changed)", .slots.iter().map(u32::to_string).collect::<Vec<_>>().join(", "))]
+    OldFormatSlot {
+        /// The format-2 slots.
+        slots: Vec<u32>,
+        /// The keystore file.
+        path: PathBuf,
+    },
+    /// The slot a running process unsealed with was removed, or re-keyed
+    /// by a passphrase change: it no longer follows key changes.
+    #[error("slot {0}, which this process unsealed with, was removed or its passphrase changed: the process keeps the keys it holds but cannot take in new ones; unseal again (remount)")]
+    SlotGone(u32),
     /// No recovery slot opened with the given recovery key.
     #[error("the recovery key is wrong (no recovery slot opened with it); nothing was changed")]
     WrongRecoveryKey,

@@ -93,6 +93,7 @@ impl Keystore {
             .map_err(|e| Error::BadRecipient(format!("age encryption failed: {e}")))?;
         let salt = vault_core::random::array::<16>()?;
         let kek = kek(secret.expose(), &salt)?;
+        let (wrapped, public, _) = self.seal_new_identity(&kek, id, SlotKind::Escrow)?;
         let rec = SlotRecord {
             id,
             kind: SlotKind::Escrow,
@@ -108,7 +109,9 @@ impl Keystore {
             }),
             wraps: None,
             weak: false,
-            wrapped: self.wrap_kwk(&kek, id, SlotKind::Escrow, u.kwk()?)?,
+            public: Some(public),
+            kwk: None,
+            wrapped,
         };
         self.body.slots.push(rec);
         self.body.next_slot = id + 1;

@@ -11,9 +11,10 @@
 
 use crate::atomic::{write_atomic, write_new};
 use crate::audit::Event;
-use crate::body::{self, AuditAnchor, Body, SlotRecord, WRAPS_KEYRING};
+use crate::body::{self, Body, SlotForm, SlotRecord};
 use crate::role::Role;
 use crate::slot::{KdfParams, Passphrase, SlotKind};
+use crate::slot_key::SlotIdentity;
 use crate::unseal::Unsealed;
 use crate::writelock::{self, WriteLock};
 use crate::{Error, Result};
@@ -123,7 +124,7 @@ impl Keystore {
             },
         };
         let mut u = Unsealed::fresh(keyring)?;
-        ks.push_passphrase_slot(&u, pass, kdf)?;
+        ks.push_passphrase_slot(pass, kdf)?;
         let bytes = ks.serialize(&mut u)?;
         ks.read_digest = writelock::digest(&bytes);
         write_new(&ks.path, &bytes, FILE_MODE).map_err(|e| match e {
@@ -226,6 +227,28 @@ impl Keystore {
         }
     }
 
+    /// The audit signing keys a rotation replaced, oldest first, each
+    /// with the sequence number of the last record it signed (the
+    /// hand-over record). The current key ([`Keystore::audit_key`]) signs
+    /// every record after the last of them.
+    pub fn previous_audit_keys(&self) -> Result<Vec<([u8; 32], u64)>> {
+        let Some(a) = &self.body.audit else {
+            return Ok(Vec::new());
+        };
+        a.previous
+            .iter()
+            .map(|p| {
+                B64.decode(&p.key)
+                    .ok()
+                    .and_then(|k| k.try_into().ok())
+                    .map(|k| (k, p.last_seq))
+                    .ok_or_else(|| {
+                        Error::corrupt(&self.path, "a previous audit key is not 32 bytes of base64")
+                    })
+            })
+            .collect()
+    }
+
     /// `(seq, hash)` of the audit record that was last in the log when the
     /// keystore was last written.
     pub fn audit_anchor(&self) -> Option<(u64, String)> {
@@ -265,16 +288,17 @@ impl Keystore {
             .collect()
     }
 
-    /// True when `rec` seals the keyring itself (format 1).
+    /// True when `rec` is carried over from an older format (it has no key
+    /// pair, so a new KWK cannot reach it without its holder's secret).
     pub(crate) fn is_legacy(&self, rec: &SlotRecord) -> bool {
-        self.version == 1 || rec.wraps.as_deref() == Some(WRAPS_KEYRING)
+        rec.form(self.version) != SlotForm::KeyPair
     }
 
-    pub(crate) fn slot_aad(&self, id: u32, kind: SlotKind, legacy: bool) -> Vec<u8> {
-        let mut aad = if legacy {
-            b"pivault keystore slot v1".to_vec()
-        } else {
-            b"pivault keystore slot v2".to_vec()
+    pub(crate) fn slot_aad(&self, id: u32, kind: SlotKind, form: SlotForm) -> Vec<u8> {
+        let mut aad = match form {
+            SlotForm::Keyring => b"pivault keystore slot v1".to_vec(),
+            SlotForm::Kwk => b"pivault keystore slot v2".to_vec(),
+            SlotForm::KeyPair => b"pivault keystore slot v3".to_vec(),
         };
         aad.extend_from_slice(&self.vault_id);
         aad.extend_from_slice(&id.to_be_bytes());
@@ -288,33 +312,38 @@ impl Keystore {
         aad
     }
 
-    /// Seals the KWK under a slot's KEK (format 2).
-    pub(crate) fn wrap_kwk(
+    /// Gives slot `id` a new X25519 key pair, its identity sealed under
+    /// the slot's KEK (format 3): returns `wrapped`, the public key, and
+    /// the identity. The slot's `kwk` is written with the keystore.
+    pub(crate) fn seal_new_identity(
         &self,
         kek: &SecretKey,
         id: u32,
         kind: SlotKind,
-        kwk: &SecretKey,
-    ) -> Result<String> {
+    ) -> Result<(String, String, SlotIdentity)> {
+        let identity = SlotIdentity::generate();
         let aead = Aead::new(self.suite, kek)?;
-        Ok(B64.encode(aead.seal(&self.slot_aad(id, kind, false), kwk.expose())?))
+        let wrapped = B64.encode(aead.seal(
+            &self.slot_aad(id, kind, SlotForm::KeyPair),
+            identity.sealed_form().expose(),
+        )?);
+        Ok((wrapped, identity.public(), identity))
     }
 
     pub(crate) fn new_passphrase_record(
         &self,
         id: u32,
-        u: &Unsealed,
         pass: &Passphrase,
         kdf: KdfParams,
-    ) -> Result<SlotRecord> {
+    ) -> Result<(SlotRecord, SlotIdentity)> {
         if pass.is_empty() {
             return Err(Error::EmptyPassphrase);
         }
         kdf.validate()?;
-        let kwk = u.kwk()?;
         let salt = vault_core::random::array::<16>()?;
         let kek = kdf.derive(pass, &salt)?;
-        Ok(SlotRecord {
+        let (wrapped, public, identity) = self.seal_new_identity(&kek, id, SlotKind::Passphrase)?;
+        let rec = SlotRecord {
             id,
             kind: SlotKind::Passphrase,
             created: now(),
@@ -326,60 +355,30 @@ impl Keystore {
             escrow: None,
             wraps: None,
             weak: self.is_weak_passphrase(pass),
-            wrapped: self.wrap_kwk(&kek, id, SlotKind::Passphrase, kwk)?,
-        })
+            public: Some(public),
+            kwk: None,
+            wrapped,
+        };
+        Ok((rec, identity))
     }
 
-    fn push_passphrase_slot(
-        &mut self,
-        u: &Unsealed,
-        pass: &Passphrase,
-        kdf: KdfParams,
-    ) -> Result<u32> {
+    fn push_passphrase_slot(&mut self, pass: &Passphrase, kdf: KdfParams) -> Result<u32> {
         let id = self.body.next_slot;
-        let rec = self.new_passphrase_record(id, u, pass, kdf)?;
+        let (rec, _) = self.new_passphrase_record(id, pass, kdf)?;
         self.body.slots.push(rec);
         self.body.next_slot = id + 1;
         Ok(id)
     }
 
+    /// The keystore MAC key: the keyring's own (tag 0x04), or for a
+    /// keyring from before it, derived from the master secret.
     pub(crate) fn mac_key(keyring: &Keyring) -> Result<hmac::Key> {
+        if let Some(k) = keyring.mac_key() {
+            return Ok(hmac::Key::new(hmac::HMAC_SHA256, k.expose()));
+        }
         let mut k = zeroize::Zeroizing::new([0u8; 32]);
         vault_core::derive(keyring.master().expose(), MAC_LABEL, b"", k.as_mut())?;
         Ok(hmac::Key::new(hmac::HMAC_SHA256, k.as_ref()))
-    }
-
-    /// Prepares a change: upgrades a format-1 keystore in memory (its
-    /// slots are marked as sealing the keyring itself), makes sure the
-    /// keyring wrapping key (KWK) is known (a new one for a keystore that
-    /// had none), and upgrades the slot that unsealed, whose KEK is held.
-    /// Every method that saves calls this first.
-    pub(crate) fn begin_write(&mut self, u: &mut Unsealed) -> Result<()> {
-        if self.version == 1 {
-            for rec in &mut self.body.slots {
-                rec.wraps = Some(WRAPS_KEYRING.to_string());
-            }
-            self.version = body::VERSION;
-        }
-        if u.kwk.is_none() {
-            if self.body.keyring.is_some() {
-                return Err(Error::LegacySlot {
-                    slots: vec![u.slot],
-                    path: self.path.clone(),
-                });
-            }
-            u.kwk = Some(SecretKey::random()?);
-        }
-        if let Some(kek) = u.legacy_kek.take() {
-            if let Ok(pos) = self.slot_index(u.slot) {
-                let rec = &self.body.slots[pos];
-                let wrapped = self.wrap_kwk(&kek, rec.id, rec.kind, u.kwk()?)?;
-                let rec = &mut self.body.slots[pos];
-                rec.wrapped = wrapped;
-                rec.wraps = None;
-            }
-        }
-        Ok(())
     }
 
     /// The file bytes for the current state, in the newest format: the
@@ -391,18 +390,20 @@ impl Keystore {
         if u.keyring.audit_seed().is_none() {
             u.keyring.set_audit_seed(SecretKey::random()?);
         }
-        let key = crate::audit::verifying_key(&u.keyring).ok_or(Error::Core(
-            vault_core::Error::Crypto("Ed25519 key from seed"),
-        ))?;
-        let tail = match self.path.parent() {
-            Some(dir) => crate::audit::tail(dir)?,
-            None => None,
-        };
-        self.body.audit = Some(AuditAnchor {
-            key: B64.encode(key),
-            seq: tail.as_ref().map(|t| t.0),
-            hash: tail.map(|t| t.1),
-        });
+        // A keyring from before its own MAC key gets one: from then on a
+        // copy of the master secret no longer forges the keystore. Not
+        // while a format-1 slot remains: it seals its own copy of the
+        // keyring, which would not check the MAC.
+        let keyring_copies = self
+            .body
+            .slots
+            .iter()
+            .any(|s| s.form(self.version) == SlotForm::Keyring);
+        if u.keyring.mac_key().is_none() && !keyring_copies {
+            u.keyring.set_mac_key(SecretKey::random()?);
+        }
+        self.anchor_audit(u)?;
+        self.wrap_kwk_for_all(u)?;
         let aead = Aead::new(self.suite, u.kwk()?)?;
         self.body.keyring =
             Some(B64.encode(aead.seal(&self.keyring_aad(), u.keyring.to_bytes().expose())?));
@@ -456,7 +457,7 @@ impl Keystore {
     ) -> Result<u32> {
         self.require_admin(u, "add a slot")?;
         self.begin_write(u)?;
-        let id = self.push_passphrase_slot(u, pass, kdf)?;
+        let id = self.push_passphrase_slot(pass, kdf)?;
         if let Some(rec) = self.body.slots.last_mut() {
             rec.role = Some(role).filter(|r| *r != Role::Admin);
         }
@@ -488,10 +489,16 @@ impl Keystore {
             self.require_admin(u, "change another slot's passphrase")?;
         }
         self.begin_write(u)?;
-        let mut rec = self.new_passphrase_record(id, u, pass, kdf)?;
+        let (mut rec, identity) = self.new_passphrase_record(id, pass, kdf)?;
+        if id == u.slot {
+            u.identity = Some(identity);
+        }
         rec.policy = self.body.slots[pos].policy.clone();
         rec.role = self.body.slots[pos].role;
         self.body.slots[pos] = rec;
+        // The old passphrase may have leaked with a copy of the keystore:
+        // the KWK that copy opens must stop opening the keyring.
+        self.redraw_kwk(u)?;
         self.save(u)?;
         self.audited(
             u,
@@ -508,7 +515,11 @@ impl Keystore {
         }
         self.require_admin(u, "remove a slot")?;
         self.keep_an_admin(id, None)?;
+        self.begin_write(u)?;
         self.body.slots.remove(pos);
+        // The removed holder may keep a copy of the keystore, and with it
+        // the KWK: a new one, wrapped to every remaining slot, cuts it off.
+        self.redraw_kwk(u)?;
         self.save(u)?;
         self.audited(
             u,

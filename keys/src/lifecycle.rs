@@ -1,8 +1,9 @@
-//! Key lifecycle: rotation adds a data-key version, retirement removes the
-//! versions no file uses any more. Both rewrite only the keystore's sealed
-//! keyring (format 2): every slot wraps the keyring wrapping key, which
-//! does not change, so slots other than the one that unsealed need no
-//! secret of theirs to follow.
+//! Key lifecycle: rotation adds a data-key version and replaces the
+//! keystore MAC key and the audit signing key; retirement removes the
+//! versions no file uses any more. Both draw a new keyring wrapping key,
+//! which reaches every format-3 slot through its public key, so slots
+//! other than the one that unsealed need no secret of theirs to follow,
+//! and a copy of an older keystore opens none of the new keys.
 
 use crate::audit::Event;
 use crate::keystore::Keystore;
@@ -18,8 +19,8 @@ impl Keystore {
         self.body
             .slots
             .iter()
-            .filter(|s| self.is_legacy(s))
-            .filter(|s| !(s.id == u.slot && u.legacy_kek.is_some()))
+            .filter(|s| s.form(self.version) == crate::body::SlotForm::Keyring)
+            .filter(|s| !(s.id == u.slot && u.upgrade_kek.is_some()))
             .map(|s| s.id)
             .collect()
     }
@@ -27,6 +28,7 @@ impl Keystore {
     fn change_keyring(
         &mut self,
         u: &mut Unsealed,
+        hand_over: bool,
         change: impl FnOnce(&mut vault_core::Keyring) -> Result<()>,
     ) -> Result<()> {
         self.require_admin(u, "change the keyring (rotate or retire keys)")?;
@@ -37,9 +39,23 @@ impl Keystore {
                 path: self.path.clone(),
             });
         }
+        self.check_can_redraw(u, None)?;
+        self.begin_write(u)?;
+        self.redraw_kwk(u)?;
         let before = u.keyring.clone();
         change(&mut u.keyring)?;
-        if let Err(e) = self.save(u) {
+        let vault = self
+            .path
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .to_path_buf();
+        let result = match hand_over {
+            true => crate::rewrap::hand_over_audit_key(&vault, u, &before),
+            false => Ok(()),
+        }
+        .and_then(|()| self.save(u));
+        u.audit_handover = None;
+        if let Err(e) = result {
             u.keyring = before;
             return Err(e);
         }
@@ -50,7 +66,7 @@ impl Keystore {
     /// use) and saves the keystore atomically. Returns the new version.
     pub fn rotate(&mut self, u: &mut Unsealed) -> Result<u32> {
         let mut new = 0;
-        self.change_keyring(u, |k| {
+        self.change_keyring(u, true, |k| {
             new = k.rotate()?;
             Ok(())
         })?;
@@ -67,7 +83,7 @@ impl Keystore {
     /// under a retired version no longer open. Returns the versions removed.
     pub fn retire_old_versions(&mut self, u: &mut Unsealed) -> Result<Vec<u32>> {
         let mut gone = Vec::new();
-        self.change_keyring(u, |k| {
+        self.change_keyring(u, false, |k| {
             gone = k.retire_below(k.current_version());
             Ok(())
         })?;

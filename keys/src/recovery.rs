@@ -139,6 +139,7 @@ impl Keystore {
         let id = self.body.next_slot;
         let salt = vault_core::random::array::<16>()?;
         let kek = key.kek(&salt)?;
+        let (wrapped, public, _) = self.seal_new_identity(&kek, id, SlotKind::Recovery)?;
         let rec = SlotRecord {
             id,
             kind: SlotKind::Recovery,
@@ -151,7 +152,9 @@ impl Keystore {
             escrow: None,
             wraps: None,
             weak: false,
-            wrapped: self.wrap_kwk(&kek, id, SlotKind::Recovery, u.kwk()?)?,
+            public: Some(public),
+            kwk: None,
+            wrapped,
         };
         self.body.slots.push(rec);
         self.body.next_slot = id + 1;

@@ -239,6 +239,7 @@ impl Keystore {
         }
         let salt = vault_core::random::array::<16>()?;
         let kek = kek(secret.expose(), &salt)?;
+        let (wrapped, public, _) = self.seal_new_identity(&kek, id, SlotKind::Shares)?;
         let rec = SlotRecord {
             id,
             kind: SlotKind::Shares,
@@ -256,7 +257,9 @@ impl Keystore {
             escrow: None,
             wraps: None,
             weak: false,
-            wrapped: self.wrap_kwk(&kek, id, SlotKind::Shares, u.kwk()?)?,
+            public: Some(public),
+            kwk: None,
+            wrapped,
         };
         self.body.slots.push(rec);
         self.body.next_slot = id + 1;

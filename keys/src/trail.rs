@@ -74,6 +74,7 @@ mod tests {
             events,
             [
                 ("slot-add", Some(id), why, true),
+                ("audit-key-rotated", Some(0), why, true),
                 ("rotate", Some(0), why, true),
                 ("policy", Some(id), why, true),
                 ("slot-remove", Some(id), why, true),

@@ -1,11 +1,14 @@
-//! Unsealing: a slot's secret becomes its KEK, the KEK opens the keyring
-//! wrapping key (KWK), the KWK opens the keyring, and the keystore's MAC
-//! is checked under the keyring. A format-1 slot's KEK opens the keyring
-//! directly. Unsealing never writes the keystore.
+//! Unsealing: a slot's secret becomes its KEK, the KEK opens the slot's
+//! X25519 identity, the identity opens the keyring wrapping key (KWK)
+//! encrypted to it, the KWK opens the keyring, and the keystore's MAC is
+//! checked under the keyring. A format-2 slot's KEK opens the KWK
+//! directly, a format-1 slot's the keyring. Unsealing never writes the
+//! keystore.
 
-use crate::body::SlotRecord;
+use crate::body::{SlotForm, SlotRecord};
 use crate::keystore::Keystore;
 use crate::slot::{Passphrase, SlotKind};
+use crate::slot_key::SlotIdentity;
 use crate::{Error, Result};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -21,10 +24,18 @@ pub struct Unsealed {
     pub slot: u32,
     /// True when that slot uses test-only KDF parameters.
     pub weak_kdf: bool,
-    /// The keyring wrapping key, when the slot wrapped one (format 2).
+    /// The keyring wrapping key, when the slot led to one (not a format-1
+    /// slot, which seals the keyring itself).
     pub(crate) kwk: Option<SecretKey>,
-    /// The KEK of a format-1 slot, kept so the next write can upgrade it.
-    pub(crate) legacy_kek: Option<SecretKey>,
+    /// The slot's X25519 identity (format 3): how a running process
+    /// follows a KWK another process re-drew.
+    pub(crate) identity: Option<SlotIdentity>,
+    /// The KEK of a slot carried over from format 1 or 2, kept so the next
+    /// write can give the slot a key pair.
+    pub(crate) upgrade_kek: Option<SecretKey>,
+    /// The sequence number of the audit record that handed the log to a
+    /// new signing key, during a rotation.
+    pub(crate) audit_handover: Option<u64>,
     /// Why the caller unsealed (the command): the reason of the audit
     /// records the library writes for changes made with this unseal.
     pub reason: Option<String>,
@@ -41,7 +52,9 @@ impl Unsealed {
             slot: 0,
             weak_kdf: false,
             kwk: Some(SecretKey::random()?),
-            legacy_kek: None,
+            identity: None,
+            upgrade_kek: None,
+            audit_handover: None,
             reason: None,
             role: crate::Role::Admin,
         })
@@ -58,7 +71,11 @@ impl Unsealed {
 /// What a slot's KEK opened.
 enum Opened {
     Wrong,
+    /// Format 3: the slot's identity, and the KWK it opened.
+    KeyPair(SlotIdentity, SecretKey),
+    /// Format 2: the KWK.
     Kwk(SecretKey),
+    /// Format 1: the keyring.
     Keyring(Keyring),
 }
 
@@ -135,11 +152,11 @@ impl Keystore {
         rec: &SlotRecord,
         kek: SecretKey,
     ) -> Result<Option<Unsealed>> {
-        let legacy = self.is_legacy(rec);
-        let (keyring, kwk, legacy_kek) = match self.open_slot(rec, &kek, legacy)? {
+        let (keyring, kwk, identity, upgrade_kek) = match self.open_slot(rec, &kek)? {
             Opened::Wrong => return Ok(None),
-            Opened::Keyring(k) => (k, None, Some(kek)),
-            Opened::Kwk(kwk) => (self.open_keyring(&kwk)?, Some(kwk), None),
+            Opened::Keyring(k) => (k, None, None, Some(kek)),
+            Opened::Kwk(kwk) => (self.open_keyring(&kwk)?, Some(kwk), None, Some(kek)),
+            Opened::KeyPair(id, kwk) => (self.open_keyring(&kwk)?, Some(kwk), Some(id), None),
         };
         self.check_mac(&keyring)?;
         Ok(Some(Unsealed {
@@ -147,37 +164,76 @@ impl Keystore {
             slot: rec.id,
             weak_kdf: rec.kdf.is_some_and(|k| k.test_only),
             kwk,
-            legacy_kek,
+            identity,
+            upgrade_kek,
+            audit_handover: None,
             reason: None,
             role: rec.role(),
         }))
     }
 
-    fn open_slot(&self, rec: &SlotRecord, kek: &SecretKey, legacy: bool) -> Result<Opened> {
+    fn open_slot(&self, rec: &SlotRecord, kek: &SecretKey) -> Result<Opened> {
+        let form = rec.form(self.version);
         let wrapped = B64.decode(&rec.wrapped).map_err(|_| {
             Error::corrupt(&self.path, format!("slot {} is not valid base64", rec.id))
         })?;
         let aead = Aead::new(self.suite, kek)?;
-        let Some(plain) = aead.open(&self.slot_aad(rec.id, rec.kind, legacy), &wrapped) else {
+        let Some(plain) = aead.open(&self.slot_aad(rec.id, rec.kind, form), &wrapped) else {
             return Ok(Opened::Wrong);
         };
         let plain = SecretBytes::new(plain);
-        if legacy {
-            let keyring = Keyring::from_bytes(plain.expose()).map_err(|e| {
-                Error::corrupt(
-                    &self.path,
-                    format!("slot {} holds a malformed keyring ({e})", rec.id),
-                )
-            })?;
-            return Ok(Opened::Keyring(keyring));
+        match form {
+            SlotForm::Keyring => {
+                let keyring = Keyring::from_bytes(plain.expose()).map_err(|e| {
+                    Error::corrupt(
+                        &self.path,
+                        format!("slot {} holds a malformed keyring ({e})", rec.id),
+                    )
+                })?;
+                Ok(Opened::Keyring(keyring))
+            }
+            SlotForm::Kwk => Ok(Opened::Kwk(self.kwk_from(rec.id, plain.expose())?)),
+            SlotForm::KeyPair => {
+                let identity = SlotIdentity::from_sealed_form(plain.expose()).ok_or_else(|| {
+                    Error::corrupt(
+                        &self.path,
+                        format!(
+                            "slot {} holds something other than an X25519 identity",
+                            rec.id
+                        ),
+                    )
+                })?;
+                let kwk = self.kwk_of_slot(rec, &identity)?;
+                Ok(Opened::KeyPair(identity, kwk))
+            }
         }
-        let kwk: [u8; 32] = plain.expose().try_into().map_err(|_| {
+    }
+
+    fn kwk_from(&self, slot: u32, bytes: &[u8]) -> Result<SecretKey> {
+        let kwk: [u8; 32] = bytes.try_into().map_err(|_| {
             Error::corrupt(
                 &self.path,
-                format!("slot {} holds a wrapping key of the wrong length", rec.id),
+                format!("slot {slot} holds a wrapping key of the wrong length"),
             )
         })?;
-        Ok(Opened::Kwk(SecretKey::from_bytes(kwk)))
+        Ok(SecretKey::from_bytes(kwk))
+    }
+
+    /// The KWK a format-3 slot's `kwk` member holds for `identity`, after
+    /// checking that the identity is the one the slot's public key names
+    /// (under the MAC, checked right after).
+    fn kwk_of_slot(&self, rec: &SlotRecord, identity: &SlotIdentity) -> Result<SecretKey> {
+        let damaged = |what: &str| Error::corrupt(&self.path, format!("slot {} {what}", rec.id));
+        if rec.public.as_deref() != Some(identity.public().as_str()) {
+            return Err(damaged("holds an identity its public key does not name"));
+        }
+        let wrapped = rec
+            .kwk
+            .as_deref()
+            .ok_or_else(|| damaged("has no wrapped key"))?;
+        identity
+            .open_kwk(&self.path, rec.id, wrapped)?
+            .ok_or_else(|| damaged("has a wrapped key that is not encrypted to its public key"))
     }
 
     /// Opens the format-2 sealed keyring with the KWK.
@@ -202,9 +258,11 @@ impl Keystore {
     }
 
     /// Re-reads this vault's keystore from disk and opens its current
-    /// keyring with the KWK `u` holds, without any passphrase: how a
+    /// keyring with what `u` holds, without any passphrase: how a
     /// long-running process (a mount) picks up a rotation made by another
-    /// process. Fails when the keystore was re-keyed or is damaged.
+    /// process. A format-3 slot follows a re-drawn KWK through its key
+    /// pair; once the slot is removed or its passphrase changed, this
+    /// fails (the process keeps the keys it holds but learns no new ones).
     pub fn reload_keyring(&self, u: &Unsealed) -> Result<Keyring> {
         let fresh = Keystore::load(self.path.parent().unwrap_or(std::path::Path::new(".")))?;
         if fresh.vault_id != self.vault_id {
@@ -213,7 +271,22 @@ impl Keystore {
                 "it belongs to another vault (its vault_id changed)",
             ));
         }
-        let keyring = fresh.open_keyring(u.kwk()?)?;
+        let kwk = match &u.identity {
+            Some(identity) => {
+                let rec = fresh
+                    .body
+                    .slots
+                    .iter()
+                    .find(|s| s.id == u.slot)
+                    .ok_or(Error::SlotGone(u.slot))?;
+                if rec.public.as_deref() != Some(identity.public().as_str()) {
+                    return Err(Error::SlotGone(u.slot));
+                }
+                fresh.kwk_of_slot(rec, identity)?
+            }
+            None => u.kwk()?.clone(),
+        };
+        let keyring = fresh.open_keyring(&kwk)?;
         fresh.check_mac(&keyring)?;
         Ok(keyring)
     }

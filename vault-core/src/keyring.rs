@@ -18,6 +18,7 @@ const VERSION: u8 = 1;
 const TAG_MASTER: u8 = 0x01;
 const TAG_DATA_KEY: u8 = 0x02;
 const TAG_AUDIT_SEED: u8 = 0x03;
+const TAG_MAC_KEY: u8 = 0x04;
 
 /// The vault's secret keys. Zeroized on drop (each key is a [`SecretKey`]),
 /// never printed.
@@ -26,6 +27,10 @@ pub struct Keyring {
     master: SecretKey,
     data_keys: BTreeMap<u32, SecretKey>,
     audit_seed: Option<SecretKey>,
+    /// The keystore MAC key, drawn at random and replaced by every
+    /// rotation; keyrings from before it derive the MAC key from the
+    /// master secret, which a former key holder keeps knowing.
+    mac_key: Option<SecretKey>,
 }
 
 impl fmt::Debug for Keyring {
@@ -45,6 +50,7 @@ impl Keyring {
             master: SecretKey::random()?,
             data_keys,
             audit_seed: Some(SecretKey::random()?),
+            mac_key: Some(SecretKey::random()?),
         })
     }
 
@@ -59,6 +65,7 @@ impl Keyring {
             master,
             data_keys,
             audit_seed: None,
+            mac_key: None,
         })
     }
 
@@ -71,6 +78,18 @@ impl Keyring {
     /// Sets the audit-log signing key seed.
     pub fn set_audit_seed(&mut self, seed: SecretKey) {
         self.audit_seed = Some(seed);
+    }
+
+    /// The keystore MAC key, when the keyring has its own (tag 0x04);
+    /// `None` for keyrings from before it, whose MAC key is derived from
+    /// the master secret.
+    pub fn mac_key(&self) -> Option<&SecretKey> {
+        self.mac_key.as_ref()
+    }
+
+    /// Sets the keystore MAC key.
+    pub fn set_mac_key(&mut self, key: SecretKey) {
+        self.mac_key = Some(key);
     }
 
     /// The data-key version new writes use: the highest.
@@ -124,10 +143,12 @@ impl Keyring {
     }
 
     /// The exact length of [`Keyring::to_bytes`]: `40 + 39·n` bytes for n
-    /// data keys, plus 35 with the audit key (FORMAT.md §5).
+    /// data keys, plus 35 with the audit key and 35 with the MAC key
+    /// (FORMAT.md §5).
     pub fn serialized_len(&self) -> usize {
         let audit = if self.audit_seed.is_some() { 35 } else { 0 };
-        5 + 35 + 39 * self.data_keys.len() + audit
+        let mac = if self.mac_key.is_some() { 35 } else { 0 };
+        5 + 35 + 39 * self.data_keys.len() + audit + mac
     }
 
     /// Serializes the keyring (format in FORMAT.md, "Keyring"). The buffer
@@ -153,6 +174,11 @@ impl Keyring {
             v.extend_from_slice(&32u16.to_be_bytes());
             v.extend_from_slice(seed.expose());
         }
+        if let Some(key) = &self.mac_key {
+            v.push(TAG_MAC_KEY);
+            v.extend_from_slice(&32u16.to_be_bytes());
+            v.extend_from_slice(key.expose());
+        }
         debug_assert_eq!((v.len(), v.capacity()), (len, len), "keyring length");
         out
     }
@@ -168,6 +194,7 @@ impl Keyring {
         }
         let mut master = None;
         let mut audit_seed = None;
+        let mut mac_key = None;
         let mut data_keys = BTreeMap::new();
         while let Some((&tag, r)) = rest.split_first() {
             if r.len() < 2 {
@@ -204,7 +231,16 @@ impl Keyring {
                     audit_seed = Some(SecretKey::from_bytes(k));
                     zeroize::Zeroize::zeroize(&mut k);
                 }
-                (TAG_MASTER | TAG_DATA_KEY | TAG_AUDIT_SEED, _) => {
+                (TAG_MAC_KEY, 32) => {
+                    if mac_key.is_some() {
+                        return Err(Error::Keyring("duplicate keystore MAC key"));
+                    }
+                    let mut k = [0u8; 32];
+                    k.copy_from_slice(value);
+                    mac_key = Some(SecretKey::from_bytes(k));
+                    zeroize::Zeroize::zeroize(&mut k);
+                }
+                (TAG_MASTER | TAG_DATA_KEY | TAG_AUDIT_SEED | TAG_MAC_KEY, _) => {
                     return Err(Error::Keyring("entry has wrong length"))
                 }
                 _ => return Err(Error::Keyring("unknown entry: written by a newer pivault")),
@@ -213,6 +249,7 @@ impl Keyring {
         let mut k =
             Keyring::from_parts(master.ok_or(Error::Keyring("no master secret"))?, data_keys)?;
         k.audit_seed = audit_seed;
+        k.mac_key = mac_key;
         Ok(k)
     }
 }
@@ -319,6 +356,9 @@ impl VaultCipher {
         if newer.audit_seed.is_none() {
             newer.audit_seed = cur.audit_seed.clone();
         }
+        if newer.mac_key.is_none() {
+            newer.mac_key = cur.mac_key.clone();
+        }
         *cur = newer;
         Ok(true)
     }
@@ -423,7 +463,7 @@ mod tests {
         for n in 1..=20 {
             let bytes = k.to_bytes();
             assert_eq!(bytes.len(), k.serialized_len(), "{n} data keys");
-            assert_eq!(bytes.expose().len(), 40 + 39 * n + 35);
+            assert_eq!(bytes.expose().len(), 40 + 39 * n + 35 + 35);
             assert_eq!(
                 bytes.capacity(),
                 bytes.len(),

@@ -9,7 +9,6 @@
 //! `cargo test -p pivault-keys --test keystore_format -- --ignored --nocapture`
 //! prints the example as FORMAT.md carries it.
 
-use aes_gcm::aead::{AeadInPlace, KeyInit};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use keys::{Error, KdfParams, Keystore, Passphrase};
@@ -18,6 +17,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use vault_core::{Keyring, Suite};
+
+mod reader;
+use reader::*;
 
 const DOC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/FORMAT.md");
 const PASS: &str = "correct horse battery staple";
@@ -113,114 +115,12 @@ const KDF_FIELDS: &[&str] = &["m_kib", "t", "p", "test_only"];
 // ---------------------------------------------------------------------------
 // The construction, from FORMAT.md
 
-fn hkdf32(ikm: &[u8], label: &str, context: &[u8]) -> [u8; 32] {
-    let prk = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, b"pivault-hkdf-v1"), ikm);
-    let mut info = label.as_bytes().to_vec();
-    info.push(0);
-    info.extend_from_slice(context);
-    info.push(1);
-    let t1 = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, prk.as_ref()), &info);
-    t1.as_ref().try_into().unwrap()
-}
-
 fn argon2id(pass: &[u8], salt: &[u8], kdf: DocKdf) -> [u8; 32] {
     let params = argon2::Params::new(kdf.m_kib, kdf.t, kdf.p, Some(32)).unwrap();
     let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let mut out = [0u8; 32];
     a.hash_password_into(pass, salt, &mut out).unwrap();
     out
-}
-
-fn slot_aad(version: u32, vault_id: &[u8; 16], slot: u32, kind: &str) -> Vec<u8> {
-    let mut aad = format!("pivault keystore slot v{version}").into_bytes();
-    aad.extend_from_slice(vault_id);
-    aad.extend_from_slice(&slot.to_be_bytes());
-    aad.extend_from_slice(kind.as_bytes());
-    aad
-}
-
-fn nonce_len(suite: &str) -> usize {
-    match suite {
-        "aes-256-gcm" => 12,
-        "xchacha20-poly1305" => 24,
-        s => panic!("suite {s}"),
-    }
-}
-
-fn aead_seal(suite: &str, key: &[u8; 32], nonce: &[u8], aad: &[u8], plain: &[u8]) -> Vec<u8> {
-    assert_eq!(nonce.len(), nonce_len(suite));
-    let mut body = plain.to_vec();
-    let tag = match suite {
-        "aes-256-gcm" => aes_gcm::Aes256Gcm::new(key.into())
-            .encrypt_in_place_detached(nonce.into(), aad, &mut body)
-            .unwrap()
-            .to_vec(),
-        _ => chacha20poly1305::XChaCha20Poly1305::new(key.into())
-            .encrypt_in_place_detached(nonce.into(), aad, &mut body)
-            .unwrap()
-            .to_vec(),
-    };
-    [nonce, &body, &tag].concat()
-}
-
-fn aead_open(suite: &str, key: &[u8; 32], aad: &[u8], msg: &[u8]) -> Option<Vec<u8>> {
-    let nl = nonce_len(suite);
-    if msg.len() < nl + 16 {
-        return None;
-    }
-    let (nonce, rest) = msg.split_at(nl);
-    let (ct, tag) = rest.split_at(rest.len() - 16);
-    let mut body = ct.to_vec();
-    let ok = match suite {
-        "aes-256-gcm" => aes_gcm::Aes256Gcm::new(key.into())
-            .decrypt_in_place_detached(nonce.into(), aad, &mut body, tag.into())
-            .is_ok(),
-        _ => chacha20poly1305::XChaCha20Poly1305::new(key.into())
-            .decrypt_in_place_detached(nonce.into(), aad, &mut body, tag.into())
-            .is_ok(),
-    };
-    ok.then_some(body)
-}
-
-/// The keyring TLV: "PVKR", 0x01, then entries tag u8 || length u16 BE ||
-/// value; 0x01 master (32), 0x02 data key (u32 BE version || 32), 0x03
-/// audit signing key seed (32, at most one).
-fn parse_keyring(b: &[u8]) -> ([u8; 32], Vec<(u32, [u8; 32])>) {
-    let (master, data, _) = parse_keyring_all(b);
-    (master, data)
-}
-
-type DataKeys = Vec<(u32, [u8; 32])>;
-
-fn parse_keyring_all(b: &[u8]) -> ([u8; 32], DataKeys, Option<[u8; 32]>) {
-    assert_eq!(&b[..5], b"PVKR\x01", "keyring magic and version");
-    let mut rest = &b[5..];
-    let mut master = None;
-    let mut seed = None;
-    let mut data = Vec::new();
-    while !rest.is_empty() {
-        let tag = rest[0];
-        let len = u16::from_be_bytes([rest[1], rest[2]]) as usize;
-        let value = &rest[3..3 + len];
-        match (tag, len) {
-            (0x01, 32) => {
-                assert!(master.is_none(), "one master entry");
-                master = Some(value.try_into().unwrap());
-            }
-            (0x02, 36) => data.push((
-                u32::from_be_bytes(value[..4].try_into().unwrap()),
-                value[4..].try_into().unwrap(),
-            )),
-            (0x03, 32) => {
-                assert!(seed.is_none(), "one audit key entry");
-                seed = Some(value.try_into().unwrap());
-            }
-            (0x04, 32) => {} // the keystore MAC key: see `mac_key_of`
-            _ => panic!("unexpected keyring entry {tag:#04x} of {len} bytes"),
-        }
-        rest = &rest[3 + len..];
-    }
-    (master.expect("master entry"), data, seed)
 }
 
 fn keyring_tlv(master: &[u8; 32], data: &[(u32, [u8; 32])]) -> Vec<u8> {
@@ -234,20 +134,6 @@ fn keyring_tlv(master: &[u8; 32], data: &[(u32, [u8; 32])]) -> Vec<u8> {
     out
 }
 
-/// The keystore MAC key of a keyring: its tag-0x04 entry, or for a
-/// keyring without one, HKDF(master, "pivault v1 keystore mac").
-fn mac_key_of(keyring: &[u8]) -> [u8; 32] {
-    let mut rest = &keyring[5..];
-    while !rest.is_empty() {
-        let len = u16::from_be_bytes([rest[1], rest[2]]) as usize;
-        if rest[0] == 0x04 {
-            return rest[3..3 + len].try_into().unwrap();
-        }
-        rest = &rest[3 + len..];
-    }
-    hkdf32(&parse_keyring(keyring).0, "pivault v1 keystore mac", b"")
-}
-
 /// HMAC-SHA256 under the keyring's keystore MAC key over the compact JSON
 /// of the body without `mac`, base64.
 fn mac_of(keyring: &[u8], body: &DocBody) -> String {
@@ -257,10 +143,6 @@ fn mac_of(keyring: &[u8], body: &DocBody) -> String {
     assert!(!input.contains([' ', '\n']), "compact: {input}");
     let key = mac_key_of(keyring);
     B64.encode(hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &key), input.as_bytes()).as_ref())
-}
-
-fn keyring_aad(vault_id: &[u8; 16]) -> Vec<u8> {
-    [b"pivault keystore keyring v2".as_slice(), vault_id].concat()
 }
 
 /// First line, pretty JSON body and newline, checksum line. A body with a
@@ -364,10 +246,6 @@ fn assert_top_level_order(json_text: &str) {
     assert_eq!(found, TOP_FIELDS, "top-level members in documented order");
 }
 
-fn b64(s: &str) -> Vec<u8> {
-    B64.decode(s).expect("standard base64 with padding")
-}
-
 /// Unwraps slot `slot` of `body` with `pass`, independently of `keys`,
 /// and returns the keyring bytes (see `open_with_kek`).
 fn unwrap_slot(body: &DocBody, slot: &DocSlot, pass: &[u8]) -> Option<Vec<u8>> {
@@ -377,74 +255,6 @@ fn unwrap_slot(body: &DocBody, slot: &DocSlot, pass: &[u8]) -> Option<Vec<u8>> {
         &serde_json::to_value(slot).unwrap(),
         &kek,
     )
-}
-
-/// What a slot's KEK opens, by FORMAT.md §4.3: a format-1 slot (or one
-/// marked `"wraps": "keyring"`) seals the keyring; a format-2 slot (or
-/// `"wraps": "kwk"`) seals the keyring wrapping key (KWK); a format-3 slot
-/// seals its age X25519 identity, which decrypts the slot's `kwk` age file
-/// into the KWK. The KWK opens the body's `keyring`.
-fn slot_key_material(body: &Value, slot: &Value, kek: &[u8; 32]) -> Option<SlotOpened> {
-    let suite = body["suite"].as_str().unwrap();
-    let vid: [u8; 16] = b64(body["vault_id"].as_str().unwrap()).try_into().unwrap();
-    let id = slot["id"].as_u64().unwrap() as u32;
-    let kind = slot["kind"].as_str().unwrap();
-    let wraps = slot["wraps"].as_str();
-    let form = if body.get("keyring").is_none() || wraps == Some("keyring") {
-        1
-    } else if slot.get("public").is_none() {
-        2
-    } else {
-        3
-    };
-    let plain = aead_open(
-        suite,
-        kek,
-        &slot_aad(form, &vid, id, kind),
-        &b64(slot["wrapped"].as_str().unwrap()),
-    )?;
-    match form {
-        1 => Some(SlotOpened::Keyring(plain)),
-        2 => Some(SlotOpened::Kwk(plain.try_into().ok()?)),
-        _ => {
-            let text = String::from_utf8(plain).expect("an identity in its text form");
-            assert!(text.starts_with("AGE-SECRET-KEY-1"), "an age identity");
-            let identity: age::x25519::Identity = text.parse().expect("an age identity");
-            assert_eq!(
-                identity.to_public().to_string(),
-                slot["public"].as_str().unwrap(),
-                "`public` is the sealed identity's recipient"
-            );
-            let kwk = age::decrypt(&identity, &b64(slot["kwk"].as_str().unwrap()))
-                .expect("`kwk` is encrypted to the slot's public key");
-            Some(SlotOpened::Identity(identity, kwk.try_into().ok()?))
-        }
-    }
-}
-
-enum SlotOpened {
-    Keyring(Vec<u8>),
-    Kwk([u8; 32]),
-    Identity(age::x25519::Identity, [u8; 32]),
-}
-
-/// Opens the body's sealed keyring with a KWK.
-fn open_keyring_with(body: &Value, kwk: &[u8; 32]) -> Option<Vec<u8>> {
-    let vid: [u8; 16] = b64(body["vault_id"].as_str().unwrap()).try_into().unwrap();
-    aead_open(
-        body["suite"].as_str().unwrap(),
-        kwk,
-        &keyring_aad(&vid),
-        &b64(body["keyring"].as_str()?),
-    )
-}
-
-/// The keyring bytes slot `slot` leads to with its KEK.
-fn open_with_kek(body: &Value, slot: &Value, kek: &[u8; 32]) -> Option<Vec<u8>> {
-    match slot_key_material(body, slot, kek)? {
-        SlotOpened::Keyring(k) => Some(k),
-        SlotOpened::Kwk(kwk) | SlotOpened::Identity(_, kwk) => open_keyring_with(body, &kwk),
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -835,7 +645,6 @@ fn format_1_keystore_is_upgraded_on_the_next_write() {
 #[test]
 fn format_1_slots_that_cannot_be_upgraded_block_key_changes() {
     let ex = doc_example();
-    let (master, _) = parse_keyring(&ex.keyring);
     let vid: [u8; 16] = b64(&ex.body.vault_id).try_into().unwrap();
     let mut body = ex.body.clone();
     let salt2 = [0x42u8; 16];

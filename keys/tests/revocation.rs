@@ -1,0 +1,207 @@
+//! A former key holder against keystore format 3 (docs/THREAT-MODEL.md,
+//! "Leavers"): they kept a copy of the keystore from before their slot
+//! was removed, and their passphrase. With only those, and a reader that
+//! follows docs/FORMAT.md (tests/reader, not `keys`), they must open
+//! nothing the keystore holds after `remove` + `rotate`: not the new
+//! keyring, not the new data key, and they must not be able to forge the
+//! keystore's MAC or sign audit records.
+
+mod reader;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use keys::{Error, KdfParams, Keystore, Passphrase, Role};
+use reader::*;
+use serde_json::Value;
+use vault_core::{Keyring, Suite};
+
+const ADMIN: &[u8] = b"admin passphrase for the test";
+const LEAVER: &[u8] = b"leaver passphrase for the test";
+
+fn pass(p: &[u8]) -> Passphrase {
+    Passphrase::new(p.to_vec())
+}
+
+/// The compact MAC input of §4.4 from the file's pretty body: the `mac`
+/// member dropped and whitespace outside strings removed (every string in
+/// these keystores is base64 or an ASCII name without whitespace).
+fn canonical(file: &[u8]) -> String {
+    let text = std::str::from_utf8(file).unwrap();
+    let body = &text[text.find('\n').unwrap() + 1..text.len() - 72];
+    let body: String = body
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("\"mac\""))
+        .collect();
+    let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+    // The member before `mac` kept its trailing comma.
+    compact.replace(",}", "}")
+}
+
+/// What the leaver gets from the old copy with their passphrase: the
+/// slot's identity, the KWK, and the keyring bytes.
+fn leaver_opens(old: &Value) -> (age::x25519::Identity, [u8; 32], Vec<u8>) {
+    let s = slot(old, 1);
+    match slot_key_material(old, s, &passphrase_kek(s, LEAVER)) {
+        Some(SlotOpened::Identity(id, kwk)) => {
+            let keyring = open_keyring_with(old, &kwk).expect("the old copy opens for its holder");
+            (id, kwk, keyring)
+        }
+        _ => panic!("slot 1 of the old copy is a format-3 slot that opens with its passphrase"),
+    }
+}
+
+#[test]
+fn removed_holder_with_an_old_keystore_copy_opens_no_later_keyring() {
+    let dir = tempfile::tempdir().unwrap();
+    let kdf = KdfParams::insecure_test();
+    Keystore::create(dir.path(), Suite::Aes256Gcm, &pass(ADMIN), kdf).unwrap();
+    let mut ks = Keystore::load(dir.path()).unwrap();
+    let mut u = ks.unseal_passphrase(&pass(ADMIN), None).unwrap();
+    assert_eq!(
+        ks.add_passphrase(&mut u, &pass(LEAVER), kdf, Role::Admin)
+            .unwrap(),
+        1
+    );
+    let path = dir.path().join("pivault.keystore");
+    let old_file = std::fs::read(&path).unwrap();
+
+    // The leaver's slot is removed and the keys rotated.
+    ks.remove_slot(&mut u, 1).unwrap();
+    assert_eq!(ks.rotate(&mut u).unwrap(), 2);
+    let new_file = std::fs::read(&path).unwrap();
+
+    let old = read_body(&old_file);
+    let new = read_body(&new_file);
+    let (identity, old_kwk, old_keyring) = leaver_opens(&old);
+
+    // The old wrapping key does not open the new keyring, and the old
+    // identity decrypts none of the remaining slots' wrapped keys.
+    assert!(open_keyring_with(&new, &old_kwk).is_none());
+    for s in new["slots"].as_array().unwrap() {
+        assert_ne!(s["id"], 1, "the slot is gone");
+        let file = b64(s["kwk"].as_str().unwrap());
+        assert!(
+            age::decrypt(&identity, &file).is_err(),
+            "slot {}'s wrapped key opens with the leaver's identity",
+            s["id"]
+        );
+    }
+
+    // The admin's view of the new keyring, by the same reader: a new data
+    // key, a new MAC key and a new audit signing key, none of which the
+    // old keyring holds.
+    let admin = slot(&new, 0);
+    let new_keyring = open_with_kek(&new, admin, &passphrase_kek(admin, ADMIN)).unwrap();
+    let (_, old_data, old_seed) = parse_keyring_all(&old_keyring);
+    let (_, new_data, new_seed) = parse_keyring_all(&new_keyring);
+    assert_eq!(new_data.iter().map(|d| d.0).collect::<Vec<_>>(), vec![1, 2]);
+    let v2 = new_data.iter().find(|d| d.0 == 2).unwrap().1;
+    assert!(old_data.iter().all(|d| d.1 != v2));
+    assert_ne!(mac_key_of(&old_keyring), mac_key_of(&new_keyring));
+    assert_ne!(old_seed, new_seed);
+    assert!(new_seed.is_some());
+
+    // The independent MAC recomputation agrees with the file under the new
+    // key, and the old key does not produce it.
+    let input = canonical(&new_file);
+    assert_eq!(
+        new["mac"].as_str().unwrap(),
+        hmac_b64(&mac_key_of(&new_keyring), input.as_bytes())
+    );
+    assert_ne!(
+        new["mac"].as_str().unwrap(),
+        hmac_b64(&mac_key_of(&old_keyring), input.as_bytes())
+    );
+}
+
+#[test]
+fn removed_holder_cannot_forge_the_keystore_with_the_old_mac_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let kdf = KdfParams::insecure_test();
+    Keystore::create(dir.path(), Suite::Aes256Gcm, &pass(ADMIN), kdf).unwrap();
+    let mut ks = Keystore::load(dir.path()).unwrap();
+    let mut u = ks.unseal_passphrase(&pass(ADMIN), None).unwrap();
+    ks.add_passphrase(&mut u, &pass(LEAVER), kdf, Role::Admin)
+        .unwrap();
+    let path = dir.path().join("pivault.keystore");
+    let (_, _, old_keyring) = leaver_opens(&read_body(&std::fs::read(&path).unwrap()));
+    ks.remove_slot(&mut u, 1).unwrap();
+    ks.rotate(&mut u).unwrap();
+
+    // The leaver edits the current keystore (making the admin slot
+    // restricted) and re-computes MAC and checksum with what they kept.
+    let text = String::from_utf8(std::fs::read(&path).unwrap()).unwrap();
+    // `role` follows `salt` (no policy) in the canonical order.
+    let salt_end = text.find("\"salt\"").unwrap();
+    let salt_end = salt_end + text[salt_end..].find('\n').unwrap() + 1;
+    let edited = format!(
+        "{}      \"role\": \"restricted\",\n{}",
+        &text[..salt_end],
+        &text[salt_end..]
+    );
+    let mac = hmac_b64(
+        &mac_key_of(&old_keyring),
+        canonical(edited.as_bytes()).as_bytes(),
+    );
+    let start = edited.find("\"mac\": \"").unwrap() + 8;
+    let end = start + edited[start..].find('"').unwrap();
+    let mut forged = format!("{}{}{}", &edited[..start], mac, &edited[end..]);
+    forged.truncate(forged.len() - 72);
+    let sum = ring::digest::digest(&ring::digest::SHA256, forged.as_bytes());
+    forged.push_str(&format!("sha256 {}\n", hex::encode(sum.as_ref())));
+    std::fs::write(&path, &forged).unwrap();
+
+    let ks = Keystore::load(dir.path()).expect("framing and checksum are valid");
+    match ks.unseal_passphrase(&pass(ADMIN), None) {
+        Err(Error::Corrupt { reason, .. }) => {
+            assert!(reason.contains("integrity tag"), "{reason}")
+        }
+        other => panic!("the forged keystore must not unseal: {other:?}"),
+    }
+}
+
+#[test]
+fn removed_holder_cannot_sign_audit_records_after_the_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let kdf = KdfParams::insecure_test();
+    Keystore::create(dir.path(), Suite::Aes256Gcm, &pass(ADMIN), kdf).unwrap();
+    let mut ks = Keystore::load(dir.path()).unwrap();
+    let mut u = ks.unseal_passphrase(&pass(ADMIN), None).unwrap();
+    ks.add_passphrase(&mut u, &pass(LEAVER), kdf, Role::Admin)
+        .unwrap();
+    let path = dir.path().join("pivault.keystore");
+    let (_, _, old_keyring) = leaver_opens(&read_body(&std::fs::read(&path).unwrap()));
+    ks.remove_slot(&mut u, 1).unwrap();
+    ks.rotate(&mut u).unwrap();
+    let v = keys::audit::verify(dir.path()).unwrap();
+    assert!(v.is_intact(), "{:?}", v.problem);
+    let records = v.records;
+
+    // The log names the hand-over, signed by the old key, and names the
+    // new one.
+    let log = keys::audit::read(dir.path()).unwrap();
+    let handover = log
+        .iter()
+        .find(|r| r.event == "audit-key-rotated")
+        .expect("a hand-over record");
+    let new_key = keys::audit::verifying_key(&u.keyring).unwrap();
+    assert_eq!(handover.details["to"], B64.encode(new_key));
+
+    // A record signed with the audit key of the old keyring, appended as
+    // pivault would: `audit verify` names it.
+    let old = Keyring::from_bytes(&old_keyring).unwrap();
+    keys::audit::append(
+        dir.path(),
+        Some(&old),
+        keys::audit::Event::new("unseal").slot(0),
+    )
+    .unwrap();
+    let v = keys::audit::verify(dir.path()).unwrap();
+    let problem = v.problem.expect("the forged record is caught");
+    assert_eq!(problem.record, records);
+    assert!(
+        problem.what.contains("signature does not verify"),
+        "{}",
+        problem.what
+    );
+}

@@ -889,3 +889,71 @@ fn share_files_have_the_documented_construction() {
         assert_eq!(parse_keyring(&plain).0, *keyring.master().expose());
     }
 }
+
+// ---------------------------------------------------------------------------
+// The document's format-3 example
+
+/// The ```` ```pivault-keystore-3 ```` block of FORMAT.md §13.9 and the
+/// keyring (hex) its `keyring-3:` line gives.
+fn doc_example_3() -> (Vec<u8>, Vec<u8>) {
+    let doc = std::fs::read_to_string(DOC).unwrap();
+    let start = doc
+        .find("```pivault-keystore-3\n")
+        .expect("FORMAT.md has a ```pivault-keystore-3 block")
+        + "```pivault-keystore-3\n".len();
+    let end = start + doc[start..].find("```").unwrap();
+    let file = doc[start..end].as_bytes().to_vec();
+    let at = doc.find("keyring-3: ").expect("a keyring-3 line") + "keyring-3: ".len();
+    let mut hex_text = String::new();
+    for line in doc[at..].lines() {
+        let t = line.trim();
+        if t.is_empty() || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
+            break;
+        }
+        hex_text.push_str(t);
+    }
+    (file, hex::decode(hex_text).unwrap())
+}
+
+/// The format-3 example: the independent reader opens its slot with the
+/// passphrase (Argon2id, the slot AAD v3, the age identity, the age file
+/// holding the KWK, the sealed keyring) into exactly the documented
+/// keyring, the MAC is the keyring's MAC key over the canonical body, and
+/// `keys` unseals it to the same keyring.
+#[test]
+fn documented_format_3_example_opens_independently_and_with_keys() {
+    let (file, keyring) = doc_example_3();
+    let read = read_framing(&file);
+    assert!(file.starts_with(b"pivault-keystore 3\n"));
+    assert_top_level_order(&read.json_text);
+    let slot0 = &read.body.slots[0];
+    let plain = unwrap_slot(&read.body, slot0, PASS.as_bytes()).expect("slot 0 opens");
+    assert_eq!(plain, keyring);
+    assert_eq!(read.body.mac, Some(mac_of(&plain, &read.body)));
+    assert!(unwrap_slot(&read.body, slot0, b"wrong").is_none());
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pivault.keystore"), &file).unwrap();
+    let ks = Keystore::load(dir.path()).unwrap();
+    assert_eq!(ks.format_version(), 3);
+    let u = ks
+        .unseal_passphrase(&Passphrase::new(PASS.as_bytes().to_vec()), None)
+        .unwrap();
+    assert_eq!(u.keyring.to_bytes().expose(), &keyring[..]);
+}
+
+#[test]
+#[ignore = "prints a new format-3 example keystore and its keyring for FORMAT.md"]
+fn print_format_3_example() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, keyring) = Keystore::create(
+        dir.path(),
+        Suite::Aes256Gcm,
+        &Passphrase::new(PASS.as_bytes().to_vec()),
+        KdfParams::insecure_test(),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(dir.path().join("pivault.keystore")).unwrap();
+    println!("keyring-3: {}", hex::encode(keyring.to_bytes().expose()));
+    print!("{text}");
+}

@@ -65,13 +65,12 @@ impl SlotIdentity {
         match age::decrypt(&self.0, &file) {
             Ok(plain) => {
                 let plain = Zeroizing::new(plain);
-                let key: [u8; 32] = plain.as_slice().try_into().map_err(|_| {
+                SecretKey::from_slice(&plain).map(Some).ok_or_else(|| {
                     Error::corrupt(
                         path,
                         format!("slot {slot} holds a wrapping key of the wrong length"),
                     )
-                })?;
-                Ok(Some(SecretKey::from_bytes(key)))
+                })
             }
             Err(age::DecryptError::NoMatchingKeys) => Ok(None),
             Err(e) => Err(Error::corrupt(

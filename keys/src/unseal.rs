@@ -210,13 +210,12 @@ impl Keystore {
     }
 
     fn kwk_from(&self, slot: u32, bytes: &[u8]) -> Result<SecretKey> {
-        let kwk: [u8; 32] = bytes.try_into().map_err(|_| {
+        SecretKey::from_slice(bytes).ok_or_else(|| {
             Error::corrupt(
                 &self.path,
                 format!("slot {slot} holds a wrapping key of the wrong length"),
             )
-        })?;
-        Ok(SecretKey::from_bytes(kwk))
+        })
     }
 
     /// The KWK a format-3 slot's `kwk` member holds for `identity`, after

@@ -15,6 +15,17 @@ impl SecretKey {
         SecretKey(bytes)
     }
 
+    /// Copies 32 key bytes straight into a new key (no intermediate copy
+    /// to wipe); `None` when `bytes` is not 32 bytes long.
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() != 32 {
+            return None;
+        }
+        let mut k = SecretKey([0u8; 32]);
+        k.0.copy_from_slice(bytes);
+        Some(k)
+    }
+
     /// A fresh random key from the OS.
     pub fn random() -> crate::Result<Self> {
         let mut k = SecretKey([0u8; 32]);

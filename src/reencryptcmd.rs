@@ -1,5 +1,7 @@
 //! `pivault reencrypt VAULT [--retire]`: moves every file to the newest
-//! data-key version, then optionally retires the older versions.
+//! data-key version, then optionally retires the older versions and moves
+//! the names to a new tree key (so a former key holder reads no current
+//! name either).
 
 use crate::auditcmd::record;
 use crate::cli::ReencryptArgs;
@@ -62,6 +64,19 @@ pub fn run(a: ReencryptArgs) -> Result<Outcome> {
     let (mut ks, mut u) = unseal(&a.vault, &a.unlock)?;
     let lock = VaultLock::acquire(&a.vault)?;
     lock.record("reencrypt")?;
+    if u.keyring.tree_move_pending() {
+        if !a.retire {
+            bail!(
+                "{}: a move of the vault's names to a new key was interrupted; finish it with `pivault reencrypt {} --retire` (nothing was changed)",
+                a.vault.display(),
+                a.vault.display()
+            );
+        }
+        eprintln!("Resuming the interrupted move of the names to a new key");
+        move_names(&a.vault, &mut ks, &mut u)?;
+        drop(lock);
+        return Ok(Outcome::Ok);
+    }
     let current = u.keyring.current_version();
     let vault = Vault::open(
         a.vault.clone(),
@@ -127,6 +142,8 @@ pub fn run(a: ReencryptArgs) -> Result<Outcome> {
                 a.vault.display()
             );
         }
+        drop(vault);
+        move_names(&a.vault, &mut ks, &mut u)?;
     }
     drop(lock);
     Ok(if report.damaged.is_empty() {
@@ -134,4 +151,38 @@ pub fn run(a: ReencryptArgs) -> Result<Outcome> {
     } else {
         Outcome::Damaged
     })
+}
+
+/// Moves names, directory IDs, symlink targets and extended attributes to
+/// a new tree key (resuming an interrupted move), then drops the old key
+/// from the keyring. The caller holds the vault lock.
+fn move_names(
+    vault: &std::path::Path,
+    ks: &mut keys::Keystore,
+    u: &mut keys::Unsealed,
+) -> Result<()> {
+    let (old_gen, new_gen) = ks.begin_tree_move(u)?;
+    let view = |g: u32| {
+        u.keyring
+            .tree_view(g)
+            .map(|k| VaultCipher::new(k, ks.suite()))
+            .ok_or_else(|| anyhow::anyhow!("the keyring lost tree key generation {g}"))
+    };
+    let (old, new) = (view(old_gen)?, view(new_gen)?);
+    let report = vault_fuse::move_tree(vault, &old, &new)?;
+    drop((old, new));
+    for (host, what) in &report.damaged {
+        eprintln!(
+            "pivault: damaged, left as it was: {}: {what}",
+            host.display()
+        );
+    }
+    ks.finish_tree_move(u)?;
+    eprintln!(
+        "Moved {} names (and their directory IDs, symlink targets and {} extended attributes) to a new key; a keyring from before this no longer reads any name in {}",
+        report.moved + report.already,
+        report.xattrs,
+        vault.display()
+    );
+    Ok(())
 }

@@ -157,6 +157,11 @@ fn rotate_reencrypt_retire_cycle_retires_the_old_key() {
     assert_contains(&out.stderr, "Re-encrypted 1 files");
     assert_contains(&out.stderr, "Retired data key versions [1]");
     assert_eq!(data_keys(&f), vec![2]);
+    // Retiring also moved the names to a new key: the file has a new host
+    // name.
+    assert_contains(&out.stderr, "Moved");
+    assert!(!big.exists(), "the host name did not change");
+    let big = content_file_of_len(&f.vault, ct_len(1 << 20, AES_OVERHEAD));
     assert_ne!(fs::read(&big).unwrap(), new_bytes, "a fresh rewrite");
 
     // The retired key is gone: the old ciphertext put back is damage.

@@ -62,6 +62,59 @@ fn opens(file: &[u8], id: u64, pass: &str) -> Option<([u8; 32], Vec<u8>)> {
     }
 }
 
+/// Every encrypted entry name of the vault's tree (FORMAT.md §9), with the
+/// ID of its directory: (directory ID, the base64url name).
+fn tree_names(vault: &Path) -> Vec<([u8; 16], String)> {
+    fn walk(dir: &Path, out: &mut Vec<([u8; 16], String)>) {
+        let id: [u8; 16] = fs::read(dir.join("pivault.dirid")).unwrap()[8..24]
+            .try_into()
+            .unwrap();
+        for e in fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("pivault.") && !name.starts_with("pivault.long.")
+                || name == "audit.log"
+                || name.ends_with(".name")
+                || name.starts_with(".pivault-tmp-")
+            {
+                continue;
+            }
+            let full = if name.starts_with("pivault.long.") {
+                fs::read_to_string(dir.join(format!("{name}.name"))).unwrap()
+            } else {
+                name
+            };
+            out.push((id, full));
+            if e.file_type().unwrap().is_dir() {
+                walk(&e.path(), out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(vault, &mut out);
+    out
+}
+
+/// How many of `names` the name key of `keyring` (AES-SIV under
+/// HKDF(tree secret, "pivault v1 names"), associated data the directory
+/// ID) decrypts.
+fn names_opened(names: &[([u8; 16], String)], keyring: &[u8]) -> usize {
+    use aes_siv::KeyInit;
+    use base64::Engine as _;
+    let key = hkdf64(&tree_secret_of(keyring), "pivault v1 names", b"");
+    names
+        .iter()
+        .filter(|(id, enc)| {
+            let ct = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(enc)
+                .unwrap();
+            aes_siv::siv::Aes256Siv::new((&key).into())
+                .decrypt([&id[..]], &ct)
+                .is_ok()
+        })
+        .count()
+}
+
 /// Asserts that a former holder with `old_file` and their passphrase
 /// (slot `id`) opens nothing of the vault as it is now.
 fn assert_cut_off(vault: &Path, old_file: &[u8], id: u64, pass: &str) {
@@ -92,6 +145,10 @@ fn assert_cut_off(vault: &Path, old_file: &[u8], id: u64, pass: &str) {
             f.display()
         );
     }
+    // Their names key decrypts no current name.
+    let names = tree_names(vault);
+    assert!(!names.is_empty());
+    assert_eq!(names_opened(&names, &old_keyring), 0, "{names:?}");
 }
 
 #[test]
@@ -113,6 +170,12 @@ fn leaver_with_an_old_keystore_copy_reads_nothing_after_remove_rotate_retire() {
     ok(f.import(&src));
     // The copy the leaver keeps (from the vault directory or a backup).
     let old_file = fs::read(f.keystore()).unwrap();
+    // With it, today, the independent reader decrypts every name (which
+    // shows the reader follows the format).
+    let names = tree_names(&f.vault);
+    assert_eq!(names.len(), 2, "hr and roe.txt: {names:?}");
+    let (_, kept) = opens(&old_file, 1, LEAVER).unwrap();
+    assert_eq!(names_opened(&names, &kept), 2);
 
     ok(keys_cmd(&f.vault, &["remove", "--slot", "1"], &f.pass));
     ok(keys_cmd(&f.vault, &["rotate"], &f.pass));

@@ -99,6 +99,50 @@ impl Keystore {
     }
 }
 
+impl Keystore {
+    /// Starts (or resumes) moving the tree to a new tree key: the keyring
+    /// gets a new random generation beside the old one and is saved.
+    /// Returns (old, new) generation. Until [`Keystore::finish_tree_move`]
+    /// only the move may open the vault (`vault_fuse::move_tree`).
+    pub fn begin_tree_move(&mut self, u: &mut Unsealed) -> Result<(u32, u32)> {
+        if u.keyring.tree_move_pending() {
+            return u.keyring.begin_tree_move().map_err(Error::Core);
+        }
+        let mut gens = (0, 0);
+        self.change_keyring(u, false, |k| {
+            gens = k.begin_tree_move()?;
+            Ok(())
+        })?;
+        self.audited(
+            u,
+            Event::new("names-move-started")
+                .slot(u.slot)
+                .detail("from_generation", gens.0)
+                .detail("to_generation", gens.1),
+        );
+        Ok(gens)
+    }
+
+    /// Ends a move of the tree: the old tree key leaves the keyring, so
+    /// no key a former holder kept names anything in the vault. Saves the
+    /// keystore; returns the generations removed.
+    pub fn finish_tree_move(&mut self, u: &mut Unsealed) -> Result<Vec<u32>> {
+        let mut gone = Vec::new();
+        self.change_keyring(u, false, |k| {
+            gone = k.finish_tree_move();
+            Ok(())
+        })?;
+        self.audited(
+            u,
+            Event::new("names-moved")
+                .slot(u.slot)
+                .detail("generation", u.keyring.tree_generations())
+                .detail("removed", gone.clone()),
+        );
+        Ok(gone)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::{KdfParams, Keystore, Passphrase};

@@ -50,6 +50,34 @@ pub struct Header {
 }
 
 impl Header {
+    /// Moves the binding of the name `at` from one tree key to another
+    /// (`reencrypt --retire` moving the tree, FORMAT.md §5): the slot
+    /// holding `old`'s tag gets `new`'s. Returns `Ok(false)` when a slot
+    /// already holds `new`'s tag (a resumed move; an `old` slot left beside
+    /// it is cleared), and [`Error::Binding`] when neither is there.
+    pub fn rekey_binding(
+        &mut self,
+        old: &VaultCipher,
+        new: &VaultCipher,
+        at: NameContext<'_>,
+    ) -> Result<bool> {
+        let core = self.core_bytes();
+        let (was, now) = (binding_tag(old, &core, at), binding_tag(new, &core, at));
+        let has_new = self.bindings.iter().any(|s| bool::from(s.ct_eq(&now)));
+        let mut changed = false;
+        for slot in self.bindings.iter_mut() {
+            if bool::from(slot.ct_eq(&was)) {
+                *slot = if has_new || changed { [0u8; 16] } else { now };
+                changed = true;
+            }
+        }
+        match (has_new, changed) {
+            (false, false) => Err(Error::Binding),
+            (true, false) => Ok(false),
+            _ => Ok(true),
+        }
+    }
+
     /// The immutable first 32 bytes.
     pub fn core_bytes(&self) -> [u8; HEADER_CORE_LEN] {
         let mut b = [0u8; HEADER_CORE_LEN];

@@ -19,6 +19,7 @@ const TAG_MASTER: u8 = 0x01;
 const TAG_DATA_KEY: u8 = 0x02;
 const TAG_AUDIT_SEED: u8 = 0x03;
 const TAG_MAC_KEY: u8 = 0x04;
+const TAG_TREE_KEY: u8 = 0x05;
 
 /// The vault's secret keys. Zeroized on drop (each key is a [`SecretKey`]),
 /// never printed.
@@ -31,6 +32,13 @@ pub struct Keyring {
     /// rotation; keyrings from before it derive the MAC key from the
     /// master secret, which a former key holder keeps knowing.
     mac_key: Option<SecretKey>,
+    /// The tree keys by generation: the secret names, bindings, symlink
+    /// targets and extended attributes derive from. Empty: the master
+    /// secret serves (every vault before the first move). `reencrypt
+    /// --retire` moves the tree to a new generation, so a former holder of
+    /// an old keyring reads no current name; while a move is under way
+    /// the keyring holds the old and the new generation.
+    tree_keys: BTreeMap<u32, SecretKey>,
 }
 
 impl fmt::Debug for Keyring {
@@ -51,6 +59,7 @@ impl Keyring {
             data_keys,
             audit_seed: Some(SecretKey::random()?),
             mac_key: Some(SecretKey::random()?),
+            tree_keys: BTreeMap::new(),
         })
     }
 
@@ -66,6 +75,7 @@ impl Keyring {
             data_keys,
             audit_seed: None,
             mac_key: None,
+            tree_keys: BTreeMap::new(),
         })
     }
 
@@ -90,6 +100,69 @@ impl Keyring {
     /// Sets the keystore MAC key.
     pub fn set_mac_key(&mut self, key: SecretKey) {
         self.mac_key = Some(key);
+    }
+
+    /// The secret the tree's keys (names, bindings, symlink targets,
+    /// extended attributes) derive from: the newest tree key, or the master
+    /// secret when the tree was never moved.
+    pub fn tree_secret(&self) -> &SecretKey {
+        self.tree_keys.values().next_back().unwrap_or(&self.master)
+    }
+
+    /// The tree-key generations held, ascending (empty: the master secret
+    /// serves, generation 0).
+    pub fn tree_generations(&self) -> Vec<u32> {
+        self.tree_keys.keys().copied().collect()
+    }
+
+    /// True while a move of the tree to a new key is under way (the
+    /// keyring holds two generations): only the move may use the vault.
+    pub fn tree_move_pending(&self) -> bool {
+        self.tree_keys.len() > 1
+    }
+
+    /// Starts (or, when one is pending, resumes) a move of the tree to a
+    /// new random key: returns (old generation, new generation). The old
+    /// generation 0 is the master secret, held explicitly during the move.
+    pub fn begin_tree_move(&mut self) -> Result<(u32, u32)> {
+        if self.tree_move_pending() {
+            let g = self.tree_generations();
+            return Ok((g[0], g[g.len() - 1]));
+        }
+        let old = match self.tree_keys.keys().next_back() {
+            Some(&g) => g,
+            None => {
+                self.tree_keys.insert(0, self.master.clone());
+                0
+            }
+        };
+        let new = old
+            .checked_add(1)
+            .ok_or(Error::Keyring("tree-key generations exhausted"))?;
+        self.tree_keys.insert(new, SecretKey::random()?);
+        Ok((old, new))
+    }
+
+    /// Ends a move: keeps only the newest tree key (the old ones are wiped
+    /// as they are dropped). Returns the generations removed.
+    pub fn finish_tree_move(&mut self) -> Vec<u32> {
+        let Some(&newest) = self.tree_keys.keys().next_back() else {
+            return Vec::new();
+        };
+        let gone: Vec<u32> = self.tree_keys.range(..newest).map(|(g, _)| *g).collect();
+        for g in &gone {
+            self.tree_keys.remove(g);
+        }
+        gone
+    }
+
+    /// A copy whose tree secret is generation `generation` alone (for the
+    /// two sides of a move); `None` when it is not held.
+    pub fn tree_view(&self, generation: u32) -> Option<Keyring> {
+        let key = self.tree_keys.get(&generation)?.clone();
+        let mut k = self.clone();
+        k.tree_keys = BTreeMap::from([(generation, key)]);
+        Some(k)
     }
 
     /// The data-key version new writes use: the highest.
@@ -148,7 +221,7 @@ impl Keyring {
     pub fn serialized_len(&self) -> usize {
         let audit = if self.audit_seed.is_some() { 35 } else { 0 };
         let mac = if self.mac_key.is_some() { 35 } else { 0 };
-        5 + 35 + 39 * self.data_keys.len() + audit + mac
+        5 + 35 + 39 * self.data_keys.len() + audit + mac + 39 * self.tree_keys.len()
     }
 
     /// Serializes the keyring (format in FORMAT.md, "Keyring"). The buffer
@@ -179,6 +252,12 @@ impl Keyring {
             v.extend_from_slice(&32u16.to_be_bytes());
             v.extend_from_slice(key.expose());
         }
+        for (generation, key) in &self.tree_keys {
+            v.push(TAG_TREE_KEY);
+            v.extend_from_slice(&36u16.to_be_bytes());
+            v.extend_from_slice(&generation.to_be_bytes());
+            v.extend_from_slice(key.expose());
+        }
         debug_assert_eq!((v.len(), v.capacity()), (len, len), "keyring length");
         out
     }
@@ -195,6 +274,7 @@ impl Keyring {
         let mut master = None;
         let mut audit_seed = None;
         let mut mac_key = None;
+        let mut tree_keys = BTreeMap::new();
         let mut data_keys = BTreeMap::new();
         while let Some((&tag, r)) = rest.split_first() {
             if r.len() < 2 {
@@ -240,7 +320,14 @@ impl Keyring {
                     mac_key = Some(SecretKey::from_bytes(k));
                     zeroize::Zeroize::zeroize(&mut k);
                 }
-                (TAG_MASTER | TAG_DATA_KEY | TAG_AUDIT_SEED | TAG_MAC_KEY, _) => {
+                (TAG_TREE_KEY, 36) => {
+                    let g = u32::from_be_bytes(value[..4].try_into().expect("4 bytes"));
+                    let key = SecretKey::from_slice(&value[4..]).expect("32 bytes");
+                    if tree_keys.insert(g, key).is_some() {
+                        return Err(Error::Keyring("duplicate tree-key generation"));
+                    }
+                }
+                (TAG_MASTER | TAG_DATA_KEY | TAG_AUDIT_SEED | TAG_MAC_KEY | TAG_TREE_KEY, _) => {
                     return Err(Error::Keyring("entry has wrong length"))
                 }
                 _ => return Err(Error::Keyring("unknown entry: written by a newer pivault")),
@@ -250,6 +337,7 @@ impl Keyring {
             Keyring::from_parts(master.ok_or(Error::Keyring("no master secret"))?, data_keys)?;
         k.audit_seed = audit_seed;
         k.mac_key = mac_key;
+        k.tree_keys = tree_keys;
         Ok(k)
     }
 }
@@ -283,14 +371,10 @@ impl VaultCipher {
 
     fn try_new(keyring: Keyring, suite: Suite) -> Result<VaultCipher> {
         let mut name_key = zeroize::Zeroizing::new([0u8; 64]);
-        kdf::derive(
-            keyring.master.expose(),
-            label::NAMES,
-            b"",
-            name_key.as_mut(),
-        )?;
-        let binding_key = kdf::derive_key(&keyring.master, label::BINDING, b"")?;
-        let symlink_key = kdf::derive_key(&keyring.master, label::SYMLINK, b"")?;
+        let tree = keyring.tree_secret();
+        kdf::derive(tree.expose(), label::NAMES, b"", name_key.as_mut())?;
+        let binding_key = kdf::derive_key(tree, label::BINDING, b"")?;
+        let symlink_key = kdf::derive_key(tree, label::SYMLINK, b"")?;
         Ok(VaultCipher {
             suite,
             names: NameCipher::new(&name_key),
@@ -359,6 +443,11 @@ impl VaultCipher {
         if newer.mac_key.is_none() {
             newer.mac_key = cur.mac_key.clone();
         }
+        if newer.tree_keys != cur.tree_keys {
+            return Err(Error::Keyring(
+                "its tree key differs from the one in use (names were moved to a new key meanwhile, which needs the vault unmounted)",
+            ));
+        }
         *cur = newer;
         Ok(true)
     }
@@ -417,7 +506,7 @@ impl VaultCipher {
         if suite == self.suite {
             return self.symlinks.open(&aad, msg).ok_or(Error::Symlink);
         }
-        let key = kdf::derive_key(&self.keyring().master, label::SYMLINK, b"")?;
+        let key = kdf::derive_key(self.keyring().tree_secret(), label::SYMLINK, b"")?;
         Aead::new(suite, &key)?
             .open(&aad, msg)
             .ok_or(Error::Symlink)

@@ -66,10 +66,10 @@ impl std::fmt::Debug for XattrCipher {
 impl XattrCipher {
     pub(crate) fn new(cipher: &VaultCipher) -> Result<XattrCipher> {
         let keyring = cipher.keyring();
-        let master = keyring.master();
+        let tree = keyring.tree_secret();
         let mut names = Zeroizing::new([0u8; 64]);
-        kdf::derive(master.expose(), label::XATTR_NAMES, b"", names.as_mut())?;
-        let vk = kdf::derive_key(master, label::XATTR_VALUES, b"")?;
+        kdf::derive(tree.expose(), label::XATTR_NAMES, b"", names.as_mut())?;
+        let vk = kdf::derive_key(tree, label::XATTR_VALUES, b"")?;
         Ok(XattrCipher {
             names,
             values: Aead::new(cipher.suite(), &vk)?,

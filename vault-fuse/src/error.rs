@@ -39,6 +39,11 @@ pub enum Error {
     /// A destination directory is not empty.
     #[error("{0} is not empty; choose an empty or new directory")]
     NotEmpty(PathBuf),
+    /// The keyring holds two tree keys: a move of the names to a new key
+    /// (`reencrypt --retire`) was interrupted, and only the move may open
+    /// the vault until it is finished.
+    #[error("{0}: a move of the vault's names to a new key was interrupted; finish it with `pivault reencrypt {0} --retire` (nothing was changed)")]
+    TreeMovePending(PathBuf),
     /// A crypto operation failed for a reason other than damage.
     #[error(transparent)]
     Core(vault_core::Error),
@@ -76,7 +81,7 @@ impl Error {
     /// The errno a filesystem should answer with.
     pub fn errno(&self) -> i32 {
         match self {
-            Error::Damaged { .. } | Error::Core(_) => libc::EIO,
+            Error::Damaged { .. } | Error::Core(_) | Error::TreeMovePending(_) => libc::EIO,
             Error::Io { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
             Error::InvalidName(vault_core::Error::InvalidName(m)) if m.contains("255") => {
                 libc::ENAMETOOLONG

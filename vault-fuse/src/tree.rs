@@ -16,7 +16,7 @@ use vault_core::{
 };
 
 /// Host files in the vault root that belong to pivault, not to the tree.
-const ROOT_FILES: &[&str] = &[
+pub(crate) const ROOT_FILES: &[&str] = &[
     "pivault.keystore",
     "audit.log",
     "pivault.lock",
@@ -117,6 +117,9 @@ impl Vault {
 
     /// Opens the tree of the vault at `root` with its unsealed cipher.
     pub fn open(root: PathBuf, cipher: VaultCipher) -> Result<Vault> {
+        if cipher.keyring().tree_move_pending() {
+            return Err(Error::TreeMovePending(root));
+        }
         let id = read_dirid(&cipher, &root, NameContext::new(&ROOT_PARENT, b""))?;
         let root_dir = Dir {
             host: root.clone(),
@@ -373,7 +376,7 @@ pub(crate) fn refuse_existing(host: &Path) -> Result<()> {
     }
 }
 
-fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut f = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -403,7 +406,7 @@ fn read_dirid(cipher: &VaultCipher, dir_host: &Path, at: NameContext<'_>) -> Res
         .map_err(|e| Error::core(path, e))
 }
 
-fn read_long_name(host: &Path, entry: &str) -> Result<String> {
+pub(crate) fn read_long_name(host: &Path, entry: &str) -> Result<String> {
     let side = host.with_file_name(format!("{entry}{LONG_NAME_SUFFIX}"));
     let full = fs::read(&side).map_err(|e| Error::Damaged {
         host: side.clone(),

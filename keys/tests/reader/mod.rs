@@ -161,6 +161,7 @@ pub fn parse_keyring_all(b: &[u8]) -> ([u8; 32], DataKeys, Option<[u8; 32]>) {
                 seed = Some(value.try_into().unwrap());
             }
             (0x04, 32) => {} // the keystore MAC key: see `mac_key_of`
+            (0x05, 36) => {} // a tree key: see `tree_secret_of`
             _ => panic!("unexpected keyring entry {tag:#04x} of {len} bytes"),
         }
         rest = &rest[3 + len..];
@@ -256,4 +257,39 @@ pub fn open_with_kek(body: &Value, slot: &Value, kek: &[u8; 32]) -> Option<Vec<u
         SlotOpened::Keyring(k) => Some(k),
         SlotOpened::Kwk(kwk) | SlotOpened::Identity(_, kwk) => open_keyring_with(body, &kwk),
     }
+}
+
+/// HKDF-SHA256 as §3 gives it, 64 bytes (T1 || T2).
+pub fn hkdf64(ikm: &[u8], label: &str, context: &[u8]) -> [u8; 64] {
+    let prk = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, b"pivault-hkdf-v1"), ikm);
+    let key = hmac::Key::new(hmac::HMAC_SHA256, prk.as_ref());
+    let mut info = label.as_bytes().to_vec();
+    info.push(0);
+    info.extend_from_slice(context);
+    let t1 = hmac::sign(&key, &[info.as_slice(), &[1]].concat());
+    let t2 = hmac::sign(&key, &[t1.as_ref(), info.as_slice(), &[2]].concat());
+    let mut out = [0u8; 64];
+    out[..32].copy_from_slice(t1.as_ref());
+    out[32..].copy_from_slice(t2.as_ref());
+    out
+}
+
+/// The secret the tree's keys derive from (§5): the highest tag-0x05
+/// generation, or the master secret when there is none.
+pub fn tree_secret_of(keyring: &[u8]) -> [u8; 32] {
+    let mut rest = &keyring[5..];
+    let mut best: Option<(u32, [u8; 32])> = None;
+    while !rest.is_empty() {
+        let len = u16::from_be_bytes([rest[1], rest[2]]) as usize;
+        let value = &rest[3..3 + len];
+        if rest[0] == 0x05 {
+            let g = u32::from_be_bytes(value[..4].try_into().unwrap());
+            if best.is_none_or(|(b, _)| g > b) {
+                best = Some((g, value[4..].try_into().unwrap()));
+            }
+        }
+        rest = &rest[3 + len..];
+    }
+    best.map(|b| b.1)
+        .unwrap_or_else(|| parse_keyring(keyring).0)
 }

@@ -127,6 +127,15 @@ impl Keystore {
     /// no key a former holder kept names anything in the vault. Saves the
     /// keystore; returns the generations removed.
     pub fn finish_tree_move(&mut self, u: &mut Unsealed) -> Result<Vec<u32>> {
+        // The gateway's sealed TLS keys hang off the tree secret too.
+        let gens = u.keyring.tree_generations();
+        if let (Some(old), Some(new)) = (
+            gens.first().and_then(|g| u.keyring.tree_view(*g)),
+            gens.last().and_then(|g| u.keyring.tree_view(*g)),
+        ) {
+            let vault = self.path.parent().unwrap_or(std::path::Path::new("."));
+            crate::sealed_keys::reseal_all(vault, &old, &new)?;
+        }
         let mut gone = Vec::new();
         self.change_keyring(u, false, |k| {
             gone = k.finish_tree_move();
@@ -176,5 +185,36 @@ mod tests {
         assert_eq!(u1.keyring.versions(), vec![2]);
         // A running process holding the KWK sees the change without a passphrase.
         assert_eq!(ks.reload_keyring(&u).unwrap().versions(), vec![2]);
+    }
+
+    #[test]
+    fn a_tree_move_reseals_the_gateway_keys_out_of_reach_of_the_old_keyring() {
+        let d = tempfile::tempdir().unwrap();
+        let kdf = KdfParams::insecure_test();
+        Keystore::create(d.path(), Suite::Aes256Gcm, &pass("one"), kdf).unwrap();
+        let mut ks = Keystore::load(d.path()).unwrap();
+        let mut u = ks.unseal_passphrase(&pass("one"), None).unwrap();
+        let before = u.keyring.clone();
+        let pem = b"-----BEGIN PRIVATE KEY-----\nnot a real key\n";
+        crate::sealed_keys::seal(d.path(), &u.keyring, "gateway", pem).unwrap();
+        let (old, new) = ks.begin_tree_move(&mut u).unwrap();
+        assert_eq!((old, new), (0, 1));
+        assert!(Keystore::load(d.path())
+            .unwrap()
+            .unseal_passphrase(&pass("one"), None)
+            .unwrap()
+            .keyring
+            .tree_move_pending());
+        assert_eq!(ks.finish_tree_move(&mut u).unwrap(), vec![0]);
+        let now = Keystore::load(d.path())
+            .unwrap()
+            .unseal_passphrase(&pass("one"), None)
+            .unwrap();
+        assert_eq!(now.keyring.tree_generations(), vec![1]);
+        assert_eq!(
+            &crate::sealed_keys::open(d.path(), &now.keyring, "gateway").unwrap()[..],
+            pem
+        );
+        assert!(crate::sealed_keys::open(d.path(), &before, "gateway").is_err());
     }
 }

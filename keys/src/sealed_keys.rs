@@ -74,7 +74,7 @@ fn load(vault: &Path) -> Result<File> {
 fn aead_key(keyring: &Keyring, name: &str) -> Result<LessSafeKey> {
     let mut k = Zeroizing::new([0u8; 32]);
     vault_core::derive(
-        keyring.master().expose(),
+        keyring.tree_secret().expose(),
         LABEL,
         name.as_bytes(),
         k.as_mut(),
@@ -154,6 +154,27 @@ pub fn open(vault: &Path, keyring: &Keyring, name: &str) -> Result<Zeroizing<Vec
         .len();
     buf.truncate(n);
     Ok(buf)
+}
+
+/// Re-seals every stored key from `old`'s tree secret to `new`'s (a move
+/// of the tree, `Keystore::finish_tree_move`), one atomic write per key; a key
+/// that already opens under `new` (a resumed move) is kept. Returns how
+/// many were re-sealed.
+pub fn reseal_all(vault: &Path, old: &Keyring, new: &Keyring) -> Result<usize> {
+    let names = list(vault)?;
+    let mut moved = 0;
+    let mut plain = Vec::new();
+    for name in &names {
+        if open(vault, new, name).is_ok() {
+            continue;
+        }
+        plain.push((name.clone(), open(vault, old, name)?));
+    }
+    for (name, pem) in &plain {
+        seal(vault, new, name, pem)?;
+        moved += 1;
+    }
+    Ok(moved)
 }
 
 /// The names of the sealed keys (no secret needed).

@@ -2,7 +2,10 @@
 //! root. A mount, a re-encryption and the offline commands each hold it,
 //! so none of them runs beside another. The file names the holder (pid and
 //! what it does) for the message the next one gets; a lock dies with its
-//! process, so a crash never leaves the vault locked.
+//! process, so a crash never leaves the vault locked. The lock file is
+//! written, so it is opened without following a symlink and must be a
+//! regular file: a planted `pivault.lock -> ~/thesis.docx` would otherwise
+//! be emptied by the next mount or fsck.
 
 use crate::{sys, Error, Result};
 use std::fs::{File, OpenOptions};
@@ -28,14 +31,16 @@ impl VaultLock {
     /// needed, or fails with a message naming the holder and what to do.
     pub fn acquire(root: &Path) -> Result<VaultLock> {
         let path = root.join(LOCK_FILE);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
+        let mut file = keys::open_regular(
+            &path,
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600),
+        )
+        .map_err(|e| Error::io(&path, e))?;
         if sys::try_lock_exclusive(&file).map_err(|e| Error::io(&path, e))? {
             return Ok(VaultLock { file });
         }
@@ -91,7 +96,8 @@ pub fn wait_unlocked(root: &Path, timeout: Duration) -> bool {
     let path = root.join(LOCK_FILE);
     let deadline = Instant::now() + timeout;
     loop {
-        match File::open(&path) {
+        // A planted entry counts as free: acquire() then names it.
+        match keys::open_regular(&path, OpenOptions::new().read(true)) {
             Ok(f) => {
                 if sys::try_lock_exclusive(&f).unwrap_or(true) {
                     return true;
@@ -125,5 +131,22 @@ mod tests {
         drop(first);
         assert!(wait_unlocked(d.path(), Duration::from_secs(1)));
         VaultLock::acquire(d.path()).unwrap();
+    }
+
+    #[test]
+    fn a_planted_lock_symlink_is_refused_and_its_target_kept() {
+        let d = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let victim = outside.path().join("thesis.docx");
+        std::fs::write(&victim, b"years of work").unwrap();
+        std::os::unix::fs::symlink(&victim, d.path().join(LOCK_FILE)).unwrap();
+        let e = VaultLock::acquire_for_mount(d.path(), Path::new("/mnt/x"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(LOCK_FILE) && e.contains("symbolic link") && e.contains("remove it"),
+            "{e}"
+        );
+        assert_eq!(std::fs::read(&victim).unwrap(), b"years of work");
     }
 }

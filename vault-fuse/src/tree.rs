@@ -283,14 +283,13 @@ impl Vault {
         writable: bool,
     ) -> Result<ContentFile<HostFile>> {
         let (_, host) = self.encode(dir, name)?;
-        let f = OpenOptions::new()
-            .read(true)
-            .write(writable)
-            .open(&host)
-            .map_err(|e| match e.kind() {
+        // Not through a symlink or fifo put in the file's place on the host.
+        let f = keys::open_regular(&host, OpenOptions::new().read(true).write(writable)).map_err(
+            |e| match e.kind() {
                 std::io::ErrorKind::NotFound => Error::NotFound(host.clone()),
                 _ => Error::io(&host, e),
-            })?;
+            },
+        )?;
         ContentFile::open(HostFile(f), &self.cipher, NameContext::new(&dir.id, name))
             .map_err(|e| Error::core(&host, e))
     }
@@ -385,7 +384,7 @@ fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 fn read_dirid(cipher: &VaultCipher, dir_host: &Path, at: NameContext<'_>) -> Result<DirId> {
     let path = dir_host.join(DIRID_FILE);
-    let bytes = fs::read(&path).map_err(|e| match e.kind() {
+    let bytes = keys::read_regular(&path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::Damaged {
             host: path.clone(),
             source: vault_core::Error::DirId("it is missing"),
@@ -405,7 +404,7 @@ fn read_dirid(cipher: &VaultCipher, dir_host: &Path, at: NameContext<'_>) -> Res
 
 fn read_long_name(host: &Path, entry: &str) -> Result<String> {
     let side = host.with_file_name(format!("{entry}{LONG_NAME_SUFFIX}"));
-    let full = fs::read(&side).map_err(|e| Error::Damaged {
+    let full = keys::read_regular(&side).map_err(|e| Error::Damaged {
         host: side.clone(),
         source: vault_core::Error::NameEncoding(if e.kind() == std::io::ErrorKind::NotFound {
             "long-name side file is missing"

@@ -1,12 +1,16 @@
 //! A vault directory written by an attacker (a synced or shared copy)
 //! must not steer pivault's own I/O outside it: entries planted where
 //! pivault keeps its lock, audit log or keystore are refused with a
-//! message naming them, and whatever they point at is left byte for byte.
+//! message naming them, and whatever they point at is left byte for byte;
+//! a host entry swapped for a symlink while mounted does not carry a
+//! chmod or utimes of its plaintext file to the symlink's target.
 
 mod common;
+mod common_fuse;
 
 use common::*;
 use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -107,4 +111,47 @@ fn planted_keystore_symlink_is_not_read() {
     let out = failed(f.fsck());
     assert_contains(&out.stderr, "pivault.keystore");
     assert_contains(&out.stderr, "symbolic link");
+}
+
+#[test]
+fn swapped_in_host_symlink_does_not_carry_chmod_or_utimes_outside() {
+    let f = common_fuse::Fixture::mounted();
+    let plain = f.p("a.txt");
+    fs::write(&plain, b"inside").unwrap();
+    fs::set_permissions(&plain, fs::Permissions::from_mode(0o644)).unwrap();
+    let host = f.host_of("a.txt");
+    let outside = f.tmp.path().join("outside.txt");
+    fs::write(&outside, b"outside").unwrap();
+    fs::set_permissions(&outside, fs::Permissions::from_mode(0o600)).unwrap();
+    common::set_mtime(&outside, 1_000_000, 0);
+    // While mounted, the ciphertext entry is replaced by a symlink.
+    fs::rename(&host, f.tmp.path().join("moved-away")).unwrap();
+    std::os::unix::fs::symlink(&outside, &host).unwrap();
+    let chmod = fs::set_permissions(&plain, fs::Permissions::from_mode(0o777));
+    let touch = filetime_now(&plain);
+    let m = fs::metadata(&outside).unwrap();
+    assert_eq!(
+        m.mode() & 0o7777,
+        0o600,
+        "chmod through the mount ({chmod:?}) changed the outside file"
+    );
+    assert_eq!(
+        m.mtime(),
+        1_000_000,
+        "utimes through the mount ({touch:?}) changed the outside file"
+    );
+    assert!(chmod.is_err(), "chmod of a swapped entry should fail");
+    assert_eq!(fs::read(&outside).unwrap(), b"outside");
+}
+
+/// utimensat(p, NULL): both times to now, by path (what `touch` does).
+fn filetime_now(p: &Path) -> std::io::Result<()> {
+    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: `c` is a valid NUL-terminated path; NULL times means now.
+    let r = unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), std::ptr::null(), 0) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }

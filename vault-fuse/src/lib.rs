@@ -8,6 +8,7 @@
 mod error;
 pub mod fs;
 mod fsck;
+mod hostattr;
 mod hostfile;
 mod lock;
 mod reencrypt;

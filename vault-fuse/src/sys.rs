@@ -68,51 +68,6 @@ pub fn renameat2(from: &Path, to: &Path, flags: u32) -> io::Result<()> {
     })
 }
 
-/// A time for [`utimens`]: leave it, set it to now, or to a given time.
-#[derive(Clone, Copy, Debug)]
-pub enum SetTime {
-    /// UTIME_OMIT.
-    Omit,
-    /// UTIME_NOW.
-    Now,
-    /// Seconds and nanoseconds since the epoch.
-    At(i64, i64),
-}
-
-impl SetTime {
-    fn spec(self) -> libc::timespec {
-        match self {
-            SetTime::Omit => libc::timespec {
-                tv_sec: 0,
-                tv_nsec: libc::UTIME_OMIT,
-            },
-            SetTime::Now => libc::timespec {
-                tv_sec: 0,
-                tv_nsec: libc::UTIME_NOW,
-            },
-            SetTime::At(s, ns) => libc::timespec {
-                tv_sec: s as libc::time_t,
-                tv_nsec: ns as _,
-            },
-        }
-    }
-}
-
-/// utimensat(2) without following a final symlink.
-pub fn utimens(path: &Path, atime: SetTime, mtime: SetTime) -> io::Result<()> {
-    let c = cpath(path)?;
-    let times = [atime.spec(), mtime.spec()];
-    // SAFETY: `c` is a valid path and `times` a live array of two timespecs.
-    check(unsafe {
-        libc::utimensat(
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            times.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    })
-}
-
 /// Filesystem statistics of the filesystem holding `path`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FsStats {

@@ -2,15 +2,16 @@
 //! plaintext tree, without FUSE. Files, directories, symlinks and fifos are
 //! copied with their modes and modification times.
 
+use crate::hostattr::{Pinned, SetTime};
 use crate::hostfile::HostFile;
-use crate::tree::{Dir, Entry, Vault};
+use crate::tree::{Dir, Entry, Kind, Vault};
 use crate::walk::{walk, Damage, Visitor};
 use crate::{sys, Error, Progress, Result};
 use filetime::FileTime;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use vault_core::ContentFile;
 
@@ -48,13 +49,28 @@ fn total_bytes(path: &Path) -> u64 {
     }
 }
 
+/// Gives the entry at `path` the mode and times of `meta`, through a
+/// descriptor pinned to it (never through a symlink swapped in for it,
+/// and never opening a fifo, which would block).
 fn set_times_and_mode(path: &Path, meta: &fs::Metadata) -> Result<()> {
-    fs::set_permissions(path, fs::Permissions::from_mode(meta.mode() & 0o7777))
-        .map_err(|e| Error::io(path, e))?;
-    let mtime = FileTime::from_last_modification_time(meta);
-    let atime = FileTime::from_last_access_time(meta);
-    // The path-based call never opens the file (opening a fifo would block).
-    filetime::set_symlink_file_times(path, atime, mtime).map_err(|e| Error::io(path, e))
+    let p = Pinned::open(path).map_err(|e| Error::io(path, e))?;
+    if p.kind() == Some(Kind::Symlink) {
+        return Err(Error::io(
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "replaced by a symbolic link while being written; left untouched",
+            ),
+        ));
+    }
+    p.chmod(meta.mode())
+        .and_then(|_| {
+            p.set_times(
+                SetTime::At(meta.atime(), meta.atime_nsec()),
+                SetTime::At(meta.mtime(), meta.mtime_nsec()),
+            )
+        })
+        .map_err(|e| Error::io(path, e))
 }
 
 /// Copies the plaintext tree under `src` into the vault root. Existing

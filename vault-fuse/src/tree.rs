@@ -315,7 +315,8 @@ impl Vault {
         let res = write_synced(&idpath, &idf.to_bytes())
             .map_err(|e| Error::io(&idpath, e))
             .and_then(|_| {
-                fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(mode))
+                crate::hostattr::Pinned::open_as(&tmp, Kind::Dir)
+                    .and_then(|p| p.chmod(mode))
                     .map_err(|e| Error::io(&tmp, e))
             })
             .and_then(|_| fs::rename(&tmp, &host).map_err(|e| Error::io(&host, e)));

@@ -4,11 +4,12 @@
 use super::handles::DirEntry;
 use super::inodes::ROOT;
 use super::{to_errno, VaultFs};
-use crate::sys::{self, SetTime};
+use crate::hostattr::{Pinned, SetTime};
+use crate::sys;
 use crate::tree::{Kind, Listed};
 use fuser::{Errno, FileAttr, TimeOrNow};
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::time::UNIX_EPOCH;
 use vault_core::{NameContext, BINDING_SLOTS, DIRID_FILE};
 
@@ -178,7 +179,8 @@ impl VaultFs {
         let res = match fs::remove_file(&idf) {
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
                 // A read-only directory may still be removed when empty.
-                fs::set_permissions(&tmp, fs::Permissions::from_mode(0o700))
+                Pinned::open_as(&tmp, Kind::Dir)
+                    .and_then(|p| p.chmod(0o700))
                     .and_then(|_| fs::remove_file(&idf))
             }
             r => r,
@@ -374,18 +376,27 @@ impl VaultFs {
             || a.atime.is_some()
             || a.mtime.is_some()
         {
+            // Through a descriptor pinned to the entry, never its path: a
+            // symlink swapped in for the host entry while mounted must not
+            // carry the change to a file outside the vault.
             let host = self.host_of(ino)?;
+            let p = Pinned::open_as(&host, kind).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::InvalidData {
+                    tracing::warn!("setattr: {e}");
+                }
+                io(e)
+            })?;
             if let Some(mode) = a.mode {
                 if kind != Kind::Symlink {
-                    fs::set_permissions(&host, fs::Permissions::from_mode(mode & 0o7777))
-                        .map_err(io)?;
+                    p.chmod(mode).map_err(io)?;
                 }
             }
             if a.uid.is_some() || a.gid.is_some() {
-                std::os::unix::fs::lchown(&host, a.uid, a.gid).map_err(io)?;
+                p.chown(a.uid, a.gid).map_err(io)?;
             }
             if a.atime.is_some() || a.mtime.is_some() {
-                sys::utimens(&host, set_time(a.atime), set_time(a.mtime)).map_err(io)?;
+                p.set_times(set_time(a.atime), set_time(a.mtime))
+                    .map_err(io)?;
             }
         }
         self.stat(ino)

@@ -12,6 +12,7 @@
 
 use super::inodes::Link;
 use super::{to_errno, VaultFs};
+use crate::hostattr::{Pinned, SetTime};
 use crate::hostfile::HostFile;
 use crate::sys;
 use crate::tree::{Dir, Kind};
@@ -27,16 +28,19 @@ fn io(e: std::io::Error) -> Errno {
 
 /// Opens `host` read-write; when its mode forbids that to its owner (a
 /// read-only file of a daemon not running as root), adds the owner's
-/// write bit for the open and restores the mode right after.
+/// write bit for the open and restores the mode right after. Never
+/// through a symlink swapped in for the entry: the mode change and the
+/// open go through a descriptor pinned to the entry.
 pub(crate) fn open_rw_forced(host: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::PermissionsExt;
-    let open = || OpenOptions::new().read(true).write(true).open(host);
-    match open() {
+    let mut rw = OpenOptions::new();
+    rw.read(true).write(true);
+    match keys::open_regular(host, &rw) {
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-            let mode = fs::metadata(host)?.permissions().mode() & 0o7777;
-            fs::set_permissions(host, fs::Permissions::from_mode(mode | 0o600))?;
-            let f = open();
-            fs::set_permissions(host, fs::Permissions::from_mode(mode))?;
+            let p = Pinned::open_as(host, Kind::File)?;
+            let mode = fs::symlink_metadata(host)?.mode() & 0o7777;
+            p.chmod(mode | 0o600)?;
+            let f = p.reopen(&rw);
+            p.chmod(mode)?;
             f
         }
         r => r,
@@ -308,12 +312,13 @@ impl VaultFs {
             .map_err(|e| self.fail_content(src, e))?;
         let tmp = self.vault.temp_entry(mv.to_dir).map_err(|e| self.fail(e))?;
         std::os::unix::fs::symlink(&resealed, &tmp).map_err(io)?;
-        let _ = std::os::unix::fs::lchown(&tmp, Some(sm.uid()), Some(sm.gid()));
-        let _ = sys::utimens(
-            &tmp,
-            sys::SetTime::At(sm.atime(), sm.atime_nsec()),
-            sys::SetTime::At(sm.mtime(), sm.mtime_nsec()),
-        );
+        if let Ok(p) = Pinned::open_as(&tmp, Kind::Symlink) {
+            let _ = p.chown(Some(sm.uid()), Some(sm.gid()));
+            let _ = p.set_times(
+                SetTime::At(sm.atime(), sm.atime_nsec()),
+                SetTime::At(sm.mtime(), sm.mtime_nsec()),
+            );
+        }
         if let Err(e) = fs::rename(&tmp, dest) {
             let _ = fs::remove_file(&tmp);
             return Err(io(e));

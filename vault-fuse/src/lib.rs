@@ -23,7 +23,7 @@ pub use hostfile::HostFile;
 pub use lock::{VaultLock, LOCK_FILE};
 pub use reencrypt::{census, reencrypt, Census, ReencryptProgress, ReencryptReport};
 pub use transfer::{export, import, Report};
-pub use tree::{join_plain, Dir, Entry, Kind, Listed, Vault};
+pub use tree::{join_plain, Dir, Entry, Kind, Listed, NodeKind, Vault};
 pub use walk::{walk, Damage, Visitor};
 
 /// Progress of a long operation, in plaintext bytes. The CLI draws a bar;

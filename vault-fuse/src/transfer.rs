@@ -4,7 +4,7 @@
 
 use crate::hostattr::{Pinned, SetTime};
 use crate::hostfile::HostFile;
-use crate::tree::{Dir, Entry, Kind, Vault};
+use crate::tree::{Dir, Entry, Kind, NodeKind, Vault};
 use crate::walk::{walk, Damage, Visitor};
 use crate::{sys, Error, Progress, Result};
 use filetime::FileTime;
@@ -152,13 +152,16 @@ fn import_dir(
             report.symlinks += 1;
         } else if std::os::unix::fs::FileTypeExt::is_fifo(&ft) {
             let host = vault
-                .mkfifo(dir, name, meta.mode() & 0o7777)
+                .mknode(dir, name, NodeKind::Fifo, meta.mode(), 0)
                 .map_err(|e| conflict(e, &path))?;
             set_times_and_mode(&host, &meta)?;
         } else {
             report.skipped.push((
                 path,
-                "sockets and device files are not stored in a vault".into(),
+                // A socket file outlives no listener and a device file
+                // is a door to hardware: copying them is not an import's
+                // job (a mount stores them when asked to make them).
+                "import copies no sockets or device files".into(),
             ));
         }
     }
@@ -336,11 +339,28 @@ impl Visitor for Exporter<'_> {
         Ok(())
     }
 
-    fn fifo(&mut self, plain: &Path, entry: &Entry) -> Result<()> {
+    fn node(&mut self, plain: &Path, entry: &Entry, node: NodeKind) -> Result<()> {
         let out = self.dest.join(plain);
         let meta = Self::host_meta(entry)?;
-        sys::mkfifo(&out, meta.mode() & 0o7777).map_err(|e| Error::io(&out, e))?;
-        set_times_and_mode(&out, &meta)
+        let rdev = if node.is_device() { meta.rdev() } else { 0 };
+        let made = rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &out,
+            node.file_type(),
+            rustix::fs::Mode::from_raw_mode(meta.mode() & 0o7777),
+            rdev,
+        );
+        match made {
+            Ok(()) => set_times_and_mode(&out, &meta),
+            // Only root may make device nodes: the rest is still exported.
+            Err(rustix::io::Errno::PERM) if node.is_device() => {
+                self.report
+                    .skipped
+                    .push((out, "device files are exported only by root".into()));
+                Ok(())
+            }
+            Err(e) => Err(Error::io(&out, e.into())),
+        }
     }
 
     fn damaged(&mut self, damage: Damage) {

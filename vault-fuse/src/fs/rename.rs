@@ -185,7 +185,7 @@ impl VaultFs {
                 })
             }
             Kind::Symlink => self.move_symlink(&sm, &shost, &dhost, &mv),
-            Kind::Fifo => fs::rename(&shost, &dhost).map_err(io),
+            Kind::Node(_) => fs::rename(&shost, &dhost).map_err(io),
         };
         if let Some(tmp) = aside {
             if res.is_err() {
@@ -355,7 +355,7 @@ impl VaultFs {
                     .map_err(|e| self.fail(e))
             }
             Kind::Symlink => self.reseal_symlink(m, now, now, mv),
-            Kind::Fifo => Ok(()),
+            Kind::Node(_) => Ok(()),
         }
     }
 }

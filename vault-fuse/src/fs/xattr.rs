@@ -52,8 +52,9 @@ impl VaultFs {
                 };
                 Object::File(id)
             }
-            // Linux keeps user.* attributes off symlinks and fifos.
-            Kind::Symlink | Kind::Fifo => return Err(Errno::EPERM),
+            // Linux keeps user.* attributes off symlinks, fifos, sockets
+            // and devices.
+            Kind::Symlink | Kind::Node(_) => return Err(Errno::EPERM),
         };
         Ok((obj, host))
     }

@@ -103,26 +103,57 @@ pub fn init(a: InitArgs) -> Result<Outcome> {
     };
     let pass = secrets::for_init(a.passphrase_file.as_deref())?;
     let weak = keys::check_new_passphrase(&pass, vault, a.allow_weak_passphrase)?;
-    let created_dir = !vault.exists();
-    if created_dir {
-        std::fs::create_dir(vault).with_context(|| format!("cannot create {}", vault.display()))?;
-    }
+    let created_dir = match std::fs::create_dir(vault) {
+        Ok(()) => true,
+        // Made by another init at the same moment: the lock below decides.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+        Err(e) => return Err(e).with_context(|| format!("cannot create {}", vault.display())),
+    };
+    // Take the directory before writing anything: two inits on one empty
+    // directory cannot both get here, and the one that does not has
+    // created nothing, so its rollback below never removes the other's
+    // files.
+    let lock = match VaultLock::create_new(vault) {
+        Ok(lock) => lock,
+        Err(e) => {
+            if created_dir {
+                // Only if still empty: the other init may be filling it.
+                let _ = std::fs::remove_dir(vault);
+            }
+            return Err(e.into());
+        }
+    };
     let kdf = kdf_params(a.insecure_test_kdf);
+    let mut made_keystore = false;
     let res = Keystore::create(vault, suite, &pass, kdf)
         .map_err(anyhow::Error::from)
         .and_then(|(_, keyring)| {
+            made_keystore = true;
             Vault::init(vault, &VaultCipher::new(keyring.clone(), suite))?;
             crate::auditcmd::record(vault, Some(&keyring), keys::audit::Event::new("init"));
             Ok(())
         });
     if let Err(e) = res {
-        // Leave the directory as it was found.
-        let _ = std::fs::remove_file(Keystore::path_in(vault));
+        // Leave the directory as it was found: remove what this run made
+        // (under its lock, nothing else was written here since the
+        // directory was found empty), the lock file last.
+        if made_keystore {
+            for name in [
+                keys::KEYSTORE_FILE,
+                vault_core::DIRID_FILE,
+                keys::audit::AUDIT_FILE,
+            ] {
+                let _ = std::fs::remove_file(vault.join(name));
+            }
+        }
+        let _ = std::fs::remove_file(vault.join(vault_fuse::LOCK_FILE));
+        drop(lock);
         if created_dir {
             let _ = std::fs::remove_dir(vault);
         }
         return Err(e);
     }
+    drop(lock);
     if a.insecure_test_kdf {
         eprintln!("pivault: warning: this vault's passphrase slot uses test-only Argon2id parameters; never keep real data in it");
     }

@@ -66,6 +66,43 @@ impl VaultLock {
         ))
     }
 
+    /// Creates the lock file of a vault being made at `root` and takes the
+    /// lock, or fails if the file exists: whoever made it (another `init`
+    /// at the same moment) owns the directory, and this run must write
+    /// nothing there, nor remove anything on its way out. `O_EXCL` never
+    /// follows a symlink, so a planted one fails too.
+    pub fn create_new(root: &Path) -> Result<VaultLock> {
+        let path = root.join(LOCK_FILE);
+        let file = keys::open_regular(
+            &path,
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .mode(0o600),
+        )
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                let msg = "another `pivault init` (or another pivault command) is using this \
+                           directory at this moment; this run changed nothing in it";
+                Error::io(&path, std::io::Error::new(e.kind(), msg))
+            } else {
+                Error::io(&path, e)
+            }
+        })?;
+        // Nobody else can have the file open yet; the flock keeps a mount
+        // or fsck started right after the create out until init is done.
+        if !sys::try_lock_exclusive(&file).map_err(|e| Error::io(&path, e))? {
+            return Err(Error::io(
+                &path,
+                std::io::Error::new(std::io::ErrorKind::WouldBlock, "locked by another process"),
+            ));
+        }
+        let lock = VaultLock { file };
+        lock.record("init")?;
+        Ok(lock)
+    }
+
     /// Takes the lock for a mount at `mountpoint` and records it.
     pub fn acquire_for_mount(root: &Path, mountpoint: &Path) -> Result<VaultLock> {
         let lock = Self::acquire(root)?;
@@ -130,6 +167,19 @@ mod tests {
         );
         drop(first);
         assert!(wait_unlocked(d.path(), Duration::from_secs(1)));
+        VaultLock::acquire(d.path()).unwrap();
+    }
+
+    #[test]
+    fn a_second_create_new_fails_and_leaves_the_first_holder_alone() {
+        let d = tempfile::tempdir().unwrap();
+        let first = VaultLock::create_new(d.path()).unwrap();
+        let e = VaultLock::create_new(d.path()).unwrap_err().to_string();
+        assert!(e.contains("another `pivault init`"), "{e}");
+        // The first still holds the lock: a mount is refused.
+        let e = VaultLock::acquire(d.path()).unwrap_err().to_string();
+        assert!(e.contains("init"), "{e}");
+        drop(first);
         VaultLock::acquire(d.path()).unwrap();
     }
 

@@ -17,6 +17,8 @@
 //!   glibc does for `fchmodat` with `AT_SYMLINK_NOFOLLOW`): whatever is
 //!   swapped in at the path afterwards, the descriptor still names the
 //!   entry that was checked. A symlink has no mode of its own on Linux.
+//!   This needs /proc, which any system that mounts pivault has (the
+//!   mount session and `pivault unmount` read /proc/self/mountinfo).
 //! - owner: `fchownat(fd, "", AT_EMPTY_PATH)`, which takes `O_PATH`
 //!   descriptors, symlinks included.
 //! - times: `utimensat` through the same magic link; for a symlink,

@@ -242,6 +242,9 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
     let report = vault_fuse::export(&vault, &a.dest_dir, &bar)?;
     bar.finish();
     print_damage(&report.damaged);
+    for (path, why) in &report.skipped {
+        eprintln!("pivault: skipped {}: {why}", path.display());
+    }
     eprintln!(
         "Exported {} files ({} bytes), {} directories, {} symlinks to {}",
         report.files,

@@ -341,26 +341,29 @@ impl Visitor for Exporter<'_> {
 
     fn node(&mut self, plain: &Path, entry: &Entry, node: NodeKind) -> Result<()> {
         let out = self.dest.join(plain);
+        if node.is_device() {
+            // A device's type, numbers and mode are the host node's own,
+            // unauthenticated: a writer of the vault directory can put a
+            // node of the host's disk, mode 0666, under any valid name. In
+            // the mount it is inert (nodev); recreated by an export run as
+            // root it would open that disk to everyone.
+            self.report.skipped.push((
+                out,
+                "device files are not exported (their type and numbers are not authenticated)"
+                    .into(),
+            ));
+            return Ok(());
+        }
         let meta = Self::host_meta(entry)?;
-        let rdev = if node.is_device() { meta.rdev() } else { 0 };
-        let made = rustix::fs::mknodat(
+        rustix::fs::mknodat(
             rustix::fs::CWD,
             &out,
             node.file_type(),
             rustix::fs::Mode::from_raw_mode(meta.mode() & 0o7777),
-            rdev,
-        );
-        match made {
-            Ok(()) => set_times_and_mode(&out, &meta),
-            // Only root may make device nodes: the rest is still exported.
-            Err(rustix::io::Errno::PERM) if node.is_device() => {
-                self.report
-                    .skipped
-                    .push((out, "device files are exported only by root".into()));
-                Ok(())
-            }
-            Err(e) => Err(Error::io(&out, e.into())),
-        }
+            0,
+        )
+        .map_err(|e| Error::io(&out, e.into()))?;
+        set_times_and_mode(&out, &meta)
     }
 
     fn damaged(&mut self, damage: Damage) {

@@ -66,6 +66,7 @@ impl SetTime {
 pub struct Pinned {
     fd: File,
     kind: Option<Kind>,
+    mode: u32,
 }
 
 impl Pinned {
@@ -78,8 +79,12 @@ impl Pinned {
             Mode::empty(),
         )?;
         let fd = File::from(fd);
-        let kind = Kind::of(fd.metadata()?.file_type());
-        Ok(Pinned { fd, kind })
+        let m = fd.metadata()?;
+        Ok(Pinned {
+            kind: Kind::of(m.file_type()),
+            mode: std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777,
+            fd,
+        })
     }
 
     /// Pins the entry at `host` and requires it to be of `kind`: anything
@@ -102,6 +107,11 @@ impl Pinned {
     /// What the pinned entry is (`None` for sockets and devices).
     pub fn kind(&self) -> Option<Kind> {
         self.kind
+    }
+
+    /// The permission bits the entry had when pinned.
+    pub fn mode(&self) -> u32 {
+        self.mode
     }
 
     /// The magic link to the pinned inode.
@@ -215,6 +225,7 @@ mod tests {
         std::fs::write(&entry, b"x").unwrap();
         std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0)).unwrap();
         let p = Pinned::open_as(&entry, Kind::File).unwrap();
+        assert_eq!(p.mode(), 0);
         p.chmod(0o600).unwrap();
         let f = p.reopen(OpenOptions::new().read(true).write(true)).unwrap();
         assert_eq!(f.metadata().unwrap().len(), 1);

@@ -37,10 +37,9 @@ pub(crate) fn open_rw_forced(host: &Path) -> std::io::Result<std::fs::File> {
     match keys::open_regular(host, &rw) {
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
             let p = Pinned::open_as(host, Kind::File)?;
-            let mode = fs::symlink_metadata(host)?.mode() & 0o7777;
-            p.chmod(mode | 0o600)?;
+            p.chmod(p.mode() | 0o600)?;
             let f = p.reopen(&rw);
-            p.chmod(mode)?;
+            p.chmod(p.mode())?;
             f
         }
         r => r,

@@ -155,3 +155,31 @@ fn filetime_now(p: &Path) -> std::io::Result<()> {
         Err(std::io::Error::last_os_error())
     }
 }
+
+#[test]
+fn planted_lock_symlink_does_not_truncate_outside_file_on_mount() {
+    let f = common_fuse::Fixture::new();
+    let outside = f.tmp.path().join("thesis.docx");
+    let bytes = b"chapter one\nchapter two".to_vec();
+    fs::write(&outside, &bytes).unwrap();
+    plant_symlink(&f.vault, "pivault.lock", &outside);
+    let mut child = f.mount_cmd(&[]).spawn().unwrap();
+    let ended = common_fuse::wait_for(30, || child.try_wait().unwrap().is_some());
+    if !ended {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(ended, "the mount went ahead over a planted lock: {err}");
+    assert!(!out.status.success());
+    assert!(
+        err.contains("pivault.lock") && err.contains("symbolic link"),
+        "{err}"
+    );
+    assert!(!common_fuse::is_mountpoint(&f.mnt));
+    assert_eq!(
+        fs::read(&outside).unwrap(),
+        bytes,
+        "the outside file changed"
+    );
+}

@@ -123,28 +123,29 @@ pub fn init(a: InitArgs) -> Result<Outcome> {
             return Err(e.into());
         }
     };
+    // What init writes and a failed init removes: only those that were not
+    // there when it took the directory (never anything another run made).
+    let own = [
+        keys::KEYSTORE_FILE,
+        vault_core::DIRID_FILE,
+        keys::audit::AUDIT_FILE,
+    ]
+    .into_iter()
+    .filter(|n| std::fs::symlink_metadata(vault.join(n)).is_err())
+    .collect::<Vec<_>>();
     let kdf = kdf_params(a.insecure_test_kdf);
-    let mut made_keystore = false;
     let res = Keystore::create(vault, suite, &pass, kdf)
         .map_err(anyhow::Error::from)
         .and_then(|(_, keyring)| {
-            made_keystore = true;
             Vault::init(vault, &VaultCipher::new(keyring.clone(), suite))?;
             crate::auditcmd::record(vault, Some(&keyring), keys::audit::Event::new("init"));
             Ok(())
         });
     if let Err(e) = res {
-        // Leave the directory as it was found: remove what this run made
-        // (under its lock, nothing else was written here since the
-        // directory was found empty), the lock file last.
-        if made_keystore {
-            for name in [
-                keys::KEYSTORE_FILE,
-                vault_core::DIRID_FILE,
-                keys::audit::AUDIT_FILE,
-            ] {
-                let _ = std::fs::remove_file(vault.join(name));
-            }
+        // Leave the directory as it was found: remove what this run made,
+        // the lock file last.
+        for name in own {
+            let _ = std::fs::remove_file(vault.join(name));
         }
         let _ = std::fs::remove_file(vault.join(vault_fuse::LOCK_FILE));
         drop(lock);

@@ -29,7 +29,7 @@ use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, Timespec, Timestamps};
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// A time to set: leave it, set it to now, or to a given time.
 #[derive(Clone, Copy, Debug)]
@@ -65,6 +65,7 @@ impl SetTime {
 #[derive(Debug)]
 pub struct Pinned {
     fd: File,
+    path: PathBuf,
     kind: Option<Kind>,
     mode: u32,
 }
@@ -81,6 +82,7 @@ impl Pinned {
         let fd = File::from(fd);
         let m = fd.metadata()?;
         Ok(Pinned {
+            path: host.to_path_buf(),
             kind: Kind::of(m.file_type()),
             mode: std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777,
             fd,
@@ -149,12 +151,20 @@ impl Pinned {
         if self.kind == Some(Kind::Symlink) {
             // Through the magic link would follow the symlink; the
             // descriptor itself with AT_EMPTY_PATH is the symlink.
-            rfs::utimensat(
+            let r = rfs::utimensat(
                 &self.fd,
                 "",
                 &ts,
                 AtFlags::EMPTY_PATH | AtFlags::SYMLINK_NOFOLLOW,
-            )?;
+            );
+            match r {
+                // A kernel that takes no AT_EMPTY_PATH here says EINVAL: by path,
+                // still never following a final symlink.
+                Err(rustix::io::Errno::INVAL) => {
+                    rfs::utimensat(rfs::CWD, &self.path, &ts, AtFlags::SYMLINK_NOFOLLOW)?
+                }
+                r => r?,
+            }
         } else {
             rfs::utimensat(rfs::CWD, self.proc_path(), &ts, AtFlags::empty())?;
         }

@@ -103,10 +103,36 @@ pub fn init(a: InitArgs) -> Result<Outcome> {
     };
     let pass = secrets::for_init(a.passphrase_file.as_deref())?;
     let weak = keys::check_new_passphrase(&pass, vault, a.allow_weak_passphrase)?;
-    let created_dir = !vault.exists();
-    if created_dir {
-        std::fs::create_dir(vault).with_context(|| format!("cannot create {}", vault.display()))?;
-    }
+    let created_dir = match std::fs::create_dir(vault) {
+        Ok(()) => true,
+        // Made by another init at the same moment: the lock below decides.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+        Err(e) => return Err(e).with_context(|| format!("cannot create {}", vault.display())),
+    };
+    // Take the directory before writing anything: two inits on one empty
+    // directory cannot both get here, and the one that does not has
+    // created nothing, so its rollback below never removes the other's
+    // files.
+    let lock = match VaultLock::create_new(vault) {
+        Ok(lock) => lock,
+        Err(e) => {
+            if created_dir {
+                // Only if still empty: the other init may be filling it.
+                let _ = std::fs::remove_dir(vault);
+            }
+            return Err(e.into());
+        }
+    };
+    // What init writes and a failed init removes: only those that were not
+    // there when it took the directory (never anything another run made).
+    let own = [
+        keys::KEYSTORE_FILE,
+        vault_core::DIRID_FILE,
+        keys::audit::AUDIT_FILE,
+    ]
+    .into_iter()
+    .filter(|n| std::fs::symlink_metadata(vault.join(n)).is_err())
+    .collect::<Vec<_>>();
     let kdf = kdf_params(a.insecure_test_kdf);
     let res = Keystore::create(vault, suite, &pass, kdf)
         .map_err(anyhow::Error::from)
@@ -116,13 +142,19 @@ pub fn init(a: InitArgs) -> Result<Outcome> {
             Ok(())
         });
     if let Err(e) = res {
-        // Leave the directory as it was found.
-        let _ = std::fs::remove_file(Keystore::path_in(vault));
+        // Leave the directory as it was found: remove what this run made,
+        // the lock file last.
+        for name in own {
+            let _ = std::fs::remove_file(vault.join(name));
+        }
+        let _ = std::fs::remove_file(vault.join(vault_fuse::LOCK_FILE));
+        drop(lock);
         if created_dir {
             let _ = std::fs::remove_dir(vault);
         }
         return Err(e);
     }
+    drop(lock);
     if a.insecure_test_kdf {
         eprintln!("pivault: warning: this vault's passphrase slot uses test-only Argon2id parameters; never keep real data in it");
     }
@@ -211,6 +243,9 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
     let report = vault_fuse::export(&vault, &a.dest_dir, &bar)?;
     bar.finish();
     print_damage(&report.damaged);
+    for (path, why) in &report.skipped {
+        eprintln!("pivault: skipped {}: {why}", path.display());
+    }
     eprintln!(
         "Exported {} files ({} bytes), {} directories, {} symlinks to {}",
         report.files,

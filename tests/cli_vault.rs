@@ -153,7 +153,7 @@ fn tree_view_without(root: &Path, missing: &[&str]) -> Snapshot {
 }
 
 #[test]
-fn init_into_existing_empty_dir_creates_keystore_dirid_and_audit_log_only() {
+fn init_into_existing_empty_dir_creates_keystore_dirid_audit_log_and_lock_only() {
     let f = Fixture::new();
     fs::create_dir(&f.vault).unwrap();
     f.init("aes-gcm");
@@ -162,7 +162,15 @@ fn init_into_existing_empty_dir_creates_keystore_dirid_and_audit_log_only() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, ["audit.log", "pivault.dirid", "pivault.keystore"]);
+    assert_eq!(
+        names,
+        [
+            "audit.log",
+            "pivault.dirid",
+            "pivault.keystore",
+            "pivault.lock"
+        ]
+    );
     let ks = fs::read(f.keystore()).unwrap();
     assert!(
         ks.starts_with(b"pivault-keystore 3\n"),
@@ -199,7 +207,10 @@ fn init_creates_a_missing_vault_directory() {
         .keys()
         .map(|p| p.to_string_lossy().into_owned())
         .collect();
-    assert_eq!(paths, ["", "pivault.dirid", "pivault.keystore"]);
+    assert_eq!(
+        paths,
+        ["", "pivault.dirid", "pivault.keystore", "pivault.lock"]
+    );
     ok(f.fsck());
 }
 

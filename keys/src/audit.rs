@@ -248,7 +248,7 @@ fn next_link(f: &mut File, path: &Path, vault_id: &[u8; 16]) -> Result<(u64, Str
 /// `(seq, hash)` of the last complete record, for the keystore's anchor.
 pub(crate) fn tail(vault: &Path) -> Result<Option<(u64, String)>> {
     let path = path_in(vault);
-    let mut f = match File::open(&path) {
+    let mut f = match crate::open_regular(&path, OpenOptions::new().read(true)) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io(&path, e)),
@@ -268,13 +268,16 @@ pub(crate) fn tail(vault: &Path) -> Result<Option<(u64, String)>> {
 pub fn append(vault: &Path, keyring: Option<&Keyring>, event: Event) -> Result<Record> {
     let ks = Keystore::load(vault)?;
     let path = path_in(vault);
-    let mut f = OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| Error::io(&path, e))?;
+    // Never through a planted symlink: the append below may cut the file.
+    let mut f = crate::open_regular(
+        &path,
+        OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .mode(0o600),
+    )
+    .map_err(|e| Error::io(&path, e))?;
     rustix::fs::flock(&f, rustix::fs::FlockOperation::LockExclusive)
         .map_err(|e| Error::io(&path, e.into()))?;
     // A crash mid-append leaves a line without its newline: never a

@@ -44,7 +44,7 @@ impl Verification {
 /// newline) is left out.
 fn lines(vault: &Path) -> Result<Vec<Vec<u8>>> {
     let path = audit::path_in(vault);
-    let bytes = match std::fs::read(&path) {
+    let bytes = match crate::read_regular(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(Error::io(&path, e)),

@@ -140,7 +140,7 @@ impl Keystore {
     /// structure). Needs no secret and never writes.
     pub fn load(vault: &Path) -> Result<Keystore> {
         let path = Self::path_in(vault);
-        let bytes = match std::fs::read(&path) {
+        let bytes = match crate::read_regular(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(if vault.is_dir() {
@@ -540,7 +540,7 @@ impl Keystore {
     /// (never overwrites). The copy is as safe to store as the original:
     /// without a slot's secret it reveals nothing.
     pub fn backup(&self, dest: &Path) -> Result<()> {
-        let bytes = std::fs::read(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        let bytes = crate::read_regular(&self.path).map_err(|e| Error::io(&self.path, e))?;
         Self::parse(self.path.clone(), &bytes)?;
         write_new(dest, &bytes, FILE_MODE)
     }

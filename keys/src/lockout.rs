@@ -41,7 +41,7 @@ pub(crate) struct Counts {
 /// Reads the log of `vault` against its keystore `ks`.
 pub(crate) fn counts(vault: &Path, ks: &Keystore) -> Result<Counts> {
     let path = audit::path_in(vault);
-    let bytes = match std::fs::read(&path) {
+    let bytes = match crate::read_regular(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(Error::io(&path, e)),

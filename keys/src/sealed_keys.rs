@@ -48,7 +48,7 @@ pub fn valid_name(name: &str) -> bool {
 }
 
 fn load(vault: &Path) -> Result<File> {
-    match std::fs::read(path(vault)) {
+    match crate::read_regular(&path(vault)) {
         Ok(b) => {
             let f: File = serde_json::from_slice(&b)
                 .map_err(|e| bad(vault, format!("not a sealed-keys file: {e}")))?;

@@ -36,15 +36,15 @@ impl WriteLock {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         let path = vault.join(LOCK_FILE);
-        let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .mode(0o600)
-            .custom_flags(flags.bits() as i32)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
+        let file = crate::open_regular(
+            &path,
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .mode(0o600),
+        )
+        .map_err(|e| Error::io(&path, e))?;
         rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
             .map_err(|e| Error::io(&path, e.into()))?;
         Ok(WriteLock { _file: file })
@@ -62,7 +62,7 @@ pub(crate) fn digest(bytes: &[u8]) -> [u8; 32] {
 /// Under `_lock`: refuses unless the keystore at `path` is still the one
 /// whose digest is `read`.
 pub(crate) fn check_unchanged(_lock: &WriteLock, path: &Path, read: &[u8; 32]) -> Result<()> {
-    let now = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let now = crate::read_regular(path).map_err(|e| Error::io(path, e))?;
     if &digest(&now) != read {
         return Err(Error::KeystoreChanged(path.to_path_buf()));
     }

@@ -8,6 +8,7 @@
 mod error;
 pub mod fs;
 mod fsck;
+mod hostattr;
 mod hostfile;
 mod lock;
 mod reencrypt;
@@ -24,7 +25,7 @@ pub use lock::{VaultLock, LOCK_FILE};
 pub use reencrypt::{census, reencrypt, Census, ReencryptProgress, ReencryptReport};
 pub use retree::{move_tree, TreeMoveReport};
 pub use transfer::{export, import, Report};
-pub use tree::{join_plain, Dir, Entry, Kind, Listed, Vault};
+pub use tree::{join_plain, Dir, Entry, Kind, Listed, NodeKind, Vault};
 pub use walk::{walk, Damage, Visitor};
 
 /// Progress of a long operation, in plaintext bytes. The CLI draws a bar;

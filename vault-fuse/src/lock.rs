@@ -2,7 +2,10 @@
 //! root. A mount, a re-encryption and the offline commands each hold it,
 //! so none of them runs beside another. The file names the holder (pid and
 //! what it does) for the message the next one gets; a lock dies with its
-//! process, so a crash never leaves the vault locked.
+//! process, so a crash never leaves the vault locked. The lock file is
+//! written, so it is opened without following a symlink and must be a
+//! regular file: a planted `pivault.lock -> ~/thesis.docx` would otherwise
+//! be emptied by the next mount or fsck.
 
 use crate::{sys, Error, Result};
 use std::fs::{File, OpenOptions};
@@ -28,14 +31,16 @@ impl VaultLock {
     /// needed, or fails with a message naming the holder and what to do.
     pub fn acquire(root: &Path) -> Result<VaultLock> {
         let path = root.join(LOCK_FILE);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
+        let mut file = keys::open_regular(
+            &path,
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600),
+        )
+        .map_err(|e| Error::io(&path, e))?;
         if sys::try_lock_exclusive(&file).map_err(|e| Error::io(&path, e))? {
             return Ok(VaultLock { file });
         }
@@ -59,6 +64,43 @@ impl VaultLock {
             &path,
             std::io::Error::new(std::io::ErrorKind::WouldBlock, msg),
         ))
+    }
+
+    /// Creates the lock file of a vault being made at `root` and takes the
+    /// lock, or fails if the file exists: whoever made it (another `init`
+    /// at the same moment) owns the directory, and this run must write
+    /// nothing there, nor remove anything on its way out. `O_EXCL` never
+    /// follows a symlink, so a planted one fails too.
+    pub fn create_new(root: &Path) -> Result<VaultLock> {
+        let path = root.join(LOCK_FILE);
+        let file = keys::open_regular(
+            &path,
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .mode(0o600),
+        )
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                let msg = "another `pivault init` (or another pivault command) is using this \
+                           directory at this moment; this run changed nothing in it";
+                Error::io(&path, std::io::Error::new(e.kind(), msg))
+            } else {
+                Error::io(&path, e)
+            }
+        })?;
+        // Nobody else can have the file open yet; the flock keeps a mount
+        // or fsck started right after the create out until init is done.
+        if !sys::try_lock_exclusive(&file).map_err(|e| Error::io(&path, e))? {
+            return Err(Error::io(
+                &path,
+                std::io::Error::new(std::io::ErrorKind::WouldBlock, "locked by another process"),
+            ));
+        }
+        let lock = VaultLock { file };
+        lock.record("init")?;
+        Ok(lock)
     }
 
     /// Takes the lock for a mount at `mountpoint` and records it.
@@ -91,7 +133,8 @@ pub fn wait_unlocked(root: &Path, timeout: Duration) -> bool {
     let path = root.join(LOCK_FILE);
     let deadline = Instant::now() + timeout;
     loop {
-        match File::open(&path) {
+        // A planted entry counts as free: acquire() then names it.
+        match keys::open_regular(&path, OpenOptions::new().read(true)) {
             Ok(f) => {
                 if sys::try_lock_exclusive(&f).unwrap_or(true) {
                     return true;
@@ -125,5 +168,35 @@ mod tests {
         drop(first);
         assert!(wait_unlocked(d.path(), Duration::from_secs(1)));
         VaultLock::acquire(d.path()).unwrap();
+    }
+
+    #[test]
+    fn a_second_create_new_fails_and_leaves_the_first_holder_alone() {
+        let d = tempfile::tempdir().unwrap();
+        let first = VaultLock::create_new(d.path()).unwrap();
+        let e = VaultLock::create_new(d.path()).unwrap_err().to_string();
+        assert!(e.contains("another `pivault init`"), "{e}");
+        // The first still holds the lock: a mount is refused.
+        let e = VaultLock::acquire(d.path()).unwrap_err().to_string();
+        assert!(e.contains("init"), "{e}");
+        drop(first);
+        VaultLock::acquire(d.path()).unwrap();
+    }
+
+    #[test]
+    fn a_planted_lock_symlink_is_refused_and_its_target_kept() {
+        let d = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let victim = outside.path().join("thesis.docx");
+        std::fs::write(&victim, b"years of work").unwrap();
+        std::os::unix::fs::symlink(&victim, d.path().join(LOCK_FILE)).unwrap();
+        let e = VaultLock::acquire_for_mount(d.path(), Path::new("/mnt/x"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(LOCK_FILE) && e.contains("symbolic link") && e.contains("remove it"),
+            "{e}"
+        );
+        assert_eq!(std::fs::read(&victim).unwrap(), b"years of work");
     }
 }

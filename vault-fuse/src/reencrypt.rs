@@ -163,7 +163,7 @@ fn survey(vault: &Vault, clean: bool, report: &mut ReencryptReport) -> Result<(C
                         }
                     }
                 }
-                Kind::Symlink | Kind::Fifo => {}
+                Kind::Symlink | Kind::Node(_) => {}
             }
         }
     }

@@ -8,18 +8,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::io::AsRawFd;
 use std::path::Path;
 
-/// mkfifo(3).
-pub fn mkfifo(path: &Path, mode: u32) -> io::Result<()> {
-    let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| io::ErrorKind::InvalidInput)?;
-    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
-    let r = unsafe { libc::mkfifo(c.as_ptr(), mode as libc::mode_t) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
 /// syncfs(2) on the filesystem holding `path`: one flush after writing many
 /// files instead of an fsync per file.
 pub fn syncfs(path: &Path) -> io::Result<()> {
@@ -64,51 +52,6 @@ pub fn renameat2(from: &Path, to: &Path, flags: u32) -> io::Result<()> {
             libc::AT_FDCWD,
             b.as_ptr(),
             flags,
-        )
-    })
-}
-
-/// A time for [`utimens`]: leave it, set it to now, or to a given time.
-#[derive(Clone, Copy, Debug)]
-pub enum SetTime {
-    /// UTIME_OMIT.
-    Omit,
-    /// UTIME_NOW.
-    Now,
-    /// Seconds and nanoseconds since the epoch.
-    At(i64, i64),
-}
-
-impl SetTime {
-    fn spec(self) -> libc::timespec {
-        match self {
-            SetTime::Omit => libc::timespec {
-                tv_sec: 0,
-                tv_nsec: libc::UTIME_OMIT,
-            },
-            SetTime::Now => libc::timespec {
-                tv_sec: 0,
-                tv_nsec: libc::UTIME_NOW,
-            },
-            SetTime::At(s, ns) => libc::timespec {
-                tv_sec: s as libc::time_t,
-                tv_nsec: ns as _,
-            },
-        }
-    }
-}
-
-/// utimensat(2) without following a final symlink.
-pub fn utimens(path: &Path, atime: SetTime, mtime: SetTime) -> io::Result<()> {
-    let c = cpath(path)?;
-    let times = [atime.spec(), mtime.spec()];
-    // SAFETY: `c` is a valid path and `times` a live array of two timespecs.
-    check(unsafe {
-        libc::utimensat(
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            times.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
         )
     })
 }

@@ -2,15 +2,16 @@
 //! plaintext tree, without FUSE. Files, directories, symlinks and fifos are
 //! copied with their modes and modification times.
 
+use crate::hostattr::{Pinned, SetTime};
 use crate::hostfile::HostFile;
-use crate::tree::{Dir, Entry, Vault};
+use crate::tree::{Dir, Entry, Kind, NodeKind, Vault};
 use crate::walk::{walk, Damage, Visitor};
 use crate::{sys, Error, Progress, Result};
 use filetime::FileTime;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use vault_core::ContentFile;
 
@@ -48,13 +49,28 @@ fn total_bytes(path: &Path) -> u64 {
     }
 }
 
+/// Gives the entry at `path` the mode and times of `meta`, through a
+/// descriptor pinned to it (never through a symlink swapped in for it,
+/// and never opening a fifo, which would block).
 fn set_times_and_mode(path: &Path, meta: &fs::Metadata) -> Result<()> {
-    fs::set_permissions(path, fs::Permissions::from_mode(meta.mode() & 0o7777))
-        .map_err(|e| Error::io(path, e))?;
-    let mtime = FileTime::from_last_modification_time(meta);
-    let atime = FileTime::from_last_access_time(meta);
-    // The path-based call never opens the file (opening a fifo would block).
-    filetime::set_symlink_file_times(path, atime, mtime).map_err(|e| Error::io(path, e))
+    let p = Pinned::open(path).map_err(|e| Error::io(path, e))?;
+    if p.kind() == Some(Kind::Symlink) {
+        return Err(Error::io(
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "replaced by a symbolic link while being written; left untouched",
+            ),
+        ));
+    }
+    p.chmod(meta.mode())
+        .and_then(|_| {
+            p.set_times(
+                SetTime::At(meta.atime(), meta.atime_nsec()),
+                SetTime::At(meta.mtime(), meta.mtime_nsec()),
+            )
+        })
+        .map_err(|e| Error::io(path, e))
 }
 
 /// Copies the plaintext tree under `src` into the vault root. Existing
@@ -136,13 +152,16 @@ fn import_dir(
             report.symlinks += 1;
         } else if std::os::unix::fs::FileTypeExt::is_fifo(&ft) {
             let host = vault
-                .mkfifo(dir, name, meta.mode() & 0o7777)
+                .mknode(dir, name, NodeKind::Fifo, meta.mode(), 0)
                 .map_err(|e| conflict(e, &path))?;
             set_times_and_mode(&host, &meta)?;
         } else {
             report.skipped.push((
                 path,
-                "sockets and device files are not stored in a vault".into(),
+                // A socket file outlives no listener and a device file
+                // is a door to hardware: copying them is not an import's
+                // job (a mount stores them when asked to make them).
+                "import copies no sockets or device files".into(),
             ));
         }
     }
@@ -320,10 +339,30 @@ impl Visitor for Exporter<'_> {
         Ok(())
     }
 
-    fn fifo(&mut self, plain: &Path, entry: &Entry) -> Result<()> {
+    fn node(&mut self, plain: &Path, entry: &Entry, node: NodeKind) -> Result<()> {
         let out = self.dest.join(plain);
+        if node.is_device() {
+            // A device's type, numbers and mode are the host node's own,
+            // unauthenticated: a writer of the vault directory can put a
+            // node of the host's disk, mode 0666, under any valid name. In
+            // the mount it is inert (nodev); recreated by an export run as
+            // root it would open that disk to everyone.
+            self.report.skipped.push((
+                out,
+                "device files are not exported (their type and numbers are not authenticated)"
+                    .into(),
+            ));
+            return Ok(());
+        }
         let meta = Self::host_meta(entry)?;
-        sys::mkfifo(&out, meta.mode() & 0o7777).map_err(|e| Error::io(&out, e))?;
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &out,
+            node.file_type(),
+            rustix::fs::Mode::from_raw_mode(meta.mode() & 0o7777),
+            0,
+        )
+        .map_err(|e| Error::io(&out, e.into()))?;
         set_times_and_mode(&out, &meta)
     }
 

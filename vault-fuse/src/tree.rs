@@ -45,12 +45,46 @@ pub enum Kind {
     Dir,
     /// A symlink with an encrypted target.
     Symlink,
-    /// A named pipe (no content).
+    /// A node without content (fifo, socket, device), stored on the host
+    /// as the same kind of node.
+    Node(NodeKind),
+}
+
+/// The kinds of node that have no content to encrypt: only their name is
+/// encrypted; a device's numbers are kept on the host node, in clear, as
+/// its mode and owner are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeKind {
+    /// A named pipe.
     Fifo,
+    /// A Unix socket's name (the socket itself lives in the kernel).
+    Socket,
+    /// A character device.
+    CharDevice,
+    /// A block device.
+    BlockDevice,
+}
+
+impl NodeKind {
+    /// The node's type for mknod(2).
+    pub fn file_type(self) -> rustix::fs::FileType {
+        use rustix::fs::FileType;
+        match self {
+            NodeKind::Fifo => FileType::Fifo,
+            NodeKind::Socket => FileType::Socket,
+            NodeKind::CharDevice => FileType::CharacterDevice,
+            NodeKind::BlockDevice => FileType::BlockDevice,
+        }
+    }
+
+    /// True for device nodes, which only root may make.
+    pub fn is_device(self) -> bool {
+        matches!(self, NodeKind::CharDevice | NodeKind::BlockDevice)
+    }
 }
 
 impl Kind {
-    /// The kind of a host file type; `None` for sockets and devices.
+    /// The kind of a host file type.
     pub fn of(ft: fs::FileType) -> Option<Kind> {
         use std::os::unix::fs::FileTypeExt;
         if ft.is_file() {
@@ -60,7 +94,13 @@ impl Kind {
         } else if ft.is_symlink() {
             Some(Kind::Symlink)
         } else if ft.is_fifo() {
-            Some(Kind::Fifo)
+            Some(Kind::Node(NodeKind::Fifo))
+        } else if ft.is_socket() {
+            Some(Kind::Node(NodeKind::Socket))
+        } else if ft.is_char_device() {
+            Some(Kind::Node(NodeKind::CharDevice))
+        } else if ft.is_block_device() {
+            Some(Kind::Node(NodeKind::BlockDevice))
         } else {
             None
         }
@@ -286,14 +326,13 @@ impl Vault {
         writable: bool,
     ) -> Result<ContentFile<HostFile>> {
         let (_, host) = self.encode(dir, name)?;
-        let f = OpenOptions::new()
-            .read(true)
-            .write(writable)
-            .open(&host)
-            .map_err(|e| match e.kind() {
+        // Not through a symlink or fifo put in the file's place on the host.
+        let f = keys::open_regular(&host, OpenOptions::new().read(true).write(writable)).map_err(
+            |e| match e.kind() {
                 std::io::ErrorKind::NotFound => Error::NotFound(host.clone()),
                 _ => Error::io(&host, e),
-            })?;
+            },
+        )?;
         ContentFile::open(HostFile(f), &self.cipher, NameContext::new(&dir.id, name))
             .map_err(|e| Error::core(&host, e))
     }
@@ -319,7 +358,8 @@ impl Vault {
         let res = write_synced(&idpath, &idf.to_bytes())
             .map_err(|e| Error::io(&idpath, e))
             .and_then(|_| {
-                fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(mode))
+                crate::hostattr::Pinned::open_as(&tmp, Kind::Dir)
+                    .and_then(|p| p.chmod(mode))
                     .map_err(|e| Error::io(&tmp, e))
             })
             .and_then(|_| fs::rename(&tmp, &host).map_err(|e| Error::io(&host, e)));
@@ -348,13 +388,35 @@ impl Vault {
         Ok(host)
     }
 
-    /// Creates a named pipe `name` in `dir` (a fifo has no content to
-    /// encrypt; only its name is).
-    pub fn mkfifo(&self, dir: &Dir, name: &[u8], mode: u32) -> Result<PathBuf> {
+    /// Creates node `name` in `dir`: a fifo, socket or device (`rdev`, as
+    /// in `st_rdev`) has no content to encrypt; only its name is. The mode
+    /// is set exactly, whatever this process's umask.
+    pub fn mknode(
+        &self,
+        dir: &Dir,
+        name: &[u8],
+        node: NodeKind,
+        mode: u32,
+        rdev: u64,
+    ) -> Result<PathBuf> {
         let (enc, host) = self.encode(dir, name)?;
         refuse_existing(&host)?;
         self.prepare_name(&enc, dir)?;
-        crate::sys::mkfifo(&host, mode).map_err(|e| Error::io(&host, e))?;
+        let rdev = if node.is_device() { rdev } else { 0 };
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &host,
+            node.file_type(),
+            rustix::fs::Mode::from_raw_mode(mode & 0o7777),
+            rdev,
+        )
+        .map_err(|e| match e {
+            rustix::io::Errno::EXIST => Error::Exists(host.clone()),
+            e => Error::io(&host, e.into()),
+        })?;
+        crate::hostattr::Pinned::open_as(&host, Kind::Node(node))
+            .and_then(|p| p.chmod(mode))
+            .map_err(|e| Error::io(&host, e))?;
         Ok(host)
     }
 
@@ -388,7 +450,7 @@ pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 fn read_dirid(cipher: &VaultCipher, dir_host: &Path, at: NameContext<'_>) -> Result<DirId> {
     let path = dir_host.join(DIRID_FILE);
-    let bytes = fs::read(&path).map_err(|e| match e.kind() {
+    let bytes = keys::read_regular(&path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::Damaged {
             host: path.clone(),
             source: vault_core::Error::DirId("it is missing"),
@@ -408,7 +470,7 @@ fn read_dirid(cipher: &VaultCipher, dir_host: &Path, at: NameContext<'_>) -> Res
 
 pub(crate) fn read_long_name(host: &Path, entry: &str) -> Result<String> {
     let side = host.with_file_name(format!("{entry}{LONG_NAME_SUFFIX}"));
-    let full = fs::read(&side).map_err(|e| Error::Damaged {
+    let full = keys::read_regular(&side).map_err(|e| Error::Damaged {
         host: side.clone(),
         source: vault_core::Error::NameEncoding(if e.kind() == std::io::ErrorKind::NotFound {
             "long-name side file is missing"

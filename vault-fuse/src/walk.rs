@@ -3,7 +3,7 @@
 //! what to do with each intact entry.
 
 use crate::hostfile::HostFile;
-use crate::tree::{join_plain, Dir, Entry, Kind, Listed, Vault};
+use crate::tree::{join_plain, Dir, Entry, Kind, Listed, NodeKind, Vault};
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 use vault_core::ContentFile;
@@ -50,8 +50,8 @@ pub trait Visitor {
     fn file(&mut self, plain: &Path, entry: &Entry, file: ContentFile<HostFile>) -> Result<()>;
     /// A symlink and its decrypted target.
     fn symlink(&mut self, plain: &Path, entry: &Entry, target: &[u8]) -> Result<()>;
-    /// A named pipe.
-    fn fifo(&mut self, _plain: &Path, _entry: &Entry) -> Result<()> {
+    /// A node without content: fifo, socket or device.
+    fn node(&mut self, _plain: &Path, _entry: &Entry, _node: NodeKind) -> Result<()> {
         Ok(())
     }
     /// Something damaged.
@@ -88,7 +88,7 @@ fn walk_dir(vault: &Vault, dir: &Dir, plain: &Path, v: &mut dyn Visitor) -> Resu
             Kind::Symlink => vault
                 .readlink(dir, &entry.name)
                 .and_then(|t| v.symlink(&path, &entry, &t)),
-            Kind::Fifo => v.fifo(&path, &entry),
+            Kind::Node(n) => v.node(&path, &entry, n),
         };
         match res {
             Err(e) if e.is_damage() => v.damaged(Damage::from_error(Some(&path), &e)),

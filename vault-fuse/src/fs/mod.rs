@@ -24,7 +24,7 @@ mod xattr;
 pub use crate::lock::{wait_unlocked, LOCK_FILE};
 pub use session::{daemonize, run, unmount, Daemon, MountConfig, MountEnd};
 
-use crate::tree::{Dir, Kind, Vault};
+use crate::tree::{Dir, Kind, NodeKind, Vault};
 use fuser::{Errno, FileAttr, FileType};
 use handles::{Handles, OpenFile};
 use inodes::{InoMap, InodeTable, Link, ROOT};
@@ -91,6 +91,21 @@ fn to_errno(e: &std::io::Error) -> Errno {
     Errno::from_i32(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
+/// A host `st_rdev` in the 32-bit encoding of the FUSE protocol (the
+/// kernel's `new_encode_dev`, include/linux/kdev_t.h: minor's low 8 bits,
+/// then 12 bits of major, then minor's high 12 bits).
+fn fuse_rdev(rdev: u64) -> u32 {
+    let (major, minor) = (rustix::fs::major(rdev), rustix::fs::minor(rdev));
+    (minor & 0xff) | ((major & 0xfff) << 8) | ((minor & !0xff) << 12)
+}
+
+/// A FUSE protocol device number (`new_decode_dev`) as a host `dev_t`.
+fn host_rdev(rdev: u32) -> u64 {
+    let major = (rdev & 0xfff00) >> 8;
+    let minor = (rdev & 0xff) | ((rdev >> 12) & 0xfff00);
+    rustix::fs::makedev(major, minor)
+}
+
 fn time(secs: i64, nsecs: i64) -> SystemTime {
     if secs >= 0 {
         UNIX_EPOCH + Duration::new(secs as u64, nsecs as u32)
@@ -104,7 +119,10 @@ fn file_type(kind: Kind) -> FileType {
         Kind::File => FileType::RegularFile,
         Kind::Dir => FileType::Directory,
         Kind::Symlink => FileType::Symlink,
-        Kind::Fifo => FileType::NamedPipe,
+        Kind::Node(NodeKind::Fifo) => FileType::NamedPipe,
+        Kind::Node(NodeKind::Socket) => FileType::Socket,
+        Kind::Node(NodeKind::CharDevice) => FileType::CharDevice,
+        Kind::Node(NodeKind::BlockDevice) => FileType::BlockDevice,
     }
 }
 
@@ -294,7 +312,7 @@ impl VaultFs {
                 (m.len() * 3 / 4).saturating_sub(1 + self.vault.cipher().suite().overhead() as u64)
             }
             Kind::Dir => m.len(),
-            Kind::Fifo => 0,
+            Kind::Node(_) => 0,
         }
     }
 
@@ -312,7 +330,7 @@ impl VaultFs {
             nlink: m.nlink() as u32,
             uid: m.uid(),
             gid: m.gid(),
-            rdev: 0,
+            rdev: fuse_rdev(m.rdev()),
             blksize: 65536,
             flags: 0,
         }

@@ -1,14 +1,16 @@
 //! Namespace operations: lookup, attributes, directory listings, mkdir,
-//! rmdir, unlink, mknod (fifos), symlinks, hard links and statfs.
+//! rmdir, unlink, mknod (files, fifos, sockets, and devices when the
+//! daemon runs as root), symlinks, hard links and statfs.
 
 use super::handles::DirEntry;
 use super::inodes::ROOT;
-use super::{to_errno, VaultFs};
-use crate::sys::{self, SetTime};
-use crate::tree::{Kind, Listed};
+use super::{host_rdev, to_errno, VaultFs};
+use crate::hostattr::{Pinned, SetTime};
+use crate::sys;
+use crate::tree::{Kind, Listed, NodeKind};
 use fuser::{Errno, FileAttr, TimeOrNow};
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::time::UNIX_EPOCH;
 use vault_core::{NameContext, BINDING_SLOTS, DIRID_FILE};
 
@@ -178,7 +180,8 @@ impl VaultFs {
         let res = match fs::remove_file(&idf) {
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
                 // A read-only directory may still be removed when empty.
-                fs::set_permissions(&tmp, fs::Permissions::from_mode(0o700))
+                Pinned::open_as(&tmp, Kind::Dir)
+                    .and_then(|p| p.chmod(0o700))
                     .and_then(|_| fs::remove_file(&idf))
             }
             r => r,
@@ -238,29 +241,28 @@ impl VaultFs {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn do_mknod(
         &self,
         parent: u64,
         name: &[u8],
         mode: u32,
+        rdev: u32,
         uid: u32,
         gid: u32,
     ) -> Result<FileAttr, Errno> {
         self.check_writable()?;
         let dir = self.dir(parent)?;
-        let kind = match mode & libc::S_IFMT {
-            libc::S_IFIFO => {
-                let (enc, host) = self.vault.encode(&dir, name).map_err(|e| self.fail(e))?;
-                if fs::symlink_metadata(&host).is_ok() {
-                    return Err(Errno::EEXIST);
-                }
-                self.vault
-                    .prepare_name(&enc, &dir)
-                    .map_err(|e| self.fail(e))?;
-                sys::mkfifo(&host, mode & 0o7777).map_err(io)?;
-                Kind::Fifo
-            }
-            libc::S_IFREG | 0 => {
+        let node = match mode & libc::S_IFMT {
+            libc::S_IFREG | 0 => None,
+            libc::S_IFIFO => Some(NodeKind::Fifo),
+            libc::S_IFSOCK => Some(NodeKind::Socket),
+            libc::S_IFCHR => Some(NodeKind::CharDevice),
+            libc::S_IFBLK => Some(NodeKind::BlockDevice),
+            _ => return Err(Errno::EINVAL),
+        };
+        let kind = match node {
+            None => {
                 drop(
                     self.vault
                         .create_file(&dir, name, mode & 0o7777)
@@ -268,8 +270,16 @@ impl VaultFs {
                 );
                 Kind::File
             }
-            // Devices and sockets have no place in an encrypted vault.
-            _ => return Err(Errno::EPERM),
+            // The kernel lets only callers with CAP_MKNOD ask for a device
+            // node; a daemon not running as root cannot make one on the
+            // host either (as gocryptfs), so says so before touching it.
+            Some(n) if n.is_device() && !self.as_root => return Err(Errno::EPERM),
+            Some(n) => {
+                self.vault
+                    .mknode(&dir, name, n, mode & 0o7777, host_rdev(rdev))
+                    .map_err(|e| self.fail(e))?;
+                Kind::Node(n)
+            }
         };
         let (_, host) = self.vault.encode(&dir, name).map_err(|e| self.fail(e))?;
         self.give_to(&host, uid, gid)?;
@@ -308,7 +318,7 @@ impl VaultFs {
     pub(crate) fn do_link(&self, ino: u64, parent: u64, name: &[u8]) -> Result<FileAttr, Errno> {
         self.check_writable()?;
         let kind = self.kind_of(ino)?;
-        if !matches!(kind, Kind::File | Kind::Fifo) {
+        if !matches!(kind, Kind::File | Kind::Node(_)) {
             // A symlink's target is sealed to its one name; directories
             // cannot be hard-linked.
             return Err(Errno::EPERM);
@@ -374,18 +384,27 @@ impl VaultFs {
             || a.atime.is_some()
             || a.mtime.is_some()
         {
+            // Through a descriptor pinned to the entry, never its path: a
+            // symlink swapped in for the host entry while mounted must not
+            // carry the change to a file outside the vault.
             let host = self.host_of(ino)?;
+            let p = Pinned::open_as(&host, kind).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::InvalidData {
+                    tracing::warn!("setattr: {e}");
+                }
+                io(e)
+            })?;
             if let Some(mode) = a.mode {
                 if kind != Kind::Symlink {
-                    fs::set_permissions(&host, fs::Permissions::from_mode(mode & 0o7777))
-                        .map_err(io)?;
+                    p.chmod(mode).map_err(io)?;
                 }
             }
             if a.uid.is_some() || a.gid.is_some() {
-                std::os::unix::fs::lchown(&host, a.uid, a.gid).map_err(io)?;
+                p.chown(a.uid, a.gid).map_err(io)?;
             }
             if a.atime.is_some() || a.mtime.is_some() {
-                sys::utimens(&host, set_time(a.atime), set_time(a.mtime)).map_err(io)?;
+                p.set_times(set_time(a.atime), set_time(a.mtime))
+                    .map_err(io)?;
             }
         }
         self.stat(ino)

@@ -183,7 +183,7 @@ impl Filesystem for VaultFs {
         name: &OsStr,
         mode: u32,
         umask: u32,
-        _rdev: u32,
+        rdev: u32,
         reply: ReplyEntry,
     ) {
         self.touch();
@@ -191,6 +191,7 @@ impl Filesystem for VaultFs {
             parent.0,
             name.as_bytes(),
             mode & !umask,
+            rdev,
             req.uid(),
             req.gid(),
         );

@@ -12,6 +12,7 @@
 
 use super::inodes::Link;
 use super::{to_errno, VaultFs};
+use crate::hostattr::{Pinned, SetTime};
 use crate::hostfile::HostFile;
 use crate::sys;
 use crate::tree::{Dir, Kind};
@@ -27,16 +28,18 @@ fn io(e: std::io::Error) -> Errno {
 
 /// Opens `host` read-write; when its mode forbids that to its owner (a
 /// read-only file of a daemon not running as root), adds the owner's
-/// write bit for the open and restores the mode right after.
+/// write bit for the open and restores the mode right after. Never
+/// through a symlink swapped in for the entry: the mode change and the
+/// open go through a descriptor pinned to the entry.
 pub(crate) fn open_rw_forced(host: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::PermissionsExt;
-    let open = || OpenOptions::new().read(true).write(true).open(host);
-    match open() {
+    let mut rw = OpenOptions::new();
+    rw.read(true).write(true);
+    match keys::open_regular(host, &rw) {
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-            let mode = fs::metadata(host)?.permissions().mode() & 0o7777;
-            fs::set_permissions(host, fs::Permissions::from_mode(mode | 0o600))?;
-            let f = open();
-            fs::set_permissions(host, fs::Permissions::from_mode(mode))?;
+            let p = Pinned::open_as(host, Kind::File)?;
+            p.chmod(p.mode() | 0o600)?;
+            let f = p.reopen(&rw);
+            p.chmod(p.mode())?;
             f
         }
         r => r,
@@ -181,7 +184,7 @@ impl VaultFs {
                 })
             }
             Kind::Symlink => self.move_symlink(&sm, &shost, &dhost, &mv),
-            Kind::Fifo => fs::rename(&shost, &dhost).map_err(io),
+            Kind::Node(_) => fs::rename(&shost, &dhost).map_err(io),
         };
         if let Some(tmp) = aside {
             if res.is_err() {
@@ -308,12 +311,13 @@ impl VaultFs {
             .map_err(|e| self.fail_content(src, e))?;
         let tmp = self.vault.temp_entry(mv.to_dir).map_err(|e| self.fail(e))?;
         std::os::unix::fs::symlink(&resealed, &tmp).map_err(io)?;
-        let _ = std::os::unix::fs::lchown(&tmp, Some(sm.uid()), Some(sm.gid()));
-        let _ = sys::utimens(
-            &tmp,
-            sys::SetTime::At(sm.atime(), sm.atime_nsec()),
-            sys::SetTime::At(sm.mtime(), sm.mtime_nsec()),
-        );
+        if let Ok(p) = Pinned::open_as(&tmp, Kind::Symlink) {
+            let _ = p.chown(Some(sm.uid()), Some(sm.gid()));
+            let _ = p.set_times(
+                SetTime::At(sm.atime(), sm.atime_nsec()),
+                SetTime::At(sm.mtime(), sm.mtime_nsec()),
+            );
+        }
         if let Err(e) = fs::rename(&tmp, dest) {
             let _ = fs::remove_file(&tmp);
             return Err(io(e));
@@ -350,7 +354,7 @@ impl VaultFs {
                     .map_err(|e| self.fail(e))
             }
             Kind::Symlink => self.reseal_symlink(m, now, now, mv),
-            Kind::Fifo => Ok(()),
+            Kind::Node(_) => Ok(()),
         }
     }
 }

@@ -8,7 +8,6 @@ use super::{to_errno, VaultFs};
 use crate::sys;
 use crate::tree::Kind;
 use fuser::Errno;
-use std::fs::File;
 use std::io::Read;
 use vault_core::{Header, XattrObject, HEADER_LEN};
 
@@ -42,7 +41,8 @@ impl VaultFs {
                     Some(o) => o.read().header().file_id,
                     None => {
                         let mut hb = [0u8; HEADER_LEN];
-                        File::open(&host)
+                        // Not through a symlink or fifo swapped in for it.
+                        keys::open_regular(&host, std::fs::OpenOptions::new().read(true))
                             .and_then(|mut f| f.read_exact(&mut hb))
                             .map_err(|e| to_errno(&e))?;
                         Header::parse(&hb)
@@ -52,8 +52,9 @@ impl VaultFs {
                 };
                 Object::File(id)
             }
-            // Linux keeps user.* attributes off symlinks and fifos.
-            Kind::Symlink | Kind::Fifo => return Err(Errno::EPERM),
+            // Linux keeps user.* attributes off symlinks, fifos, sockets
+            // and devices.
+            Kind::Symlink | Kind::Node(_) => return Err(Errno::EPERM),
         };
         Ok((obj, host))
     }

@@ -85,7 +85,7 @@ impl Mover<'_> {
     /// and returns its ID.
     fn rebind_dir(&self, host: &Path, at: NameContext<'_>) -> Result<DirId> {
         let path = host.join(DIRID_FILE);
-        let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        let bytes = keys::read_regular(&path).map_err(|e| Error::io(&path, e))?;
         if bytes.len() != DIRID_LEN {
             return Err(Error::Damaged {
                 host: path,

@@ -6,8 +6,8 @@ use crate::{secrets, Outcome};
 use anyhow::{bail, Context, Result};
 use keys::{KdfParams, Keystore, Unsealed};
 use std::path::Path;
+use vault::{Damage, Vault, VaultLock};
 use vault_core::{Suite, VaultCipher};
-use vault_fuse::{Damage, Vault, VaultLock};
 
 /// Loads the keystore of `vault` and unseals it with the passphrase from
 /// the usual sources.
@@ -147,7 +147,7 @@ pub fn init(a: InitArgs) -> Result<Outcome> {
         for name in own {
             let _ = std::fs::remove_file(vault.join(name));
         }
-        let _ = std::fs::remove_file(vault.join(vault_fuse::LOCK_FILE));
+        let _ = std::fs::remove_file(vault.join(vault::LOCK_FILE));
         drop(lock);
         if created_dir {
             let _ = std::fs::remove_dir(vault);
@@ -180,12 +180,12 @@ pub fn init(a: InitArgs) -> Result<Outcome> {
 fn lock_offline(vault: &Path, writes: bool) -> Result<Option<VaultLock>> {
     // Read-only commands never create the lock file (init makes it); a
     // vault without one cannot be mounted at this moment anyway.
-    if !Keystore::exists(vault) || (!writes && !vault.join(vault_fuse::fs::LOCK_FILE).exists()) {
+    if !Keystore::exists(vault) || (!writes && !vault.join(vault::LOCK_FILE).exists()) {
         return Ok(None);
     }
     match VaultLock::acquire(vault) {
         Ok(l) => Ok(Some(l)),
-        Err(vault_fuse::Error::Io { source, .. })
+        Err(vault::Error::Io { source, .. })
             if !writes
                 && matches!(
                     source.kind(),
@@ -205,7 +205,7 @@ pub fn import(a: ImportArgs) -> Result<Outcome> {
     let _lock = lock_offline(&a.vault, true)?;
     let vault = open_vault(&a.vault, &a.unlock)?;
     let bar = Bar::new("importing");
-    let report = vault_fuse::import(&vault, &a.src_dir, &bar)?;
+    let report = vault::import(&vault, &a.src_dir, &bar)?;
     bar.finish();
     for (path, why) in &report.skipped {
         eprintln!("pivault: skipped {}: {why}", path.display());
@@ -240,7 +240,7 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
     let _lock = lock_offline(&a.vault, false)?;
     let vault = open_vault(&a.vault, &a.unlock)?;
     let bar = Bar::new("exporting");
-    let report = vault_fuse::export(&vault, &a.dest_dir, &bar)?;
+    let report = vault::export(&vault, &a.dest_dir, &bar)?;
     bar.finish();
     print_damage(&report.damaged);
     for (path, why) in &report.skipped {
@@ -269,7 +269,7 @@ pub fn fsck(a: FsckArgs) -> Result<Outcome> {
     let _lock = lock_offline(&a.vault, false)?;
     let vault = open_vault(&a.vault, &a.unlock)?;
     let bar = Bar::new("checking");
-    let report = vault_fuse::fsck(&vault, &bar)?;
+    let report = vault::fsck(&vault, &bar)?;
     bar.finish();
     if a.json {
         let damaged: Vec<_> = report

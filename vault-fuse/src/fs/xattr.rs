@@ -6,9 +6,9 @@
 
 use super::{to_errno, VaultFs};
 use crate::sys;
-use crate::tree::Kind;
 use fuser::Errno;
 use std::io::Read;
+use vault::Kind;
 use vault_core::{Header, XattrObject, HEADER_LEN};
 
 fn enodata() -> Errno {

@@ -3,7 +3,7 @@
 use crate::cli::{Cipher, ExportArgs, FsckArgs, ImportArgs, InitArgs, Unlock};
 use crate::progress::Bar;
 use crate::{secrets, Outcome};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use keys::{KdfParams, Keystore, Unsealed};
 use std::path::Path;
 use vault::{Damage, Vault, VaultLock};
@@ -75,27 +75,7 @@ pub fn kdf_params(insecure: bool) -> KdfParams {
 
 pub fn init(a: InitArgs) -> Result<Outcome> {
     let vault = &a.vault;
-    match std::fs::read_dir(vault) {
-        Ok(mut rd) => {
-            if Keystore::exists(vault) {
-                bail!(
-                    "{} is already a pivault vault; `init` never overwrites a keystore",
-                    vault.display()
-                );
-            }
-            if rd.next().is_some() {
-                bail!(
-                    "{} is not empty; `init` needs a new or empty directory",
-                    vault.display()
-                );
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
-            bail!("{} is not a directory", vault.display())
-        }
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", vault.display())),
-    }
+    Vault::check_creatable(vault)?;
     let suite = match a.cipher {
         Some(Cipher::AesGcm) => Suite::Aes256Gcm,
         Some(Cipher::Xchacha) => Suite::XChaCha20Poly1305,
@@ -103,58 +83,8 @@ pub fn init(a: InitArgs) -> Result<Outcome> {
     };
     let pass = secrets::for_init(a.passphrase_file.as_deref())?;
     let weak = keys::check_new_passphrase(&pass, vault, a.allow_weak_passphrase)?;
-    let created_dir = match std::fs::create_dir(vault) {
-        Ok(()) => true,
-        // Made by another init at the same moment: the lock below decides.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
-        Err(e) => return Err(e).with_context(|| format!("cannot create {}", vault.display())),
-    };
-    // Take the directory before writing anything: two inits on one empty
-    // directory cannot both get here, and the one that does not has
-    // created nothing, so its rollback below never removes the other's
-    // files.
-    let lock = match VaultLock::create_new(vault) {
-        Ok(lock) => lock,
-        Err(e) => {
-            if created_dir {
-                // Only if still empty: the other init may be filling it.
-                let _ = std::fs::remove_dir(vault);
-            }
-            return Err(e.into());
-        }
-    };
-    // What init writes and a failed init removes: only those that were not
-    // there when it took the directory (never anything another run made).
-    let own = [
-        keys::KEYSTORE_FILE,
-        vault_core::DIRID_FILE,
-        keys::audit::AUDIT_FILE,
-    ]
-    .into_iter()
-    .filter(|n| std::fs::symlink_metadata(vault.join(n)).is_err())
-    .collect::<Vec<_>>();
     let kdf = kdf_params(a.insecure_test_kdf);
-    let res = Keystore::create(vault, suite, &pass, kdf)
-        .map_err(anyhow::Error::from)
-        .and_then(|(_, keyring)| {
-            Vault::init(vault, &VaultCipher::new(keyring.clone(), suite))?;
-            crate::auditcmd::record(vault, Some(&keyring), keys::audit::Event::new("init"));
-            Ok(())
-        });
-    if let Err(e) = res {
-        // Leave the directory as it was found: remove what this run made,
-        // the lock file last.
-        for name in own {
-            let _ = std::fs::remove_file(vault.join(name));
-        }
-        let _ = std::fs::remove_file(vault.join(vault::LOCK_FILE));
-        drop(lock);
-        if created_dir {
-            let _ = std::fs::remove_dir(vault);
-        }
-        return Err(e);
-    }
-    drop(lock);
+    Vault::create(vault, suite, &pass, kdf)?;
     if a.insecure_test_kdf {
         eprintln!("pivault: warning: this vault's passphrase slot uses test-only Argon2id parameters; never keep real data in it");
     }

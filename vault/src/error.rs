@@ -47,6 +47,15 @@ pub enum Error {
     /// the vault until it is finished.
     #[error("{0}: a move of the vault's names to a new key was interrupted; finish it with `pivault reencrypt {0} --retire` (nothing was changed)")]
     TreeMovePending(PathBuf),
+    /// The directory already holds a vault.
+    #[error("{0} is already a pivault vault; creating one never overwrites a keystore")]
+    AlreadyVault(PathBuf),
+    /// The path is not a directory.
+    #[error("{0} is not a directory")]
+    NotADirectory(PathBuf),
+    /// A keystore or audit-log operation failed.
+    #[error(transparent)]
+    Keys(keys::Error),
     /// A crypto operation failed for a reason other than damage.
     #[error(transparent)]
     Core(vault_core::Error),

@@ -10,10 +10,12 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod create;
 mod error;
 mod fsck;
 pub mod hostattr;
 mod hostfile;
+pub mod layout;
 mod lock;
 mod reencrypt;
 mod retree;
@@ -25,11 +27,12 @@ mod walk;
 pub use error::{Error, Result};
 pub use fsck::{fsck, FsckReport};
 pub use hostfile::HostFile;
+pub use layout::TEMP_PREFIX;
 pub use lock::{wait_unlocked, VaultLock, LOCK_FILE};
 pub use reencrypt::{census, reencrypt, Census, ReencryptProgress, ReencryptReport};
 pub use retree::{move_tree, TreeMoveReport};
 pub use transfer::{export, import, Report};
-pub use tree::{join_plain, Dir, Entry, Kind, Listed, NodeKind, Vault, TEMP_PREFIX};
+pub use tree::{join_plain, Dir, Entry, Kind, Listed, NodeKind, Vault};
 pub use walk::{walk, Damage, Visitor};
 
 /// Progress of a long operation, in plaintext bytes. The CLI draws a bar;

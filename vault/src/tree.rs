@@ -15,17 +15,7 @@ use vault_core::{
     VaultCipher, DIRID_FILE, DIRID_LEN, LONG_NAME_PREFIX, LONG_NAME_SUFFIX, ROOT_PARENT,
 };
 
-/// Host files in the vault root that belong to pivault, not to the tree.
-pub(crate) const ROOT_FILES: &[&str] = &[
-    "pivault.keystore",
-    "audit.log",
-    "pivault.lock",
-    "pivault.keystore.lock",
-    "pivault.tls-keys",
-];
-/// Prefix of temporary entries (never a valid encrypted name: base64url has
-/// no dot).
-pub const TEMP_PREFIX: &str = ".pivault-tmp-";
+pub(crate) use crate::layout::{ROOT_FILES, TEMP_PREFIX};
 
 /// A directory of the vault: where it is on the host and its ID.
 #[derive(Clone, Debug, PartialEq, Eq)]

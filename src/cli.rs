@@ -140,6 +140,11 @@ pub struct ExportArgs {
     pub dest_dir: PathBuf,
     #[command(flatten)]
     pub unlock: Unlock,
+    /// Restore setuid, setgid and sticky bits. Off by default: modes in the
+    /// vault directory are not authenticated, so anyone who can write it
+    /// could otherwise make an exported file setuid
+    #[arg(long)]
+    pub keep_special_bits: bool,
 }
 
 #[derive(Args, Debug)]

@@ -170,11 +170,21 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
     let _lock = lock_offline(&a.vault, false)?;
     let vault = open_vault(&a.vault, &a.unlock)?;
     let bar = Bar::new("exporting");
-    let report = vault::export(&vault, &a.dest_dir, &bar)?;
+    let opts = vault::ExportOptions {
+        keep_special_bits: a.keep_special_bits,
+    };
+    let report = vault::export(&vault, &a.dest_dir, opts, &bar)?;
     bar.finish();
     print_damage(&report.damaged);
     for (path, why) in &report.skipped {
         eprintln!("pivault: skipped {}: {why}", path.display());
+    }
+    if !report.special_bits_dropped.is_empty() {
+        eprintln!(
+            "pivault: {} exported entries had setuid, setgid or sticky bits in the vault; they were not restored (modes in the vault directory are not authenticated). If you trust that directory, export again with --keep-special-bits. First: {}",
+            report.special_bits_dropped.len(),
+            report.special_bits_dropped[0].display()
+        );
     }
     eprintln!(
         "Exported {} files ({} bytes), {} directories, {} symlinks to {}",

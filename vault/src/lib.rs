@@ -31,7 +31,7 @@ pub use layout::TEMP_PREFIX;
 pub use lock::{wait_unlocked, VaultLock, LOCK_FILE};
 pub use reencrypt::{census, reencrypt, Census, ReencryptProgress, ReencryptReport};
 pub use retree::{move_tree, TreeMoveReport};
-pub use transfer::{export, import, Report};
+pub use transfer::{export, import, ExportOptions, Report};
 pub use tree::{join_plain, Dir, Entry, Kind, Listed, NodeKind, Vault};
 pub use walk::{walk, Damage, Visitor};
 

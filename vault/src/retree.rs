@@ -338,7 +338,7 @@ mod tests {
         .unwrap();
         let out = tempfile::tempdir().unwrap();
         let dest = out.path().join("x");
-        let r = crate::export(&v, &dest, &crate::NoProgress).unwrap();
+        let r = crate::export(&v, &dest, Default::default(), &crate::NoProgress).unwrap();
         assert!(r.damaged.is_empty(), "{:?}", r.damaged);
         let mut map = BTreeMap::new();
         fn walk(base: &Path, p: &Path, map: &mut BTreeMap<String, Vec<u8>>) {

@@ -57,3 +57,20 @@ pub mod watch;
 pub use config::Config;
 pub use error::{Error, Result};
 pub use server::{run_blocking, Gateway};
+
+/// Entry points for the fuzz targets (`fuzz/`): the gateway's own checks
+/// of a request head, before routing. Not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Runs the request checks (method, Host, path dot segments, header
+    /// names); true when the request would be let through.
+    pub fn check<B>(req: &hyper::Request<B>) -> bool {
+        crate::request::check(req).is_ok()
+    }
+
+    /// Resolves a path's dot segments; `Ok(None)` when it had none.
+    pub fn normalise(path: &str) -> Result<Option<String>, ()> {
+        crate::request::normalise(path).map_err(|_| ())
+    }
+}
+

@@ -214,4 +214,3 @@ pub mod fuzzing {
         Ok(parts.iter().map(|p| p.text.len()).sum())
     }
 }
-

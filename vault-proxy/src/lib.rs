@@ -45,6 +45,7 @@ pub mod log;
 pub mod metrics;
 pub mod originate;
 pub mod redirect;
+mod refusal;
 mod request;
 pub mod server;
 mod session;

@@ -372,7 +372,7 @@ fn keystore_with_an_edited_but_rechecksummed_body() {
         ],
         &[
             "pivault.keystore",
-            "integrity tag does not match",
+            "by someone without the keys",
             "keys backup",
         ],
         &[&f.vault, &src],

@@ -161,5 +161,5 @@ fn a_holder_who_deletes_the_restricted_role_from_the_keystore_is_refused_by_the_
         .arg(&f.vault)
         .arg("--passphrase-file")
         .arg(&p1)));
-    assert_contains(&out.stderr, "integrity tag does not match");
+    assert_contains(&out.stderr, "by someone without the keys");
 }

@@ -105,6 +105,11 @@ pub(crate) struct SlotRecord {
     /// key to `public`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kwk: Option<String>,
+    /// Format 3: base64 of HMAC-SHA256 under the slot's authenticator key
+    /// over the canonical body without `mac` and without any slot's
+    /// `auth` (see `auth_input`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<String>,
     pub wrapped: String,
 }
 
@@ -223,7 +228,7 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<(u32, Body)> {
                 format!("slot {} does not have the members of its kind", s.id),
             ));
         }
-        let key_pair = s.public.is_some() || s.kwk.is_some();
+        let key_pair = s.public.is_some() || s.kwk.is_some() || s.auth.is_some();
         if version < 3 && key_pair {
             return Err(Error::corrupt(
                 path,
@@ -233,10 +238,16 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<(u32, Body)> {
                 ),
             ));
         }
-        if version >= 3 && s.wraps.is_none() && !(s.public.is_some() && s.kwk.is_some()) {
+        if version >= 3
+            && s.wraps.is_none()
+            && !(s.public.is_some() && s.kwk.is_some() && s.auth.is_some())
+        {
             return Err(Error::corrupt(
                 path,
-                format!("slot {} lacks its public key or wrapped key", s.id),
+                format!(
+                    "slot {} lacks its public key, wrapped key or authenticator",
+                    s.id
+                ),
             ));
         }
         if s.wraps.is_some() && key_pair {
@@ -300,6 +311,17 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<(u32, Body)> {
 pub(crate) fn mac_input(body: &Body) -> Vec<u8> {
     let mut b = body.clone();
     b.mac = None;
+    serde_json::to_vec(&b).expect("keystore body serializes")
+}
+
+/// What each slot's authenticator covers: the compact body without `mac`
+/// and without any slot's `auth`, after a per-slot prefix.
+pub(crate) fn auth_input(body: &Body) -> Vec<u8> {
+    let mut b = body.clone();
+    b.mac = None;
+    for s in &mut b.slots {
+        s.auth = None;
+    }
     serde_json::to_vec(&b).expect("keystore body serializes")
 }
 

@@ -93,7 +93,8 @@ impl Keystore {
             .map_err(|e| Error::BadRecipient(format!("age encryption failed: {e}")))?;
         let salt = vault_core::random::array::<16>()?;
         let kek = kek(secret.expose(), &salt)?;
-        let (wrapped, public, _) = self.seal_new_identity(&kek, id, SlotKind::Escrow)?;
+        let (wrapped, public, _) =
+            self.seal_new_identity(&mut u.keyring, &kek, id, SlotKind::Escrow)?;
         let rec = SlotRecord {
             id,
             kind: SlotKind::Escrow,
@@ -111,6 +112,7 @@ impl Keystore {
             weak: false,
             public: Some(public),
             kwk: None,
+            auth: None,
             wrapped,
         };
         self.body.slots.push(rec);

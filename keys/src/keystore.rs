@@ -124,7 +124,7 @@ impl Keystore {
             },
         };
         let mut u = Unsealed::fresh(keyring)?;
-        ks.push_passphrase_slot(pass, kdf)?;
+        ks.push_passphrase_slot(&mut u.keyring, pass, kdf)?;
         let bytes = ks.serialize(&mut u)?;
         ks.read_digest = writelock::digest(&bytes);
         write_new(&ks.path, &bytes, FILE_MODE).map_err(|e| match e {
@@ -317,21 +317,27 @@ impl Keystore {
     /// the identity. The slot's `kwk` is written with the keystore.
     pub(crate) fn seal_new_identity(
         &self,
+        keyring: &mut Keyring,
         kek: &SecretKey,
         id: u32,
         kind: SlotKind,
     ) -> Result<(String, String, SlotIdentity)> {
         let identity = SlotIdentity::generate();
+        // The slot's authenticator key: sealed with the identity, and kept
+        // in the keyring so that any holder can re-tag the slot on a write.
+        let auth = SecretKey::random()?;
         let aead = Aead::new(self.suite, kek)?;
         let wrapped = B64.encode(aead.seal(
             &self.slot_aad(id, kind, SlotForm::KeyPair),
-            identity.sealed_form().expose(),
+            identity.sealed_form(&auth).expose(),
         )?);
+        keyring.set_slot_auth(id, auth);
         Ok((wrapped, identity.public(), identity))
     }
 
     pub(crate) fn new_passphrase_record(
         &self,
+        keyring: &mut Keyring,
         id: u32,
         pass: &Passphrase,
         kdf: KdfParams,
@@ -342,7 +348,8 @@ impl Keystore {
         kdf.validate()?;
         let salt = vault_core::random::array::<16>()?;
         let kek = kdf.derive(pass, &salt)?;
-        let (wrapped, public, identity) = self.seal_new_identity(&kek, id, SlotKind::Passphrase)?;
+        let (wrapped, public, identity) =
+            self.seal_new_identity(keyring, &kek, id, SlotKind::Passphrase)?;
         let rec = SlotRecord {
             id,
             kind: SlotKind::Passphrase,
@@ -357,14 +364,20 @@ impl Keystore {
             weak: self.is_weak_passphrase(pass),
             public: Some(public),
             kwk: None,
+            auth: None,
             wrapped,
         };
         Ok((rec, identity))
     }
 
-    fn push_passphrase_slot(&mut self, pass: &Passphrase, kdf: KdfParams) -> Result<u32> {
+    fn push_passphrase_slot(
+        &mut self,
+        keyring: &mut Keyring,
+        pass: &Passphrase,
+        kdf: KdfParams,
+    ) -> Result<u32> {
         let id = self.body.next_slot;
-        let (rec, _) = self.new_passphrase_record(id, pass, kdf)?;
+        let (rec, _) = self.new_passphrase_record(keyring, id, pass, kdf)?;
         self.body.slots.push(rec);
         self.body.next_slot = id + 1;
         Ok(id)
@@ -404,10 +417,15 @@ impl Keystore {
         }
         self.anchor_audit(u)?;
         self.wrap_kwk_for_all(u)?;
+        let ids: Vec<u32> = self.body.slots.iter().map(|s| s.id).collect();
+        u.keyring.retain_slot_auth(&ids);
         let aead = Aead::new(self.suite, u.kwk()?)?;
         self.body.keyring =
             Some(B64.encode(aead.seal(&self.keyring_aad(), u.keyring.to_bytes().expose())?));
         self.body.data_key_versions = u.keyring.versions();
+        // The slots' authenticators cover everything but themselves and
+        // the MAC, so they come last but one.
+        self.authenticate_slots(&u.keyring)?;
         self.body.mac = None;
         let tag = hmac::sign(&Self::mac_key(&u.keyring)?, &body::mac_input(&self.body));
         self.body.mac = Some(B64.encode(tag.as_ref()));
@@ -457,7 +475,7 @@ impl Keystore {
     ) -> Result<u32> {
         self.require_admin(u, "add a slot")?;
         self.begin_write(u)?;
-        let id = self.push_passphrase_slot(pass, kdf)?;
+        let id = self.push_passphrase_slot(&mut u.keyring, pass, kdf)?;
         if let Some(rec) = self.body.slots.last_mut() {
             rec.role = Some(role).filter(|r| *r != Role::Admin);
         }
@@ -489,9 +507,11 @@ impl Keystore {
             self.require_admin(u, "change another slot's passphrase")?;
         }
         self.begin_write(u)?;
-        let (mut rec, identity) = self.new_passphrase_record(id, pass, kdf)?;
+        let (mut rec, identity) = self.new_passphrase_record(&mut u.keyring, id, pass, kdf)?;
         if id == u.slot {
-            u.identity = Some(identity);
+            if let Some(auth) = u.keyring.slot_auth(id).cloned() {
+                u.identity = Some((identity, auth));
+            }
         }
         rec.policy = self.body.slots[pos].policy.clone();
         rec.role = self.body.slots[pos].role;

@@ -139,7 +139,8 @@ impl Keystore {
         let id = self.body.next_slot;
         let salt = vault_core::random::array::<16>()?;
         let kek = key.kek(&salt)?;
-        let (wrapped, public, _) = self.seal_new_identity(&kek, id, SlotKind::Recovery)?;
+        let (wrapped, public, _) =
+            self.seal_new_identity(&mut u.keyring, &kek, id, SlotKind::Recovery)?;
         let rec = SlotRecord {
             id,
             kind: SlotKind::Recovery,
@@ -154,6 +155,7 @@ impl Keystore {
             weak: false,
             public: Some(public),
             kwk: None,
+            auth: None,
             wrapped,
         };
         self.body.slots.push(rec);

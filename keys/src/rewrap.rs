@@ -13,7 +13,9 @@
 //! new KWK is refused, naming it (its holder's next unseal upgrades it).
 
 use crate::audit::{self, Event};
-use crate::body::{self, AuditAnchor, PreviousAuditKey, SlotForm, WRAPS_KEYRING, WRAPS_KWK};
+use crate::body::{
+    self, AuditAnchor, PreviousAuditKey, SlotForm, SlotRecord, WRAPS_KEYRING, WRAPS_KWK,
+};
 use crate::keystore::Keystore;
 use crate::slot_key::wrap_kwk_to;
 use crate::unseal::Unsealed;
@@ -48,16 +50,28 @@ impl Keystore {
             if let Ok(pos) = self.slot_index(u.slot) {
                 let (id, kind) = (self.body.slots[pos].id, self.body.slots[pos].kind);
                 if self.is_legacy(&self.body.slots[pos]) {
-                    let (wrapped, public, identity) = self.seal_new_identity(&kek, id, kind)?;
+                    let (wrapped, public, identity) =
+                        self.seal_new_identity(&mut u.keyring, &kek, id, kind)?;
                     let rec = &mut self.body.slots[pos];
                     rec.wrapped = wrapped;
                     rec.public = Some(public);
                     rec.wraps = None;
-                    u.identity = Some(identity);
+                    if let Some(auth) = u.keyring.slot_auth(id).cloned() {
+                        u.identity = Some((identity, auth));
+                    }
                 }
             }
         }
         if u.kwk.is_none() {
+            // Unsealed through a format-1 slot: its keyring copy is stale
+            // beside a sealed keyring (no authenticator keys of the other
+            // slots, an older audit key), so no change is made through it.
+            if self.body.keyring.is_some() {
+                return Err(Error::LegacySlot {
+                    slots: vec![u.slot],
+                    path: self.path.clone(),
+                });
+            }
             self.redraw_kwk(u)?;
         }
         Ok(())
@@ -153,6 +167,53 @@ impl Keystore {
         Ok(())
     }
 
+    /// Tags every format-3 slot with its authenticator (FORMAT.md §4.3):
+    /// HMAC-SHA256 under the slot's authenticator key over the slot's
+    /// prefix and the canonical body without `mac` and without any `auth`.
+    pub(crate) fn authenticate_slots(&mut self, keyring: &Keyring) -> Result<()> {
+        for s in &mut self.body.slots {
+            s.auth = None;
+        }
+        let input = body::auth_input(&self.body);
+        let path = self.path.clone();
+        for s in &mut self.body.slots {
+            if s.public.is_none() {
+                continue;
+            }
+            let key = keyring.slot_auth(s.id).ok_or_else(|| {
+                Error::corrupt(
+                    &path,
+                    format!("the keyring has no authenticator key for slot {}", s.id),
+                )
+            })?;
+            s.auth = Some(B64.encode(slot_auth_tag(key, s.id, &input).as_ref()));
+        }
+        Ok(())
+    }
+
+    /// Checks slot `rec`'s authenticator with the key its KEK sealed: the
+    /// keystore (its `kwk`, `keyring`, slots, everything but `mac`) was
+    /// written by a holder of the keyring, not assembled by a writer of
+    /// the directory, who can encrypt to a slot's public key but cannot
+    /// know this key.
+    pub(crate) fn check_slot_auth(&self, rec: &SlotRecord, key: &SecretKey) -> Result<()> {
+        let tag = rec
+            .auth
+            .as_deref()
+            .and_then(|t| B64.decode(t).ok())
+            .ok_or_else(|| {
+                Error::corrupt(&self.path, format!("slot {} has no authenticator", rec.id))
+            })?;
+        let input = body::auth_input(&self.body);
+        let k = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.expose());
+        ring::hmac::verify(&k, &slot_auth_message(rec.id, &input), &tag).map_err(|_| {
+            Error::corrupt(
+                &self.path,
+                format!("slot {}'s authenticator does not match: the keystore was assembled or edited by someone without the keys", rec.id),
+            )
+        })
+    }
+
     /// Sets the audit member: the verifying key of the keyring's signing
     /// key, the log's last record, and (when the signing key changed) the
     /// previous key with the record that handed the log over.
@@ -184,6 +245,21 @@ impl Keystore {
         });
         Ok(())
     }
+}
+
+const SLOT_AUTH_DOMAIN: &[u8] = b"pivault keystore slot auth v1";
+
+fn slot_auth_message(id: u32, input: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(SLOT_AUTH_DOMAIN.len() + 4 + input.len());
+    m.extend_from_slice(SLOT_AUTH_DOMAIN);
+    m.extend_from_slice(&id.to_be_bytes());
+    m.extend_from_slice(input);
+    m
+}
+
+fn slot_auth_tag(key: &SecretKey, id: u32, input: &[u8]) -> ring::hmac::Tag {
+    let k = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key.expose());
+    ring::hmac::sign(&k, &slot_auth_message(id, input))
 }
 
 /// Draws the keys a former holder of the keyring must stop knowing: a new

@@ -245,7 +245,8 @@ impl Keystore {
         }
         let salt = vault_core::random::array::<16>()?;
         let kek = kek(secret.expose(), &salt)?;
-        let (wrapped, public, _) = self.seal_new_identity(&kek, id, SlotKind::Shares)?;
+        let (wrapped, public, _) =
+            self.seal_new_identity(&mut u.keyring, &kek, id, SlotKind::Shares)?;
         let rec = SlotRecord {
             id,
             kind: SlotKind::Shares,
@@ -265,6 +266,7 @@ impl Keystore {
             weak: false,
             public: Some(public),
             kwk: None,
+            auth: None,
             wrapped,
         };
         self.body.slots.push(rec);

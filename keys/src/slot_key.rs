@@ -41,16 +41,26 @@ impl SlotIdentity {
         self.0.to_public().to_string()
     }
 
-    /// The bytes a slot's KEK seals: the identity's standard encoding.
-    pub(crate) fn sealed_form(&self) -> SecretBytes {
-        SecretBytes::new(self.0.to_string().expose_secret().as_bytes().to_vec())
+    /// The bytes a slot's KEK seals: the slot's authenticator key (32
+    /// bytes), then the identity's standard encoding.
+    pub(crate) fn sealed_form(&self, auth: &SecretKey) -> SecretBytes {
+        let text = self.0.to_string();
+        let text = text.expose_secret().as_bytes();
+        let mut out = SecretBytes::new(Vec::with_capacity(32 + text.len()));
+        out.expose_mut().extend_from_slice(auth.expose());
+        out.expose_mut().extend_from_slice(text);
+        out
     }
 
-    /// Reads the bytes a slot's KEK opened; `None` when they are not an
-    /// age X25519 identity.
-    pub(crate) fn from_sealed_form(bytes: &[u8]) -> Option<SlotIdentity> {
-        let text = std::str::from_utf8(bytes).ok()?;
-        age::x25519::Identity::from_str(text).ok().map(SlotIdentity)
+    /// Reads the bytes a slot's KEK opened: the authenticator key and the
+    /// identity; `None` when they are not that.
+    pub(crate) fn from_sealed_form(bytes: &[u8]) -> Option<(SecretKey, SlotIdentity)> {
+        let auth = SecretKey::from_slice(bytes.get(..32)?)?;
+        let text = std::str::from_utf8(&bytes[32..]).ok()?;
+        let identity = age::x25519::Identity::from_str(text)
+            .ok()
+            .map(SlotIdentity)?;
+        Some((auth, identity))
     }
 
     /// Opens a slot's `kwk` member (base64 of an age file) into the KWK;

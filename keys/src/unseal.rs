@@ -27,9 +27,10 @@ pub struct Unsealed {
     /// The keyring wrapping key, when the slot led to one (not a format-1
     /// slot, which seals the keyring itself).
     pub(crate) kwk: Option<SecretKey>,
-    /// The slot's X25519 identity (format 3): how a running process
-    /// follows a KWK another process re-drew.
-    pub(crate) identity: Option<SlotIdentity>,
+    /// The slot's X25519 identity and authenticator key (format 3), as
+    /// its KEK sealed them: how a running process follows a KWK another
+    /// process re-drew, and checks that a holder of the keys re-drew it.
+    pub(crate) identity: Option<(SlotIdentity, SecretKey)>,
     /// The KEK of a slot carried over from format 1 or 2, kept so the next
     /// write can give the slot a key pair.
     pub(crate) upgrade_kek: Option<SecretKey>,
@@ -71,8 +72,9 @@ impl Unsealed {
 /// What a slot's KEK opened.
 enum Opened {
     Wrong,
-    /// Format 3: the slot's identity, and the KWK it opened.
-    KeyPair(SlotIdentity, SecretKey),
+    /// Format 3: the slot's identity, its authenticator key, and the KWK
+    /// it opened.
+    KeyPair(SlotIdentity, SecretKey, SecretKey),
     /// Format 2: the KWK.
     Kwk(SecretKey),
     /// Format 1: the keyring.
@@ -156,7 +158,9 @@ impl Keystore {
             Opened::Wrong => return Ok(None),
             Opened::Keyring(k) => (k, None, None, Some(kek)),
             Opened::Kwk(kwk) => (self.open_keyring(&kwk)?, Some(kwk), None, Some(kek)),
-            Opened::KeyPair(id, kwk) => (self.open_keyring(&kwk)?, Some(kwk), Some(id), None),
+            Opened::KeyPair(id, auth, kwk) => {
+                (self.open_keyring(&kwk)?, Some(kwk), Some((id, auth)), None)
+            }
         };
         self.check_mac(&keyring)?;
         Ok(Some(Unsealed {
@@ -194,17 +198,19 @@ impl Keystore {
             }
             SlotForm::Kwk => Ok(Opened::Kwk(self.kwk_from(rec.id, plain.expose())?)),
             SlotForm::KeyPair => {
-                let identity = SlotIdentity::from_sealed_form(plain.expose()).ok_or_else(|| {
-                    Error::corrupt(
-                        &self.path,
-                        format!(
-                            "slot {} holds something other than an X25519 identity",
-                            rec.id
-                        ),
-                    )
-                })?;
+                let (auth, identity) =
+                    SlotIdentity::from_sealed_form(plain.expose()).ok_or_else(|| {
+                        Error::corrupt(
+                            &self.path,
+                            format!(
+                                "slot {} holds something other than an X25519 identity",
+                                rec.id
+                            ),
+                        )
+                    })?;
+                self.check_slot_auth(rec, &auth)?;
                 let kwk = self.kwk_of_slot(rec, &identity)?;
-                Ok(Opened::KeyPair(identity, kwk))
+                Ok(Opened::KeyPair(identity, auth, kwk))
             }
         }
     }
@@ -278,10 +284,11 @@ impl Keystore {
                     .iter()
                     .find(|s| s.id == u.slot)
                     .ok_or(Error::SlotGone(u.slot))?;
-                if rec.public.as_deref() != Some(identity.public().as_str()) {
+                if rec.public.as_deref() != Some(identity.0.public().as_str()) {
                     return Err(Error::SlotGone(u.slot));
                 }
-                fresh.kwk_of_slot(rec, identity)?
+                fresh.check_slot_auth(rec, &identity.1)?;
+                fresh.kwk_of_slot(rec, &identity.0)?
             }
             None => u.kwk()?.clone(),
         };

@@ -84,6 +84,9 @@ struct DocSlot {
     /// Format 3: base64 of an age file holding the KWK for `public`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     kwk: Option<String>,
+    /// Format 3: the slot's authenticator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    auth: Option<String>,
     wrapped: String,
 }
 
@@ -108,7 +111,7 @@ const TOP_FIELDS: &[&str] = &[
     "mac",
 ];
 const SLOT_FIELDS: &[&str] = &[
-    "id", "kind", "created", "kdf", "salt", "public", "kwk", "wrapped",
+    "id", "kind", "created", "kdf", "salt", "public", "kwk", "auth", "wrapped",
 ];
 const KDF_FIELDS: &[&str] = &["m_kib", "t", "p", "test_only"];
 
@@ -305,14 +308,32 @@ fn check_created(suite: Suite) {
         }
     );
     assert_eq!(b64(&slot.salt).len(), 16);
-    // The slot seals its age identity (74 characters); the body's
-    // `keyring` seals a keyring of one data key, the audit key and the
-    // MAC key: 5 + 35 + 39 + 35 + 35 bytes. Each plus nonce and tag.
-    assert_eq!(b64(&slot.wrapped).len(), nonce_len(&body.suite) + 74 + 16);
+    // The slot seals its authenticator key and its age identity (32 + 74
+    // bytes); the body's `keyring` seals a keyring of one data key, the
+    // audit key, the MAC key and the slot's authenticator key: 5 + 35 +
+    // 39 + 35 + 35 + 39 bytes. Each plus nonce and tag.
+    assert_eq!(
+        b64(&slot.wrapped).len(),
+        nonce_len(&body.suite) + 32 + 74 + 16
+    );
     assert_eq!(
         b64(body.keyring.as_deref().unwrap()).len(),
-        nonce_len(&body.suite) + 79 + 35 + 35 + 16
+        nonce_len(&body.suite) + 79 + 35 + 35 + 39 + 16
     );
+    // The authenticator, recomputed from the documented canonical body
+    // with the key the slot's KEK sealed.
+    let mut canon = body.clone();
+    canon.mac = None;
+    for s in &mut canon.slots {
+        s.auth = None;
+    }
+    let canon = serde_json::to_vec(&canon).unwrap();
+    let key = slot_auth_key(
+        &serde_json::to_value(&body).unwrap(),
+        &serde_json::to_value(slot).unwrap(),
+        &argon2id(PASS.as_bytes(), &b64(&slot.salt), slot.kdf),
+    );
+    assert_eq!(slot.auth, Some(slot_auth_tag(&key, slot.id, &canon)));
     assert!(slot.public.as_deref().unwrap().starts_with("age1"));
     assert!(slot.wraps.is_none());
     assert_eq!(b64(body.mac.as_deref().unwrap()).len(), 32);
@@ -422,14 +443,17 @@ fn slot_changes_keep_the_layout() {
     assert_eq!(read.body.next_slot, 3);
     let ids: Vec<u32> = read.body.slots.iter().map(|s| s.id).collect();
     assert_eq!(ids, vec![1, 2]);
+    // The same master and data keys (the slots' authenticator keys in the
+    // keyring follow the slots).
+    let mut plain = Vec::new();
     for (slot, pass) in read.body.slots.iter().zip([b"two", b"one"]) {
-        let plain = unwrap_slot(&read.body, slot, pass).expect("slot opens");
-        assert_eq!(plain, keyring.to_bytes().expose());
+        plain = unwrap_slot(&read.body, slot, pass).expect("slot opens");
+        assert_eq!(
+            parse_keyring(&plain),
+            parse_keyring(keyring.to_bytes().expose())
+        );
     }
-    assert_eq!(
-        read.body.mac,
-        Some(mac_of(keyring.to_bytes().expose(), &read.body))
-    );
+    assert_eq!(read.body.mac, Some(mac_of(&plain, &read.body)));
 }
 
 // ---------------------------------------------------------------------------
@@ -539,6 +563,7 @@ fn doc_example() -> Example {
             weak: false,
             public: None,
             kwk: None,
+            auth: None,
             wrapped: B64.encode(&wrapped),
         }],
         mac: None,
@@ -641,7 +666,7 @@ fn format_1_keystore_is_upgraded_on_the_next_write() {
 /// A format-1 keystore with two slots: the slot that unseals is upgraded
 /// on the first write; the other keeps sealing the keyring itself (marked
 /// `"wraps": "keyring"`), still opens, and blocks a rotation (naming it)
-/// until it is upgraded: by a change made through it.
+/// until another slot's holder re-wraps it; no change is made through it.
 #[test]
 fn format_1_slots_that_cannot_be_upgraded_block_key_changes() {
     let ex = doc_example();
@@ -700,21 +725,24 @@ fn format_1_slots_that_cannot_be_upgraded_block_key_changes() {
     let mut u2 = ks2.unseal_passphrase(&two, None).unwrap();
     assert_eq!(u2.slot, 1, "the carried-over slot still opens");
     assert!(ks2.slots()[1].legacy);
-    // A change through it upgrades it too: its KEK seals a new key pair,
-    // and the new KWK the change draws reaches every other slot through
-    // its public key.
+    // Through it, no change can be made: its keyring copy is stale (it
+    // lacks the keys a write needs, such as the other slots'
+    // authenticator keys).
     let mut ks2 = ks2;
-    ks2.add_passphrase(
-        &mut u2,
-        &Passphrase::new(b"four".to_vec()),
-        KdfParams::insecure_test(),
-        keys::Role::Admin,
-    )
-    .unwrap();
+    assert!(matches!(
+        ks2.add_passphrase(
+            &mut u2,
+            &Passphrase::new(b"four".to_vec()),
+            KdfParams::insecure_test(),
+            keys::Role::Admin
+        ),
+        Err(Error::LegacySlot { .. })
+    ));
+    // Re-wrapped by a holder of another slot, it follows rotations.
+    ks.change_passphrase(&mut u, 1, &two, KdfParams::insecure_test())
+        .unwrap();
     let read = read_framing(&std::fs::read(&path).unwrap());
     assert!(read.body.slots.iter().all(|s| s.wraps.is_none()));
-    let mut ks = Keystore::load(dir.path()).unwrap();
-    let mut u = ks.unseal_passphrase(&one, None).unwrap();
     assert_eq!(ks.rotate(&mut u).unwrap(), 2);
     let ks = Keystore::load(dir.path()).unwrap();
     for p in [&one, &two, &three] {

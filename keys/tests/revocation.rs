@@ -153,9 +153,10 @@ fn removed_holder_cannot_forge_the_keystore_with_the_old_mac_key() {
 
     let ks = Keystore::load(dir.path()).expect("framing and checksum are valid");
     match ks.unseal_passphrase(&pass(ADMIN), None) {
-        Err(Error::Corrupt { reason, .. }) => {
-            assert!(reason.contains("integrity tag"), "{reason}")
-        }
+        Err(Error::Corrupt { reason, .. }) => assert!(
+            reason.contains("authenticator") || reason.contains("integrity tag"),
+            "{reason}"
+        ),
         other => panic!("the forged keystore must not unseal: {other:?}"),
     }
 }
@@ -204,4 +205,78 @@ fn removed_holder_cannot_sign_audit_records_after_the_rotation() {
         "{}",
         problem.what
     );
+}
+
+/// A writer of the vault directory with no secret at all: every slot's
+/// public key is in plain view, so they can encrypt a wrapping key of
+/// their own to each slot, seal a keyring of their own under it, and MAC
+/// the result with that keyring's MAC key. Each slot's authenticator,
+/// under a key only its KEK opens, refuses the assembled keystore.
+#[test]
+fn writer_cannot_assemble_a_keystore_around_a_keyring_of_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let kdf = KdfParams::insecure_test();
+    Keystore::create(dir.path(), Suite::Aes256Gcm, &pass(ADMIN), kdf).unwrap();
+    let path = dir.path().join("pivault.keystore");
+    let text = String::from_utf8(std::fs::read(&path).unwrap()).unwrap();
+    let body = read_body(text.as_bytes());
+
+    // The attacker's keyring and wrapping key.
+    let theirs = Keyring::generate().unwrap();
+    let kwk = [0x5au8; 32];
+    let vid: [u8; 16] = b64(body["vault_id"].as_str().unwrap()).try_into().unwrap();
+    let sealed_keyring = {
+        use aes_gcm::aead::{Aead, KeyInit};
+        let nonce = [7u8; 12];
+        let ct = aes_gcm::Aes256Gcm::new((&kwk).into())
+            .encrypt(
+                (&nonce).into(),
+                aes_gcm::aead::Payload {
+                    msg: theirs.to_bytes().expose(),
+                    aad: &[b"pivault keystore keyring v2".as_slice(), &vid].concat(),
+                },
+            )
+            .unwrap();
+        B64.encode([nonce.as_slice(), &ct].concat())
+    };
+    let recipient: age::x25519::Recipient =
+        slot(&body, 0)["public"].as_str().unwrap().parse().unwrap();
+    let wrapped_kwk = B64.encode(age::encrypt(&recipient, &kwk).unwrap());
+    let mut forged = text.clone();
+    for (member, value) in [
+        ("keyring", sealed_keyring.as_str()),
+        ("kwk", wrapped_kwk.as_str()),
+    ] {
+        let key = format!("\"{member}\": \"");
+        let start = forged.find(&key).unwrap() + key.len();
+        let end = start + forged[start..].find('"').unwrap();
+        forged = format!("{}{}{}", &forged[..start], value, &forged[end..]);
+    }
+    let mac = hmac_b64(
+        &mac_key_of(theirs.to_bytes().expose()),
+        canonical(forged.as_bytes()).as_bytes(),
+    );
+    let start = forged.find("\"mac\": \"").unwrap() + 8;
+    let end = start + forged[start..].find('"').unwrap();
+    let mut forged = format!("{}{}{}", &forged[..start], mac, &forged[end..]);
+    forged.truncate(forged.len() - 72);
+    let sum = ring::digest::digest(&ring::digest::SHA256, forged.as_bytes());
+    forged.push_str(&format!("sha256 {}\n", hex::encode(sum.as_ref())));
+    std::fs::write(&path, &forged).unwrap();
+
+    let ks = Keystore::load(dir.path()).expect("framing and checksum are valid");
+    match ks.unseal_passphrase(&pass(ADMIN), None) {
+        Err(Error::Corrupt { reason, .. }) => {
+            assert!(reason.contains("authenticator does not match"), "{reason}")
+        }
+        Ok(u) => panic!(
+            "the assembled keystore unsealed, to {} keyring",
+            if u.keyring.master() == theirs.master() {
+                "the attacker's"
+            } else {
+                "some"
+            }
+        ),
+        Err(e) => panic!("refused for another reason: {e}"),
+    }
 }

@@ -20,6 +20,7 @@ const TAG_DATA_KEY: u8 = 0x02;
 const TAG_AUDIT_SEED: u8 = 0x03;
 const TAG_MAC_KEY: u8 = 0x04;
 const TAG_TREE_KEY: u8 = 0x05;
+const TAG_SLOT_AUTH: u8 = 0x06;
 
 /// The vault's secret keys. Zeroized on drop (each key is a [`SecretKey`]),
 /// never printed.
@@ -39,6 +40,10 @@ pub struct Keyring {
     /// an old keyring reads no current name; while a move is under way
     /// the keyring holds the old and the new generation.
     tree_keys: BTreeMap<u32, SecretKey>,
+    /// Each keystore slot's authenticator key, by slot id: the slot seals
+    /// its own copy under its KEK and checks with it that the keystore it
+    /// opens was written by a holder of the keyring (keys, FORMAT.md §4.3).
+    slot_auth: BTreeMap<u32, SecretKey>,
 }
 
 impl fmt::Debug for Keyring {
@@ -60,6 +65,7 @@ impl Keyring {
             audit_seed: Some(SecretKey::random()?),
             mac_key: Some(SecretKey::random()?),
             tree_keys: BTreeMap::new(),
+            slot_auth: BTreeMap::new(),
         })
     }
 
@@ -76,6 +82,7 @@ impl Keyring {
             audit_seed: None,
             mac_key: None,
             tree_keys: BTreeMap::new(),
+            slot_auth: BTreeMap::new(),
         })
     }
 
@@ -100,6 +107,21 @@ impl Keyring {
     /// Sets the keystore MAC key.
     pub fn set_mac_key(&mut self, key: SecretKey) {
         self.mac_key = Some(key);
+    }
+
+    /// Slot `id`'s authenticator key, when it has one (format-3 slots).
+    pub fn slot_auth(&self, id: u32) -> Option<&SecretKey> {
+        self.slot_auth.get(&id)
+    }
+
+    /// Sets slot `id`'s authenticator key.
+    pub fn set_slot_auth(&mut self, id: u32, key: SecretKey) {
+        self.slot_auth.insert(id, key);
+    }
+
+    /// Forgets the authenticator keys of slots not in `keep`.
+    pub fn retain_slot_auth(&mut self, keep: &[u32]) {
+        self.slot_auth.retain(|id, _| keep.contains(id));
     }
 
     /// The secret the tree's keys (names, bindings, symlink targets,
@@ -221,7 +243,12 @@ impl Keyring {
     pub fn serialized_len(&self) -> usize {
         let audit = if self.audit_seed.is_some() { 35 } else { 0 };
         let mac = if self.mac_key.is_some() { 35 } else { 0 };
-        5 + 35 + 39 * self.data_keys.len() + audit + mac + 39 * self.tree_keys.len()
+        5 + 35
+            + 39 * self.data_keys.len()
+            + audit
+            + mac
+            + 39 * self.tree_keys.len()
+            + 39 * self.slot_auth.len()
     }
 
     /// Serializes the keyring (format in FORMAT.md, "Keyring"). The buffer
@@ -258,6 +285,12 @@ impl Keyring {
             v.extend_from_slice(&generation.to_be_bytes());
             v.extend_from_slice(key.expose());
         }
+        for (slot, key) in &self.slot_auth {
+            v.push(TAG_SLOT_AUTH);
+            v.extend_from_slice(&36u16.to_be_bytes());
+            v.extend_from_slice(&slot.to_be_bytes());
+            v.extend_from_slice(key.expose());
+        }
         debug_assert_eq!((v.len(), v.capacity()), (len, len), "keyring length");
         out
     }
@@ -275,6 +308,7 @@ impl Keyring {
         let mut audit_seed = None;
         let mut mac_key = None;
         let mut tree_keys = BTreeMap::new();
+        let mut slot_auth = BTreeMap::new();
         let mut data_keys = BTreeMap::new();
         while let Some((&tag, r)) = rest.split_first() {
             if r.len() < 2 {
@@ -327,9 +361,18 @@ impl Keyring {
                         return Err(Error::Keyring("duplicate tree-key generation"));
                     }
                 }
-                (TAG_MASTER | TAG_DATA_KEY | TAG_AUDIT_SEED | TAG_MAC_KEY | TAG_TREE_KEY, _) => {
-                    return Err(Error::Keyring("entry has wrong length"))
+                (TAG_SLOT_AUTH, 36) => {
+                    let id = u32::from_be_bytes(value[..4].try_into().expect("4 bytes"));
+                    let key = SecretKey::from_slice(&value[4..]).expect("32 bytes");
+                    if slot_auth.insert(id, key).is_some() {
+                        return Err(Error::Keyring("duplicate slot authenticator key"));
+                    }
                 }
+                (
+                    TAG_MASTER | TAG_DATA_KEY | TAG_AUDIT_SEED | TAG_MAC_KEY | TAG_TREE_KEY
+                    | TAG_SLOT_AUTH,
+                    _,
+                ) => return Err(Error::Keyring("entry has wrong length")),
                 _ => return Err(Error::Keyring("unknown entry: written by a newer pivault")),
             }
         }
@@ -338,6 +381,7 @@ impl Keyring {
         k.audit_seed = audit_seed;
         k.mac_key = mac_key;
         k.tree_keys = tree_keys;
+        k.slot_auth = slot_auth;
         Ok(k)
     }
 }

@@ -162,6 +162,7 @@ pub fn parse_keyring_all(b: &[u8]) -> ([u8; 32], DataKeys, Option<[u8; 32]>) {
             }
             (0x04, 32) => {} // the keystore MAC key: see `mac_key_of`
             (0x05, 36) => {} // a tree key: see `tree_secret_of`
+            (0x06, 36) => {} // a slot's authenticator key
             _ => panic!("unexpected keyring entry {tag:#04x} of {len} bytes"),
         }
         rest = &rest[3 + len..];
@@ -219,7 +220,10 @@ pub fn slot_key_material(body: &Value, slot: &Value, kek: &[u8; 32]) -> Option<S
         1 => Some(SlotOpened::Keyring(plain)),
         2 => Some(SlotOpened::Kwk(plain.try_into().ok()?)),
         _ => {
-            let text = String::from_utf8(plain).expect("an identity in its text form");
+            // The slot's authenticator key (32 bytes), then its identity.
+            assert!(plain.len() > 32, "an authenticator key and an identity");
+            let text =
+                String::from_utf8(plain[32..].to_vec()).expect("an identity in its text form");
             assert!(text.starts_with("AGE-SECRET-KEY-1"), "an age identity");
             let identity: age::x25519::Identity = text.parse().expect("an age identity");
             assert_eq!(
@@ -292,4 +296,29 @@ pub fn tree_secret_of(keyring: &[u8]) -> [u8; 32] {
     }
     best.map(|b| b.1)
         .unwrap_or_else(|| parse_keyring(keyring).0)
+}
+
+/// Slot `id`'s authenticator key, as its KEK sealed it (format 3): the
+/// first 32 bytes of what `wrapped` opens to.
+pub fn slot_auth_key(body: &Value, slot: &Value, kek: &[u8; 32]) -> [u8; 32] {
+    let suite = body["suite"].as_str().unwrap();
+    let vid: [u8; 16] = b64(body["vault_id"].as_str().unwrap()).try_into().unwrap();
+    let id = slot["id"].as_u64().unwrap() as u32;
+    let plain = aead_open(
+        suite,
+        kek,
+        &slot_aad(3, &vid, id, slot["kind"].as_str().unwrap()),
+        &b64(slot["wrapped"].as_str().unwrap()),
+    )
+    .expect("the slot opens");
+    plain[..32].try_into().unwrap()
+}
+
+/// The authenticator of slot `id` over `canonical` (the compact body
+/// without `mac` and without any slot's `auth`), base64.
+pub fn slot_auth_tag(key: &[u8; 32], id: u32, canonical: &[u8]) -> String {
+    let mut m = b"pivault keystore slot auth v1".to_vec();
+    m.extend_from_slice(&id.to_be_bytes());
+    m.extend_from_slice(canonical);
+    hmac_b64(key, &m)
 }

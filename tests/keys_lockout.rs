@@ -166,3 +166,21 @@ fn an_attempt_that_cannot_be_recorded_is_not_made() {
     assert_eq!(std::fs::read(f.keystore()).unwrap(), ks, "keystore changed");
     assert_eq!(std::fs::read(&log).unwrap(), logged, "audit.log changed");
 }
+
+/// The leaver procedure's rotation hands the audit log to a new signing
+/// key; the unseals that reset a slot's failure count before it stay
+/// signed by the old key and must still count as signed: a slot with a
+/// lockout that was used more times than its limit keeps opening after
+/// `keys rotate`.
+#[test]
+fn a_rotation_does_not_lock_a_slot_that_was_used_often() {
+    let (f, p1) = vault_with_lockout();
+    for _ in 0..4 {
+        ok(fsck_with(&f, &p1));
+    }
+    ok(keys(&f, &[OsStr::new("rotate"), f.vault.as_os_str()]));
+    ok(fsck_with(&f, &p1));
+    ok(fsck_with(&f, &p1));
+    let list = ok(run(pv().args(["keys", "list"]).arg(&f.vault)));
+    assert!(!list.stdout.contains("LOCKED"), "{}", list.stdout);
+}

@@ -49,11 +49,24 @@ pub(crate) fn counts(vault: &Path, ks: &Keystore) -> Result<Counts> {
     let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
     lines.pop(); // after the last newline: empty, or a torn line
     let key = ks.audit_key()?;
+    // Each record is checked under the key in force at its position: a
+    // rotation hands the log to a new key, and the records before the
+    // hand-over (the unseals that reset counts among them) stay signed by
+    // the old one.
+    let previous = ks.previous_audit_keys()?;
+    let key_at = |pos: u64| {
+        previous
+            .iter()
+            .find(|(_, last)| pos <= *last)
+            .map(|(k, _)| *k)
+            .or(key)
+    };
     let records: Vec<(Record, bool)> = lines
         .iter()
-        .filter_map(|l| serde_json::from_slice::<Record>(l).ok())
-        .map(|r| {
-            let ok = signed_by(&r, key.as_ref());
+        .enumerate()
+        .filter_map(|(i, l)| Some((i as u64, serde_json::from_slice::<Record>(l).ok()?)))
+        .map(|(i, r)| {
+            let ok = signed_by(&r, key_at(i).as_ref());
             (r, ok)
         })
         .collect();

@@ -171,10 +171,18 @@ fn move_names(
     let (old, new) = (view(old_gen)?, view(new_gen)?);
     let report = vault::move_tree(vault, &old, &new)?;
     drop((old, new));
-    for (host, what) in &report.damaged {
-        eprintln!(
-            "pivault: damaged, left as it was: {}: {what}",
-            host.display()
+    if !report.damaged.is_empty() {
+        // The old tree key stays until every entry is moved: something
+        // that failed now (a permission, a read error) may still open
+        // under it.
+        for (host, what) in &report.damaged {
+            eprintln!("pivault: not moved: {}: {what}", host.display());
+        }
+        bail!(
+            "{} entries of {} could not be moved to the new name key (listed above); the vault stays closed to everything but `pivault reencrypt {} --retire` until they are: fix what is named (permissions, disk errors) or delete those host entries, then run it again",
+            report.damaged.len(),
+            vault.display(),
+            vault.display()
         );
     }
     ks.finish_tree_move(u)?;

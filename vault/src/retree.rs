@@ -133,6 +133,21 @@ impl Mover<'_> {
                 }
             }
         }
+        // Side files whose entry is gone: a move interrupted between a
+        // long entry's rename and its old side file's removal leaves one,
+        // holding the old key's encryption of a current name.
+        for de in fs::read_dir(host).map_err(|e| Error::io(host, e))? {
+            let de = de.map_err(|e| Error::io(host, e))?;
+            let n = de.file_name().to_string_lossy().into_owned();
+            if let Some(entry) = n
+                .strip_suffix(LONG_NAME_SUFFIX)
+                .filter(|e| e.starts_with(LONG_NAME_PREFIX))
+            {
+                if fs::symlink_metadata(host.join(entry)).is_err() {
+                    let _ = fs::remove_file(de.path());
+                }
+            }
+        }
         fsync_dir(host)
     }
 
@@ -163,6 +178,15 @@ impl Mover<'_> {
             .encrypt(id, &name)
             .map_err(|e| Error::core(path, e))?;
         let target = dir_host.join(enc.entry());
+        // A long new name's side file exists before any entry under that
+        // name (the symlink below is made at its new name at once).
+        if !moved {
+            if let (Some(side), EncodedName::Long { full, .. }) = (enc.side_file(), &enc) {
+                let side = dir_host.join(side);
+                keys::write_atomic(&side, full.as_bytes(), 0o600)
+                    .map_err(|e| Error::io(&side, std::io::Error::other(e.to_string())))?;
+            }
+        }
         match kind {
             Some(Kind::File) => {
                 let file_id = self.rebind_file(path, at)?;
@@ -177,12 +201,6 @@ impl Mover<'_> {
         }
         crash_point(path)?;
         if !moved {
-            if let (Some(side), EncodedName::Long { full, .. }) = (enc.side_file(), &enc) {
-                let side = dir_host.join(side);
-                keys::write_atomic(&side, full.as_bytes(), 0o600)
-                    .map_err(|e| Error::io(&side, std::io::Error::other(e.to_string())))?;
-            }
-            crash_point(path)?;
             if kind != Some(Kind::Symlink) {
                 fs::rename(path, &target).map_err(|e| Error::io(path, e))?;
             }
@@ -409,6 +427,7 @@ mod tests {
         )
         .unwrap();
         std::os::unix::fs::symlink("a/b/file.txt", s.join("link")).unwrap();
+        std::os::unix::fs::symlink("../top", s.join("a").join("S".repeat(190))).unwrap();
         fs::write(s.join("top"), b"top").unwrap();
         let v = Vault::open(root.to_path_buf(), c).unwrap();
         crate::import(&v, s, &crate::NoProgress).unwrap();
@@ -426,6 +445,25 @@ mod tests {
             sys::lsetxattr(host, &n, &val).unwrap();
         }
         ring
+    }
+
+    /// Long-name side files whose entry does not exist, in the whole tree.
+    fn stray_side_files(root: &Path) -> usize {
+        let mut n = 0;
+        for e in fs::read_dir(root).unwrap() {
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if e.file_type().unwrap().is_dir() {
+                n += stray_side_files(&e.path());
+            } else if let Some(entry) = name.strip_suffix(LONG_NAME_SUFFIX) {
+                if entry.starts_with(LONG_NAME_PREFIX)
+                    && fs::symlink_metadata(root.join(entry)).is_err()
+                {
+                    n += 1;
+                }
+            }
+        }
+        n
     }
 
     fn copy(from: &Path, to: &Path) {
@@ -488,6 +526,7 @@ mod tests {
             let mut done = moving.clone();
             done.finish_tree_move();
             assert_eq!(view(&v, &done), before, "crash point {n}");
+            assert_eq!(stray_side_files(&v), 0, "crash point {n}");
             // The keyring from before the move names nothing any more.
             assert!(
                 Vault::open(v.clone(), VaultCipher::new(ring.clone(), Suite::Aes256Gcm)).is_err(),

@@ -322,6 +322,13 @@ pub fn append(vault: &Path, keyring: Option<&Keyring>, event: Event) -> Result<R
         sig: None,
     };
     if let Some(kp) = keyring.and_then(key_pair) {
+        // A process that unsealed before a rotation holds the old signing
+        // key: a record it signed after the hand-over would read as a
+        // forgery, so it is not written.
+        let mine: [u8; 32] = kp.public_key().as_ref().try_into().unwrap_or([0; 32]);
+        if ks.previous_audit_keys()?.iter().any(|(k, _)| *k == mine) {
+            return Err(Error::StaleAuditKey(vault.to_path_buf()));
+        }
         rec.sig = Some(B64.encode(kp.sign(&rec.signed_bytes()).as_ref()));
     }
     let mut line = rec.line().into_bytes();

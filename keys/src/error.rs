@@ -69,6 +69,10 @@ pub enum Error {
         /// The keystore file.
         path: PathBuf,
     },
+    /// A record was to be signed with an audit key a rotation replaced
+    /// (the process unsealed before the rotation).
+    #[error("{0}: the vault's keys were rotated after this process unsealed, so it cannot sign audit records any more; the record was not written (unseal again)")]
+    StaleAuditKey(std::path::PathBuf),
     /// The slot a running process unsealed with was removed, or re-keyed
     /// by a passphrase change: it no longer follows key changes.
     #[error("slot {0}, which this process unsealed with, was removed or its passphrase changed: the process keeps the keys it holds but cannot take in new ones; unseal again (remount)")]

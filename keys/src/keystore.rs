@@ -437,9 +437,22 @@ impl Keystore {
     /// (else [`Error::KeystoreChanged`], nothing written). On failure the
     /// in-memory state may be ahead of the file; reload before retrying.
     pub(crate) fn save(&mut self, u: &mut Unsealed) -> Result<()> {
-        let bytes = self.serialize(u)?;
+        self.save_with(u, |_| Ok(()))
+    }
+
+    /// As [`Keystore::save`], running `first` under the write lock once
+    /// the keystore on disk is known to be the one read, before the new
+    /// bytes are made (a rotation's audit hand-over, so that two rotations
+    /// at once never both hand the log over).
+    pub(crate) fn save_with(
+        &mut self,
+        u: &mut Unsealed,
+        first: impl FnOnce(&mut Unsealed) -> Result<()>,
+    ) -> Result<()> {
         let lock = WriteLock::acquire(&self.path)?;
         writelock::check_unchanged(&lock, &self.path, &self.read_digest)?;
+        first(u)?;
+        let bytes = self.serialize(u)?;
         write_atomic(&self.path, &bytes, FILE_MODE)?;
         self.read_digest = writelock::digest(&bytes);
         Ok(())
@@ -506,6 +519,7 @@ impl Keystore {
         if id != u.slot {
             self.require_admin(u, "change another slot's passphrase")?;
         }
+        self.check_can_redraw(u, Some(id))?;
         self.begin_write(u)?;
         let (mut rec, identity) = self.new_passphrase_record(&mut u.keyring, id, pass, kdf)?;
         if id == u.slot {
@@ -535,15 +549,32 @@ impl Keystore {
         }
         self.require_admin(u, "remove a slot")?;
         self.keep_an_admin(id, None)?;
-        self.begin_write(u)?;
-        self.body.slots.remove(pos);
         // The removed holder may keep a copy of the keystore, and with it
         // the KWK: a new one, wrapped to every remaining slot, cuts it off.
-        self.redraw_kwk(u)?;
+        // Slots written by an older pivault cannot receive one; the
+        // removal still happens (refusing it would leave the leaver's
+        // slot working), and says what is left to do.
+        let unreachable = match self.check_can_redraw(u, Some(id)) {
+            Ok(()) => Vec::new(),
+            Err(Error::OldFormatSlot { slots, .. }) => slots,
+            Err(e) => return Err(e),
+        };
+        self.begin_write(u)?;
+        self.body.slots.remove(pos);
+        if unreachable.is_empty() {
+            self.redraw_kwk(u)?;
+        } else {
+            tracing::warn!(
+                "slot {id} is removed, but the keyring wrapping key stays the same: slot(s) {unreachable:?} were written by an older pivault and cannot receive a new one. A copy of the keystore from before this removal still opens the keyring until each of those holders unseals once (or they are removed); then run `pivault keys rotate`"
+            );
+        }
         self.save(u)?;
         self.audited(
             u,
-            Event::new("slot-remove").slot(id).detail("by_slot", u.slot),
+            Event::new("slot-remove")
+                .slot(id)
+                .detail("by_slot", u.slot)
+                .detail("kwk_redrawn", unreachable.is_empty()),
         );
         Ok(())
     }

@@ -49,11 +49,10 @@ impl Keystore {
             .parent()
             .unwrap_or(std::path::Path::new("."))
             .to_path_buf();
-        let result = match hand_over {
+        let result = self.save_with(u, |u| match hand_over {
             true => crate::rewrap::hand_over_audit_key(&vault, u, &before),
             false => Ok(()),
-        }
-        .and_then(|()| self.save(u));
+        });
         u.audit_handover = None;
         if let Err(e) = result {
             u.keyring = before;

@@ -188,15 +188,31 @@ fn removed_holder_cannot_sign_audit_records_after_the_rotation() {
     let new_key = keys::audit::verifying_key(&u.keyring).unwrap();
     assert_eq!(handover.details["to"], B64.encode(new_key));
 
-    // A record signed with the audit key of the old keyring, appended as
-    // pivault would: `audit verify` names it.
+    // pivault itself refuses to sign with a key a rotation replaced.
     let old = Keyring::from_bytes(&old_keyring).unwrap();
-    keys::audit::append(
-        dir.path(),
-        Some(&old),
-        keys::audit::Event::new("unseal").slot(0),
-    )
-    .unwrap();
+    assert!(matches!(
+        keys::audit::append(
+            dir.path(),
+            Some(&old),
+            keys::audit::Event::new("unseal").slot(0)
+        ),
+        Err(Error::StaleAuditKey(_))
+    ));
+    // The leaver forges a record by hand, chained to the last line and
+    // signed with the old keyring's audit key.
+    let log_path = dir.path().join("audit.log");
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    let last = text.lines().last().unwrap();
+    let mut rec: keys::audit::Record = serde_json::from_str(last).unwrap();
+    rec.seq += 1;
+    rec.event = "unseal".into();
+    rec.details = Default::default();
+    rec.prev = hex::encode(ring::digest::digest(&ring::digest::SHA256, last.as_bytes()).as_ref());
+    rec.sig = None;
+    let (_, _, seed) = parse_keyring_all(&old_keyring);
+    let pair = ring::signature::Ed25519KeyPair::from_seed_unchecked(&seed.unwrap()).unwrap();
+    rec.sig = Some(B64.encode(pair.sign(&rec.signed_bytes()).as_ref()));
+    std::fs::write(&log_path, format!("{text}{}\n", rec.line())).unwrap();
     let v = keys::audit::verify(dir.path()).unwrap();
     let problem = v.problem.expect("the forged record is caught");
     assert_eq!(problem.record, records);

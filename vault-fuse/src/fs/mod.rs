@@ -349,11 +349,48 @@ impl VaultFs {
         Ok(self.attr(ino, kind, &m, self.plain_size(kind, &m)))
     }
 
+    /// The group and exact mode a new entry in `dir` gets, made by a
+    /// caller with group `gid` asking for `mode` (the kernel has applied
+    /// the caller's umask and, for a caller outside the directory's group,
+    /// already dropped a setgid bit it may not set). A setgid directory
+    /// gives its group to new entries and its setgid bit to new
+    /// directories, as on any local filesystem: the host cannot do that
+    /// for a root daemon, which gives each entry to its caller afterwards.
+    fn new_entry(&self, dir: &Dir, is_dir: bool, mode: u32, gid: u32) -> Result<(u32, u32), Errno> {
+        let parent = std::fs::metadata(&dir.host).map_err(|e| to_errno(&e))?;
+        if parent.mode() & libc::S_ISGID == 0 {
+            return Ok((gid, mode & 0o7777));
+        }
+        let mode = if is_dir { mode | libc::S_ISGID } else { mode };
+        Ok((parent.gid(), mode & 0o7777))
+    }
+
     /// Gives a new host entry to the requesting user when running as root.
-    fn give_to(&self, host: &Path, uid: u32, gid: u32) -> Result<(), Errno> {
+    /// True when its owner changed (which clears setuid and setgid bits
+    /// of a non-directory on the host: the caller sets the mode again).
+    fn give_to(&self, host: &Path, uid: u32, gid: u32) -> Result<bool, Errno> {
         if self.as_root && (uid != 0 || gid != 0) {
             std::os::unix::fs::lchown(host, Some(uid), Some(gid)).map_err(|e| to_errno(&e))?;
+            return Ok(true);
         }
-        Ok(())
+        Ok(false)
+    }
+
+    /// Sets exactly `mode` on the new entry at `host` again after
+    /// [`VaultFs::give_to`] changed its owner, when it has a setuid or
+    /// setgid bit the change cleared.
+    fn keep_special_bits(
+        &self,
+        host: &Path,
+        kind: Kind,
+        chowned: bool,
+        mode: u32,
+    ) -> Result<(), Errno> {
+        if !chowned || mode & 0o6000 == 0 || kind == Kind::Symlink {
+            return Ok(());
+        }
+        crate::hostattr::Pinned::open_as(host, kind)
+            .and_then(|p| p.chmod(mode))
+            .map_err(|e| to_errno(&e))
     }
 }

@@ -105,7 +105,7 @@ impl VaultFs {
                     ino: self.inos.fuse(e.ino),
                     kind: e.kind,
                     name: e.name,
-                    host: Some(e.host),
+                    host: Some(dir.at(e.host)),
                 }),
                 Listed::Damaged(e) => {
                     self.fail(e);

@@ -140,3 +140,57 @@ fn a_symlink_target_too_long_to_seal_is_refused_cleanly() {
     );
     assert_eq!(errno(fs::symlink_metadata(f.p("too-long"))), libc::ENOENT);
 }
+
+#[test]
+fn more_deep_directories_than_the_soft_descriptor_limit_are_served() {
+    // Each directory whose host path is too long to use holds a
+    // descriptor while the kernel knows it: the mount raises its soft
+    // limit on descriptors to the hard one, so a mount started with a low
+    // soft limit still serves more of them than that. Each chain below
+    // is deep enough (about 2,500 host bytes) to need one.
+    const SOFT: u64 = 128;
+    const CHAINS: usize = 300;
+    let mut hard = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `hard` is a live, writable rlimit.
+    cvt(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut hard) }).unwrap();
+    if hard.rlim_max < 4 * CHAINS as u64 {
+        eprintln!(
+            "!!!!!!!! SKIP more_deep_directories_than_the_soft_descriptor_limit_are_served: hard open-file limit {} is too low !!!!!!!!",
+            hard.rlim_max
+        );
+        return;
+    }
+    let mut f = Fixture::new();
+    let mut cmd = f.mount_cmd(&[]);
+    // SAFETY: getrlimit(2) and setrlimit(2) are async-signal-safe and
+    // touch no Rust state.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            let mut l = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut l);
+            l.rlim_cur = SOFT.min(l.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &l);
+            Ok(())
+        });
+    }
+    f.mount_with(cmd);
+    let chain = |i: usize| deep_dir(&f.p(&format!("c{i}")), 1600);
+    for i in 0..CHAINS {
+        let d = chain(i);
+        fs::create_dir_all(&d).unwrap_or_else(|e| panic!("mkdir -p chain {i}: {e}"));
+        fs::write(d.join("f"), i.to_string()).unwrap_or_else(|e| panic!("write in chain {i}: {e}"));
+    }
+    for i in 0..CHAINS {
+        let got = fs::read_to_string(chain(i).join("f")).unwrap();
+        assert_eq!(got, i.to_string());
+    }
+    let (st, err) = f.unmount();
+    assert!(st.success(), "{err}");
+}

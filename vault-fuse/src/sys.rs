@@ -182,6 +182,21 @@ pub fn umount(path: &Path, lazy: bool) -> io::Result<()> {
     check(unsafe { libc::umount2(c.as_ptr(), flags) })
 }
 
+/// Raises this process's soft limit on open descriptors to its hard
+/// limit; returns the new soft limit.
+pub fn raise_open_file_limit() -> io::Result<u64> {
+    // SAFETY: an all-zero rlimit is a valid value of this plain C struct.
+    let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: `lim` is a live, writable rlimit.
+    check(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) })?;
+    if lim.rlim_cur < lim.rlim_max {
+        lim.rlim_cur = lim.rlim_max;
+        // SAFETY: `lim` is an initialised rlimit that outlives the call.
+        check(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) })?;
+    }
+    Ok(lim.rlim_cur as u64)
+}
+
 /// The effective user ID.
 pub fn euid() -> u32 {
     // SAFETY: geteuid cannot fail and touches no memory.

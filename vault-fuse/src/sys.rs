@@ -197,6 +197,16 @@ pub fn raise_open_file_limit() -> io::Result<u64> {
     Ok(lim.rlim_cur as u64)
 }
 
+/// This process's umask (from /proc/self/status: reading it through
+/// umask(2) would change it for a moment under the other threads).
+pub fn umask() -> io::Result<u32> {
+    let s = std::fs::read_to_string("/proc/self/status")?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        .ok_or_else(|| io::Error::other("no Umask: line in /proc/self/status"))
+}
+
 /// The effective user ID.
 pub fn euid() -> u32 {
     // SAFETY: geteuid cannot fail and touches no memory.

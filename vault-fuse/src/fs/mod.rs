@@ -190,6 +190,10 @@ pub(crate) struct VaultFs {
     /// True when the daemon runs as root: new entries are then given to
     /// the requesting user.
     as_root: bool,
+    /// This process's umask, which the host applies to the files it
+    /// creates (all bits when it cannot be read: every new file's mode is
+    /// then set again).
+    umask: u32,
     /// Bumped by every directory rename: cached directory host paths from
     /// an older generation are stale.
     generation: AtomicU64,
@@ -259,6 +263,7 @@ impl VaultFs {
             logged: Mutex::new(HashSet::new()),
             activity,
             as_root: crate::sys::euid() == 0,
+            umask: crate::sys::umask().unwrap_or(0o7777),
             generation: AtomicU64::new(1),
             vault,
         })

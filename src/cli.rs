@@ -53,6 +53,35 @@ pub enum Command {
     /// passphrase needed), for the firm's WISP.
     #[command(subcommand)]
     Compliance(crate::compliancecmd::ComplianceCommand),
+    /// Write a man page for pivault and each of its commands to DIR.
+    Man(ManArgs),
+    /// Print a shell completion script (bash, zsh or fish) to stdout.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// Directory to write the pages to (made if missing): pivault.1,
+    /// pivault-keys.1, pivault-keys-add-passphrase.1, ...
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: Shell,
+}
+
+/// Shells `pivault completions` writes for.
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum Shell {
+    /// bash (install as /usr/share/bash-completion/completions/pivault).
+    Bash,
+    /// zsh (install as a `_pivault` file on `$fpath`).
+    Zsh,
+    /// fish (install as ~/.config/fish/completions/pivault.fish).
+    Fish,
 }
 
 /// Cipher suite choices at init.
@@ -140,6 +169,11 @@ pub struct ExportArgs {
     pub dest_dir: PathBuf,
     #[command(flatten)]
     pub unlock: Unlock,
+    /// Restore setuid, setgid and sticky bits. Off by default: modes in the
+    /// vault directory are not authenticated, so anyone who can write it
+    /// could otherwise make an exported file setuid
+    #[arg(long)]
+    pub keep_special_bits: bool,
 }
 
 #[derive(Args, Debug)]

@@ -5,6 +5,7 @@ mod auditcmd;
 mod certcmd;
 mod cli;
 mod compliancecmd;
+mod docscmd;
 mod keyscmd;
 mod mountcmd;
 mod progress;
@@ -83,6 +84,9 @@ fn init_logging(verbose: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        // Colour codes only for a person at a terminal, never into a log
+        // file or the journal.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
 
@@ -102,5 +106,7 @@ fn run(cmd: cli::Command) -> anyhow::Result<Outcome> {
         Proxy(a) => proxycmd::run(a),
         Cert(c) => certcmd::run(c),
         Compliance(c) => compliancecmd::run(c),
+        Man(a) => docscmd::man(a),
+        Completions(a) => docscmd::completions(a),
     }
 }

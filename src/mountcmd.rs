@@ -9,8 +9,8 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Duration;
+use vault::VaultLock;
 use vault_fuse::fs::{self as vfs, Daemon, MountConfig, MountEnd};
-use vault_fuse::VaultLock;
 
 /// Checks the mountpoint: it exists, is an empty directory, is not a
 /// mount already, and lies outside the vault. Returns its canonical path.
@@ -93,7 +93,7 @@ pub fn mount(a: MountArgs) -> Result<Outcome> {
         Ok(l) => Some(l),
         // A vault on read-only media cannot hold a lock file, and a
         // read-only mount changes nothing there.
-        Err(vault_fuse::Error::Io { source, .. })
+        Err(vault::Error::Io { source, .. })
             if a.read_only
                 && matches!(
                     source.raw_os_error(),
@@ -102,14 +102,14 @@ pub fn mount(a: MountArgs) -> Result<Outcome> {
         {
             eprintln!(
                 "pivault: warning: cannot create {} (read-only medium?); mounting read-only without the lock",
-                a.vault.join(vfs::LOCK_FILE).display()
+                a.vault.join(vault::LOCK_FILE).display()
             );
             None
         }
         Err(e) => return Err(e.into()),
     };
     let (ks, unsealed) = unseal(&a.vault, &a.unlock)?;
-    let vault = vault_fuse::Vault::open(
+    let vault = vault::Vault::open(
         a.vault.clone(),
         vault_core::VaultCipher::new(unsealed.keyring.clone(), ks.suite()),
     )?;
@@ -272,7 +272,7 @@ pub fn unmount(a: UnmountArgs) -> Result<Outcome> {
         None => bail!("{} is not a mounted vault", mnt.display()),
     };
     vfs::unmount(&canon, a.lazy).map_err(|e| {
-        let busy = matches!(&e, vault_fuse::Error::Io { source, .. }
+        let busy = matches!(&e, vault::Error::Io { source, .. }
             if source.kind() == std::io::ErrorKind::ResourceBusy || source.raw_os_error() == Some(libc::EBUSY));
         if busy {
             anyhow::anyhow!(
@@ -287,7 +287,7 @@ pub fn unmount(a: UnmountArgs) -> Result<Outcome> {
     // vault), so that the vault can be mounted again right away.
     if let Some(vault) = source.strip_prefix("pivault:") {
         let vault = pi_scan::mountinfo::unescape(vault);
-        if !a.lazy && !vfs::wait_unlocked(Path::new(&vault), Duration::from_secs(10)) {
+        if !a.lazy && !vault::wait_unlocked(Path::new(&vault), Duration::from_secs(10)) {
             eprintln!(
                 "pivault: warning: the mount process of {vault} is still running 10 s after the unmount"
             );

@@ -38,7 +38,7 @@ impl Bar {
     }
 }
 
-impl vault_fuse::Progress for Bar {
+impl vault::Progress for Bar {
     fn set_total(&self, bytes: u64) {
         self.0.set_length(bytes);
     }

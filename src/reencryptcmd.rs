@@ -10,8 +10,8 @@ use crate::Outcome;
 use anyhow::{bail, Result};
 use indicatif::ProgressBar;
 use keys::audit::Event;
+use vault::{census, reencrypt, ReencryptProgress, Vault, VaultLock};
 use vault_core::VaultCipher;
-use vault_fuse::{census, reencrypt, ReencryptProgress, Vault, VaultLock};
 
 /// Files, bytes, rate and ETA on a terminal; nothing otherwise.
 struct Bar {
@@ -169,7 +169,7 @@ fn move_names(
             .ok_or_else(|| anyhow::anyhow!("the keyring lost tree key generation {g}"))
     };
     let (old, new) = (view(old_gen)?, view(new_gen)?);
-    let report = vault_fuse::move_tree(vault, &old, &new)?;
+    let report = vault::move_tree(vault, &old, &new)?;
     drop((old, new));
     for (host, what) in &report.damaged {
         eprintln!(

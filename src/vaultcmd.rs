@@ -3,11 +3,11 @@
 use crate::cli::{Cipher, ExportArgs, FsckArgs, ImportArgs, InitArgs, Unlock};
 use crate::progress::Bar;
 use crate::{secrets, Outcome};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use keys::{KdfParams, Keystore, Unsealed};
 use std::path::Path;
+use vault::{Damage, Vault, VaultLock};
 use vault_core::{Suite, VaultCipher};
-use vault_fuse::{Damage, Vault, VaultLock};
 
 /// Loads the keystore of `vault` and unseals it with the passphrase from
 /// the usual sources.
@@ -75,27 +75,7 @@ pub fn kdf_params(insecure: bool) -> KdfParams {
 
 pub fn init(a: InitArgs) -> Result<Outcome> {
     let vault = &a.vault;
-    match std::fs::read_dir(vault) {
-        Ok(mut rd) => {
-            if Keystore::exists(vault) {
-                bail!(
-                    "{} is already a pivault vault; `init` never overwrites a keystore",
-                    vault.display()
-                );
-            }
-            if rd.next().is_some() {
-                bail!(
-                    "{} is not empty; `init` needs a new or empty directory",
-                    vault.display()
-                );
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
-            bail!("{} is not a directory", vault.display())
-        }
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", vault.display())),
-    }
+    Vault::check_creatable(vault)?;
     let suite = match a.cipher {
         Some(Cipher::AesGcm) => Suite::Aes256Gcm,
         Some(Cipher::Xchacha) => Suite::XChaCha20Poly1305,
@@ -103,58 +83,8 @@ pub fn init(a: InitArgs) -> Result<Outcome> {
     };
     let pass = secrets::for_init(a.passphrase_file.as_deref())?;
     let weak = keys::check_new_passphrase(&pass, vault, a.allow_weak_passphrase)?;
-    let created_dir = match std::fs::create_dir(vault) {
-        Ok(()) => true,
-        // Made by another init at the same moment: the lock below decides.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
-        Err(e) => return Err(e).with_context(|| format!("cannot create {}", vault.display())),
-    };
-    // Take the directory before writing anything: two inits on one empty
-    // directory cannot both get here, and the one that does not has
-    // created nothing, so its rollback below never removes the other's
-    // files.
-    let lock = match VaultLock::create_new(vault) {
-        Ok(lock) => lock,
-        Err(e) => {
-            if created_dir {
-                // Only if still empty: the other init may be filling it.
-                let _ = std::fs::remove_dir(vault);
-            }
-            return Err(e.into());
-        }
-    };
-    // What init writes and a failed init removes: only those that were not
-    // there when it took the directory (never anything another run made).
-    let own = [
-        keys::KEYSTORE_FILE,
-        vault_core::DIRID_FILE,
-        keys::audit::AUDIT_FILE,
-    ]
-    .into_iter()
-    .filter(|n| std::fs::symlink_metadata(vault.join(n)).is_err())
-    .collect::<Vec<_>>();
     let kdf = kdf_params(a.insecure_test_kdf);
-    let res = Keystore::create(vault, suite, &pass, kdf)
-        .map_err(anyhow::Error::from)
-        .and_then(|(_, keyring)| {
-            Vault::init(vault, &VaultCipher::new(keyring.clone(), suite))?;
-            crate::auditcmd::record(vault, Some(&keyring), keys::audit::Event::new("init"));
-            Ok(())
-        });
-    if let Err(e) = res {
-        // Leave the directory as it was found: remove what this run made,
-        // the lock file last.
-        for name in own {
-            let _ = std::fs::remove_file(vault.join(name));
-        }
-        let _ = std::fs::remove_file(vault.join(vault_fuse::LOCK_FILE));
-        drop(lock);
-        if created_dir {
-            let _ = std::fs::remove_dir(vault);
-        }
-        return Err(e);
-    }
-    drop(lock);
+    Vault::create(vault, suite, &pass, kdf)?;
     if a.insecure_test_kdf {
         eprintln!("pivault: warning: this vault's passphrase slot uses test-only Argon2id parameters; never keep real data in it");
     }
@@ -180,12 +110,12 @@ pub fn init(a: InitArgs) -> Result<Outcome> {
 fn lock_offline(vault: &Path, writes: bool) -> Result<Option<VaultLock>> {
     // Read-only commands never create the lock file (init makes it); a
     // vault without one cannot be mounted at this moment anyway.
-    if !Keystore::exists(vault) || (!writes && !vault.join(vault_fuse::fs::LOCK_FILE).exists()) {
+    if !Keystore::exists(vault) || (!writes && !vault.join(vault::LOCK_FILE).exists()) {
         return Ok(None);
     }
     match VaultLock::acquire(vault) {
         Ok(l) => Ok(Some(l)),
-        Err(vault_fuse::Error::Io { source, .. })
+        Err(vault::Error::Io { source, .. })
             if !writes
                 && matches!(
                     source.kind(),
@@ -205,7 +135,7 @@ pub fn import(a: ImportArgs) -> Result<Outcome> {
     let _lock = lock_offline(&a.vault, true)?;
     let vault = open_vault(&a.vault, &a.unlock)?;
     let bar = Bar::new("importing");
-    let report = vault_fuse::import(&vault, &a.src_dir, &bar)?;
+    let report = vault::import(&vault, &a.src_dir, &bar)?;
     bar.finish();
     for (path, why) in &report.skipped {
         eprintln!("pivault: skipped {}: {why}", path.display());
@@ -240,11 +170,21 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
     let _lock = lock_offline(&a.vault, false)?;
     let vault = open_vault(&a.vault, &a.unlock)?;
     let bar = Bar::new("exporting");
-    let report = vault_fuse::export(&vault, &a.dest_dir, &bar)?;
+    let opts = vault::ExportOptions {
+        keep_special_bits: a.keep_special_bits,
+    };
+    let report = vault::export(&vault, &a.dest_dir, opts, &bar)?;
     bar.finish();
     print_damage(&report.damaged);
     for (path, why) in &report.skipped {
         eprintln!("pivault: skipped {}: {why}", path.display());
+    }
+    if !report.special_bits_dropped.is_empty() {
+        eprintln!(
+            "pivault: {} exported entries had setuid, setgid or sticky bits in the vault; they were not restored (modes in the vault directory are not authenticated). If you trust that directory, export again with --keep-special-bits. First: {}",
+            report.special_bits_dropped.len(),
+            report.special_bits_dropped[0].display()
+        );
     }
     eprintln!(
         "Exported {} files ({} bytes), {} directories, {} symlinks to {}",
@@ -269,7 +209,7 @@ pub fn fsck(a: FsckArgs) -> Result<Outcome> {
     let _lock = lock_offline(&a.vault, false)?;
     let vault = open_vault(&a.vault, &a.unlock)?;
     let bar = Bar::new("checking");
-    let report = vault_fuse::fsck(&vault, &bar)?;
+    let report = vault::fsck(&vault, &bar)?;
     bar.finish();
     if a.json {
         let damaged: Vec<_> = report

@@ -478,6 +478,36 @@ fn xattr_list(p: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Write access to the vault folder: the ciphertext of one file, with its
+/// host attributes, copied over another's entry. Its contents do not open
+/// under the other name, and neither do its attributes (EIO, not the
+/// first file's values).
+#[test]
+fn ciphertext_copied_onto_another_name_serves_no_attributes() {
+    let mut f = Fixture::mounted();
+    fs::write(f.p("payroll"), b"Jane Roe 078-05-1120").unwrap();
+    fs::write(f.p("notes"), b"nothing").unwrap();
+    xattr_set(&f.p("payroll"), "user.owner", b"hr-department", 0).unwrap();
+    let (from, to) = (f.host_of("payroll"), f.host_of("notes"));
+    let (st, _) = f.unmount();
+    assert!(st.success());
+    let cp = std::process::Command::new("cp")
+        .arg("--preserve=xattr")
+        .arg(&from)
+        .arg(&to)
+        .status()
+        .unwrap();
+    assert!(cp.success());
+    f.mount(&[]);
+    assert_eq!(errno(fs::read(f.p("notes"))), libc::EIO);
+    assert_eq!(errno(xattr_get(&f.p("notes"), "user.owner")), libc::EIO);
+    // The original still serves its own.
+    assert_eq!(
+        xattr_get(&f.p("payroll"), "user.owner").unwrap(),
+        b"hr-department"
+    );
+}
+
 #[test]
 fn extended_attributes_are_encrypted_and_follow_the_file() {
     let mut f = Fixture::mounted();

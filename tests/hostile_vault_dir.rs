@@ -183,3 +183,49 @@ fn planted_lock_symlink_does_not_truncate_outside_file_on_mount() {
         "the outside file changed"
     );
 }
+
+/// The single content file of a vault holding one imported file.
+fn only_content_file(vault: &Path) -> PathBuf {
+    let files: Vec<PathBuf> = fs::read_dir(vault)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().into_owned();
+            p.is_file() && !n.starts_with("pivault.") && n != "audit.log"
+        })
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files.into_iter().next().unwrap()
+}
+
+/// Write access to the vault folder: the host mode of a ciphertext made
+/// setuid (modes are not authenticated). An export, by root above all,
+/// must not hand out a setuid file; with `--keep-special-bits` the caller
+/// vouches for the folder and gets the bits.
+#[test]
+fn setuid_bit_planted_on_a_ciphertext_is_not_exported() {
+    let f = Fixture::with_vault("aes-gcm");
+    let src = f.path("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("tool"), b"#!/bin/sh\necho hi\n").unwrap();
+    fs::set_permissions(src.join("tool"), fs::Permissions::from_mode(0o755)).unwrap();
+    ok(f.import(&src));
+    let host = only_content_file(&f.vault);
+    fs::set_permissions(&host, fs::Permissions::from_mode(0o4755)).unwrap();
+
+    let out = ok(f.export(&f.path("out")));
+    assert_contains(&out.stderr, "setuid, setgid or sticky");
+    assert_contains(&out.stderr, "--keep-special-bits");
+    let mode = fs::metadata(f.path("out/tool")).unwrap().mode() & 0o7777;
+    assert_eq!(mode, 0o755, "exported mode {mode:o}");
+
+    ok(f.unlocked(
+        "export",
+        &[
+            f.path("out2").as_os_str(),
+            std::ffi::OsStr::new("--keep-special-bits"),
+        ],
+    ));
+    let mode = fs::metadata(f.path("out2/tool")).unwrap().mode() & 0o7777;
+    assert_eq!(mode, 0o4755, "exported mode {mode:o}");
+}

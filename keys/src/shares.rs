@@ -119,11 +119,17 @@ fn kek(secret: &[u8], salt: &[u8]) -> Result<SecretKey> {
 impl ShareFile {
     /// Reads and checks a share file (framing and checksum).
     pub fn read(path: &Path) -> Result<ShareFile> {
+        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?);
+        Self::parse(path, &text)
+    }
+
+    /// Checks a share file's text (framing and checksum); `path` names it
+    /// in errors.
+    pub fn parse(path: &Path, text: &str) -> Result<ShareFile> {
         let bad = |why: &str| Error::BadShare {
             path: path.to_path_buf(),
             reason: why.to_string(),
         };
-        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?);
         let mut lines = text.lines();
         if lines.next() != Some(MAGIC_LINE) {
             return Err(bad("it is not a pivault share file"));

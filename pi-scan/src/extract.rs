@@ -64,7 +64,7 @@ pub(crate) fn extract(kind: DocKind, bytes: &[u8]) -> Result<Vec<Part>, String> 
     .unwrap_or_else(|_| Err("the parser failed on this file".into()))
 }
 
-fn office(kind: DocKind, bytes: &[u8]) -> Result<Vec<Part>, String> {
+pub(crate) fn office(kind: DocKind, bytes: &[u8]) -> Result<Vec<Part>, String> {
     let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| e.to_string())?;
     let mut names: Vec<String> = zip.file_names().map(str::to_owned).collect();
     names.sort_by_key(|n| natural_key(n));

@@ -196,3 +196,21 @@ pub enum Error {
         root: PathBuf,
     },
 }
+
+/// Entry points for the fuzz targets (`fuzz/`): the extractors without the
+/// panic guard the scanner puts around them, so a panic reaches the
+/// fuzzer. Not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Extracts the text of a document named by its extension (`docx`,
+    /// `xlsx`, `pptx`, `pdf`, ...): the parts' total text length.
+    pub fn extract(ext: &str, bytes: &[u8]) -> Result<usize, String> {
+        let kind = crate::extract::DocKind::of(std::path::Path::new(&format!("f.{ext}")))
+            .ok_or("not a document kind")?;
+        let parts = match kind {
+            crate::extract::DocKind::Pdf => crate::pdf::pages(bytes)?,
+            _ => crate::extract::office(kind, bytes)?,
+        };
+        Ok(parts.iter().map(|p| p.text.len()).sum())
+    }
+}

@@ -421,11 +421,30 @@ impl<S: CipherStore> ContentFile<S> {
             (!aead.open_in_place(&block_aad(&core, idx, idx == last), c)).then_some(idx)
         };
         let cb = self.geo.cblock() as usize;
-        let failed = if count as usize >= PARALLEL_BLOCKS {
-            ct.par_chunks_mut(cb).enumerate().filter_map(open).min()
+        let failed: Vec<u64> = if count as usize >= PARALLEL_BLOCKS {
+            ct.par_chunks_mut(cb).enumerate().filter_map(open).collect()
         } else {
-            ct.chunks_mut(cb).enumerate().filter_map(open).min()
+            ct.chunks_mut(cb).enumerate().filter_map(open).collect()
         };
+        // A block before the last may still carry the last flag: a file
+        // grown past a full last block leaves it as it was (see
+        // `write_at`). The failed attempt wiped its ciphertext: read it
+        // again and open it as a last block.
+        let mut still = None;
+        for idx in failed {
+            let at = ((idx - first) as usize) * cb;
+            let c = &mut ct[at..(at + cb).min(end as usize - start as usize)];
+            let ok = idx != last
+                && self
+                    .store
+                    .read_exact_at(c, self.geo.block_offset(idx))
+                    .is_ok()
+                && aead.open_in_place(&block_aad(&core, idx, true), c);
+            if !ok {
+                still = Some(still.map_or(idx, |s: u64| s.min(idx)));
+            }
+        }
+        let failed = still;
         if let Some(index) = failed {
             ct.fill(0);
             return Err(Error::BlockAuth { index });
@@ -491,19 +510,25 @@ impl<S: CipherStore> ContentFile<S> {
                 let aad = block_aad(&core, idx, idx == last_index);
                 let (nonce, rest) = c.split_at(nl);
                 let (body, tag) = rest.split_at(rest.len() - TAG_LEN);
-                let ok = if skip == 0 && dst.len() == body.len() {
-                    dst.copy_from_slice(body);
-                    aead.open_detached(&aad, nonce, dst, tag)
-                } else {
-                    let mut tmp = zeroize::Zeroizing::new([0u8; BLOCK_SIZE]);
-                    let t = &mut tmp[..body.len()];
-                    t.copy_from_slice(body);
-                    let ok = aead.open_detached(&aad, nonce, t, tag);
-                    if ok {
-                        dst.copy_from_slice(&t[skip..skip + dst.len()]);
+                let open_as = |aad: &[u8], dst: &mut [u8]| -> bool {
+                    if skip == 0 && dst.len() == body.len() {
+                        dst.copy_from_slice(body);
+                        aead.open_detached(aad, nonce, dst, tag)
+                    } else {
+                        let mut tmp = zeroize::Zeroizing::new([0u8; BLOCK_SIZE]);
+                        let t = &mut tmp[..body.len()];
+                        t.copy_from_slice(body);
+                        let ok = aead.open_detached(aad, nonce, t, tag);
+                        if ok {
+                            dst.copy_from_slice(&t[skip..skip + dst.len()]);
+                        }
+                        ok
                     }
-                    ok
                 };
+                // A block before the last may still carry the last flag
+                // (a file grown past a full last block; see `write_at`).
+                let ok = open_as(&aad, dst)
+                    || (idx != last_index && open_as(&block_aad(&core, idx, true), dst));
                 (!ok).then_some(idx)
             };
             let failed = if jobs.len() >= PARALLEL_BLOCKS {
@@ -525,8 +550,11 @@ impl<S: CipherStore> ContentFile<S> {
 
     /// Writes `data` at `offset`, extending the file (with zeros between the
     /// old end and `offset`) when it reaches past the end. Only the blocks
-    /// the write touches are rewritten, plus the old last block when the
-    /// file grows (it loses its last-block flag).
+    /// the write touches are rewritten, plus a partial old last block when
+    /// the file grows (its content grows). A full old last block is left as
+    /// it is, still sealed as last: re-sealing it before the new length is
+    /// durable would let a crash make already-synced data unreadable, and
+    /// readers accept the last flag on an earlier block (FORMAT.md §6.2).
     pub fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
         if data.is_empty() {
             return Ok(());
@@ -546,8 +574,13 @@ impl<S: CipherStore> ContentFile<S> {
         let old_last = self.last_index();
         let new_last = self.geo.blocks(new_size) - 1;
         let first = offset / bs;
+        let old_last_full = Self::block_plain_len(old_size, old_last) == BLOCK_SIZE;
         let (start, stop) = if new_size > old_size {
-            (first.min(old_last), new_last)
+            if old_last_full && first > old_last {
+                (old_last + 1, new_last)
+            } else {
+                (first.min(old_last), new_last)
+            }
         } else {
             (first, (end - 1) / bs)
         };
@@ -748,5 +781,79 @@ mod tests {
         assert!(all[4..far as usize].iter().all(|&b| b == 0));
         assert_eq!(&all[far as usize..], b"tail");
         assert!(f.verify().unwrap().is_empty());
+    }
+
+    /// The crash the issue names: a file whose data was synced, then
+    /// grown past its full last block, crashes before the new length is
+    /// durable. The synced block is never rewritten, so every state the
+    /// disk can be left in reads the synced data back.
+    #[test]
+    fn growing_past_a_full_last_block_never_rewrites_it() {
+        for suite in [Suite::Aes256Gcm, Suite::XChaCha20Poly1305] {
+            let c = VaultCipher::new(Keyring::generate().unwrap(), suite);
+            let at = NameContext::new(&[7; 16], b"ledger");
+            let mut f = ContentFile::create(Vec::new(), &c, at).unwrap();
+            let synced: Vec<u8> = (0..BLOCK_SIZE).map(|i| (i % 251) as u8).collect();
+            f.write_at(0, &synced).unwrap();
+            let before = f.store().clone();
+            f.write_at(BLOCK_SIZE as u64, b"appended after the sync")
+                .unwrap();
+            let after = f.store().clone();
+            assert_eq!(
+                &after[..before.len()],
+                &before[..],
+                "{suite:?}: block 0 rewritten"
+            );
+            // Every crash state: the old file, then the new tail cut at
+            // every length, or with its bytes torn.
+            let mut states: Vec<Vec<u8>> = (before.len()..=after.len())
+                .map(|n| after[..n].to_vec())
+                .collect();
+            let mut torn = after.clone();
+            let last = torn.len() - 5;
+            torn[last] ^= 0xff;
+            states.push(torn);
+            for disk in states {
+                let len = disk.len();
+                let Ok(g) = ContentFile::open(disk, &c, at) else {
+                    // A length no valid file has: reported, not misread.
+                    continue;
+                };
+                let mut back = vec![0u8; BLOCK_SIZE];
+                assert_eq!(
+                    g.read_at(0, &mut back).unwrap(),
+                    BLOCK_SIZE,
+                    "{suite:?}, {len} bytes on disk"
+                );
+                assert_eq!(back, synced, "{suite:?}, {len} bytes on disk");
+            }
+            // The grown file reads whole, and verifies.
+            let g = ContentFile::open(after, &c, at).unwrap();
+            let mut all = vec![0u8; g.size() as usize];
+            g.read_at(0, &mut all).unwrap();
+            assert_eq!(&all[..BLOCK_SIZE], &synced[..]);
+            assert_eq!(&all[BLOCK_SIZE..], b"appended after the sync");
+            assert!(g.verify().unwrap().is_empty());
+        }
+    }
+
+    /// The last flag still detects a file cut at a block boundary: the
+    /// block that becomes last was sealed as not last.
+    #[test]
+    fn a_file_cut_at_a_block_boundary_is_still_detected() {
+        let c = VaultCipher::new(Keyring::generate().unwrap(), Suite::Aes256Gcm);
+        let at = NameContext::new(&[8; 16], b"cut");
+        let mut f = ContentFile::create(Vec::new(), &c, at).unwrap();
+        f.write_at(0, &vec![3u8; 3 * BLOCK_SIZE + 10]).unwrap();
+        let g = Geometry::new(Suite::Aes256Gcm);
+        let mut disk = f.into_store();
+        disk.truncate(g.ciphertext_len(2 * BLOCK_SIZE as u64) as usize);
+        let f = ContentFile::open(disk, &c, at).unwrap();
+        let mut buf = vec![0u8; 2 * BLOCK_SIZE];
+        assert!(matches!(
+            f.read_at(0, &mut buf),
+            Err(Error::BlockAuth { index: 1 })
+        ));
+        assert_eq!(f.verify().unwrap(), vec![1]);
     }
 }

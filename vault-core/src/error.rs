@@ -37,6 +37,9 @@ pub enum Error {
     /// A plaintext name cannot be stored (empty, `.`/`..`, has `/` or NUL, or over 255 bytes).
     #[error("invalid file name: {0}")]
     InvalidName(&'static str),
+    /// A plaintext name longer than 255 bytes (NAME_MAX).
+    #[error("invalid file name: {0} bytes, longer than 255 bytes")]
+    NameTooLong(usize),
     /// A directory ID file is damaged or does not belong where it is.
     #[error("directory ID file is damaged or was replaced: {0}")]
     DirId(&'static str),

@@ -117,7 +117,7 @@ impl NameCipher {
             return Err(Error::InvalidName("contains '/' or NUL"));
         }
         if name.len() > MAX_NAME {
-            return Err(Error::InvalidName("longer than 255 bytes"));
+            return Err(Error::NameTooLong(name.len()));
         }
         Ok(())
     }

@@ -1,5 +1,5 @@
 //! The few system calls std does not wrap. Every unsafe block of
-//! vault-fuse (offline tools, the FUSE filesystem and the mount session)
+//! vault-fuse (the FUSE filesystem and the mount session)
 //! lives here.
 
 use std::ffi::CString;
@@ -7,19 +7,6 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::io::AsRawFd;
 use std::path::Path;
-
-/// syncfs(2) on the filesystem holding `path`: one flush after writing many
-/// files instead of an fsync per file.
-pub fn syncfs(path: &Path) -> io::Result<()> {
-    let f = std::fs::File::open(path)?;
-    // SAFETY: the descriptor is valid while `f` lives.
-    let r = unsafe { libc::syncfs(f.as_raw_fd()) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
 
 fn cpath(path: &Path) -> io::Result<CString> {
     CString::new(path.as_os_str().as_bytes()).map_err(|_| io::ErrorKind::InvalidInput.into())
@@ -157,21 +144,6 @@ pub fn lremovexattr(path: &Path, name: &str) -> io::Result<()> {
     let (p, n) = (cpath(path)?, CString::new(name)?);
     // SAFETY: valid C strings that outlive the call.
     check(unsafe { libc::lremovexattr(p.as_ptr(), n.as_ptr()) })
-}
-
-/// flock(2) LOCK_EX | LOCK_NB: false when another process holds the lock.
-pub fn try_lock_exclusive(f: &std::fs::File) -> io::Result<bool> {
-    // SAFETY: the descriptor is valid while `f` lives.
-    let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if r == 0 {
-        return Ok(true);
-    }
-    let e = io::Error::last_os_error();
-    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
-        Ok(false)
-    } else {
-        Err(e)
-    }
 }
 
 /// umount2(2); `lazy` adds MNT_DETACH.

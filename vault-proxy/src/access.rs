@@ -220,7 +220,7 @@ const NOT_VISIBLE: &AsciiSet = &CONTROLS.add(b'%');
 /// In a SAN value, also the list separator and space.
 const SAN_VALUE: &AsciiSet = &NOT_VISIBLE.add(b',').add(b' ');
 
-/// An RFC 4514 string of `name`, percent-encoded as [`NOT_VISIBLE`] says.
+/// An RFC 4514 string of `name`, percent-encoded as `NOT_VISIBLE` says.
 /// RFC 4514 writes the last RDN first; a value that is no string type is
 /// `#` and the hex of its bytes (section 2.4).
 pub fn rfc4514(name: &X509Name<'_>) -> String {

@@ -102,7 +102,7 @@ impl Progress {
     }
 }
 
-/// A request body that notes its [`Progress`].
+/// A request body that notes its `Progress`.
 pub struct Counting<B> {
     pub(crate) inner: B,
     /// None for a request without a body: nothing to note.

@@ -106,6 +106,12 @@ pub struct Limits {
     /// Requests of one HTTP/2 client connection that go upstream at once;
     /// its other streams wait their turn.
     pub max_upstream_per_connection: usize,
+    /// Lines logged per client address and window for refused TLS
+    /// handshakes; beyond that they are counted and the next line says
+    /// how many were not logged.
+    pub refusal_log_burst: u32,
+    /// The window of `refusal_log_burst`, in seconds.
+    pub refusal_log_window_s: u64,
 }
 
 impl Default for Limits {
@@ -126,6 +132,8 @@ impl Default for Limits {
             h2_idle_timeout_s: 75,
             max_upstream_connections: 512,
             max_upstream_per_connection: 16,
+            refusal_log_burst: 5,
+            refusal_log_window_s: 60,
         }
     }
 }

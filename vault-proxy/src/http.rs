@@ -2,7 +2,7 @@
 //! plaintext HTTP/1.1 to the upstream over kept-alive connections
 //! ([`crate::upstream`]). The connection around them is `session`'s.
 //!
-//! Per request: what [`crate::request`] refuses gets its 400 or 405 and
+//! Per request: what `crate::request` refuses gets its 400 or 405 and
 //! never reaches the upstream, and dot segments are resolved before the
 //! path goes under the upstream's prefix; hop-by-hop headers are removed
 //! both ways; `X-Forwarded-For`, `X-Forwarded-Proto` and `Forwarded` are

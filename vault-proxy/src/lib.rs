@@ -45,6 +45,7 @@ pub mod log;
 pub mod metrics;
 pub mod originate;
 pub mod redirect;
+mod refusal;
 mod request;
 pub mod server;
 mod session;
@@ -57,3 +58,20 @@ pub mod watch;
 pub use config::Config;
 pub use error::{Error, Result};
 pub use server::{run_blocking, Gateway};
+
+/// Entry points for the fuzz targets (`fuzz/`): the gateway's own checks
+/// of a request head, before routing. Not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Runs the request checks (method, Host, path dot segments, header
+    /// names); true when the request would be let through.
+    pub fn check<B>(req: &hyper::Request<B>) -> bool {
+        crate::request::check(req).is_ok()
+    }
+
+    /// Resolves a path's dot segments: `None` when the gateway refuses
+    /// the path, `Some(None)` when it had none.
+    pub fn normalise(path: &str) -> Option<Option<String>> {
+        crate::request::normalise(path).ok()
+    }
+}

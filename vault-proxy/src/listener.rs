@@ -42,6 +42,8 @@ pub struct Shared {
     pub workers: usize,
     /// Open connections per worker, and the hand-off between workers.
     pub balance: Arc<Balancer>,
+    /// Refused handshakes logged per client address (rate limit).
+    pub refusals: Arc<crate::refusal::RefusalLog>,
 }
 
 thread_local! {
@@ -105,17 +107,23 @@ pub async fn tls_accept(
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.config());
     let deadline = Duration::from_secs(sh.limits.handshake_timeout_s);
     let m = info.metrics(sh);
+    crate::refusal::clear_presented();
     let stream = match tokio::time::timeout(deadline, acceptor.accept(io)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             let why = HandshakeFailure::classify(&e);
             m.handshake_failed(why);
-            tracing::debug!(listener = %info.listener, client = %info.peer, reason = why.as_str(), "TLS handshake failed: {e}");
+            let cert = crate::refusal::take_presented();
+            refused_tls(sh, &info, why, &crate::refusal::words(&e), cert.as_ref());
             return None;
         }
         Err(_) => {
             m.handshake_failed(HandshakeFailure::Timeout);
-            tracing::debug!(listener = %info.listener, client = %info.peer, "TLS handshake timed out");
+            let words = format!(
+                "the handshake did not finish within handshake_timeout_s ({} s)",
+                sh.limits.handshake_timeout_s
+            );
+            refused_tls(sh, &info, HandshakeFailure::Timeout, &words, None);
             return None;
         }
     };
@@ -139,15 +147,13 @@ pub async fn tls_accept(
         };
         if let Some(why) = refused {
             m.handshake_failed(HandshakeFailure::NotAllowed);
-            let who = info
-                .cert
-                .as_ref()
-                .map(|c| format!("{} ({})", c.subject, c.spki_pin()));
-            tracing::warn!(
-                "listener {}: client {} refused: certificate {} {why}",
-                info.listener,
-                info.peer,
-                who.as_deref().unwrap_or("(unparsable)")
+            let words = format!("client certificate {why}");
+            refused_tls(
+                sh,
+                &info,
+                HandshakeFailure::NotAllowed,
+                &words,
+                info.cert.as_ref(),
             );
             let mut s = stream;
             let _ = tokio::io::AsyncWriteExt::shutdown(&mut s).await;
@@ -155,6 +161,52 @@ pub async fn tls_accept(
         }
     }
     Some((stream, info))
+}
+
+/// Writes the line of one refused handshake to the access log and the
+/// gateway's log, unless this client address has had its share of lines
+/// for the window (then it is counted, and the next line says so).
+fn refused_tls(
+    sh: &Shared,
+    info: &ConnInfo,
+    why: HandshakeFailure,
+    words: &str,
+    cert: Option<&PeerCert>,
+) {
+    let v = sh.refusals.note(
+        info.peer.ip(),
+        sh.limits.refusal_log_burst,
+        sh.limits.refusal_log_window_s,
+    );
+    if !v.log {
+        return;
+    }
+    let (subject, pin) = match cert {
+        Some(c) => (Some(c.subject.clone()), Some(c.spki_pin())),
+        None => (None, None),
+    };
+    let unlogged = (v.unlogged_before > 0).then_some(v.unlogged_before);
+    tracing::warn!(
+        listener = %info.listener,
+        client = %info.peer,
+        reason = why.as_str(),
+        cert_subject = %subject.as_deref().unwrap_or("-"),
+        cert_spki = %pin.as_deref().unwrap_or("-"),
+        unlogged_before = unlogged.unwrap_or(0),
+        "TLS handshake refused: {words}"
+    );
+    if let Some(log) = &sh.log {
+        log.write(crate::log::Entry {
+            client: info.peer.to_string(),
+            client_cert: subject,
+            client_spki: pin,
+            listener: info.listener.clone(),
+            mode: "tls",
+            refused: Some(format!("{}: {words}", why.as_str())),
+            refusals_not_logged: unlogged,
+            ..Default::default()
+        });
+    }
 }
 
 /// A connection handler for one mode.

@@ -26,6 +26,17 @@ pub struct Entry {
     /// Client certificate subject, when one was presented.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_cert: Option<String>,
+    /// SHA-256 pin of the client certificate's public key, on refusals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_spki: Option<String>,
+    /// Why the connection was refused before any request (`reason:
+    /// words`); absent for requests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+    /// Refusals from this address that were not logged since its last
+    /// line (rate limit; all are counted in `/metrics`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refusals_not_logged: Option<u64>,
     /// The listener's configured address.
     pub listener: String,
     /// http | tcp | originate | redirect.

@@ -89,6 +89,7 @@ impl Gateway {
             shutdown,
             workers,
             balance,
+            refusals: Default::default(),
         });
         let mut kinds = Vec::new();
         let mut tls_all = Vec::new();

@@ -183,7 +183,9 @@ pub fn server_config(
             let v = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
                 .build()
                 .map_err(|e| Error::pem(ca, format!("unusable client CA: {e}")))?;
-            builder.with_client_cert_verifier(v)
+            // Notes the certificate a refused client presented, for the
+            // refusal's log line (crate::refusal).
+            builder.with_client_cert_verifier(Arc::new(crate::refusal::RecordingVerifier(v)))
         }
         None => builder.with_no_client_auth(),
     };

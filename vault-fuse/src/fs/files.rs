@@ -4,14 +4,14 @@
 use super::handles::{FileHandle, OpenFile};
 use super::inodes::CacheToken;
 use super::{to_errno, VaultFs};
-use crate::hostfile::HostFile;
-use crate::tree::Kind;
 use fuser::{Errno, FileAttr, FopenFlags, WriteFlags};
 use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use vault::HostFile;
+use vault::Kind;
 use vault_core::ContentFile;
 
 thread_local! {
@@ -140,7 +140,7 @@ impl VaultFs {
         let mut writable = !self.read_only;
         let c = match self.vault.open_file(&dir, &name, writable) {
             Ok(c) => c,
-            Err(e) if writable && !want_write && e.errno() == libc::EACCES => {
+            Err(e) if writable && !want_write && super::errno_of(&e) == libc::EACCES => {
                 writable = false;
                 self.vault
                     .open_file(&dir, &name, false)

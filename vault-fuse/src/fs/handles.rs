@@ -3,11 +3,11 @@
 //! in parallel, a write excludes everything else on that file, and no
 //! reader ever sees a block or the size half-updated.
 
-use crate::hostfile::HostFile;
-use crate::tree::Kind;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use vault::HostFile;
+use vault::Kind;
 use vault_core::ContentFile;
 
 /// The state shared by every open handle of one regular file.

@@ -8,9 +8,9 @@
 //! without scanning.
 
 use super::handles::OpenFile;
-use crate::tree::Kind;
 use std::collections::HashMap;
 use std::sync::Arc;
+use vault::Kind;
 use vault_core::DirId;
 
 /// FUSE's root inode number.

@@ -1,5 +1,5 @@
 //! The FUSE filesystem: the plaintext view of an unsealed vault, mounted
-//! with `fuser`. Requests map onto the vault tree ([`crate::Vault`]) and
+//! with `fuser`. Requests map onto the vault tree ([`vault::Vault`]) and
 //! the content format; the kernel's page cache holds plaintext between
 //! opens of unchanged files, and POSIX and flock locks are left to the
 //! kernel (the filesystem does not ask for FUSE_POSIX_LOCKS or
@@ -21,10 +21,8 @@ mod rename;
 mod session;
 mod xattr;
 
-pub use crate::lock::{wait_unlocked, LOCK_FILE};
 pub use session::{daemonize, run, unmount, Daemon, MountConfig, MountEnd};
 
-use crate::tree::{Dir, Kind, NodeKind, Vault};
 use fuser::{Errno, FileAttr, FileType};
 use handles::{Handles, OpenFile};
 use inodes::{InoMap, InodeTable, Link, ROOT};
@@ -37,6 +35,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use vault::{Dir, Kind, NodeKind, Vault};
 use vault_core::{Geometry, XattrCipher};
 
 /// How long the kernel may cache attributes and names.
@@ -199,6 +198,21 @@ pub(crate) struct VaultFs {
     generation: AtomicU64,
 }
 
+/// The errno the kernel gets for a vault error: damage and anything
+/// cryptographic is EIO, a host error keeps its own, names and entries map
+/// to their POSIX errors.
+pub(crate) fn errno_of(e: &vault::Error) -> i32 {
+    match e {
+        vault::Error::Io { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
+        vault::Error::NameTooLong(_) => libc::ENAMETOOLONG,
+        vault::Error::InvalidName(_) => libc::EINVAL,
+        vault::Error::Exists(_) => libc::EEXIST,
+        vault::Error::NotFound(_) => libc::ENOENT,
+        vault::Error::NotEmpty(_) => libc::ENOTEMPTY,
+        _ => libc::EIO,
+    }
+}
+
 fn to_errno(e: &std::io::Error) -> Errno {
     Errno::from_i32(e.raw_os_error().unwrap_or(libc::EIO))
 }
@@ -244,10 +258,10 @@ impl VaultFs {
         read_only: bool,
         writeback_cache: bool,
         activity: Arc<Activity>,
-    ) -> crate::Result<VaultFs> {
+    ) -> vault::Result<VaultFs> {
         let root_meta = std::fs::metadata(vault.root_path())
-            .map_err(|e| crate::Error::io(vault.root_path(), e))?;
-        let xattr = vault.cipher().xattr_cipher().map_err(crate::Error::Core)?;
+            .map_err(|e| vault::Error::io(vault.root_path(), e))?;
+        let xattr = vault.cipher().xattr_cipher().map_err(vault::Error::Core)?;
         let geo = Geometry::new(vault.cipher().suite());
         let table = InodeTable::new(vault.root().id);
         Ok(VaultFs {
@@ -286,8 +300,8 @@ impl VaultFs {
     }
 
     /// The errno for a tree error; damage is logged once per ciphertext path.
-    fn fail(&self, e: crate::Error) -> Errno {
-        if let crate::Error::Damaged { host, source } = &e {
+    fn fail(&self, e: vault::Error) -> Errno {
+        if let vault::Error::Damaged { host, source } = &e {
             let host = real_host(host);
             let first = self
                 .logged
@@ -301,12 +315,12 @@ impl VaultFs {
                 );
             }
         }
-        Errno::from_i32(e.errno())
+        Errno::from_i32(errno_of(&e))
     }
 
     /// A content error on the file at `host`.
     fn fail_content(&self, host: &Path, e: vault_core::Error) -> Errno {
-        self.fail(crate::Error::core(host, e))
+        self.fail(vault::Error::core(host, e))
     }
 
     /// The directory inode `ino` stands for: its host path and ID. Walks
@@ -521,7 +535,7 @@ impl VaultFs {
         if !chowned || mode & 0o6000 == 0 || kind == Kind::Symlink {
             return Ok(());
         }
-        crate::hostattr::Pinned::open_as(host, kind)
+        vault::hostattr::Pinned::open_as(host, kind)
             .and_then(|p| p.chmod(mode))
             .map_err(|e| to_errno(&e))
     }

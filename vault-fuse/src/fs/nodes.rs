@@ -5,13 +5,13 @@
 use super::handles::DirEntry;
 use super::inodes::ROOT;
 use super::{host_rdev, to_errno, VaultFs};
-use crate::hostattr::{Pinned, SetTime};
 use crate::sys;
-use crate::tree::{Kind, Listed, NodeKind};
 use fuser::{Errno, FileAttr, TimeOrNow};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::time::UNIX_EPOCH;
+use vault::hostattr::{Pinned, SetTime};
+use vault::{Kind, Listed, NodeKind};
 use vault_core::{NameContext, BINDING_SLOTS, DIRID_FILE};
 
 /// What a setattr request asks for.
@@ -171,7 +171,7 @@ impl VaultFs {
         if !m.is_dir() {
             return Err(Errno::ENOTDIR);
         }
-        if !crate::tree::Vault::host_dir_is_empty(&host).map_err(|e| self.fail(e))? {
+        if !vault::Vault::host_dir_is_empty(&host).map_err(|e| self.fail(e))? {
             return Err(Errno::ENOTEMPTY);
         }
         // Move it out of sight first, so a crash never leaves a visible

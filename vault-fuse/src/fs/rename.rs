@@ -12,14 +12,14 @@
 
 use super::inodes::Link;
 use super::{to_errno, VaultFs};
-use crate::hostattr::{Pinned, SetTime};
-use crate::hostfile::HostFile;
 use crate::sys;
-use crate::tree::{Dir, Kind};
 use fuser::{Errno, RenameFlags};
 use std::fs::{self, Metadata, OpenOptions};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use vault::hostattr::{Pinned, SetTime};
+use vault::HostFile;
+use vault::{Dir, Kind};
 use vault_core::{ContentFile, NameContext, DIRID_FILE};
 
 fn io(e: std::io::Error) -> Errno {
@@ -141,7 +141,7 @@ impl VaultFs {
                 (true, false) => return Err(Errno::ENOTDIR),
                 (false, true) => return Err(Errno::EISDIR),
                 (true, true) => {
-                    if !crate::tree::Vault::host_dir_is_empty(&dhost).map_err(|e| self.fail(e))? {
+                    if !vault::Vault::host_dir_is_empty(&dhost).map_err(|e| self.fail(e))? {
                         return Err(Errno::ENOTEMPTY);
                     }
                 }

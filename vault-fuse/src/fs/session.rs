@@ -8,8 +8,7 @@
 //! the session threads end, dropping the vault (and its zeroizing keys).
 
 use super::{Activity, VaultFs};
-use crate::tree::Vault;
-use crate::{sys, Error, Result};
+use crate::sys;
 use fuser::{Config, MountOption, Session, SessionACL};
 use std::fs::File;
 use std::io::{Read, Write};
@@ -17,6 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use vault::Vault;
+use vault::{Error, Result};
 
 const SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 /// How long to wait for the session to end after unmounting before giving

@@ -6,10 +6,9 @@
 
 use super::{to_errno, VaultFs};
 use crate::sys;
-use crate::tree::Kind;
 use fuser::Errno;
-use std::io::Read;
-use vault_core::{Header, XattrObject, HEADER_LEN};
+use vault::Kind;
+use vault_core::XattrObject;
 
 fn enodata() -> Errno {
     Errno::from_i32(libc::ENODATA)
@@ -39,14 +38,16 @@ impl VaultFs {
             Kind::File => {
                 let id = match self.open_state(ino) {
                     Some(o) => o.read().header().file_id,
+                    // Only a file that is bound to the name it is reached
+                    // by: a ciphertext copied onto another name (with its
+                    // host attributes) must not serve its attributes there
+                    // any more than its contents.
                     None => {
-                        let mut hb = [0u8; HEADER_LEN];
-                        // Not through a symlink or fifo swapped in for it.
-                        keys::open_regular(&host, std::fs::OpenOptions::new().read(true))
-                            .and_then(|mut f| f.read_exact(&mut hb))
-                            .map_err(|e| to_errno(&e))?;
-                        Header::parse(&hb)
-                            .map_err(|e| self.fail_content(&host, e))?
+                        let (dir, name) = self.locate(ino)?;
+                        self.vault
+                            .open_file(&dir, &name, false)
+                            .map_err(|e| self.fail(e))?
+                            .header()
                             .file_id
                     }
                 };

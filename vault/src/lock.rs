@@ -15,7 +15,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Name of the lock file in the vault root.
-pub const LOCK_FILE: &str = "pivault.lock";
+pub const LOCK_FILE: &str = crate::layout::LOCK;
 /// What a mount writes as its holder line, before the mountpoint.
 const MOUNT_PREFIX: &str = "mounted at ";
 

@@ -381,9 +381,9 @@ fn rewrite(
 /// bound to the unchanged file ID) and times.
 fn copy_metadata(old: &File, new: &File, old_path: &Path, new_path: &Path) -> Result<()> {
     let meta = old.metadata().map_err(|e| Error::io(old_path, e))?;
-    for name in xattr::list(old).map_err(|e| Error::io(old_path, e))? {
-        let value = xattr::get(old, &name).map_err(|e| Error::io(old_path, e))?;
-        xattr::set(new, &name, &value).map_err(|e| Error::io(new_path, e))?;
+    for name in sys::flistxattr(old).map_err(|e| Error::io(old_path, e))? {
+        let value = sys::fgetxattr(old, &name).map_err(|e| Error::io(old_path, e))?;
+        sys::fsetxattr(new, &name, &value).map_err(|e| Error::io(new_path, e))?;
     }
     // Keeping the owner only matters (and only works) for root.
     let _ = std::os::unix::fs::fchown(new, Some(meta.uid()), Some(meta.gid()));
@@ -434,88 +434,6 @@ fn flush(vault: &Vault) -> Result<()> {
 fn random_hex() -> Result<String> {
     let b = vault_core::random::array::<8>().map_err(Error::Core)?;
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
-}
-
-/// Host extended attributes by file descriptor (the only unsafe code of
-/// this module, each call with its buffer's true length).
-mod xattr {
-    use std::ffi::CString;
-    use std::fs::File;
-    use std::io;
-    use std::os::unix::io::AsRawFd;
-
-    fn check(r: libc::ssize_t) -> io::Result<usize> {
-        if r < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(r as usize)
-        }
-    }
-
-    /// Every attribute name of `f` (NUL-separated list, split).
-    pub fn list(f: &File) -> io::Result<Vec<CString>> {
-        let mut buf = vec![0u8; 1024];
-        loop {
-            // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
-            let r = unsafe { libc::flistxattr(f.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-            match check(r) {
-                Ok(n) => {
-                    buf.truncate(n);
-                    return Ok(buf
-                        .split(|&b| b == 0)
-                        .filter(|s| !s.is_empty())
-                        .filter_map(|s| CString::new(s).ok())
-                        .collect());
-                }
-                Err(e) if e.raw_os_error() == Some(libc::ERANGE) => buf.resize(buf.len() * 4, 0),
-                Err(e) if e.raw_os_error() == Some(libc::ENOTSUP) => return Ok(Vec::new()),
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    /// The value of attribute `name` of `f`.
-    pub fn get(f: &File, name: &CString) -> io::Result<Vec<u8>> {
-        let mut buf = vec![0u8; 4096];
-        loop {
-            // SAFETY: `name` is NUL-terminated; `buf` is valid for `buf.len()` bytes.
-            let r = unsafe {
-                libc::fgetxattr(
-                    f.as_raw_fd(),
-                    name.as_ptr(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                )
-            };
-            match check(r) {
-                Ok(n) => {
-                    buf.truncate(n);
-                    return Ok(buf);
-                }
-                Err(e) if e.raw_os_error() == Some(libc::ERANGE) => buf.resize(buf.len() * 4, 0),
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    /// Sets attribute `name` of `f` to `value`.
-    pub fn set(f: &File, name: &CString, value: &[u8]) -> io::Result<()> {
-        // SAFETY: `name` is NUL-terminated; `value` is valid for `value.len()` bytes.
-        let r = unsafe {
-            libc::fsetxattr(
-                f.as_raw_fd(),
-                name.as_ptr(),
-                value.as_ptr().cast(),
-                value.len(),
-                0,
-            )
-        };
-        if r == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
-    }
 }
 
 #[cfg(test)]

@@ -32,6 +32,20 @@ pub struct Report {
     pub skipped: Vec<(PathBuf, String)>,
     /// Damaged entries (export only): everything intact was still exported.
     pub damaged: Vec<Damage>,
+    /// Export only: entries whose setuid, setgid or sticky bits were not
+    /// restored (see [`ExportOptions::keep_special_bits`]).
+    pub special_bits_dropped: Vec<PathBuf>,
+}
+
+/// How an export writes what it reads.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExportOptions {
+    /// Restore setuid, setgid and sticky bits. Off by default: the modes
+    /// come from the host entries, which the MAC does not cover, so a
+    /// writer of the vault directory could make an exported file setuid
+    /// (and, exported by root, a root shell); with this on, the caller
+    /// vouches for the vault directory.
+    pub keep_special_bits: bool,
 }
 
 fn total_bytes(path: &Path) -> u64 {
@@ -52,7 +66,7 @@ fn total_bytes(path: &Path) -> u64 {
 /// Gives the entry at `path` the mode and times of `meta`, through a
 /// descriptor pinned to it (never through a symlink swapped in for it,
 /// and never opening a fifo, which would block).
-fn set_times_and_mode(path: &Path, meta: &fs::Metadata) -> Result<()> {
+fn set_times_and_mode(path: &Path, meta: &fs::Metadata, mode_mask: u32) -> Result<()> {
     let p = Pinned::open(path).map_err(|e| Error::io(path, e))?;
     if p.kind() == Some(Kind::Symlink) {
         return Err(Error::io(
@@ -63,7 +77,7 @@ fn set_times_and_mode(path: &Path, meta: &fs::Metadata) -> Result<()> {
             ),
         ));
     }
-    p.chmod(meta.mode())
+    p.chmod(meta.mode() & mode_mask)
         .and_then(|_| {
             p.set_times(
                 SetTime::At(meta.atime(), meta.atime_nsec()),
@@ -130,7 +144,7 @@ fn import_dir(
                 }
             };
             import_dir(vault, &sub, &path, report, progress)?;
-            set_times_and_mode(&sub.host, &meta)?;
+            set_times_and_mode(&sub.host, &meta, 0o7777)?;
         } else if ft.is_file() {
             let mut file = vault
                 .create_file(dir, name, 0o600)
@@ -138,7 +152,7 @@ fn import_dir(
             let host = file_host(vault, dir, name)?;
             let bytes = copy_in(&path, &mut file, &host, progress)?;
             drop(file);
-            set_times_and_mode(&host, &meta)?;
+            set_times_and_mode(&host, &meta, 0o7777)?;
             report.files += 1;
             report.bytes += bytes;
         } else if ft.is_symlink() {
@@ -154,7 +168,7 @@ fn import_dir(
             let host = vault
                 .mknode(dir, name, NodeKind::Fifo, meta.mode(), 0)
                 .map_err(|e| conflict(e, &path))?;
-            set_times_and_mode(&host, &meta)?;
+            set_times_and_mode(&host, &meta, 0o7777)?;
         } else {
             report.skipped.push((
                 path,
@@ -218,7 +232,12 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 /// Writes the vault's plaintext tree to `dest`, which must be empty or not
 /// exist. Damaged entries are skipped and listed in the report; everything
 /// intact is exported.
-pub fn export(vault: &Vault, dest: &Path, progress: &dyn Progress) -> Result<Report> {
+pub fn export(
+    vault: &Vault,
+    dest: &Path,
+    opts: ExportOptions,
+    progress: &dyn Progress,
+) -> Result<Report> {
     // Plaintext written inside the ciphertext tree would be synced and
     // backed up unencrypted along with it.
     let inside = |p: &Path| -> bool {
@@ -260,6 +279,7 @@ pub fn export(vault: &Vault, dest: &Path, progress: &dyn Progress) -> Result<Rep
         dest: dest.to_path_buf(),
         report: Report::default(),
         progress,
+        opts,
     };
     walk(vault, &mut ex)?;
     Ok(ex.report)
@@ -269,9 +289,24 @@ struct Exporter<'a> {
     dest: PathBuf,
     report: Report,
     progress: &'a dyn Progress,
+    opts: ExportOptions,
 }
 
 impl Exporter<'_> {
+    /// Sets the exported entry's mode and times from its host entry,
+    /// without the special bits unless asked for (and noting the drop).
+    fn finish(&mut self, out: &Path, meta: &fs::Metadata) -> Result<()> {
+        let mask = if self.opts.keep_special_bits {
+            0o7777
+        } else {
+            0o0777
+        };
+        if meta.mode() & 0o7000 & !mask != 0 {
+            self.report.special_bits_dropped.push(out.to_path_buf());
+        }
+        set_times_and_mode(out, meta, mask)
+    }
+
     fn host_meta(entry: &Entry) -> Result<fs::Metadata> {
         fs::symlink_metadata(&entry.host).map_err(|e| Error::io(&entry.host, e))
     }
@@ -309,14 +344,15 @@ impl Visitor for Exporter<'_> {
     }
 
     fn leave_dir(&mut self, plain: &Path, entry: &Entry) -> Result<()> {
-        set_times_and_mode(&self.dest.join(plain), &Self::host_meta(entry)?)
+        let out = self.dest.join(plain);
+        self.finish(&out, &Self::host_meta(entry)?)
     }
 
     fn file(&mut self, plain: &Path, entry: &Entry, file: ContentFile<HostFile>) -> Result<()> {
         let out = self.dest.join(plain);
         match self.write_file(&out, &file, &entry.host) {
             Ok(n) => {
-                set_times_and_mode(&out, &Self::host_meta(entry)?)?;
+                self.finish(&out, &Self::host_meta(entry)?)?;
                 self.report.files += 1;
                 self.report.bytes += n;
                 Ok(())
@@ -359,11 +395,11 @@ impl Visitor for Exporter<'_> {
             rustix::fs::CWD,
             &out,
             node.file_type(),
-            rustix::fs::Mode::from_raw_mode(meta.mode() & 0o7777),
+            rustix::fs::Mode::from_raw_mode(meta.mode() & 0o0777),
             0,
         )
         .map_err(|e| Error::io(&out, e.into()))?;
-        set_times_and_mode(&out, &meta)
+        self.finish(&out, &meta)
     }
 
     fn damaged(&mut self, damage: Damage) {

@@ -208,7 +208,7 @@ impl Mover<'_> {
         let mut f = OpenOptions::new()
             .read(true)
             .write(true)
-            .custom_flags(libc::O_NOFOLLOW)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(host)
             .map_err(|e| Error::io(host, e))?;
         let mut hb = [0u8; HEADER_LEN];
@@ -277,7 +277,7 @@ impl Mover<'_> {
                 .new_x
                 .seal_value(obj, &name, &value)
                 .map_err(|e| Error::core(host, e))?;
-            sys::lsetxattr(host, &new_name, &new_value, 0).map_err(|e| Error::io(host, e))?;
+            sys::lsetxattr(host, &new_name, &new_value).map_err(|e| Error::io(host, e))?;
             crash_point(host)?;
             sys::lremovexattr(host, &host_name).map_err(|e| Error::io(host, e))?;
             self.report.xattrs += 1;
@@ -338,7 +338,7 @@ mod tests {
         .unwrap();
         let out = tempfile::tempdir().unwrap();
         let dest = out.path().join("x");
-        let r = crate::export(&v, &dest, &crate::NoProgress).unwrap();
+        let r = crate::export(&v, &dest, Default::default(), &crate::NoProgress).unwrap();
         assert!(r.damaged.is_empty(), "{:?}", r.damaged);
         let mut map = BTreeMap::new();
         fn walk(base: &Path, p: &Path, map: &mut BTreeMap<String, Vec<u8>>) {
@@ -423,7 +423,7 @@ mod tests {
         ] {
             let n = x.host_name(obj, b"user.colour").unwrap();
             let val = x.seal_value(obj, b"user.colour", b"blue").unwrap();
-            sys::lsetxattr(host, &n, &val, 0).unwrap();
+            sys::lsetxattr(host, &n, &val).unwrap();
         }
         ring
     }

@@ -30,6 +30,9 @@ pub enum Error {
     /// The name is not storable.
     #[error("{0}")]
     InvalidName(vault_core::Error),
+    /// The name is longer than 255 bytes.
+    #[error("{0}")]
+    NameTooLong(vault_core::Error),
     /// The entry already exists.
     #[error("{0} already exists in the vault; nothing was overwritten")]
     Exists(PathBuf),
@@ -44,13 +47,23 @@ pub enum Error {
     /// the vault until it is finished.
     #[error("{0}: a move of the vault's names to a new key was interrupted; finish it with `pivault reencrypt {0} --retire` (nothing was changed)")]
     TreeMovePending(PathBuf),
+    /// The directory already holds a vault.
+    #[error("{0} is already a pivault vault; creating one never overwrites a keystore")]
+    AlreadyVault(PathBuf),
+    /// The path is not a directory.
+    #[error("{0} is not a directory")]
+    NotADirectory(PathBuf),
+    /// A keystore or audit-log operation failed.
+    #[error(transparent)]
+    Keys(keys::Error),
     /// A crypto operation failed for a reason other than damage.
     #[error(transparent)]
     Core(vault_core::Error),
 }
 
 impl Error {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         Error::Io {
             path: path.into(),
             source,
@@ -58,13 +71,14 @@ impl Error {
     }
 
     /// Wraps a vault-core error that happened on `host`.
-    pub(crate) fn core(host: impl Into<PathBuf>, e: vault_core::Error) -> Error {
+    pub fn core(host: impl Into<PathBuf>, e: vault_core::Error) -> Error {
         match e {
             vault_core::Error::Io(source) => Error::Io {
                 path: host.into(),
                 source,
             },
             vault_core::Error::InvalidName(_) => Error::InvalidName(e),
+            vault_core::Error::NameTooLong(_) => Error::NameTooLong(e),
             e if e.is_integrity() => Error::Damaged {
                 host: host.into(),
                 source: e,
@@ -76,20 +90,5 @@ impl Error {
     /// True when the error means damaged or tampered ciphertext.
     pub fn is_damage(&self) -> bool {
         matches!(self, Error::Damaged { .. })
-    }
-
-    /// The errno a filesystem should answer with.
-    pub fn errno(&self) -> i32 {
-        match self {
-            Error::Damaged { .. } | Error::Core(_) | Error::TreeMovePending(_) => libc::EIO,
-            Error::Io { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
-            Error::InvalidName(vault_core::Error::InvalidName(m)) if m.contains("255") => {
-                libc::ENAMETOOLONG
-            }
-            Error::InvalidName(_) => libc::EINVAL,
-            Error::Exists(_) => libc::EEXIST,
-            Error::NotFound(_) => libc::ENOENT,
-            Error::NotEmpty(_) => libc::ENOTEMPTY,
-        }
     }
 }

@@ -15,17 +15,7 @@ use vault_core::{
     VaultCipher, DIRID_FILE, DIRID_LEN, LONG_NAME_PREFIX, LONG_NAME_SUFFIX, ROOT_PARENT,
 };
 
-/// Host files in the vault root that belong to pivault, not to the tree.
-pub(crate) const ROOT_FILES: &[&str] = &[
-    "pivault.keystore",
-    "audit.log",
-    "pivault.lock",
-    "pivault.keystore.lock",
-    "pivault.tls-keys",
-];
-/// Prefix of temporary entries (never a valid encrypted name: base64url has
-/// no dot).
-pub(crate) const TEMP_PREFIX: &str = ".pivault-tmp-";
+pub(crate) use crate::layout::{ROOT_FILES, TEMP_PREFIX};
 
 /// A directory of the vault: where it is on the host and its ID.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -289,7 +279,7 @@ impl Vault {
     }
 
     /// Writes the side file of a long name before its entry exists.
-    pub(crate) fn prepare_name(&self, enc: &EncodedName, dir: &Dir) -> Result<()> {
+    pub fn prepare_name(&self, enc: &EncodedName, dir: &Dir) -> Result<()> {
         if let (Some(side), EncodedName::Long { full, .. }) = (enc.side_file(), enc) {
             let path = dir.host.join(side);
             keys::write_atomic(&path, full.as_bytes(), 0o600)
@@ -494,7 +484,7 @@ pub(crate) fn read_long_name(host: &Path, entry: &str) -> Result<String> {
 impl Vault {
     /// Removes the long-name side file of `name` in `dir`, if it has one
     /// (after its entry is gone). A missing side file is not an error.
-    pub(crate) fn remove_side_file(&self, dir: &Dir, name: &[u8]) -> Result<()> {
+    pub fn remove_side_file(&self, dir: &Dir, name: &[u8]) -> Result<()> {
         let (enc, _) = self.encode(dir, name)?;
         if let Some(side) = enc.side_file() {
             let path = dir.host.join(side);
@@ -509,20 +499,14 @@ impl Vault {
 
     /// Reads the ID of the directory at `host`, reached as `name` in
     /// directory `parent` (checks its binding).
-    pub(crate) fn dir_id_at(&self, host: &Path, parent: &DirId, name: &[u8]) -> Result<DirId> {
+    pub fn dir_id_at(&self, host: &Path, parent: &DirId, name: &[u8]) -> Result<DirId> {
         read_dirid(&self.cipher, host, NameContext::new(parent, name))
     }
 
     /// Atomically rewrites the ID file of the directory at `host` so that it
     /// binds `id` to its new place (`name` in directory `parent`): the
     /// directory was renamed, its ID and everything inside stay valid.
-    pub(crate) fn rebind_dir(
-        &self,
-        host: &Path,
-        id: &DirId,
-        parent: &DirId,
-        name: &[u8],
-    ) -> Result<()> {
+    pub fn rebind_dir(&self, host: &Path, id: &DirId, parent: &DirId, name: &[u8]) -> Result<()> {
         let f = DirIdFile::with_id(&self.cipher, *id, NameContext::new(parent, name));
         let tmp = host.join(format!("{TEMP_PREFIX}{}", random_hex()?));
         let target = host.join(DIRID_FILE);
@@ -545,13 +529,13 @@ impl Vault {
     }
 
     /// A fresh temporary entry name in `dir` (listings skip it).
-    pub(crate) fn temp_entry(&self, dir: &Dir) -> Result<PathBuf> {
+    pub fn temp_entry(&self, dir: &Dir) -> Result<PathBuf> {
         Ok(dir.host.join(format!("{TEMP_PREFIX}{}", random_hex()?)))
     }
 
     /// True when `host` (a ciphertext directory) holds no entries besides
     /// its directory ID file.
-    pub(crate) fn host_dir_is_empty(host: &Path) -> Result<bool> {
+    pub fn host_dir_is_empty(host: &Path) -> Result<bool> {
         for de in fs::read_dir(host).map_err(|e| Error::io(host, e))? {
             let de = de.map_err(|e| Error::io(host, e))?;
             if de.file_name() != DIRID_FILE {

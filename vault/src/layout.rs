@@ -1,0 +1,23 @@
+//! The vault directory's layout: every host file name pivault itself
+//! writes in a vault, in one place, each taken from the crate that owns
+//! the file (docs/FORMAT.md §2). Everything else in the root is the
+//! encrypted tree.
+
+/// The keystore (`keys`).
+pub const KEYSTORE: &str = keys::KEYSTORE_FILE;
+/// The keystore's write lock (`keys`).
+pub const KEYSTORE_LOCK: &str = keys::KEYSTORE_LOCK_FILE;
+/// The audit log (`keys`).
+pub const AUDIT_LOG: &str = keys::audit::AUDIT_FILE;
+/// The gateway's sealed TLS keys (`keys`).
+pub const TLS_KEYS: &str = keys::sealed_keys::TLS_KEYS_FILE;
+/// The vault lock (this crate).
+pub const LOCK: &str = "pivault.lock";
+/// A directory's ID file, in every directory of the tree (`vault-core`).
+pub const DIRID: &str = vault_core::DIRID_FILE;
+/// Prefix of temporary entries (never a valid encrypted name: base64url
+/// has no dot).
+pub const TEMP_PREFIX: &str = ".pivault-tmp-";
+
+/// The root's files that belong to pivault, not to the tree.
+pub const ROOT_FILES: &[&str] = &[KEYSTORE, AUDIT_LOG, LOCK, KEYSTORE_LOCK, TLS_KEYS];

@@ -216,3 +216,43 @@ fn a_write_by_another_user_clears_setuid_and_setgid() {
         assert_eq!(fs::read(f.p(name)).unwrap(), b"x");
     }
 }
+
+#[test]
+fn another_users_new_entries_keep_their_setuid_and_setgid_bits() {
+    if skip_unless_root("another_users_new_entries_keep_their_setuid_and_setgid_bits") {
+        return;
+    }
+    if !have("perl") {
+        eprintln!("!!!!!!!! SKIP another_users_new_entries_keep_their_setuid_and_setgid_bits: no perl to create with an exact mode !!!!!!!!");
+        return;
+    }
+    // A root daemon gives each new entry to its caller with chown, which
+    // clears setuid and setgid bits on the host: they must be set again.
+    let mut f = Fixture::new();
+    fs::set_permissions(f.tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    f.mount_with_umask(&["--allow-other"], DAEMON_UMASK);
+    fs::DirBuilder::new()
+        .mode(0o777)
+        .create(f.p("theirs"))
+        .unwrap();
+    fs::set_permissions(f.p("theirs"), fs::Permissions::from_mode(0o777)).unwrap();
+    let script = format!(
+        "perl -MFcntl -MPOSIX -e 'umask 0; \
+         sysopen(my $f, \"{0}/file\", O_CREAT|O_EXCL|O_WRONLY, 06755) or die \"file: $!\"; \
+         POSIX::mkfifo(\"{0}/fifo\", 04644) or die \"fifo: $!\"'",
+        f.p("theirs").display()
+    );
+    let out = as_nobody(&script);
+    assert!(out.status.success(), "{out:?}");
+    let check = |f: &Fixture, when: &str| {
+        assert_eq!(owner(&f.p("theirs/file")), (65534, 65534), "{when}");
+        assert_eq!(mode(&f.p("theirs/file")), 0o6755, "file {when}");
+        assert_eq!(owner(&f.p("theirs/fifo")), (65534, 65534), "{when}");
+        assert_eq!(mode(&f.p("theirs/fifo")), 0o4644, "fifo {when}");
+    };
+    check(&f, "as created");
+    let (st, err) = f.unmount();
+    assert!(st.success(), "{err}");
+    f.mount_with_umask(&["--allow-other"], DAEMON_UMASK);
+    check(&f, "after a remount");
+}

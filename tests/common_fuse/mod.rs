@@ -115,8 +115,29 @@ impl Fixture {
 
     /// Mounts in the foreground (a child process) and waits for the mount.
     pub fn mount(&mut self, extra: &[&str]) {
+        let cmd = self.mount_cmd(extra);
+        self.mount_with(cmd);
+    }
+
+    /// Mounts with the mount process's umask set to `umask` (whatever the
+    /// test's own): what the daemon's umask must not change shows.
+    pub fn mount_with_umask(&mut self, extra: &[&str], umask: u32) {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = self.mount_cmd(extra);
+        // SAFETY: umask(2) is async-signal-safe and touches no Rust state.
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::umask(umask as libc::mode_t);
+                Ok(())
+            });
+        }
+        self.mount_with(cmd);
+    }
+
+    /// Runs `cmd` (a `pivault mount` command) and waits for the mount.
+    pub fn mount_with(&mut self, mut cmd: Command) {
         assert!(self.child.is_none(), "already mounted");
-        let mut child = self.mount_cmd(extra).spawn().expect("spawn pivault mount");
+        let mut child = cmd.spawn().expect("spawn pivault mount");
         let mnt = self.mnt.clone();
         let ok = wait_for(30, || {
             is_mountpoint(&mnt) || child.try_wait().map(|s| s.is_some()).unwrap_or(true)

@@ -154,6 +154,31 @@ pub fn umount(path: &Path, lazy: bool) -> io::Result<()> {
     check(unsafe { libc::umount2(c.as_ptr(), flags) })
 }
 
+/// Raises this process's soft limit on open descriptors to its hard
+/// limit; returns the new soft limit.
+pub fn raise_open_file_limit() -> io::Result<u64> {
+    // SAFETY: an all-zero rlimit is a valid value of this plain C struct.
+    let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: `lim` is a live, writable rlimit.
+    check(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) })?;
+    if lim.rlim_cur < lim.rlim_max {
+        lim.rlim_cur = lim.rlim_max;
+        // SAFETY: `lim` is an initialised rlimit that outlives the call.
+        check(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) })?;
+    }
+    Ok(lim.rlim_cur as u64)
+}
+
+/// This process's umask (from /proc/self/status: reading it through
+/// umask(2) would change it for a moment under the other threads).
+pub fn umask() -> io::Result<u32> {
+    let s = std::fs::read_to_string("/proc/self/status")?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("Umask:"))
+        .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        .ok_or_else(|| io::Error::other("no Umask: line in /proc/self/status"))
+}
+
 /// The effective user ID.
 pub fn euid() -> u32 {
     // SAFETY: geteuid cannot fail and touches no memory.

@@ -233,7 +233,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let entry = d.path().join("entry");
         std::fs::write(&entry, b"x").unwrap();
-        std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0)).unwrap();
+        std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o000)).unwrap();
         let p = Pinned::open_as(&entry, Kind::File).unwrap();
         assert_eq!(p.mode(), 0);
         p.chmod(0o600).unwrap();

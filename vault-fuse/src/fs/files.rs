@@ -39,6 +39,7 @@ impl VaultFs {
     /// file whose every name was unlinked while open).
     fn host_for_log(&self, ino: u64) -> PathBuf {
         self.host_of(ino)
+            .map(|h| super::real_host(&h))
             .unwrap_or_else(|_| PathBuf::from(format!("(unlinked file, inode {ino})")))
     }
 
@@ -226,15 +227,13 @@ impl VaultFs {
     ) -> Result<(FileAttr, u64), Errno> {
         self.check_writable()?;
         let dir = self.dir(parent)?;
+        let (gid, mode) = self.new_entry(&dir, false, mode, gid)?;
         let c = self
             .vault
-            .create_file(&dir, name, mode & 0o7777)
+            .create_file(&dir, name, mode)
             .map_err(|e| self.fail(e))?;
+        self.own_new_file(&c.store().0, mode, uid, gid)?;
         let m = c.store().0.metadata().map_err(|e| to_errno(&e))?;
-        if self.as_root && (uid != 0 || gid != 0) {
-            std::os::unix::fs::fchown(&c.store().0, Some(uid), Some(gid))
-                .map_err(|e| to_errno(&e))?;
-        }
         let ino = self.inos.fuse(m.ino());
         let o = Arc::new(OpenFile::new(c, true));
         {
@@ -249,10 +248,32 @@ impl VaultFs {
             file: o,
             append: flags & libc::O_APPEND != 0,
         });
-        let mut attr = self.attr(ino, Kind::File, &m, 0);
-        attr.uid = if self.as_root { uid } else { attr.uid };
-        attr.gid = if self.as_root { gid } else { attr.gid };
-        Ok((attr, fh))
+        Ok((self.attr(ino, Kind::File, &m, 0), fh))
+    }
+
+    /// Gives a new regular file (open as `f`) to its caller when running
+    /// as root, then sets exactly the mode the kernel asked for: the host
+    /// open applied this daemon's own umask (umask is the caller's, and
+    /// the kernel has applied it), and a change of owner cleared any
+    /// setuid or setgid bit.
+    pub(crate) fn own_new_file(
+        &self,
+        f: &std::fs::File,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    ) -> Result<(), Errno> {
+        let chowned = self.as_root && (uid != 0 || gid != 0);
+        if chowned {
+            std::os::unix::fs::fchown(f, Some(uid), Some(gid)).map_err(|e| to_errno(&e))?;
+        }
+        // Only when something changed the mode: one system call less per
+        // new file in the usual case (a 0644 file under umask 022).
+        if mode & self.umask != 0 || (chowned && mode & 0o6000 != 0) {
+            rustix::fs::fchmod(f, rustix::fs::Mode::from_raw_mode(mode & 0o7777))
+                .map_err(|e| to_errno(&e.into()))?;
+        }
+        Ok(())
     }
 
     /// Reads up to `size` bytes at `offset` and hands them, or why not,

@@ -58,7 +58,7 @@ pub(crate) struct DirEntry {
     pub kind: Kind,
     pub name: Vec<u8>,
     /// The ciphertext entry (`None` for `.` and `..`).
-    pub host: Option<std::path::PathBuf>,
+    pub host: Option<super::HostPath>,
 }
 
 /// An open directory: the listing taken at opendir, so offsets stay

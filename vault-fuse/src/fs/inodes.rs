@@ -36,7 +36,7 @@ pub(crate) struct Node {
     pub dir_id: Option<DirId>,
     /// A directory's host path, valid while the table's rename
     /// generation is the one recorded.
-    pub host: Option<(u64, std::path::PathBuf)>,
+    pub host: Option<(u64, super::HostPath)>,
     pub open: Option<Arc<OpenFile>>,
     pub open_count: u32,
     pub cache_token: Option<CacheToken>,

@@ -26,8 +26,10 @@ pub use session::{daemonize, run, unmount, Daemon, MountConfig, MountEnd};
 use fuser::{Errno, FileAttr, FileType};
 use handles::{Handles, OpenFile};
 use inodes::{InoMap, InodeTable, Link, ROOT};
+use rustix::fd::{AsRawFd, OwnedFd};
 use std::collections::HashSet;
 use std::fs::Metadata;
+use std::ops::Deref;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,6 +40,112 @@ use vault_core::{Geometry, XattrCipher};
 
 /// How long the kernel may cache attributes and names.
 const TTL: Duration = Duration::from_secs(1);
+
+/// Host paths longer than this are reached through a descriptor held on
+/// a directory on the way (`/proc/self/fd/N/...`): a plaintext tree may be
+/// as deep as the kernel allows (PATH_MAX of plaintext), and its
+/// ciphertext path is longer than that (every encrypted name is longer
+/// than its plaintext, and the vault root comes first). Below this length
+/// the absolute path is used as is, so a usual tree holds no descriptors;
+/// the margin leaves room for an entry name (255), a long name's side
+/// file and the ID file under any path the adapter builds.
+const ANCHOR_OVER: usize = 2048;
+
+/// Where `/proc` shows this process's descriptors.
+const PROC_FD: &str = "/proc/self/fd/";
+
+/// An open `O_PATH` descriptor of a host directory; while it is alive,
+/// `/proc/self/fd/N/...` paths through it stay valid (the number cannot be
+/// reused for another directory).
+type Anchor = std::sync::Arc<OwnedFd>;
+
+/// A host path with the descriptor its `/proc/self/fd/N` prefix goes
+/// through, if any: holding this keeps that number naming the same
+/// directory.
+#[derive(Clone, Debug)]
+pub(crate) struct HostPath {
+    path: PathBuf,
+    anchor: Option<Anchor>,
+}
+
+impl HostPath {
+    fn plain(path: PathBuf) -> HostPath {
+        HostPath { path, anchor: None }
+    }
+}
+
+impl Deref for HostPath {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for HostPath {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// A vault directory with the descriptor its host path goes through.
+#[derive(Clone, Debug)]
+pub(crate) struct HostDir {
+    dir: Dir,
+    anchor: Option<Anchor>,
+}
+
+impl HostDir {
+    /// The host path of `name` in this directory (already encrypted).
+    fn at(&self, host: PathBuf) -> HostPath {
+        HostPath {
+            path: host,
+            anchor: self.anchor.clone(),
+        }
+    }
+}
+
+impl Deref for HostDir {
+    type Target = Dir;
+    fn deref(&self) -> &Dir {
+        &self.dir
+    }
+}
+
+/// `path` as a host path no longer than [`ANCHOR_OVER`]: past that, an
+/// `O_PATH` descriptor of the directory is opened (through the short path,
+/// never following a final symlink) and the path becomes its
+/// `/proc/self/fd/N`.
+fn anchored(path: HostPath) -> std::io::Result<HostPath> {
+    if path.path.as_os_str().len() <= ANCHOR_OVER {
+        return Ok(path);
+    }
+    use rustix::fs::{Mode, OFlags};
+    let fd = rustix::fs::open(
+        &path.path,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    Ok(HostPath {
+        path: PathBuf::from(format!("{PROC_FD}{}", fd.as_raw_fd())),
+        anchor: Some(std::sync::Arc::new(fd)),
+    })
+}
+
+/// The real host path behind a `/proc/self/fd/N/...` path (for messages;
+/// the descriptor is alive while its caller holds the path).
+fn real_host(p: &Path) -> PathBuf {
+    let Ok(rest) = p.strip_prefix(PROC_FD) else {
+        return p.to_path_buf();
+    };
+    let mut parts = rest.components();
+    let Some(fd) = parts.next() else {
+        return p.to_path_buf();
+    };
+    match std::fs::read_link(Path::new(PROC_FD).join(fd)) {
+        Ok(dir) => dir.join(parts.as_path()),
+        Err(_) => p.to_path_buf(),
+    }
+}
 
 /// Time of the last FUSE request, for `--idle-seal`.
 #[derive(Debug)]
@@ -81,6 +189,10 @@ pub(crate) struct VaultFs {
     /// True when the daemon runs as root: new entries are then given to
     /// the requesting user.
     as_root: bool,
+    /// This process's umask, which the host applies to the files it
+    /// creates (all bits when it cannot be read: every new file's mode is
+    /// then set again).
+    umask: u32,
     /// Bumped by every directory rename: cached directory host paths from
     /// an older generation are stale.
     generation: AtomicU64,
@@ -165,6 +277,7 @@ impl VaultFs {
             logged: Mutex::new(HashSet::new()),
             activity,
             as_root: crate::sys::euid() == 0,
+            umask: crate::sys::umask().unwrap_or(0o7777),
             generation: AtomicU64::new(1),
             vault,
         })
@@ -189,6 +302,7 @@ impl VaultFs {
     /// The errno for a tree error; damage is logged once per ciphertext path.
     fn fail(&self, e: vault::Error) -> Errno {
         if let vault::Error::Damaged { host, source } = &e {
+            let host = real_host(host);
             let first = self
                 .logged
                 .lock()
@@ -211,14 +325,21 @@ impl VaultFs {
 
     /// The directory inode `ino` stands for: its host path and ID. Walks
     /// up the names to the nearest directory whose host path is cached
-    /// (for the current rename generation) and encrypts each name below it.
-    fn dir(&self, ino: u64) -> Result<Dir, Errno> {
+    /// (for the current rename generation) and encrypts each name below it,
+    /// taking a descriptor on the way wherever the path grows long.
+    fn dir(&self, ino: u64) -> Result<HostDir, Errno> {
         if ino == ROOT {
-            return Ok(self.vault.root().clone());
+            return Ok(HostDir {
+                dir: self.vault.root().clone(),
+                anchor: None,
+            });
         }
         let gen = self.generation.load(Ordering::Acquire);
         let mut chain = Vec::new();
-        let mut base = self.vault.root().clone();
+        let mut base = HostDir {
+            dir: self.vault.root().clone(),
+            anchor: None,
+        };
         {
             let t = self.table();
             let mut cur = ino;
@@ -229,9 +350,12 @@ impl VaultFs {
                 }
                 if let (Some((g, host)), Some(id)) = (&node.host, node.dir_id) {
                     if *g == gen {
-                        base = Dir {
-                            host: host.clone(),
-                            id,
+                        base = HostDir {
+                            dir: Dir {
+                                host: host.path.clone(),
+                                id,
+                            },
+                            anchor: host.anchor.clone(),
                         };
                         break;
                     }
@@ -254,11 +378,18 @@ impl VaultFs {
                     .dir_id_at(&host, &d.id, &name)
                     .map_err(|e| self.fail(e))?,
             };
+            let host = anchored(d.at(host)).map_err(|e| to_errno(&e))?;
             if let Some(n) = self.table().nodes.get_mut(&node) {
                 n.dir_id = Some(id);
                 n.host = Some((gen, host.clone()));
             }
-            d = Dir { host, id };
+            d = HostDir {
+                dir: Dir {
+                    host: host.path,
+                    id,
+                },
+                anchor: host.anchor,
+            };
         }
         Ok(d)
     }
@@ -269,7 +400,7 @@ impl VaultFs {
     }
 
     /// The parent directory and name by which inode `ino` is reached.
-    fn locate(&self, ino: u64) -> Result<(Dir, Vec<u8>), Errno> {
+    fn locate(&self, ino: u64) -> Result<(HostDir, Vec<u8>), Errno> {
         let link: Link = {
             let t = self.table();
             let node = t.nodes.get(&ino).ok_or(Errno::ENOENT)?;
@@ -279,9 +410,9 @@ impl VaultFs {
     }
 
     /// The host path of inode `ino`.
-    fn host_of(&self, ino: u64) -> Result<PathBuf, Errno> {
+    fn host_of(&self, ino: u64) -> Result<HostPath, Errno> {
         if ino == ROOT {
-            return Ok(self.vault.root_path().to_path_buf());
+            return Ok(HostPath::plain(self.vault.root_path().to_path_buf()));
         }
         {
             // A directory's host path is usually cached.
@@ -294,7 +425,8 @@ impl VaultFs {
             }
         }
         let (dir, name) = self.locate(ino)?;
-        Ok(self.vault.encode(&dir, &name).map_err(|e| self.fail(e))?.1)
+        let (_, host) = self.vault.encode(&dir, &name).map_err(|e| self.fail(e))?;
+        Ok(dir.at(host))
     }
 
     fn kind_of(&self, ino: u64) -> Result<Kind, Errno> {
@@ -363,11 +495,48 @@ impl VaultFs {
         Ok(self.attr(ino, kind, &m, self.plain_size(kind, &m)))
     }
 
+    /// The group and exact mode a new entry in `dir` gets, made by a
+    /// caller with group `gid` asking for `mode` (the kernel has applied
+    /// the caller's umask and, for a caller outside the directory's group,
+    /// already dropped a setgid bit it may not set). A setgid directory
+    /// gives its group to new entries and its setgid bit to new
+    /// directories, as on any local filesystem: the host cannot do that
+    /// for a root daemon, which gives each entry to its caller afterwards.
+    fn new_entry(&self, dir: &Dir, is_dir: bool, mode: u32, gid: u32) -> Result<(u32, u32), Errno> {
+        let parent = std::fs::metadata(&dir.host).map_err(|e| to_errno(&e))?;
+        if parent.mode() & libc::S_ISGID == 0 {
+            return Ok((gid, mode & 0o7777));
+        }
+        let mode = if is_dir { mode | libc::S_ISGID } else { mode };
+        Ok((parent.gid(), mode & 0o7777))
+    }
+
     /// Gives a new host entry to the requesting user when running as root.
-    fn give_to(&self, host: &Path, uid: u32, gid: u32) -> Result<(), Errno> {
+    /// True when its owner changed (which clears setuid and setgid bits
+    /// of a non-directory on the host: the caller sets the mode again).
+    fn give_to(&self, host: &Path, uid: u32, gid: u32) -> Result<bool, Errno> {
         if self.as_root && (uid != 0 || gid != 0) {
             std::os::unix::fs::lchown(host, Some(uid), Some(gid)).map_err(|e| to_errno(&e))?;
+            return Ok(true);
         }
-        Ok(())
+        Ok(false)
+    }
+
+    /// Sets exactly `mode` on the new entry at `host` again after
+    /// [`VaultFs::give_to`] changed its owner, when it has a setuid or
+    /// setgid bit the change cleared.
+    fn keep_special_bits(
+        &self,
+        host: &Path,
+        kind: Kind,
+        chowned: bool,
+        mode: u32,
+    ) -> Result<(), Errno> {
+        if !chowned || mode & 0o6000 == 0 || kind == Kind::Symlink {
+            return Ok(());
+        }
+        vault::hostattr::Pinned::open_as(host, kind)
+            .and_then(|p| p.chmod(mode))
+            .map_err(|e| to_errno(&e))
     }
 }

@@ -105,7 +105,7 @@ impl VaultFs {
                     ino: self.inos.fuse(e.ino),
                     kind: e.kind,
                     name: e.name,
-                    host: Some(e.host),
+                    host: Some(dir.at(e.host)),
                 }),
                 Listed::Damaged(e) => {
                     self.fail(e);
@@ -148,11 +148,13 @@ impl VaultFs {
     ) -> Result<FileAttr, Errno> {
         self.check_writable()?;
         let dir = self.dir(parent)?;
+        let (gid, mode) = self.new_entry(&dir, true, mode, gid)?;
         let d = self
             .vault
-            .mkdir(&dir, name, mode & 0o7777)
+            .mkdir(&dir, name, mode)
             .map_err(|e| self.fail(e))?;
-        self.give_to(&d.host, uid, gid)?;
+        let chowned = self.give_to(&d.host, uid, gid)?;
+        self.keep_special_bits(&d.host, Kind::Dir, chowned, mode)?;
         let m = fs::symlink_metadata(&d.host).map_err(io)?;
         let ino = self.inos.fuse(m.ino());
         self.table()
@@ -261,14 +263,18 @@ impl VaultFs {
             libc::S_IFBLK => Some(NodeKind::BlockDevice),
             _ => return Err(Errno::EINVAL),
         };
+        let (gid, mode) = self.new_entry(&dir, false, mode, gid)?;
         let kind = match node {
             None => {
-                drop(
-                    self.vault
-                        .create_file(&dir, name, mode & 0o7777)
-                        .map_err(|e| self.fail(e))?,
-                );
-                Kind::File
+                let c = self
+                    .vault
+                    .create_file(&dir, name, mode)
+                    .map_err(|e| self.fail(e))?;
+                self.own_new_file(&c.store().0, mode, uid, gid)?;
+                let m = c.store().0.metadata().map_err(io)?;
+                let ino = self.inos.fuse(m.ino());
+                self.table().remember(ino, Kind::File, parent, name, 1);
+                return Ok(self.attr(ino, Kind::File, &m, 0));
             }
             // The kernel lets only callers with CAP_MKNOD ask for a device
             // node; a daemon not running as root cannot make one on the
@@ -276,13 +282,14 @@ impl VaultFs {
             Some(n) if n.is_device() && !self.as_root => return Err(Errno::EPERM),
             Some(n) => {
                 self.vault
-                    .mknode(&dir, name, n, mode & 0o7777, host_rdev(rdev))
+                    .mknode(&dir, name, n, mode, host_rdev(rdev))
                     .map_err(|e| self.fail(e))?;
                 Kind::Node(n)
             }
         };
         let (_, host) = self.vault.encode(&dir, name).map_err(|e| self.fail(e))?;
-        self.give_to(&host, uid, gid)?;
+        let chowned = self.give_to(&host, uid, gid)?;
+        self.keep_special_bits(&host, kind, chowned, mode)?;
         let m = fs::symlink_metadata(&host).map_err(io)?;
         let ino = self.inos.fuse(m.ino());
         self.table().remember(ino, kind, parent, name, 1);
@@ -299,6 +306,7 @@ impl VaultFs {
     ) -> Result<FileAttr, Errno> {
         self.check_writable()?;
         let dir = self.dir(parent)?;
+        let (gid, _) = self.new_entry(&dir, false, 0o777, gid)?;
         let host = self
             .vault
             .symlink(&dir, name, target)

@@ -30,7 +30,7 @@ impl Object {
 }
 
 impl VaultFs {
-    fn xattr_object(&self, ino: u64) -> Result<(Object, std::path::PathBuf), Errno> {
+    fn xattr_object(&self, ino: u64) -> Result<(Object, super::HostPath), Errno> {
         let kind = self.kind_of(ino)?;
         let host = self.host_of(ino)?;
         let obj = match kind {

@@ -930,7 +930,7 @@ fn doc_example_3() -> (Vec<u8>, Vec<u8>) {
         .expect("FORMAT.md has a ```pivault-keystore-3 block")
         + "```pivault-keystore-3\n".len();
     let end = start + doc[start..].find("```").unwrap();
-    let file = doc[start..end].as_bytes().to_vec();
+    let file = doc.as_bytes()[start..end].to_vec();
     let at = doc.find("keyring-3: ").expect("a keyring-3 line") + "keyring-3: ".len();
     let mut hex_text = String::new();
     for line in doc[at..].lines() {

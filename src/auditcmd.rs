@@ -167,7 +167,7 @@ enum MacCheck {
 /// once a slot opened is a finding (exit 3). The unseal is recorded like
 /// any other, after the log was checked, and the keystore is never
 /// rewritten (a refresh would re-anchor the log at its current tail).
-fn check_mac(vault: &Path, unlock: &Unlock) -> Result<MacCheck> {
+fn check_mac(vault: &Path, ks: &Keystore, unlock: &Unlock) -> Result<MacCheck> {
     let secret = match crate::keyscmd::secret_from(unlock) {
         Ok(Some(secret)) => secret,
         Ok(None) => keys::Secret::Passphrase(crate::secrets::current(unlock)?),
@@ -176,13 +176,12 @@ fn check_mac(vault: &Path, unlock: &Unlock) -> Result<MacCheck> {
             return Err(e.into());
         }
     };
-    let ks = Keystore::load(vault)?;
     let u = match ks.unseal_as(&secret, None, &command_name()) {
         Ok(u) => u,
         Err(e @ keys::Error::Corrupt { .. }) => return Ok(MacCheck::Failed(e.to_string())),
         Err(e) => return Err(e.into()),
     };
-    crate::vaultcmd::warn_weak(&ks, u.slot, u.weak_kdf);
+    crate::vaultcmd::warn_weak(ks, u.slot, u.weak_kdf);
     record(
         vault,
         Some(&u.keyring),
@@ -203,10 +202,14 @@ fn verify(vault: &Path, json: bool, unseal: bool, unlock: &Unlock) -> Result<Out
         || unlock.passphrase_file.is_some()
         || unlock.recovery_key_file.is_some()
         || !unlock.share_file.is_empty();
-    // The log as found, before this command's own unseal record.
-    let v = audit::verify(vault)?;
+    // The log as found, before this command's own unseal record, checked
+    // against the keystore read once: the MAC check below unseals these
+    // same bytes, so a keystore swapped while the passphrase is typed
+    // cannot vouch for a log checked against another.
+    let ks = Keystore::load(vault)?;
+    let v = audit::verify_against(vault, &ks)?;
     let mac = if with_secret {
-        check_mac(vault, unlock)?
+        check_mac(vault, &ks, unlock)?
     } else {
         MacCheck::NotChecked
     };

@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use vault_core::Keyring;
 
-pub use crate::audit_verify::{read, verify, Problem, Verification};
+pub use crate::audit_verify::{read, verify, verify_against, Problem, Verification};
 
 /// The log's file name in the vault directory.
 pub const AUDIT_FILE: &str = "audit.log";

@@ -63,7 +63,13 @@ fn lines(vault: &Path) -> Result<Vec<Vec<u8>>> {
 /// under the key the keystore lists as previous, and the hand-over record
 /// names the next key. Needs no passphrase.
 pub fn verify(vault: &Path) -> Result<Verification> {
-    let ks = Keystore::load(vault)?;
+    verify_against(vault, &Keystore::load(vault)?)
+}
+
+/// As [`verify`], against a keystore the caller already loaded: a caller
+/// that then unseals it to check its MAC checks the very bytes the log
+/// was verified against (a second read could find other bytes).
+pub fn verify_against(vault: &Path, ks: &Keystore) -> Result<Verification> {
     let current = ks.audit_key()?;
     let previous = ks.previous_audit_keys()?;
     let key_for = |seq: u64| {

@@ -269,6 +269,12 @@ impl VaultFs {
             None => temp.insert(self.open_host(shost, mv.from())?),
         };
         let added = c.add_binding(cipher, mv.to()).is_ok();
+        // The new name's binding is on disk before the new name is: a
+        // crash after the host rename must not leave a file whose only
+        // binding is to the name it no longer has.
+        if added {
+            c.store().0.sync_data().map_err(io)?;
+        }
         fs::rename(shost, dhost).map_err(io)?;
         let res = if added {
             c.remove_binding(cipher, mv.from())

@@ -23,10 +23,11 @@ fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
         let p = e.path();
         match e.file_type() {
             Ok(t) if t.is_dir() => hits.extend(files_containing(&p, needle)),
-            Ok(t) if t.is_file() => {
-                if fs::read(&p).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle)) {
-                    hits.push(p.display().to_string());
-                }
+            Ok(t)
+                if t.is_file()
+                    && fs::read(&p).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle)) =>
+            {
+                hits.push(p.display().to_string());
             }
             _ => {}
         }

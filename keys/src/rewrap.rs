@@ -81,10 +81,23 @@ impl Keystore {
     /// slot that unsealed (carried over, its KEK held), or a keyring
     /// without its own MAC key or audit signing key.
     pub fn needs_upgrade(&self, u: &Unsealed) -> bool {
+        // Unsealed through a format-1 slot beside a sealed keyring: nothing
+        // can be written through it (see `begin_write`).
+        if u.kwk.is_none() && self.body.keyring.is_some() {
+            return false;
+        }
+        // A keyring gets its own MAC key only once no format-1 slot (with
+        // its own keyring copy) remains, so a missing one alone is no
+        // reason to write while such a slot is there.
+        let keyring_copies = self
+            .body
+            .slots
+            .iter()
+            .any(|s| s.form(self.version) == SlotForm::Keyring);
         self.version < body::VERSION
             || u.upgrade_kek.is_some()
             || self.body.audit.is_none()
-            || u.keyring.mac_key().is_none()
+            || (u.keyring.mac_key().is_none() && !keyring_copies)
     }
 
     /// Writes the keystore in the newest format when [`needs_upgrade`]

@@ -3,11 +3,12 @@
 //! retirement in `lifecycle.rs`, the file framing in `body.rs`.
 //!
 //! Layout (normative in docs/FORMAT.md §4): a first line
-//! `pivault-keystore 2`, a JSON body, and a last line `sha256 <hex>` over
-//! every byte before it. Format version 2 seals the keyring once, under a
-//! random keyring wrapping key (KWK), and each slot seals the KWK; version 1
-//! (each slot sealing the keyring) is still read and is upgraded on the
-//! next write.
+//! `pivault-keystore 3`, a JSON body, and a last line `sha256 <hex>` over
+//! every byte before it. Format 3 seals the keyring once, under a random
+//! keyring wrapping key (KWK) encrypted to each slot's X25519 public key;
+//! each slot's KEK seals its identity and its authenticator key
+//! (`slot_key.rs`, `rewrap.rs`). Formats 1 and 2 are still read and are
+//! upgraded on the next write.
 
 use crate::atomic::{write_atomic, write_new};
 use crate::audit::Event;
@@ -42,8 +43,9 @@ pub struct SlotInfo {
     pub created: u64,
     /// Argon2id parameters (passphrase slots; a recovery key needs none).
     pub kdf: Option<KdfParams>,
-    /// True for a slot carried over from keystore format 1 (it seals the
-    /// keyring itself; it must be re-wrapped before a rotation).
+    /// True for a slot carried over from keystore format 1 or 2 (it has
+    /// no key pair, so a new wrapping key cannot reach it; its holder's
+    /// next unseal upgrades it).
     pub legacy: bool,
     /// Share slots: (threshold, count).
     pub shares: Option<(u8, u8)>,

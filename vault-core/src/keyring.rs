@@ -1,10 +1,13 @@
 //! The keyring (the secret a keystore slot unwraps) and the per-vault cipher
 //! handle derived from it.
 //!
-//! The keyring holds a master secret, from which the name, binding and
-//! symlink keys are derived, and one data key per version, from which the
-//! per-file content keys are derived. Rotation adds a data-key version;
-//! names never need re-encrypting because they hang off the master secret.
+//! The keyring holds a master secret, one data key per version (the
+//! per-file content keys derive from them), the tree keys (names,
+//! bindings, symlink targets and extended attributes derive from the
+//! newest, or from the master secret before the first move), the audit
+//! and keystore MAC keys, and each slot's authenticator key. Rotation adds
+//! a data-key version; names are re-encrypted only by a move of the tree
+//! to a new tree key (`reencrypt --retire`).
 
 use crate::kdf::{self, label};
 use crate::names::NameCipher;

@@ -19,5 +19,11 @@ pub const DIRID: &str = vault_core::DIRID_FILE;
 /// has no dot).
 pub const TEMP_PREFIX: &str = ".pivault-tmp-";
 
+/// A directory's ID file bound to the place a rename is moving it to,
+/// written before the host rename and removed after the ID file itself is
+/// rebound (FORMAT.md §8): a crash in between leaves a directory that
+/// opens by either name. Listings skip it (it has the temporary prefix).
+pub const DIRID_NEXT: &str = ".pivault-tmp-dirid-next";
+
 /// The root's files that belong to pivault, not to the tree.
 pub const ROOT_FILES: &[&str] = &[KEYSTORE, AUDIT_LOG, LOCK, KEYSTORE_LOCK, TLS_KEYS];

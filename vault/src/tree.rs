@@ -439,7 +439,20 @@ pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 fn read_dirid(cipher: &VaultCipher, dir_host: &Path, at: NameContext<'_>) -> Result<DirId> {
-    let path = dir_host.join(DIRID_FILE);
+    let first = read_dirid_file(cipher, &dir_host.join(DIRID_FILE), at);
+    if first.is_ok() {
+        return first;
+    }
+    // A rename interrupted after the host rename and before the ID file
+    // was rebound: the next binding, written first, names the new place.
+    match read_dirid_file(cipher, &dir_host.join(crate::layout::DIRID_NEXT), at) {
+        Ok(id) => Ok(id),
+        Err(_) => first,
+    }
+}
+
+fn read_dirid_file(cipher: &VaultCipher, path: &Path, at: NameContext<'_>) -> Result<DirId> {
+    let path = path.to_path_buf();
     let bytes = keys::read_regular(&path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::Damaged {
             host: path.clone(),
@@ -503,6 +516,23 @@ impl Vault {
         read_dirid(&self.cipher, host, NameContext::new(parent, name))
     }
 
+    /// Before a directory at `host` is renamed on the host to `name` in
+    /// `parent`: writes (and syncs) the binding to that place beside its
+    /// ID file, so the directory opens under either name until
+    /// [`Vault::rebind_dir`] makes the new one its only binding.
+    pub fn prepare_dir_move(
+        &self,
+        host: &Path,
+        id: &DirId,
+        parent: &DirId,
+        name: &[u8],
+    ) -> Result<()> {
+        let f = DirIdFile::with_id(&self.cipher, *id, NameContext::new(parent, name));
+        let next = host.join(crate::layout::DIRID_NEXT);
+        let _ = fs::remove_file(&next);
+        write_synced(&next, &f.to_bytes()).map_err(|e| Error::io(&next, e))
+    }
+
     /// Atomically rewrites the ID file of the directory at `host` so that it
     /// binds `id` to its new place (`name` in directory `parent`): the
     /// directory was renamed, its ID and everything inside stay valid.
@@ -525,6 +555,9 @@ impl Vault {
             let _ = fs::remove_file(&tmp);
             return Err(Error::io(target, e));
         }
+        // The ID file is rebound and durable: the next binding, if a
+        // rename wrote one, has done its job.
+        let _ = fs::remove_file(host.join(crate::layout::DIRID_NEXT));
         Ok(())
     }
 
@@ -538,7 +571,8 @@ impl Vault {
     pub fn host_dir_is_empty(host: &Path) -> Result<bool> {
         for de in fs::read_dir(host).map_err(|e| Error::io(host, e))? {
             let de = de.map_err(|e| Error::io(host, e))?;
-            if de.file_name() != DIRID_FILE {
+            let n = de.file_name();
+            if n != DIRID_FILE && n != crate::layout::DIRID_NEXT {
                 return Ok(false);
             }
         }
@@ -549,4 +583,61 @@ impl Vault {
 /// Joins a plaintext name (raw bytes) onto a plaintext path.
 pub fn join_plain(base: &Path, name: &[u8]) -> PathBuf {
     base.join(OsStr::from_bytes(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vault_core::{Keyring, Suite};
+
+    /// A directory rename, stopped at each point a crash can leave it
+    /// (FORMAT.md §8): the directory and what is inside open under the
+    /// name it has on the host at that moment, old or new.
+    #[test]
+    fn a_directory_rename_cut_at_any_point_leaves_the_subtree_readable() {
+        for stop in 0..4 {
+            let d = tempfile::tempdir().unwrap();
+            let ring = Keyring::generate().unwrap();
+            let c = VaultCipher::new(ring.clone(), Suite::Aes256Gcm);
+            Vault::init(d.path(), &c).unwrap();
+            let v = Vault::open(d.path().to_path_buf(), c).unwrap();
+            let a = v.mkdir(v.root(), b"a", 0o700).unwrap();
+            let mut f = v.create_file(&a, b"inside", 0o600).unwrap();
+            f.write_at(0, b"Jane Roe 078-05-1120").unwrap();
+            drop(f);
+            let (_, old_host) = v.encode(v.root(), b"a").unwrap();
+            let (_, new_host) = v.encode(v.root(), b"b").unwrap();
+            // The protocol: next binding, host rename, rebind.
+            if stop >= 1 {
+                v.prepare_dir_move(&old_host, &a.id, &v.root().id, b"b")
+                    .unwrap();
+            }
+            if stop >= 2 {
+                fs::rename(&old_host, &new_host).unwrap();
+            }
+            if stop >= 3 {
+                v.rebind_dir(&new_host, &a.id, &v.root().id, b"b").unwrap();
+                assert!(!new_host.join(crate::layout::DIRID_NEXT).exists());
+            }
+            let name: &[u8] = if stop >= 2 { b"b" } else { b"a" };
+            let v = Vault::open(
+                d.path().to_path_buf(),
+                VaultCipher::new(ring.clone(), Suite::Aes256Gcm),
+            )
+            .unwrap();
+            let dir = v
+                .subdir(v.root(), name)
+                .unwrap_or_else(|e| panic!("stop {stop}: {e}"));
+            assert_eq!(dir.id, a.id);
+            let f = v.open_file(&dir, b"inside", false).unwrap();
+            let mut buf = vec![0u8; 20];
+            f.read_at(0, &mut buf).unwrap();
+            assert_eq!(&buf, b"Jane Roe 078-05-1120", "stop {stop}");
+            // Listings never show the next binding.
+            let listed = v.list(v.root()).unwrap();
+            assert_eq!(listed.len(), 1, "stop {stop}");
+            let inner = v.list(&dir).unwrap();
+            assert_eq!(inner.len(), 1, "stop {stop}");
+        }
+    }
 }

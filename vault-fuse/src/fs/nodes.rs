@@ -179,6 +179,7 @@ impl VaultFs {
         let tmp = self.vault.temp_entry(&dir).map_err(|e| self.fail(e))?;
         fs::rename(&host, &tmp).map_err(io)?;
         let idf = tmp.join(DIRID_FILE);
+        let _ = fs::remove_file(tmp.join(vault::layout::DIRID_NEXT));
         let res = match fs::remove_file(&idf) {
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
                 // A read-only directory may still be removed when empty.

@@ -108,6 +108,16 @@ impl VaultFs {
             let dkind = Kind::of(dm.file_type()).ok_or(Errno::EIO)?;
             let sid = self.dir_id_if_dir(skind, &shost, &sdir, name)?;
             let did = self.dir_id_if_dir(dkind, &dhost, &ddir, new_name)?;
+            if let Some(id) = &sid {
+                self.vault
+                    .prepare_dir_move(&shost, id, &ddir.id, new_name)
+                    .map_err(|e| self.fail(e))?;
+            }
+            if let Some(id) = &did {
+                self.vault
+                    .prepare_dir_move(&dhost, id, &sdir.id, name)
+                    .map_err(|e| self.fail(e))?;
+            }
             sys::renameat2(&shost, &dhost, libc::RENAME_EXCHANGE).map_err(io)?;
             if skind == Kind::Dir || dkind == Kind::Dir {
                 self.paths_changed();
@@ -178,6 +188,11 @@ impl VaultFs {
             Kind::File => self.move_file(&sm, &shost, &dhost, &mv),
             Kind::Dir => {
                 let id = self.dir_id_if_dir(skind, &shost, &sdir, name)?;
+                if let Some(id) = &id {
+                    self.vault
+                        .prepare_dir_move(&shost, id, &ddir.id, new_name)
+                        .map_err(|e| self.fail(e))?;
+                }
                 fs::rename(&shost, &dhost).map_err(io).and_then(|_| {
                     self.paths_changed();
                     self.rebind_after_move(Kind::Dir, &sm, id, &dhost, &mv)

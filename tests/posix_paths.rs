@@ -106,6 +106,19 @@ fn a_tree_deeper_than_path_max_on_the_host_works_and_survives_a_remount() {
     assert_eq!(fs::read(deep.join("link")).unwrap(), b"deep");
     assert_eq!(fs::read(deep.join("hard")).unwrap(), b"deep");
 
+    // The offline tools walk the same tree without the mount: fsck finds
+    // nothing damaged, export writes the deep file back out.
+    let (st, err) = f.unmount();
+    assert!(st.success(), "{err}");
+    let out = run(&["fsck", f.vault.to_str().unwrap()]);
+    assert!(out.status.success(), "fsck of the deep tree: {out:?}");
+    let dest = f.tmp.path().join("out");
+    let out = run(&["export", f.vault.to_str().unwrap(), dest.to_str().unwrap()]);
+    assert!(out.status.success(), "export of the deep tree: {out:?}");
+    let exported = dest.join(deep.strip_prefix(&f.mnt).unwrap());
+    assert_eq!(fs::read(exported.join("file")).unwrap(), b"deep");
+    f.mount(&[]);
+
     // Renaming a directory near the top moves every path below it.
     let top = f.p(&component(0));
     let renamed = f.p("top");

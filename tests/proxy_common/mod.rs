@@ -559,12 +559,15 @@ pub fn finish_writing(t: &mut Tls) {
 }
 
 /// Sends `payload` in plaintext to `addr`, half-closes, and returns what
-/// came back before the other side closed.
+/// came back before the other side closed. A gateway that refuses the
+/// connection (its upstream failed verification) may close it before the
+/// payload or the half-close gets there: that is an empty answer, not a
+/// test failure.
 pub fn plain_talk(addr: SocketAddr, payload: &[u8]) -> String {
     let mut c = TcpStream::connect(addr).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    c.write_all(payload).unwrap();
-    c.shutdown(Shutdown::Write).unwrap();
+    let _ = c.write_all(payload);
+    let _ = c.shutdown(Shutdown::Write);
     let mut out = String::new();
     let _ = c.read_to_string(&mut out);
     out

@@ -18,12 +18,53 @@ use vault_core::{
 pub(crate) use crate::layout::{ROOT_FILES, TEMP_PREFIX};
 
 /// A directory of the vault: where it is on the host and its ID.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Dir {
-    /// Host path of the ciphertext directory.
+    /// Host path of the ciphertext directory (through `/proc/self/fd/N`
+    /// when the absolute path would be too long; see [`Dir::anchor`]).
     pub host: PathBuf,
     /// The directory's ID.
     pub id: DirId,
+    /// The `O_PATH` descriptor `host` goes through when it is a
+    /// `/proc/self/fd/N` path: a plaintext tree may be as deep as the
+    /// kernel allows, and its ciphertext path is longer than PATH_MAX.
+    /// Holding it keeps the number naming that directory.
+    pub anchor: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
+}
+
+impl PartialEq for Dir {
+    fn eq(&self, other: &Dir) -> bool {
+        self.host == other.host && self.id == other.id
+    }
+}
+impl Eq for Dir {}
+
+/// Host paths longer than this are reached through a descriptor held on
+/// the directory (`/proc/self/fd/N`), leaving room below it for an entry
+/// name, a long name's side file and the ID file.
+const ANCHOR_OVER: usize = 2048;
+
+/// `host` (a directory just reached as an entry) as a path short enough
+/// to build on: itself, or past [`ANCHOR_OVER`] its `/proc/self/fd/N`
+/// with the descriptor that keeps it valid.
+pub(crate) fn anchored(
+    host: PathBuf,
+) -> Result<(PathBuf, Option<std::sync::Arc<std::os::fd::OwnedFd>>)> {
+    if host.as_os_str().len() <= ANCHOR_OVER {
+        return Ok((host, None));
+    }
+    use rustix::fs::{Mode, OFlags};
+    use std::os::fd::AsRawFd;
+    let fd = rustix::fs::open(
+        &host,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::io(&host, e.into()))?;
+    Ok((
+        PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())),
+        Some(std::sync::Arc::new(fd)),
+    ))
 }
 
 /// What a host entry is.
@@ -154,6 +195,7 @@ impl Vault {
         let root_dir = Dir {
             host: root.clone(),
             id,
+            anchor: None,
         };
         Ok(Vault {
             root,
@@ -208,7 +250,8 @@ impl Vault {
     pub fn subdir(&self, dir: &Dir, name: &[u8]) -> Result<Dir> {
         let (_, host) = self.encode(dir, name)?;
         let id = read_dirid(&self.cipher, &host, NameContext::new(&dir.id, name))?;
-        Ok(Dir { host, id })
+        let (host, anchor) = anchored(host)?;
+        Ok(Dir { host, id, anchor })
     }
 
     /// Lists `dir`, decrypting every name. pivault's own files are skipped;
@@ -358,7 +401,12 @@ impl Vault {
             let _ = fs::remove_dir(&tmp);
             return Err(e);
         }
-        Ok(Dir { host, id: idf.id })
+        let (host, anchor) = anchored(host)?;
+        Ok(Dir {
+            host,
+            id: idf.id,
+            anchor,
+        })
     }
 
     /// Creates symlink `name` in `dir` pointing at `target` (encrypted,

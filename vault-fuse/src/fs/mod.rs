@@ -354,6 +354,7 @@ impl VaultFs {
                             dir: Dir {
                                 host: host.path.clone(),
                                 id,
+                                anchor: None,
                             },
                             anchor: host.anchor.clone(),
                         };
@@ -387,6 +388,7 @@ impl VaultFs {
                 dir: Dir {
                     host: host.path,
                     id,
+                    anchor: None,
                 },
                 anchor: host.anchor,
             };

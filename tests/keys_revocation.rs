@@ -29,6 +29,22 @@ fn keys_cmd(vault: &Path, args: &[&str], pass: &Path) -> Out {
         .arg(pass))
 }
 
+/// Adds the leaver's passphrase slot (slot 1) to `f`'s vault; returns the
+/// file holding their passphrase.
+fn add_leaver(f: &Fixture) -> PathBuf {
+    let leaver = pass_file(f.tmp.path(), "leaver.txt", LEAVER);
+    ok(run(pv()
+        .args(["keys", "add-passphrase"])
+        .arg(&f.vault)
+        .arg("--insecure-test-kdf")
+        .arg("--allow-weak-passphrase")
+        .arg("--passphrase-file")
+        .arg(&f.pass)
+        .arg("--new-passphrase-file")
+        .arg(&leaver)));
+    leaver
+}
+
 fn content_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in fs::read_dir(dir).unwrap() {
         let e = e.unwrap();
@@ -154,16 +170,7 @@ fn assert_cut_off(vault: &Path, old_file: &[u8], id: u64, pass: &str) {
 #[test]
 fn leaver_with_an_old_keystore_copy_reads_nothing_after_remove_rotate_retire() {
     let f = Fixture::with_vault("aes-gcm");
-    let leaver = pass_file(f.tmp.path(), "leaver.txt", LEAVER);
-    ok(run(pv()
-        .args(["keys", "add-passphrase"])
-        .arg(&f.vault)
-        .arg("--insecure-test-kdf")
-        .arg("--allow-weak-passphrase")
-        .arg("--passphrase-file")
-        .arg(&f.pass)
-        .arg("--new-passphrase-file")
-        .arg(&leaver)));
+    let leaver = add_leaver(&f);
     let src = f.path("src");
     fs::create_dir_all(src.join("hr")).unwrap();
     fs::write(src.join("hr/roe.txt"), b"Jane Roe 078-05-1120\n").unwrap();
@@ -209,16 +216,7 @@ fn leaver_is_cut_off_by_remove_alone() {
     // replaced only by a rotation and retirement, as docs/THREAT-MODEL.md
     // says).
     let f = Fixture::with_vault("aes-gcm");
-    let leaver = pass_file(f.tmp.path(), "leaver.txt", LEAVER);
-    ok(run(pv()
-        .args(["keys", "add-passphrase"])
-        .arg(&f.vault)
-        .arg("--insecure-test-kdf")
-        .arg("--allow-weak-passphrase")
-        .arg("--passphrase-file")
-        .arg(&f.pass)
-        .arg("--new-passphrase-file")
-        .arg(&leaver)));
+    add_leaver(&f);
     let old_file = fs::read(f.keystore()).unwrap();
     ok(keys_cmd(&f.vault, &["remove", "--slot", "1"], &f.pass));
     let (old_kwk, _) = opens(&old_file, 1, LEAVER).unwrap();

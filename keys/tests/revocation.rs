@@ -114,8 +114,16 @@ fn removed_holder_with_an_old_keystore_copy_opens_no_later_keyring() {
     );
 }
 
-#[test]
-fn removed_holder_cannot_forge_the_keystore_with_the_old_mac_key() {
+/// A vault whose slot 1 (the leaver's) was removed and the keys rotated,
+/// with the keyring the leaver read from their copy of the keystore.
+struct Left {
+    dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    old_keyring: Vec<u8>,
+    u: keys::Unsealed,
+}
+
+fn leaver_removed_and_rotated() -> Left {
     let dir = tempfile::tempdir().unwrap();
     let kdf = KdfParams::insecure_test();
     Keystore::create(dir.path(), Suite::Aes256Gcm, &pass(ADMIN), kdf).unwrap();
@@ -127,6 +135,22 @@ fn removed_holder_cannot_forge_the_keystore_with_the_old_mac_key() {
     let (_, _, old_keyring) = leaver_opens(&read_body(&std::fs::read(&path).unwrap()));
     ks.remove_slot(&mut u, 1).unwrap();
     ks.rotate(&mut u).unwrap();
+    Left {
+        dir,
+        path,
+        old_keyring,
+        u,
+    }
+}
+
+#[test]
+fn removed_holder_cannot_forge_the_keystore_with_the_old_mac_key() {
+    let Left {
+        dir,
+        path,
+        old_keyring,
+        u: _,
+    } = leaver_removed_and_rotated();
 
     // The leaver edits the current keystore (making the admin slot
     // restricted) and re-computes MAC and checksum with what they kept.
@@ -163,17 +187,12 @@ fn removed_holder_cannot_forge_the_keystore_with_the_old_mac_key() {
 
 #[test]
 fn removed_holder_cannot_sign_audit_records_after_the_rotation() {
-    let dir = tempfile::tempdir().unwrap();
-    let kdf = KdfParams::insecure_test();
-    Keystore::create(dir.path(), Suite::Aes256Gcm, &pass(ADMIN), kdf).unwrap();
-    let mut ks = Keystore::load(dir.path()).unwrap();
-    let mut u = ks.unseal_passphrase(&pass(ADMIN), None).unwrap();
-    ks.add_passphrase(&mut u, &pass(LEAVER), kdf, Role::Admin)
-        .unwrap();
-    let path = dir.path().join("pivault.keystore");
-    let (_, _, old_keyring) = leaver_opens(&read_body(&std::fs::read(&path).unwrap()));
-    ks.remove_slot(&mut u, 1).unwrap();
-    ks.rotate(&mut u).unwrap();
+    let Left {
+        dir,
+        path: _,
+        old_keyring,
+        u,
+    } = leaver_removed_and_rotated();
     let v = keys::audit::verify(dir.path()).unwrap();
     assert!(v.is_intact(), "{:?}", v.problem);
     let records = v.records;

@@ -35,6 +35,11 @@ pub(crate) struct Body {
     /// The audit log's verifying key and tail anchor (format 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit: Option<AuditAnchor>,
+    /// Format 3: slots whose authenticator key a removed holder may know
+    /// (it was in the keyring they saw); each is replaced at that slot's
+    /// next unseal.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stale_auth: Vec<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac: Option<String>,
 }

@@ -122,6 +122,7 @@ impl Keystore {
                 keyring: None,
                 slots: Vec::new(),
                 audit: None,
+                stale_auth: Vec::new(),
                 mac: None,
             },
         };
@@ -528,6 +529,8 @@ impl Keystore {
             if let Some(auth) = u.keyring.slot_auth(id).cloned() {
                 u.identity = Some((identity, auth));
             }
+            // The KEK held since the unseal is the old passphrase's.
+            u.slot_kek = None;
         }
         rec.policy = self.body.slots[pos].policy.clone();
         rec.role = self.body.slots[pos].role;
@@ -565,6 +568,7 @@ impl Keystore {
         self.body.slots.remove(pos);
         if unreachable.is_empty() {
             self.redraw_kwk(u)?;
+            self.mark_auth_stale(u)?;
         } else {
             tracing::warn!(
                 "slot {id} is removed, but the keyring wrapping key stays the same: slot(s) {unreachable:?} were written by an older pivault and cannot receive a new one. A copy of the keystore from before this removal still opens the keyring until each of those holders unseals once (or they are removed); then run `pivault keys rotate`"

@@ -96,6 +96,7 @@ impl Keystore {
             .any(|s| s.form(self.version) == SlotForm::Keyring);
         self.version < body::VERSION
             || u.upgrade_kek.is_some()
+            || (self.body.stale_auth.contains(&u.slot) && u.slot_kek.is_some())
             || self.body.audit.is_none()
             || (u.keyring.mac_key().is_none() && !keyring_copies)
     }
@@ -112,15 +113,75 @@ impl Keystore {
         }
         let from = self.version;
         let slot_upgraded = u.upgrade_kek.is_some();
+        let auth_refreshed = self.refresh_slot_auth(u)?;
         self.save(u)?;
         self.audited(
             u,
             Event::new("keystore-upgraded")
                 .slot(u.slot)
                 .detail("from_format", from)
-                .detail("slot_upgraded", slot_upgraded),
+                .detail("slot_upgraded", slot_upgraded)
+                .detail("authenticator_replaced", auth_refreshed),
         );
         Ok(true)
+    }
+
+    /// Gives the slot that unsealed a new authenticator key when a removed
+    /// holder may know its current one (`stale_auth`): its KEK, held since
+    /// the unseal, seals the new key with its identity. Returns whether it
+    /// did. From then on a former holder who kept an older keyring can no
+    /// longer assemble a keystore this slot accepts.
+    pub(crate) fn refresh_slot_auth(&mut self, u: &mut Unsealed) -> Result<bool> {
+        if !self.body.stale_auth.contains(&u.slot) {
+            return Ok(false);
+        }
+        let (Some(kek), Some((identity, _))) = (&u.slot_kek, &u.identity) else {
+            return Ok(false);
+        };
+        let pos = self.slot_index(u.slot)?;
+        let (id, kind) = (self.body.slots[pos].id, self.body.slots[pos].kind);
+        let aead = vault_core::Aead::new(self.suite, kek)?;
+        // Only a KEK that opens the slot as it is now (not one its
+        // passphrase change replaced) seals the slot's new contents.
+        let current = B64
+            .decode(&self.body.slots[pos].wrapped)
+            .unwrap_or_default();
+        if aead
+            .open(&self.slot_aad(id, kind, SlotForm::KeyPair), &current)
+            .map(vault_core::SecretBytes::new)
+            .is_none()
+        {
+            return Ok(false);
+        }
+        let auth = SecretKey::random()?;
+        let wrapped = B64.encode(aead.seal(
+            &self.slot_aad(id, kind, SlotForm::KeyPair),
+            identity.sealed_form(&auth).expose(),
+        )?);
+        self.body.slots[pos].wrapped = wrapped;
+        u.keyring.set_slot_auth(id, auth.clone());
+        if let Some(i) = u.identity.as_mut() {
+            i.1 = auth;
+        }
+        self.body.stale_auth.retain(|&s| s != id);
+        Ok(true)
+    }
+
+    /// Marks every remaining format-3 slot but the one that unsealed (which
+    /// gets a new authenticator key now when its KEK is held) as holding
+    /// an authenticator key a removed holder may know.
+    pub(crate) fn mark_auth_stale(&mut self, u: &mut Unsealed) -> Result<()> {
+        let mut stale: Vec<u32> = self
+            .body
+            .slots
+            .iter()
+            .filter(|s| s.public.is_some())
+            .map(|s| s.id)
+            .collect();
+        stale.sort_unstable();
+        self.body.stale_auth = stale;
+        self.refresh_slot_auth(u)?;
+        Ok(())
     }
 
     /// Slots carried over from format 2, which seal the KWK itself and so

@@ -34,6 +34,9 @@ pub struct Unsealed {
     /// The KEK of a slot carried over from format 1 or 2, kept so the next
     /// write can give the slot a key pair.
     pub(crate) upgrade_kek: Option<SecretKey>,
+    /// The KEK of a format-3 slot, kept so that a write can give the slot
+    /// a new authenticator key (after a removal, see `stale_auth`).
+    pub(crate) slot_kek: Option<SecretKey>,
     /// The sequence number of the audit record that handed the log to a
     /// new signing key, during a rotation.
     pub(crate) audit_handover: Option<u64>,
@@ -55,6 +58,7 @@ impl Unsealed {
             kwk: Some(SecretKey::random()?),
             identity: None,
             upgrade_kek: None,
+            slot_kek: None,
             audit_handover: None,
             reason: None,
             role: crate::Role::Admin,
@@ -154,6 +158,7 @@ impl Keystore {
         rec: &SlotRecord,
         kek: SecretKey,
     ) -> Result<Option<Unsealed>> {
+        let slot_kek = (rec.form(self.version) == SlotForm::KeyPair).then(|| kek.clone());
         let (keyring, kwk, identity, upgrade_kek) = match self.open_slot(rec, &kek)? {
             Opened::Wrong => return Ok(None),
             Opened::Keyring(k) => (k, None, None, Some(kek)),
@@ -170,6 +175,7 @@ impl Keystore {
             kwk,
             identity,
             upgrade_kek,
+            slot_kek,
             audit_handover: None,
             reason: None,
             role: rec.role(),

@@ -41,6 +41,8 @@ struct DocBody {
     slots: Vec<DocSlot>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     audit: Option<DocAudit>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    stale_auth: Vec<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     mac: Option<String>,
 }
@@ -246,7 +248,32 @@ fn assert_top_level_order(json_text: &str) {
         .filter_map(|l| l.strip_prefix("  \""))
         .filter_map(|l| l.split_once('"').map(|(k, _)| k))
         .collect();
-    assert_eq!(found, TOP_FIELDS, "top-level members in documented order");
+    // The documented order, `stale_auth` (present only after a removal)
+    // between `audit` and `mac`.
+    let order = [
+        "vault_id",
+        "suite",
+        "created",
+        "data_key_versions",
+        "next_slot",
+        "keyring",
+        "slots",
+        "audit",
+        "stale_auth",
+        "mac",
+    ];
+    let expected: Vec<&str> = order
+        .iter()
+        .copied()
+        .filter(|k| found.contains(k))
+        .collect();
+    assert_eq!(found, expected, "top-level members in documented order");
+    assert!(
+        TOP_FIELDS
+            .iter()
+            .all(|k| *k == "keyring" || *k == "audit" || found.contains(k)),
+        "{found:?}"
+    );
 }
 
 /// Unwraps slot `slot` of `body` with `pass`, independently of `keys`,
@@ -553,6 +580,7 @@ fn doc_example() -> Example {
         next_slot: 1,
         keyring: None,
         audit: None,
+        stale_auth: Vec::new(),
         slots: vec![DocSlot {
             id: 0,
             kind: "passphrase".into(),

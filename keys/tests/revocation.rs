@@ -315,3 +315,51 @@ fn writer_cannot_assemble_a_keystore_around_a_keyring_of_their_own() {
         Err(e) => panic!("refused for another reason: {e}"),
     }
 }
+
+/// A removed holder kept every slot's authenticator key (they are in the
+/// keyring). The removal marks the remaining slots, and each holder's next
+/// unseal replaces its slot's key, sealed under its own KEK: from then on
+/// the key the leaver kept authenticates nothing for that slot.
+#[test]
+fn each_remaining_slot_replaces_the_authenticator_key_a_leaver_kept() {
+    const VICTIM: &[u8] = b"victim passphrase for the test";
+    let dir = tempfile::tempdir().unwrap();
+    let kdf = KdfParams::insecure_test();
+    Keystore::create(dir.path(), Suite::Aes256Gcm, &pass(ADMIN), kdf).unwrap();
+    let mut ks = Keystore::load(dir.path()).unwrap();
+    let mut u = ks.unseal_passphrase(&pass(ADMIN), None).unwrap();
+    ks.add_passphrase(&mut u, &pass(VICTIM), kdf, Role::Admin)
+        .unwrap();
+    ks.add_passphrase(&mut u, &pass(LEAVER), kdf, Role::Admin)
+        .unwrap();
+    let path = dir.path().join("pivault.keystore");
+    let before = read_body(&std::fs::read(&path).unwrap());
+    let kept = slot_auth_key(
+        &before,
+        slot(&before, 1),
+        &passphrase_kek(slot(&before, 1), VICTIM),
+    );
+
+    ks.remove_slot(&mut u, 2).unwrap();
+    let after = read_body(&std::fs::read(&path).unwrap());
+    // The admin's slot was replaced at once (its KEK was at hand); the
+    // victim's is marked.
+    assert_eq!(after["stale_auth"], serde_json::json!([1]));
+
+    let mut ks = Keystore::load(dir.path()).unwrap();
+    let mut v = ks.unseal_passphrase(&pass(VICTIM), None).unwrap();
+    assert!(ks.upgrade(&mut v).unwrap(), "the victim's unseal writes");
+    let now = read_body(&std::fs::read(&path).unwrap());
+    assert!(now.get("stale_auth").is_none(), "{now}");
+    let fresh = slot_auth_key(&now, slot(&now, 1), &passphrase_kek(slot(&now, 1), VICTIM));
+    assert_ne!(
+        fresh, kept,
+        "the victim's authenticator key was not replaced"
+    );
+    // Everyone still opens the vault.
+    let ks = Keystore::load(dir.path()).unwrap();
+    for p in [ADMIN, VICTIM] {
+        ks.unseal_passphrase(&pass(p), None).unwrap();
+    }
+    assert!(ks.unseal_passphrase(&pass(LEAVER), None).is_err());
+}

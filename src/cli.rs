@@ -15,6 +15,16 @@ pub struct Cli {
     /// Also send audit records to syslog/journald (as PIVAULT_SYSLOG=1 does).
     #[arg(long, global = true)]
     pub syslog: bool,
+    /// Log lines on stderr as text (default) or one JSON object per line
+    /// (for a log pipeline: the gateway's refusals, reloads, errors).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "PIVAULT_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -82,6 +92,15 @@ pub enum Shell {
     Zsh,
     /// fish (install as ~/.config/fish/completions/pivault.fish).
     Fish,
+}
+
+/// How log lines are written.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line: timestamp, level, fields, message.
+    Json,
 }
 
 /// Cipher suite choices at init.

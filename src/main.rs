@@ -43,7 +43,7 @@ fn main() -> ExitCode {
     // Before any thread exists, and after the one re-execution above
     // (which needs the environment as it was).
     secrets::take_from_env();
-    init_logging(cli.verbose);
+    init_logging(cli.verbose, cli.log_format);
     if cli.syslog {
         keys::audit::enable_syslog();
     }
@@ -72,7 +72,7 @@ fn dedup_chain(chain: &[String]) -> String {
     out.join(": ")
 }
 
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, format: cli::LogFormat) {
     let default = match verbose {
         0 => "warn",
         1 => "info",
@@ -80,14 +80,18 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("PIVAULT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
+        .with_target(false);
+    match format {
+        cli::LogFormat::Json => fmt.json().flatten_event(true).init(),
         // Colour codes only for a person at a terminal, never into a log
         // file or the journal.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        cli::LogFormat::Text => fmt
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
 }
 
 fn run(cmd: cli::Command) -> anyhow::Result<Outcome> {

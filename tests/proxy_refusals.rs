@@ -152,3 +152,35 @@ fn a_flood_of_refusals_is_rate_limited_in_the_logs_and_fully_counted() {
     assert_eq!(r.len(), 4, "{r:?}");
     assert_eq!(r[3]["refusals_not_logged"], 7, "{}", r[3]);
 }
+
+/// `--log-format json` (here through PIVAULT_LOG_FORMAT): the gateway's
+/// log lines are JSON objects a log pipeline can index, the refusal's
+/// fields among them.
+#[test]
+fn refusals_in_the_gateway_log_are_json_lines_when_asked() {
+    let s = setup();
+    let cpki = Pki::new(&s.dir.join("clients"), "cli");
+    let evil = Pki::new(&s.dir.join("evil"), "evil");
+    let toml = s.http(
+        http_backend(),
+        &format!(
+            "client_ca = \"{}\"\nallow = [\"CN=alice\"]",
+            cpki.ca_path("cli").display()
+        ),
+    );
+    let gw = Gw::start_env(&s.dir, &toml, &[("PIVAULT_LOG_FORMAT", "json")]);
+    let (c, k) = evil.leaf("forged", "alice", &[], &[], true);
+    assert!(refused_by_gateway(&gw, Some((&c, &k)), &s));
+    assert!(gw.wait_log("TLS handshake refused", 5), "{}", gw.log());
+    let line = gw
+        .log()
+        .lines()
+        .find(|l| l.contains("TLS handshake refused"))
+        .unwrap()
+        .to_string();
+    let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(v["level"], "WARN", "{v}");
+    assert_eq!(v["cert_subject"], "CN=alice", "{v}");
+    assert_eq!(v["reason"], "bad_client_cert", "{v}");
+    assert!(v["timestamp"].is_string(), "{v}");
+}

@@ -301,10 +301,13 @@ pub(crate) fn parse(path: &Path, bytes: &[u8]) -> Result<(u32, Body)> {
         {
             return Err(Error::corrupt(path, "a slot has an unknown `wraps` value"))
         }
-        1 | 2 if body.audit.as_ref().is_some_and(|a| !a.previous.is_empty()) => {
+        1 | 2
+            if body.audit.as_ref().is_some_and(|a| !a.previous.is_empty())
+                || !body.stale_auth.is_empty() =>
+        {
             return Err(Error::corrupt(
                 path,
-                "it lists previous audit keys, which its format does not have",
+                "it lists previous audit keys or stale authenticators, which its format does not have",
             ))
         }
         _ => {}

@@ -354,3 +354,48 @@ fn unreadable_documents_are_warnings_and_binaries_are_skipped() {
     );
     assert!(!run.stderr.contains("536-22-1234"), "{}", run.stderr);
 }
+
+/// PI a workbook holds outside its displayed cells (issue 20 point 1):
+/// a shared string no cell shows, and the document properties. Found,
+/// each named by the part it is in, masked.
+#[test]
+fn pi_outside_the_displayed_cells_of_a_workbook_is_found() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut z = zip::ZipWriter::new(std::fs::File::create(dir.path().join("book.xlsx")).unwrap());
+    let o = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, body) in [
+        (
+            "xl/workbook.xml",
+            r#"<workbook><sheets><sheet name="Totals" sheetId="1"/></sheets></workbook>"#,
+        ),
+        (
+            "xl/sharedStrings.xml",
+            "<sst><si><t>total</t></si><si><t>SSN 536-22-1234</t></si></sst>",
+        ),
+        (
+            "xl/worksheets/sheet1.xml",
+            r#"<worksheet><sheetData><row r="1"><c r="A1" t="s"><v>0</v></c></row></sheetData></worksheet>"#,
+        ),
+        (
+            "docProps/core.xml",
+            "<coreProperties><description>SSN 536-22-9876</description></coreProperties>",
+        ),
+    ] {
+        z.start_file(name, o).unwrap();
+        z.write_all(body.as_bytes()).unwrap();
+    }
+    z.finish().unwrap();
+    let run = scan(&["--json"], &[dir.path()]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let found = json_lines(&run.stdout);
+    assert_eq!(found.len(), 2, "{found:?}");
+    let text = run.stdout.clone();
+    assert!(text.contains("strings no cell shows"), "{text}");
+    assert!(text.contains("docProps/core.xml"), "{text}");
+    assert!(
+        !text.contains("536-22-1234") && !text.contains("536-22-9876"),
+        "unmasked: {text}"
+    );
+}

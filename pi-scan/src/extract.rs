@@ -87,9 +87,13 @@ pub(crate) fn office(kind: DocKind, bytes: &[u8]) -> Result<Vec<Part>, String> {
         Ok(out)
     };
     let mut parts = Vec::new();
+    // The parts read for the document's displayed text; every other XML
+    // part is read afterwards for whatever text it holds.
+    let mut used: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     match kind {
         DocKind::Docx => {
             for n in names.iter().filter(|n| is_docx_text(n)) {
+                used.insert(n.clone());
                 let name = (n != "word/document.xml").then(|| n.clone());
                 parts.push(Part {
                     name,
@@ -100,6 +104,7 @@ pub(crate) fn office(kind: DocKind, bytes: &[u8]) -> Result<Vec<Part>, String> {
         }
         DocKind::Pptx => {
             for n in names.iter().filter(|n| is_xml_under(n, "ppt/slides/slide")) {
+                used.insert(n.clone());
                 parts.push(Part {
                     name: Some(stem(n)),
                     text: flow_text(&entry(n)?)?,
@@ -107,6 +112,7 @@ pub(crate) fn office(kind: DocKind, bytes: &[u8]) -> Result<Vec<Part>, String> {
                 });
             }
             for n in names.iter().filter(|n| is_xml_under(n, "ppt/notesSlides/")) {
+                used.insert(n.clone());
                 parts.push(Part {
                     name: Some(stem(n)),
                     text: flow_text(&entry(n)?)?,
@@ -119,15 +125,33 @@ pub(crate) fn office(kind: DocKind, bytes: &[u8]) -> Result<Vec<Part>, String> {
                 true => shared_strings(&entry("xl/sharedStrings.xml")?)?,
                 false => Vec::new(),
             };
+            used.insert("xl/sharedStrings.xml".into());
+            let mut referenced = vec![false; shared.len()];
             for n in names
                 .iter()
                 .filter(|n| is_xml_under(n, "xl/worksheets/sheet"))
             {
-                let text = sheet_text(&entry(n)?, &shared)?;
+                used.insert(n.clone());
+                let text = sheet_text(&entry(n)?, &shared, &mut referenced)?;
                 parts.push(Part {
                     name: Some(stem(n)),
                     text,
                     layout: Layout::Delimited(b'\t'),
+                });
+            }
+            // Strings no cell shows (a deleted column's, a hidden one's
+            // leftovers) are still in the file.
+            let unshown: Vec<u8> = shared
+                .iter()
+                .zip(&referenced)
+                .filter(|(_, r)| !**r)
+                .flat_map(|(s, _)| s.iter().copied().chain([b'\n']))
+                .collect();
+            if !unshown.is_empty() {
+                parts.push(Part {
+                    name: Some("xl/sharedStrings.xml (strings no cell shows)".into()),
+                    text: unshown,
+                    layout: Layout::Plain,
                 });
             }
         }
@@ -136,7 +160,65 @@ pub(crate) fn office(kind: DocKind, bytes: &[u8]) -> Result<Vec<Part>, String> {
     if parts.is_empty() {
         return Err("no document text inside (not an Office Open XML file?)".into());
     }
+    // Everything else a container holds in XML: document properties,
+    // comments, charts, drawings, the workbook's sheet and defined names,
+    // custom XML. PI sits there as often as in the displayed text.
+    for n in names
+        .iter()
+        .filter(|n| is_other_text_part(n) && !used.contains(*n))
+    {
+        let text = all_text(&entry(n)?)?;
+        if text.iter().any(|b| !b.is_ascii_whitespace()) {
+            parts.push(Part {
+                name: Some(n.clone()),
+                text,
+                layout: Layout::Plain,
+            });
+        }
+    }
     Ok(parts)
+}
+
+/// An XML part other than the package's plumbing (content types and
+/// relationships), which hold no text of the document.
+fn is_other_text_part(n: &str) -> bool {
+    n.ends_with(".xml")
+        && n != "[Content_Types].xml"
+        && !n.starts_with("_rels/")
+        && !n.contains("/_rels/")
+}
+
+/// Every text node of an XML part, and every `name` attribute (sheet and
+/// defined names, custom property names), one per line.
+fn all_text(xml: &[u8]) -> Result<Vec<u8>, String> {
+    let mut r = Reader::from_reader(xml);
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    loop {
+        match r.read_event_into(&mut buf).map_err(xml_err)? {
+            Event::Start(e) | Event::Empty(e) => {
+                if let Some(v) = attr(&e, b"name") {
+                    out.extend_from_slice(&v);
+                    out.push(b'\n');
+                }
+            }
+            Event::Text(t) => {
+                let t = text_of(&t);
+                if t.iter().any(|b| !b.is_ascii_whitespace()) {
+                    out.extend_from_slice(&t);
+                    out.push(b'\n');
+                }
+            }
+            Event::CData(t) => {
+                out.extend_from_slice(&t);
+                out.push(b'\n');
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    Ok(out)
 }
 
 fn is_xml_under(n: &str, prefix: &str) -> bool {
@@ -255,7 +337,8 @@ fn column(r: &[u8]) -> usize {
 }
 
 /// A worksheet as tab-separated rows, line N being spreadsheet row N.
-fn sheet_text(xml: &[u8], shared: &[Vec<u8>]) -> Result<Vec<u8>, String> {
+/// `referenced[i]` is set for every shared string a cell shows.
+fn sheet_text(xml: &[u8], shared: &[Vec<u8>], referenced: &mut [bool]) -> Result<Vec<u8>, String> {
     let mut r = Reader::from_reader(xml);
     let mut buf = Vec::new();
     let mut out = Vec::new();
@@ -282,11 +365,15 @@ fn sheet_text(xml: &[u8], shared: &[Vec<u8>]) -> Result<Vec<u8>, String> {
             }
             Event::End(e) if e.local_name().as_ref() == b"c" => {
                 let text = match is_shared {
-                    true => std::str::from_utf8(&val)
-                        .ok()
-                        .and_then(|s| s.trim().parse::<usize>().ok())
-                        .and_then(|i| shared.get(i))
-                        .map_or(&[][..], Vec::as_slice),
+                    true => {
+                        let i = std::str::from_utf8(&val)
+                            .ok()
+                            .and_then(|s| s.trim().parse::<usize>().ok());
+                        if let Some(r) = i.and_then(|i| referenced.get_mut(i)) {
+                            *r = true;
+                        }
+                        i.and_then(|i| shared.get(i)).map_or(&[][..], Vec::as_slice)
+                    }
                     false => &val[..],
                 };
                 out.extend(std::iter::repeat_n(b'\t', (cell_col - col).min(1 << 14)));
@@ -334,9 +421,60 @@ mod tests {
     fn sheet_rows_are_lines() {
         let shared = vec![b"ssn".to_vec(), b"name".to_vec()];
         let xml = br#"<worksheet><sheetData><row r="1"><c r="A1" t="s"><v>1</v></c><c r="C1" t="s"><v>0</v></c></row><row r="3"><c r="A3" t="inlineStr"><is><t>Ana Silva</t></is></c><c r="C3"><v>536221234</v></c></row></sheetData></worksheet>"#;
+        let mut referenced = vec![false; 2];
         assert_eq!(
-            sheet_text(xml, &shared).unwrap(),
+            sheet_text(xml, &shared, &mut referenced).unwrap(),
             b"name\t\tssn\n\nAna Silva\t\t536221234\n"
         );
+        assert_eq!(referenced, [true, true]);
+    }
+
+    /// A workbook whose displayed cells hold no PI, and PI everywhere
+    /// else a container keeps text: a shared string no cell shows, a sheet
+    /// name, a defined name, a comment, the document properties.
+    #[test]
+    fn text_outside_the_displayed_cells_is_read() {
+        use std::io::Write;
+        let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let o = zip::write::SimpleFileOptions::default();
+        for (name, body) in [
+            ("[Content_Types].xml", "<Types/>"),
+            ("_rels/.rels", "<Relationships/>"),
+            ("xl/workbook.xml", r#"<workbook><sheets><sheet name="Roe 219-09-9999" sheetId="1"/></sheets><definedNames><definedName name="ssn_of_doe">078-05-1120</definedName></definedNames></workbook>"#),
+            ("xl/sharedStrings.xml", "<sst><si><t>total</t></si><si><t>left over 536-22-1234</t></si></sst>"),
+            ("xl/worksheets/sheet1.xml", r#"<worksheet><sheetData><row r="1"><c r="A1" t="s"><v>0</v></c></row></sheetData></worksheet>"#),
+            ("xl/comments1.xml", "<comments><commentList><comment ref=\"A1\"><text><t>card 4111 1111 1111 1111</t></text></comment></commentList></comments>"),
+            ("docProps/core.xml", "<cp:coreProperties xmlns:cp=\"x\" xmlns:dc=\"y\"><dc:description>SSN 536-22-9876</dc:description></cp:coreProperties>"),
+        ] {
+            z.start_file(name, o).unwrap();
+            z.write_all(body.as_bytes()).unwrap();
+        }
+        let bytes = z.finish().unwrap().into_inner();
+        let parts = office(DocKind::Xlsx, &bytes).unwrap();
+        let all: Vec<(String, String)> = parts
+            .iter()
+            .map(|p| {
+                (
+                    p.name.clone().unwrap_or_default(),
+                    String::from_utf8_lossy(&p.text).into_owned(),
+                )
+            })
+            .collect();
+        let has = |needle: &str, part: &str| {
+            all.iter()
+                .any(|(n, t)| n.contains(part) && t.contains(needle))
+        };
+        assert!(
+            has("left over 536-22-1234", "strings no cell shows"),
+            "{all:?}"
+        );
+        assert!(!has("total", "strings no cell shows"), "{all:?}");
+        assert!(has("Roe 219-09-9999", "xl/workbook.xml"), "{all:?}");
+        assert!(has("078-05-1120", "xl/workbook.xml"), "{all:?}");
+        assert!(has("4111 1111 1111 1111", "xl/comments1.xml"), "{all:?}");
+        assert!(has("536-22-9876", "docProps/core.xml"), "{all:?}");
+        assert!(!all
+            .iter()
+            .any(|(n, _)| n.contains("_rels") || n.contains("Content_Types")));
     }
 }

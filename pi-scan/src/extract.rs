@@ -65,6 +65,13 @@ pub(crate) fn extract(kind: DocKind, bytes: &[u8]) -> Result<Vec<Part>, String> 
 }
 
 pub(crate) fn office(kind: DocKind, bytes: &[u8]) -> Result<Vec<Part>, String> {
+    office_at(kind, bytes, 0)
+}
+
+/// How deep documents embedded in documents are opened.
+const MAX_EMBED_DEPTH: u32 = 3;
+
+fn office_at(kind: DocKind, bytes: &[u8], depth: u32) -> Result<Vec<Part>, String> {
     let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| e.to_string())?;
     let mut names: Vec<String> = zip.file_names().map(str::to_owned).collect();
     names.sort_by_key(|n| natural_key(n));
@@ -173,6 +180,25 @@ pub(crate) fn office(kind: DocKind, bytes: &[u8]) -> Result<Vec<Part>, String> {
                 name: Some(n.clone()),
                 text,
                 layout: Layout::Plain,
+            });
+        }
+    }
+    // Documents embedded in this one (a workbook inside a report): read as
+    // documents of their own, each part named `embedding!part`.
+    for n in &names {
+        let Some(inner) = DocKind::of(std::path::Path::new(n)) else {
+            continue;
+        };
+        if !n.contains("/embeddings/") || inner == DocKind::Pdf || depth >= MAX_EMBED_DEPTH {
+            continue;
+        }
+        let bytes = entry(n)?;
+        let inner_parts =
+            office_at(inner, &bytes, depth + 1).map_err(|e| format!("embedded {n}: {e}"))?;
+        for p in inner_parts {
+            parts.push(Part {
+                name: Some(format!("{n}!{}", p.name.as_deref().unwrap_or("body"))),
+                ..p
             });
         }
     }
@@ -476,5 +502,46 @@ mod tests {
         assert!(!all
             .iter()
             .any(|(n, _)| n.contains("_rels") || n.contains("Content_Types")));
+    }
+
+    fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        use std::io::Write;
+        let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let o = zip::write::SimpleFileOptions::default();
+        for (name, body) in entries {
+            z.start_file(*name, o).unwrap();
+            z.write_all(body).unwrap();
+        }
+        z.finish().unwrap().into_inner()
+    }
+
+    /// A workbook embedded in a document is read as a document of its own,
+    /// its parts named after the embedding.
+    #[test]
+    fn a_workbook_embedded_in_a_document_is_read() {
+        let inner = zip_of(&[
+            ("xl/sharedStrings.xml", b"<sst><si><t>SSN 536-22-1234</t></si></sst>"),
+            (
+                "xl/worksheets/sheet1.xml",
+                br#"<worksheet><sheetData><row r="1"><c r="A1" t="s"><v>0</v></c></row></sheetData></worksheet>"#,
+            ),
+        ]);
+        let outer = zip_of(&[
+            (
+                "word/document.xml",
+                br#"<w:document xmlns:w="x"><w:body><w:p><w:r><w:t>See the attached table.</w:t></w:r></w:p></w:body></w:document>"#,
+            ),
+            ("word/embeddings/Microsoft_Excel_Worksheet.xlsx", &inner),
+        ]);
+        let parts = office(DocKind::Docx, &outer).unwrap();
+        let names: Vec<_> = parts.iter().map(|p| p.name.clone()).collect();
+        let p = parts
+            .iter()
+            .find(|p| {
+                p.name.as_deref() == Some("word/embeddings/Microsoft_Excel_Worksheet.xlsx!sheet1")
+            })
+            .unwrap_or_else(|| panic!("{names:?}"));
+        assert_eq!(p.text, b"SSN 536-22-1234\n");
+        assert_eq!(p.layout, Layout::Delimited(b'\t'));
     }
 }

@@ -65,21 +65,27 @@ pub(crate) fn extract(kind: DocKind, bytes: &[u8]) -> Result<Vec<Part>, String> 
 }
 
 pub(crate) fn office(kind: DocKind, bytes: &[u8]) -> Result<Vec<Part>, String> {
-    office_at(kind, bytes, 0)
+    office_at(kind, bytes, 0, &std::cell::Cell::new(MAX_INFLATED))
 }
 
 /// How deep documents embedded in documents are opened.
 const MAX_EMBED_DEPTH: u32 = 3;
 
-fn office_at(kind: DocKind, bytes: &[u8], depth: u32) -> Result<Vec<Part>, String> {
+/// `budget`: bytes that may still be inflated, shared with the documents
+/// embedded in this one (so nesting does not multiply the zip-bomb cap).
+fn office_at(
+    kind: DocKind,
+    bytes: &[u8],
+    depth: u32,
+    budget: &std::cell::Cell<u64>,
+) -> Result<Vec<Part>, String> {
     let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| e.to_string())?;
     let mut names: Vec<String> = zip.file_names().map(str::to_owned).collect();
     names.sort_by_key(|n| natural_key(n));
-    let mut budget = MAX_INFLATED;
     let mut entry = |name: &str| -> Result<Vec<u8>, String> {
         let f = zip.by_name(name).map_err(|e| format!("{name}: {e}"))?;
         let mut out = Vec::new();
-        let limit = MAX_ENTRY.min(budget);
+        let limit = MAX_ENTRY.min(budget.get());
         f.take(limit + 1)
             .read_to_end(&mut out)
             .map_err(|e| format!("{name}: {e}"))?;
@@ -90,7 +96,7 @@ fn office_at(kind: DocKind, bytes: &[u8], depth: u32) -> Result<Vec<Part>, Strin
                 MAX_INFLATED >> 20
             ));
         }
-        budget -= out.len() as u64;
+        budget.set(budget.get() - out.len() as u64);
         Ok(out)
     };
     let mut parts = Vec::new();
@@ -193,8 +199,8 @@ fn office_at(kind: DocKind, bytes: &[u8], depth: u32) -> Result<Vec<Part>, Strin
             continue;
         }
         let bytes = entry(n)?;
-        let inner_parts =
-            office_at(inner, &bytes, depth + 1).map_err(|e| format!("embedded {n}: {e}"))?;
+        let inner_parts = office_at(inner, &bytes, depth + 1, budget)
+            .map_err(|e| format!("embedded {n}: {e}"))?;
         for p in inner_parts {
             parts.push(Part {
                 name: Some(format!("{n}!{}", p.name.as_deref().unwrap_or("body"))),

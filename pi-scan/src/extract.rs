@@ -306,8 +306,9 @@ fn text_of(t: &quick_xml::events::BytesText) -> Vec<u8> {
         .unwrap_or_else(|_| t.to_vec())
 }
 
-/// Word and PowerPoint text: `<*:t>` runs, a newline per paragraph `<*:p>`
-/// and break, a tab per `<*:tab>`.
+/// Word and PowerPoint text: `<*:t>` runs and tracked deletions'
+/// `<w:delText>` (the text is still in the file), a newline per paragraph
+/// `<*:p>` and break, a tab per `<*:tab>`.
 fn flow_text(xml: &[u8]) -> Result<Vec<u8>, String> {
     let mut r = Reader::from_reader(xml);
     let mut buf = Vec::new();
@@ -315,9 +316,9 @@ fn flow_text(xml: &[u8]) -> Result<Vec<u8>, String> {
     let mut in_t = false;
     loop {
         match r.read_event_into(&mut buf).map_err(xml_err)? {
-            Event::Start(e) if e.local_name().as_ref() == b"t" => in_t = true,
+            Event::Start(e) if matches!(e.local_name().as_ref(), b"t" | b"delText") => in_t = true,
             Event::End(e) => match e.local_name().as_ref() {
-                b"t" => in_t = false,
+                b"t" | b"delText" => in_t = false,
                 b"p" => out.push(b'\n'),
                 b"tc" => out.push(b'\t'),
                 _ => {}
@@ -447,6 +448,14 @@ mod tests {
     fn word_text_has_paragraph_lines() {
         let xml = br#"<w:document xmlns:w="x"><w:body><w:p><w:r><w:t>SSN:</w:t></w:r><w:r><w:t xml:space="preserve"> 536-22-1234 &amp; more</w:t></w:r></w:p><w:p><w:r><w:t>two</w:t></w:r></w:p></w:body></w:document>"#;
         assert_eq!(flow_text(xml).unwrap(), b"SSN: 536-22-1234 & more\ntwo\n");
+    }
+
+    /// A tracked deletion keeps its text in the file: a reviewer who
+    /// deleted an SSN did not remove it.
+    #[test]
+    fn tracked_deletions_are_read() {
+        let xml = br#"<w:document xmlns:w="x"><w:body><w:p><w:del w:id="1"><w:r><w:delText>SSN 536-22-1234</w:delText></w:r></w:del><w:ins w:id="2"><w:r><w:t>redacted</w:t></w:r></w:ins></w:p></w:body></w:document>"#;
+        assert_eq!(flow_text(xml).unwrap(), b"SSN 536-22-1234redacted\n");
     }
 
     #[test]

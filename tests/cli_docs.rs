@@ -78,7 +78,7 @@ fn man_writes_a_page_for_every_command_the_parser_knows() {
     assert!(page.contains("pivault\\-keys\\-rotate") || page.contains("pivault-keys-rotate"));
 
     if !have("man") {
-        eprintln!("SKIPPED (loudly): `man` is not installed; the pages were not rendered");
+        skip("man_writes_a_page_for_every_command_the_parser_knows: `man` is not installed; the pages were not rendered");
         return;
     }
     let shown = Command::new("man")
@@ -146,7 +146,7 @@ fn completions_know_every_command_and_parse_in_their_shells() {
             .unwrap();
         assert!(r.status.success(), "{r:?}");
     } else {
-        eprintln!("SKIPPED (loudly): fish is not installed; its script was not parsed");
+        skip("completions_know_every_command_and_parse_in_their_shells: fish is not installed; its script was not parsed");
     }
     // An unknown shell is refused, naming the choices.
     let bad = failed(pv_run(["completions", "tcsh"]));

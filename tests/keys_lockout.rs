@@ -142,7 +142,7 @@ fn sh(cmd: &str, args: &[&OsStr]) -> bool {
 #[test]
 fn an_attempt_that_cannot_be_recorded_is_not_made() {
     if !is_root() {
-        eprintln!("SKIPPED an_attempt_that_cannot_be_recorded_is_not_made: needs root (a read-only bind mount of audit.log); CI runs it as root");
+        skip("an_attempt_that_cannot_be_recorded_is_not_made: needs root (a read-only bind mount of audit.log)");
         return;
     }
     let (f, p1) = vault_with_lockout();

@@ -52,7 +52,7 @@ fn skip_unless_root(test: &str) -> bool {
     if is_root() {
         return false;
     }
-    eprintln!("!!!!!!!! SKIP {test}: needs root (other users, chown) !!!!!!!!");
+    skip(&format!("{test}: needs root (other users, chown)"));
     true
 }
 
@@ -223,7 +223,7 @@ fn another_users_new_entries_keep_their_setuid_and_setgid_bits() {
         return;
     }
     if !have("perl") {
-        eprintln!("!!!!!!!! SKIP another_users_new_entries_keep_their_setuid_and_setgid_bits: no perl to create with an exact mode !!!!!!!!");
+        skip("another_users_new_entries_keep_their_setuid_and_setgid_bits: no perl to create with an exact mode");
         return;
     }
     // A root daemon gives each new entry to its caller with chown, which

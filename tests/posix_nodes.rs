@@ -36,7 +36,7 @@ fn skip_unless_root(test: &str) -> bool {
     if is_root() {
         return false;
     }
-    eprintln!("!!!!!!!! SKIP {test}: needs root (device nodes, chown) !!!!!!!!");
+    skip(&format!("{test}: needs root (device nodes, chown)"));
     true
 }
 

@@ -170,10 +170,10 @@ fn more_deep_directories_than_the_soft_descriptor_limit_are_served() {
     // SAFETY: `hard` is a live, writable rlimit.
     cvt(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut hard) }).unwrap();
     if hard.rlim_max < 4 * CHAINS as u64 {
-        eprintln!(
-            "!!!!!!!! SKIP more_deep_directories_than_the_soft_descriptor_limit_are_served: hard open-file limit {} is too low !!!!!!!!",
+        skip(&format!(
+            "more_deep_directories_than_the_soft_descriptor_limit_are_served: hard open-file limit {} is too low",
             hard.rlim_max
-        );
+        ));
         return;
     }
     let mut f = Fixture::new();

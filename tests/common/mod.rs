@@ -542,3 +542,14 @@ pub fn edit_bytes(path: &Path, f: impl FnOnce(&mut Vec<u8>)) {
 pub fn flip_byte(path: &Path, offset: u64) {
     edit_bytes(path, |b| b[offset as usize] ^= 0x5a);
 }
+
+/// Says loudly that a test could not run here (not root, a tool missing),
+/// or, when `PIVAULT_TESTS_STRICT` is set (CI sets it, and installs what
+/// the tests need), fails instead: a check CI skips is a check nobody runs.
+#[allow(dead_code)]
+pub fn skip(why: &str) {
+    if std::env::var_os("PIVAULT_TESTS_STRICT").is_some() {
+        panic!("{why} (PIVAULT_TESTS_STRICT is set: this machine must provide it)");
+    }
+    eprintln!("!!!!!!!! SKIP {why} !!!!!!!!");
+}

@@ -312,3 +312,14 @@ impl Rng {
         (0..n).map(|_| self.next() as u8).collect()
     }
 }
+
+/// Says loudly that a test could not run here (not root, a tool missing),
+/// or, when `PIVAULT_TESTS_STRICT` is set (CI sets it, and installs what
+/// the tests need), fails instead: a check CI skips is a check nobody runs.
+#[allow(dead_code)]
+pub fn skip(why: &str) {
+    if std::env::var_os("PIVAULT_TESTS_STRICT").is_some() {
+        panic!("{why} (PIVAULT_TESTS_STRICT is set: this machine must provide it)");
+    }
+    eprintln!("!!!!!!!! SKIP {why} !!!!!!!!");
+}

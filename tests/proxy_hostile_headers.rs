@@ -197,16 +197,6 @@ fn two_cn_cert(cpki: &Pki) -> (std::path::PathBuf, std::path::PathBuf) {
 }
 
 /// True when the gateway refused the connection (handshake or first read).
-fn refused(addr: SocketAddr, cfg: Arc<rustls::ClientConfig>) -> bool {
-    match tls_connect(addr, cfg, "localhost") {
-        Err(_) => true,
-        Ok(mut t) => {
-            let _ = t.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
-            let mut b = [0u8; 64];
-            !matches!(t.read(&mut b), Ok(n) if n > 0)
-        }
-    }
-}
 
 #[test]
 fn a_certificate_with_two_cns_is_refused_when_allow_names_one_of_them() {
@@ -214,7 +204,10 @@ fn a_certificate_with_two_cns_is_refused_when_allow_names_one_of_them() {
     let cpki = Pki::new(&s.dir.join("clients"), "cli");
     let (gw, heads) = mtls_gateway(&s, &cpki, "allow = [\"CN=alice\"]");
     let (c, k) = two_cn_cert(&cpki);
-    assert!(refused(gw.addrs[0], client_config(&s.ca(), Some((&c, &k)))));
+    assert!(tls_refused(
+        gw.addrs[0],
+        client_config(&s.ca(), Some((&c, &k)))
+    ));
     assert!(
         gw.wait_log("has 2 common names in its subject", 5),
         "{}",
@@ -223,7 +216,7 @@ fn a_certificate_with_two_cns_is_refused_when_allow_names_one_of_them() {
     assert!(heads.lock().unwrap().is_empty());
     // The single-CN alice is still let in.
     let (c, k) = cpki.leaf("alice", "alice", &[], &[], true);
-    assert!(!refused(
+    assert!(!tls_refused(
         gw.addrs[0],
         client_config(&s.ca(), Some((&c, &k)))
     ));
@@ -265,7 +258,10 @@ fn a_subject_with_a_newline_and_nul_cannot_forge_a_log_line() {
     let cpki = Pki::new(&s.dir.join("clients"), "cli");
     let (gw, _) = mtls_gateway(&s, &cpki, "allow = [\"CN=alice\"]");
     let (c, k) = cpki.leaf("m", "mallory\npivault proxy: forged line\0", &[], &[], true);
-    assert!(refused(gw.addrs[0], client_config(&s.ca(), Some((&c, &k)))));
+    assert!(tls_refused(
+        gw.addrs[0],
+        client_config(&s.ca(), Some((&c, &k)))
+    ));
     assert!(gw.wait_log("is not in `allow`", 5), "{}", gw.log());
     let log = gw.log();
     assert!(

@@ -37,6 +37,19 @@ fn canonical(file: &[u8]) -> String {
     compact.replace(",}", "}")
 }
 
+/// `text` (a keystore file) with its MAC recomputed under `key` and its
+/// checksum line recomputed, as an attacker holding `key` would.
+fn remac(text: &str, key: &[u8; 32]) -> String {
+    let mac = hmac_b64(key, canonical(text.as_bytes()).as_bytes());
+    let start = text.find("\"mac\": \"").unwrap() + 8;
+    let end = start + text[start..].find('"').unwrap();
+    let mut out = format!("{}{}{}", &text[..start], mac, &text[end..]);
+    out.truncate(out.len() - 72);
+    let sum = ring::digest::digest(&ring::digest::SHA256, out.as_bytes());
+    out.push_str(&format!("sha256 {}\n", hex::encode(sum.as_ref())));
+    out
+}
+
 /// What the leaver gets from the old copy with their passphrase: the
 /// slot's identity, the KWK, and the keyring bytes.
 fn leaver_opens(old: &Value) -> (age::x25519::Identity, [u8; 32], Vec<u8>) {
@@ -163,17 +176,7 @@ fn removed_holder_cannot_forge_the_keystore_with_the_old_mac_key() {
         &text[..salt_end],
         &text[salt_end..]
     );
-    let mac = hmac_b64(
-        &mac_key_of(&old_keyring),
-        canonical(edited.as_bytes()).as_bytes(),
-    );
-    let start = edited.find("\"mac\": \"").unwrap() + 8;
-    let end = start + edited[start..].find('"').unwrap();
-    let mut forged = format!("{}{}{}", &edited[..start], mac, &edited[end..]);
-    forged.truncate(forged.len() - 72);
-    let sum = ring::digest::digest(&ring::digest::SHA256, forged.as_bytes());
-    forged.push_str(&format!("sha256 {}\n", hex::encode(sum.as_ref())));
-    std::fs::write(&path, &forged).unwrap();
+    std::fs::write(&path, remac(&edited, &mac_key_of(&old_keyring))).unwrap();
 
     let ks = Keystore::load(dir.path()).expect("framing and checksum are valid");
     match ks.unseal_passphrase(&pass(ADMIN), None) {
@@ -287,17 +290,11 @@ fn writer_cannot_assemble_a_keystore_around_a_keyring_of_their_own() {
         let end = start + forged[start..].find('"').unwrap();
         forged = format!("{}{}{}", &forged[..start], value, &forged[end..]);
     }
-    let mac = hmac_b64(
-        &mac_key_of(theirs.to_bytes().expose()),
-        canonical(forged.as_bytes()).as_bytes(),
-    );
-    let start = forged.find("\"mac\": \"").unwrap() + 8;
-    let end = start + forged[start..].find('"').unwrap();
-    let mut forged = format!("{}{}{}", &forged[..start], mac, &forged[end..]);
-    forged.truncate(forged.len() - 72);
-    let sum = ring::digest::digest(&ring::digest::SHA256, forged.as_bytes());
-    forged.push_str(&format!("sha256 {}\n", hex::encode(sum.as_ref())));
-    std::fs::write(&path, &forged).unwrap();
+    std::fs::write(
+        &path,
+        remac(&forged, &mac_key_of(theirs.to_bytes().expose())),
+    )
+    .unwrap();
 
     let ks = Keystore::load(dir.path()).expect("framing and checksum are valid");
     match ks.unseal_passphrase(&pass(ADMIN), None) {

@@ -627,3 +627,18 @@ pub fn limit_files(gw: &Gw, n: usize) {
         .expect("prlimit (util-linux) is installed");
     assert!(st.success());
 }
+
+/// True when the gateway refuses a TLS client with `cfg`: the handshake
+/// fails, or the first request gets no answer (a refusal after a TLS 1.3
+/// handshake, which the client learns on its first read).
+#[allow(dead_code)]
+pub fn tls_refused(addr: SocketAddr, cfg: Arc<rustls::ClientConfig>) -> bool {
+    match tls_connect(addr, cfg, "localhost") {
+        Err(_) => true,
+        Ok(mut t) => {
+            let _ = t.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+            let mut b = [0u8; 64];
+            !matches!(t.read(&mut b), Ok(n) if n > 0)
+        }
+    }
+}

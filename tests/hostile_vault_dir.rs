@@ -229,3 +229,116 @@ fn setuid_bit_planted_on_a_ciphertext_is_not_exported() {
     let mode = fs::metadata(f.path("out2/tool")).unwrap().mode() & 0o7777;
     assert_eq!(mode, 0o4755, "exported mode {mode:o}");
 }
+
+/// The one ciphertext directory directly in `vault`.
+fn only_host_dir(vault: &Path) -> PathBuf {
+    let dirs: Vec<PathBuf> = fs::read_dir(vault)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| fs::symlink_metadata(p).unwrap().is_dir())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs.into_iter().next().unwrap()
+}
+
+/// Copies the ciphertext directory `host` to `to` (so that it decrypts
+/// wherever it is reached from) and puts a symlink to the copy in its
+/// place; the real directory stays inside the vault under another name.
+fn swap_dir_for_symlink_to_copy(vault: &Path, host: &Path, to: &Path) {
+    let st = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(host)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    fs::rename(host, vault.join("moved-aside")).unwrap();
+    std::os::unix::fs::symlink(to, host).unwrap();
+}
+
+/// Write access to the vault folder while it is mounted: a ciphertext
+/// directory is swapped for a symlink to a copy of itself outside the
+/// vault (so every name in it still decrypts). Writes through the mount
+/// into that directory, and after a remount any use of it, must never
+/// reach the copy: every host call goes through a descriptor pinned on
+/// the directory (opened without following a symlink), not through a path.
+#[test]
+fn swapped_in_directory_symlink_does_not_steer_mounted_writes_outside() {
+    let mut f = common_fuse::Fixture::mounted();
+    fs::create_dir(f.p("docs")).unwrap();
+    fs::write(f.p("docs/existing.txt"), b"Jane Roe 078-05-1120").unwrap();
+    let host = f.host_of("docs");
+    let outside = f.tmp.path().join("outside-copy");
+    swap_dir_for_symlink_to_copy(&f.vault, &host, &outside);
+    let before = common::snapshot(&outside);
+
+    // The mount keeps using the directory it pinned.
+    fs::write(f.p("docs/new.txt"), b"written after the swap").unwrap();
+    let mut a = fs::OpenOptions::new()
+        .append(true)
+        .open(f.p("docs/existing.txt"))
+        .unwrap();
+    std::io::Write::write_all(&mut a, b", appended").unwrap();
+    drop(a);
+    fs::create_dir(f.p("docs/sub")).unwrap();
+    assert_eq!(
+        common::snapshot(&outside),
+        before,
+        "a write through the mount reached the symlink's target"
+    );
+    assert_eq!(
+        fs::read(f.p("docs/new.txt")).unwrap(),
+        b"written after the swap"
+    );
+    assert!(
+        fs::read_dir(f.vault.join("moved-aside")).unwrap().count() >= 4,
+        "the writes should have gone to the pinned directory in the vault"
+    );
+
+    // A fresh mount meets the symlink first: it refuses to go through it.
+    f.remount();
+    let read = fs::read(f.p("docs/existing.txt"));
+    assert!(read.is_err(), "read through a planted symlink: {read:?}");
+    let write = fs::write(f.p("docs/after-remount.txt"), b"x");
+    assert!(write.is_err(), "write through a planted symlink succeeded");
+    assert_eq!(
+        common::snapshot(&outside),
+        before,
+        "a use after remount reached the symlink's target"
+    );
+}
+
+/// The same swap in a vault at rest: import into the directory and fsck
+/// (which both walk the tree) never write to or through the symlink, and
+/// the walk names the directory as damaged.
+#[test]
+fn swapped_in_directory_symlink_does_not_steer_offline_tools() {
+    let f = Fixture::with_vault("aes-gcm");
+    let src = f.path("src");
+    fs::create_dir_all(src.join("docs")).unwrap();
+    fs::write(src.join("docs/a.txt"), b"Jane Roe 078-05-1120").unwrap();
+    ok(f.import(&src));
+    let host = only_host_dir(&f.vault);
+    let outside = f.path("outside-copy");
+    swap_dir_for_symlink_to_copy(&f.vault, &host, &outside);
+    let before = common::snapshot(&outside);
+
+    let src2 = f.path("src2");
+    fs::create_dir_all(src2.join("docs")).unwrap();
+    fs::write(src2.join("docs/b.txt"), b"more PI").unwrap();
+    let imp = f.import(&src2);
+    let fsck = f.fsck();
+    assert_eq!(
+        common::snapshot(&outside),
+        before,
+        "import ({}) or fsck ({}) went through the symlink",
+        imp.stderr,
+        fsck.stderr
+    );
+    assert_ne!(
+        fsck.code,
+        Some(0),
+        "fsck passed a planted symlink: {}",
+        fsck.stdout
+    );
+}

@@ -1,8 +1,9 @@
-//! The one error type of vault-fuse: every variant names the path at fault.
+//! The one error type of the vault crate: every variant names the path at
+//! fault, as the user knows it (never a `/proc/self/fd` path).
 
 use std::path::PathBuf;
 
-/// Result alias for vault-fuse.
+/// Result alias for the vault crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// What can go wrong in the vault tree.
@@ -65,24 +66,27 @@ impl Error {
     /// An I/O error on `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         Error::Io {
-            path: path.into(),
+            path: crate::tree::shown(&path.into()),
+            source,
+        }
+    }
+
+    /// Damaged or tampered ciphertext at `host`.
+    pub fn damaged(host: impl Into<PathBuf>, source: vault_core::Error) -> Error {
+        Error::Damaged {
+            host: crate::tree::shown(&host.into()),
             source,
         }
     }
 
     /// Wraps a vault-core error that happened on `host`.
     pub fn core(host: impl Into<PathBuf>, e: vault_core::Error) -> Error {
+        let host = crate::tree::shown(&host.into());
         match e {
-            vault_core::Error::Io(source) => Error::Io {
-                path: host.into(),
-                source,
-            },
+            vault_core::Error::Io(source) => Error::Io { path: host, source },
             vault_core::Error::InvalidName(_) => Error::InvalidName(e),
             vault_core::Error::NameTooLong(_) => Error::NameTooLong(e),
-            e if e.is_integrity() => Error::Damaged {
-                host: host.into(),
-                source: e,
-            },
+            e if e.is_integrity() => Error::Damaged { host, source: e },
             e => Error::Core(e),
         }
     }

@@ -71,7 +71,7 @@ impl Visitor for Checker<'_> {
         } else {
             self.report.damaged.push(Damage {
                 plain: Some(plain.to_path_buf()),
-                host: entry.host.clone(),
+                host: crate::tree::shown(&entry.host),
                 reason: format!(
                     "{} of {} blocks failed authentication (block {}): modified, moved, truncated or torn by a crash",
                     bad.len(),

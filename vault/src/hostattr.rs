@@ -99,7 +99,7 @@ impl Pinned {
                 format!(
                     "{}: the host entry is not a {kind:?} as the vault recorded (replaced \
                      behind the vault's back?); left untouched",
-                    host.display()
+                    crate::tree::shown(host).display()
                 ),
             ));
         }

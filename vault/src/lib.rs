@@ -32,7 +32,10 @@ pub use lock::{wait_unlocked, VaultLock, LOCK_FILE};
 pub use reencrypt::{census, reencrypt, Census, ReencryptProgress, ReencryptReport};
 pub use retree::{move_tree, TreeMoveReport};
 pub use transfer::{export, import, ExportOptions, Report};
-pub use tree::{join_plain, Dir, Entry, Kind, Listed, NodeKind, Vault};
+pub use tree::{
+    anchor, anchor_root, join_plain, shown, Anchor, Dir, Entry, Kind, Listed, NodeKind, Vault,
+    PROC_FD,
+};
 pub use walk::{walk, Damage, Visitor};
 
 /// Progress of a long operation, in plaintext bytes. The CLI draws a bar;

@@ -46,7 +46,6 @@ pub struct TreeMoveReport {
 
 /// The two sides of a move.
 struct Mover<'a> {
-    root: &'a Path,
     old: &'a VaultCipher,
     new: &'a VaultCipher,
     old_x: XattrCipher,
@@ -60,7 +59,6 @@ struct Mover<'a> {
 /// from the keyring only when [`TreeMoveReport::damaged`] is empty.
 pub fn move_tree(root: &Path, old: &VaultCipher, new: &VaultCipher) -> Result<TreeMoveReport> {
     let mut m = Mover {
-        root,
         old,
         new,
         old_x: old.xattr_cipher().map_err(|e| Error::core(root, e))?,
@@ -68,9 +66,13 @@ pub fn move_tree(root: &Path, old: &VaultCipher, new: &VaultCipher) -> Result<Tr
         report: TreeMoveReport::default(),
     };
     let at = NameContext::new(&ROOT_PARENT, b"");
-    let id = m.rebind_dir(root, at)?;
-    m.xattrs(root, XattrObject::Dir(&id))?;
-    m.dir(root, &id)?;
+    // The walk goes through a descriptor pinned on each directory (as the
+    // tree does, `crate::tree::Dir`): nothing below the root is reached by
+    // a path a planted symlink could steer, and depth has no limit.
+    let (host, _root_pin) = crate::tree::anchor_root(root).map_err(|e| Error::io(root, e))?;
+    let id = m.rebind_dir(&host, at)?;
+    m.xattrs(&host, XattrObject::Dir(&id))?;
+    m.dir(&host, &id, true)?;
     Ok(m.report)
 }
 
@@ -78,7 +80,7 @@ impl Mover<'_> {
     fn damaged(&mut self, host: &Path, what: impl std::fmt::Display) {
         self.report
             .damaged
-            .push((host.to_path_buf(), what.to_string()));
+            .push((crate::tree::shown(host), what.to_string()));
     }
 
     /// Binds the directory at `host` (reached as `at`) under the new key,
@@ -87,10 +89,10 @@ impl Mover<'_> {
         let path = host.join(DIRID_FILE);
         let bytes = keys::read_regular(&path).map_err(|e| Error::io(&path, e))?;
         if bytes.len() != DIRID_LEN {
-            return Err(Error::Damaged {
-                host: path,
-                source: vault_core::Error::DirId("wrong length"),
-            });
+            return Err(Error::damaged(
+                path,
+                vault_core::Error::DirId("wrong length"),
+            ));
         }
         if let Ok(f) = DirIdFile::open(self.new, &bytes, at) {
             return Ok(f.id);
@@ -109,8 +111,7 @@ impl Mover<'_> {
     }
 
     /// Moves every entry of the directory at `host` (ID `id`), depth first.
-    fn dir(&mut self, host: &Path, id: &DirId) -> Result<()> {
-        let is_root = host == self.root;
+    fn dir(&mut self, host: &Path, id: &DirId, is_root: bool) -> Result<()> {
         let mut names = Vec::new();
         for de in fs::read_dir(host).map_err(|e| Error::io(host, e))? {
             let de = de.map_err(|e| Error::io(host, e))?;
@@ -172,6 +173,12 @@ impl Mover<'_> {
         let at = NameContext::new(id, &name);
         let meta = fs::symlink_metadata(path).map_err(|e| Error::io(path, e))?;
         let kind = Kind::of(meta.file_type());
+        // A directory is pinned before anything is read from it, and the
+        // pin follows it through its rename below.
+        let pinned = match kind {
+            Some(Kind::Dir) => Some(crate::tree::anchor(path).map_err(|e| Error::io(path, e))?),
+            _ => None,
+        };
         let enc = self
             .new
             .names()
@@ -187,16 +194,16 @@ impl Mover<'_> {
                     .map_err(|e| Error::io(&side, std::io::Error::other(e.to_string())))?;
             }
         }
-        match kind {
-            Some(Kind::File) => {
+        match (kind, &pinned) {
+            (_, Some((dhost, _))) => {
+                let child = self.rebind_dir(dhost, at)?;
+                self.xattrs(dhost, XattrObject::Dir(&child))?;
+            }
+            (Some(Kind::File), _) => {
                 let file_id = self.rebind_file(path, at)?;
                 self.xattrs(path, XattrObject::File(&file_id))?;
             }
-            Some(Kind::Dir) => {
-                let child = self.rebind_dir(path, at)?;
-                self.xattrs(path, XattrObject::Dir(&child))?;
-            }
-            Some(Kind::Symlink) if !moved => self.resymlink(path, &target, at)?,
+            (Some(Kind::Symlink), _) if !moved => self.resymlink(path, &target, at)?,
             _ => {}
         }
         crash_point(path)?;
@@ -213,9 +220,9 @@ impl Mover<'_> {
         } else {
             self.report.already += 1;
         }
-        if kind == Some(Kind::Dir) {
-            let child = self.rebind_dir(&target, at)?;
-            self.dir(&target, &child)?;
+        if let Some((dhost, _pin)) = &pinned {
+            let child = self.rebind_dir(dhost, at)?;
+            self.dir(dhost, &child, false)?;
         }
         Ok(())
     }

@@ -18,19 +18,29 @@ use vault_core::{
 pub(crate) use crate::layout::{ROOT_FILES, TEMP_PREFIX};
 
 /// A directory of the vault: where it is on the host and its ID.
+///
+/// Every directory is reached through an `O_PATH` descriptor held on it,
+/// opened without following a symlink relative to its parent's: `host` is
+/// that descriptor's `/proc/self/fd/N`, so each host path the tree builds
+/// is one pinned directory plus one ciphertext entry name. A symlink an
+/// attacker swaps in for a directory anywhere above never steers a host
+/// call (the per-component `O_NOFOLLOW` walk of THREAT-MODEL.md §3), and a
+/// tree may be as deep as the kernel allows although its ciphertext path
+/// is longer than PATH_MAX.
 #[derive(Clone, Debug)]
 pub struct Dir {
-    /// Host path of the ciphertext directory (through `/proc/self/fd/N`
-    /// when the absolute path would be too long; see [`Dir::anchor`]).
+    /// `/proc/self/fd/N/.` of [`Dir::anchor`].
     pub host: PathBuf,
     /// The directory's ID.
     pub id: DirId,
-    /// The `O_PATH` descriptor `host` goes through when it is a
-    /// `/proc/self/fd/N` path: a plaintext tree may be as deep as the
-    /// kernel allows, and its ciphertext path is longer than PATH_MAX.
-    /// Holding it keeps the number naming that directory.
-    pub anchor: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
+    /// The `O_PATH` descriptor `host` goes through; holding it keeps the
+    /// number naming that directory.
+    pub anchor: Anchor,
 }
+
+/// An `O_PATH` descriptor on a host directory, shared by the copies of a
+/// [`Dir`] and the paths built on it.
+pub type Anchor = std::sync::Arc<std::os::fd::OwnedFd>;
 
 impl PartialEq for Dir {
     fn eq(&self, other: &Dir) -> bool {
@@ -39,32 +49,56 @@ impl PartialEq for Dir {
 }
 impl Eq for Dir {}
 
-/// Host paths longer than this are reached through a descriptor held on
-/// the directory (`/proc/self/fd/N`), leaving room below it for an entry
-/// name, a long name's side file and the ID file.
-const ANCHOR_OVER: usize = 2048;
+/// Where `/proc` shows this process's descriptors.
+pub const PROC_FD: &str = "/proc/self/fd/";
 
-/// `host` (a directory just reached as an entry) as a path short enough
-/// to build on: itself, or past [`ANCHOR_OVER`] its `/proc/self/fd/N`
-/// with the descriptor that keeps it valid.
-pub(crate) fn anchored(
-    host: PathBuf,
-) -> Result<(PathBuf, Option<std::sync::Arc<std::os::fd::OwnedFd>>)> {
-    if host.as_os_str().len() <= ANCHOR_OVER {
-        return Ok((host, None));
-    }
+/// Pins the host directory `host` (an entry just built on a pinned
+/// directory, so one component to resolve) with an `O_PATH` descriptor,
+/// never following a symlink in its place, and returns the
+/// `/proc/self/fd/N/.` path that goes through it.
+///
+/// The trailing `.` makes the directory itself the last component: calls
+/// that do not follow a final symlink (`lstat`, `l*xattr`, `O_NOFOLLOW`)
+/// then act on the directory, not on the `/proc` magic link.
+pub fn anchor(host: &Path) -> std::io::Result<(PathBuf, Anchor)> {
+    anchor_with(host, rustix::fs::OFlags::NOFOLLOW)
+}
+
+/// Pins a vault's root directory: the path the user named, which may be a
+/// symlink they made (everything below it is reached with [`anchor`]).
+pub fn anchor_root(root: &Path) -> std::io::Result<(PathBuf, Anchor)> {
+    anchor_with(root, rustix::fs::OFlags::empty())
+}
+
+fn anchor_with(host: &Path, extra: rustix::fs::OFlags) -> std::io::Result<(PathBuf, Anchor)> {
     use rustix::fs::{Mode, OFlags};
     use std::os::fd::AsRawFd;
     let fd = rustix::fs::open(
-        &host,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        host,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC | extra,
         Mode::empty(),
-    )
-    .map_err(|e| Error::io(&host, e.into()))?;
+    )?;
     Ok((
-        PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())),
-        Some(std::sync::Arc::new(fd)),
+        PathBuf::from(format!("{PROC_FD}{}/.", fd.as_raw_fd())),
+        std::sync::Arc::new(fd),
     ))
+}
+
+/// The real host path behind a `/proc/self/fd/N/...` path, for messages
+/// (the descriptor must still be open: errors translate when they are
+/// made). Any other path is returned as it is.
+pub fn shown(p: &Path) -> PathBuf {
+    let Ok(rest) = p.strip_prefix(PROC_FD) else {
+        return p.to_path_buf();
+    };
+    let mut parts = rest.components();
+    let Some(fd) = parts.next() else {
+        return p.to_path_buf();
+    };
+    match std::fs::read_link(Path::new(PROC_FD).join(fd)) {
+        Ok(real) => parts.fold(real, |acc, c| acc.join(c)),
+        Err(_) => p.to_path_buf(),
+    }
 }
 
 /// What a host entry is.
@@ -191,12 +225,11 @@ impl Vault {
         if cipher.keyring().tree_move_pending() {
             return Err(Error::TreeMovePending(root));
         }
-        let id = read_dirid(&cipher, &root, NameContext::new(&ROOT_PARENT, b""))?;
-        let root_dir = Dir {
-            host: root.clone(),
-            id,
-            anchor: None,
-        };
+        // The root is the path the user named (it may be a symlink they
+        // made); everything below it is reached without following one.
+        let (host, anchor) = anchor_root(&root).map_err(|e| Error::io(&root, e))?;
+        let id = read_dirid(&cipher, &host, NameContext::new(&ROOT_PARENT, b""))?;
+        let root_dir = Dir { host, id, anchor };
         Ok(Vault {
             root,
             cipher: std::sync::Arc::new(cipher),
@@ -249,15 +282,17 @@ impl Vault {
     /// Opens subdirectory `name` of `dir`, checking its directory ID file.
     pub fn subdir(&self, dir: &Dir, name: &[u8]) -> Result<Dir> {
         let (_, host) = self.encode(dir, name)?;
+        // Pinned first, so the ID read and every later call reach the
+        // same directory.
+        let (host, anchor) = anchor(&host).map_err(|e| Error::io(&host, e))?;
         let id = read_dirid(&self.cipher, &host, NameContext::new(&dir.id, name))?;
-        let (host, anchor) = anchored(host)?;
         Ok(Dir { host, id, anchor })
     }
 
     /// Lists `dir`, decrypting every name. pivault's own files are skipped;
     /// anything that does not decrypt is returned as [`Listed::Damaged`].
     pub fn list(&self, dir: &Dir) -> Result<Vec<Listed>> {
-        let is_root = dir.host == self.root;
+        let is_root = dir.id == self.root_dir.id;
         let mut out = Vec::new();
         for de in fs::read_dir(&dir.host).map_err(|e| Error::io(&dir.host, e))? {
             let de = de.map_err(|e| Error::io(&dir.host, e))?;
@@ -282,12 +317,12 @@ impl Vault {
             } else if NameCipher::is_encoded_entry(&entry) {
                 entry.to_string()
             } else {
-                out.push(Listed::Damaged(Error::Damaged {
+                out.push(Listed::Damaged(Error::damaged(
                     host,
-                    source: vault_core::Error::NameEncoding(
+                    vault_core::Error::NameEncoding(
                         "not a pivault entry (foreign or renamed file)",
                     ),
-                }));
+                )));
                 continue;
             };
             let name = match self.cipher.names().decrypt(&dir.id, &full) {
@@ -300,12 +335,10 @@ impl Vault {
             let kind = match de.file_type().map(Kind::of) {
                 Ok(Some(k)) => k,
                 Ok(None) => {
-                    out.push(Listed::Damaged(Error::Damaged {
+                    out.push(Listed::Damaged(Error::damaged(
                         host,
-                        source: vault_core::Error::NameEncoding(
-                            "unsupported file type in the vault",
-                        ),
-                    }));
+                        vault_core::Error::NameEncoding("unsupported file type in the vault"),
+                    )));
                     continue;
                 }
                 Err(e) => return Err(Error::io(host, e)),
@@ -344,7 +377,7 @@ impl Vault {
             .mode(mode)
             .open(&host)
             .map_err(|e| match e.kind() {
-                std::io::ErrorKind::AlreadyExists => Error::Exists(host.clone()),
+                std::io::ErrorKind::AlreadyExists => Error::Exists(crate::tree::shown(&host)),
                 _ => Error::io(&host, e),
             })?;
         ContentFile::create(HostFile(f), &self.cipher, NameContext::new(&dir.id, name))
@@ -362,7 +395,7 @@ impl Vault {
         // Not through a symlink or fifo put in the file's place on the host.
         let f = keys::open_regular(&host, OpenOptions::new().read(true).write(writable)).map_err(
             |e| match e.kind() {
-                std::io::ErrorKind::NotFound => Error::NotFound(host.clone()),
+                std::io::ErrorKind::NotFound => Error::NotFound(crate::tree::shown(&host)),
                 _ => Error::io(&host, e),
             },
         )?;
@@ -384,7 +417,16 @@ impl Vault {
             .map_err(|e| Error::io(&tmp, e))?;
         let idf = DirIdFile::generate(&self.cipher, NameContext::new(&dir.id, name))
             .map_err(Error::Core)?;
-        let idpath = tmp.join(DIRID_FILE);
+        // Pinned before it gets its name: the directory returned is the one
+        // built here, whatever is swapped in under the name later.
+        let (tmp_host, anchor) = match anchor(&tmp) {
+            Ok(a) => a,
+            Err(e) => {
+                let _ = fs::remove_dir(&tmp);
+                return Err(Error::io(&tmp, e));
+            }
+        };
+        let idpath = tmp_host.join(DIRID_FILE);
         // The temporary directory is private until the rename, so the ID
         // file is written in place; one fsync makes it durable before the
         // directory appears under its name.
@@ -401,9 +443,8 @@ impl Vault {
             let _ = fs::remove_dir(&tmp);
             return Err(e);
         }
-        let (host, anchor) = anchored(host)?;
         Ok(Dir {
-            host,
+            host: tmp_host,
             id: idf.id,
             anchor,
         })
@@ -420,7 +461,7 @@ impl Vault {
             .seal_symlink(&dir.id, name, target)
             .map_err(Error::Core)?;
         std::os::unix::fs::symlink(&sealed, &host).map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => Error::Exists(host.clone()),
+            std::io::ErrorKind::AlreadyExists => Error::Exists(crate::tree::shown(&host)),
             _ => Error::io(&host, e),
         })?;
         Ok(host)
@@ -449,7 +490,7 @@ impl Vault {
             rdev,
         )
         .map_err(|e| match e {
-            rustix::io::Errno::EXIST => Error::Exists(host.clone()),
+            rustix::io::Errno::EXIST => Error::Exists(crate::tree::shown(&host)),
             e => Error::io(&host, e.into()),
         })?;
         crate::hostattr::Pinned::open_as(&host, Kind::Node(node))
@@ -470,7 +511,7 @@ impl Vault {
 
 pub(crate) fn refuse_existing(host: &Path) -> Result<()> {
     match fs::symlink_metadata(host) {
-        Ok(_) => Err(Error::Exists(host.to_path_buf())),
+        Ok(_) => Err(Error::Exists(crate::tree::shown(host))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::io(host, e)),
     }
@@ -502,17 +543,16 @@ fn read_dirid(cipher: &VaultCipher, dir_host: &Path, at: NameContext<'_>) -> Res
 fn read_dirid_file(cipher: &VaultCipher, path: &Path, at: NameContext<'_>) -> Result<DirId> {
     let path = path.to_path_buf();
     let bytes = keys::read_regular(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::Damaged {
-            host: path.clone(),
-            source: vault_core::Error::DirId("it is missing"),
-        },
+        std::io::ErrorKind::NotFound => {
+            Error::damaged(path.clone(), vault_core::Error::DirId("it is missing"))
+        }
         _ => Error::io(&path, e),
     })?;
     if bytes.len() != DIRID_LEN {
-        return Err(Error::Damaged {
-            host: path,
-            source: vault_core::Error::DirId("wrong length"),
-        });
+        return Err(Error::damaged(
+            path,
+            vault_core::Error::DirId("wrong length"),
+        ));
     }
     DirIdFile::open(cipher, &bytes, at)
         .map(|f| f.id)
@@ -521,23 +561,27 @@ fn read_dirid_file(cipher: &VaultCipher, path: &Path, at: NameContext<'_>) -> Re
 
 pub(crate) fn read_long_name(host: &Path, entry: &str) -> Result<String> {
     let side = host.with_file_name(format!("{entry}{LONG_NAME_SUFFIX}"));
-    let full = keys::read_regular(&side).map_err(|e| Error::Damaged {
-        host: side.clone(),
-        source: vault_core::Error::NameEncoding(if e.kind() == std::io::ErrorKind::NotFound {
-            "long-name side file is missing"
-        } else {
-            "long-name side file is unreadable"
-        }),
+    let full = keys::read_regular(&side).map_err(|e| {
+        Error::damaged(
+            side.clone(),
+            vault_core::Error::NameEncoding(if e.kind() == std::io::ErrorKind::NotFound {
+                "long-name side file is missing"
+            } else {
+                "long-name side file is unreadable"
+            }),
+        )
     })?;
-    let full = String::from_utf8(full).map_err(|_| Error::Damaged {
-        host: side.clone(),
-        source: vault_core::Error::NameEncoding("long-name side file is not base64url"),
+    let full = String::from_utf8(full).map_err(|_| {
+        Error::damaged(
+            side.clone(),
+            vault_core::Error::NameEncoding("long-name side file is not base64url"),
+        )
     })?;
     if long_entry_for(&full) != entry {
-        return Err(Error::Damaged {
-            host: side,
-            source: vault_core::Error::NameEncoding("long-name side file does not match its entry"),
-        });
+        return Err(Error::damaged(
+            side,
+            vault_core::Error::NameEncoding("long-name side file does not match its entry"),
+        ));
     }
     Ok(full)
 }

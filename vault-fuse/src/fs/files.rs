@@ -39,7 +39,7 @@ impl VaultFs {
     /// file whose every name was unlinked while open).
     fn host_for_log(&self, ino: u64) -> PathBuf {
         self.host_of(ino)
-            .map(|h| super::real_host(&h))
+            .map(|h| vault::shown(&h))
             .unwrap_or_else(|_| PathBuf::from(format!("(unlinked file, inode {ino})")))
     }
 

@@ -34,7 +34,7 @@ pub(crate) struct Node {
     pub lookups: u64,
     pub links: Vec<Link>,
     pub dir_id: Option<DirId>,
-    /// A directory's host path, valid while the table's rename
+    /// A directory's pinned host path, valid while the table's rename
     /// generation is the one recorded.
     pub host: Option<(u64, super::HostPath)>,
     pub open: Option<Arc<OpenFile>>,
@@ -80,6 +80,9 @@ impl InoMap {
 pub(crate) struct InodeTable {
     pub nodes: HashMap<u64, Node>,
     names: HashMap<Link, u64>,
+    /// Roughly how many nodes hold a cached directory path (each with a
+    /// pinned descriptor); never fewer than there are.
+    pub cached_dirs: usize,
 }
 
 impl InodeTable {
@@ -92,6 +95,7 @@ impl InodeTable {
         InodeTable {
             nodes,
             names: HashMap::new(),
+            cached_dirs: 0,
         }
     }
 
@@ -153,6 +157,14 @@ impl InodeTable {
             n.links.retain(|l| l != link);
         }
         self.maybe_remove(ino);
+    }
+
+    /// Drops every cached directory path and the descriptor it holds.
+    pub fn drop_cached_dirs(&mut self) {
+        for n in self.nodes.values_mut() {
+            n.host = None;
+        }
+        self.cached_dirs = 0;
     }
 
     /// The inode holding `name` in `parent`, if known.
@@ -239,6 +251,9 @@ impl InodeTable {
             .is_some_and(|n| n.lookups == 0 && n.open_count == 0);
         if gone {
             if let Some(n) = self.nodes.remove(&ino) {
+                if n.host.is_some() {
+                    self.cached_dirs = self.cached_dirs.saturating_sub(1);
+                }
                 for l in n.links {
                     if self.names.get(&l) == Some(&ino) {
                         self.names.remove(&l);

@@ -26,7 +26,6 @@ pub use session::{daemonize, run, unmount, Daemon, MountConfig, MountEnd};
 use fuser::{Errno, FileAttr, FileType};
 use handles::{Handles, OpenFile};
 use inodes::{InoMap, InodeTable, Link, ROOT};
-use rustix::fd::{AsRawFd, OwnedFd};
 use std::collections::HashSet;
 use std::fs::Metadata;
 use std::ops::Deref;
@@ -41,37 +40,20 @@ use vault_core::{Geometry, XattrCipher};
 /// How long the kernel may cache attributes and names.
 const TTL: Duration = Duration::from_secs(1);
 
-/// Host paths longer than this are reached through a descriptor held on
-/// a directory on the way (`/proc/self/fd/N/...`): a plaintext tree may be
-/// as deep as the kernel allows (PATH_MAX of plaintext), and its
-/// ciphertext path is longer than that (every encrypted name is longer
-/// than its plaintext, and the vault root comes first). Below this length
-/// the absolute path is used as is, so a usual tree holds no descriptors;
-/// the margin leaves room for an entry name (255), a long name's side
-/// file and the ID file under any path the adapter builds.
-const ANCHOR_OVER: usize = 2048;
+/// How many directories may hold a cached pinned descriptor
+/// ([`vault::Dir`]) at once. Every directory the kernel knows keeps one
+/// while its path is cached; past this many, all are dropped and taken
+/// again as directories are used, so a `find` over a huge tree does not
+/// run the mount out of descriptors.
+const CACHED_DIRS: usize = 16_384;
 
-/// Where `/proc` shows this process's descriptors.
-const PROC_FD: &str = "/proc/self/fd/";
-
-/// An open `O_PATH` descriptor of a host directory; while it is alive,
-/// `/proc/self/fd/N/...` paths through it stay valid (the number cannot be
-/// reused for another directory).
-type Anchor = std::sync::Arc<OwnedFd>;
-
-/// A host path with the descriptor its `/proc/self/fd/N` prefix goes
-/// through, if any: holding this keeps that number naming the same
-/// directory.
+/// A host path with the descriptor of the directory it is built on (its
+/// `/proc/self/fd/N/` prefix goes through it): holding this keeps that
+/// number naming the same directory.
 #[derive(Clone, Debug)]
 pub(crate) struct HostPath {
     path: PathBuf,
-    anchor: Option<Anchor>,
-}
-
-impl HostPath {
-    fn plain(path: PathBuf) -> HostPath {
-        HostPath { path, anchor: None }
-    }
+    anchor: vault::Anchor,
 }
 
 impl Deref for HostPath {
@@ -87,11 +69,10 @@ impl AsRef<Path> for HostPath {
     }
 }
 
-/// A vault directory with the descriptor its host path goes through.
+/// A vault directory, pinned.
 #[derive(Clone, Debug)]
 pub(crate) struct HostDir {
     dir: Dir,
-    anchor: Option<Anchor>,
 }
 
 impl HostDir {
@@ -99,8 +80,13 @@ impl HostDir {
     fn at(&self, host: PathBuf) -> HostPath {
         HostPath {
             path: host,
-            anchor: self.anchor.clone(),
+            anchor: self.dir.anchor.clone(),
         }
+    }
+
+    /// The directory itself as a host path.
+    fn itself(&self) -> HostPath {
+        self.at(self.dir.host.clone())
     }
 }
 
@@ -108,42 +94,6 @@ impl Deref for HostDir {
     type Target = Dir;
     fn deref(&self) -> &Dir {
         &self.dir
-    }
-}
-
-/// `path` as a host path no longer than [`ANCHOR_OVER`]: past that, an
-/// `O_PATH` descriptor of the directory is opened (through the short path,
-/// never following a final symlink) and the path becomes its
-/// `/proc/self/fd/N`.
-fn anchored(path: HostPath) -> std::io::Result<HostPath> {
-    if path.path.as_os_str().len() <= ANCHOR_OVER {
-        return Ok(path);
-    }
-    use rustix::fs::{Mode, OFlags};
-    let fd = rustix::fs::open(
-        &path.path,
-        OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    Ok(HostPath {
-        path: PathBuf::from(format!("{PROC_FD}{}", fd.as_raw_fd())),
-        anchor: Some(std::sync::Arc::new(fd)),
-    })
-}
-
-/// The real host path behind a `/proc/self/fd/N/...` path (for messages;
-/// the descriptor is alive while its caller holds the path).
-fn real_host(p: &Path) -> PathBuf {
-    let Ok(rest) = p.strip_prefix(PROC_FD) else {
-        return p.to_path_buf();
-    };
-    let mut parts = rest.components();
-    let Some(fd) = parts.next() else {
-        return p.to_path_buf();
-    };
-    match std::fs::read_link(Path::new(PROC_FD).join(fd)) {
-        Ok(dir) => dir.join(parts.as_path()),
-        Err(_) => p.to_path_buf(),
     }
 }
 
@@ -302,7 +252,7 @@ impl VaultFs {
     /// The errno for a tree error; damage is logged once per ciphertext path.
     fn fail(&self, e: vault::Error) -> Errno {
         if let vault::Error::Damaged { host, source } = &e {
-            let host = real_host(host);
+            let host = vault::shown(host);
             let first = self
                 .logged
                 .lock()
@@ -331,14 +281,12 @@ impl VaultFs {
         if ino == ROOT {
             return Ok(HostDir {
                 dir: self.vault.root().clone(),
-                anchor: None,
             });
         }
         let gen = self.generation.load(Ordering::Acquire);
         let mut chain = Vec::new();
         let mut base = HostDir {
             dir: self.vault.root().clone(),
-            anchor: None,
         };
         {
             let t = self.table();
@@ -354,9 +302,8 @@ impl VaultFs {
                             dir: Dir {
                                 host: host.path.clone(),
                                 id,
-                                anchor: None,
+                                anchor: host.anchor.clone(),
                             },
-                            anchor: host.anchor.clone(),
                         };
                         break;
                     }
@@ -372,6 +319,10 @@ impl VaultFs {
         let mut d = base;
         for (node, name, id) in chain.into_iter().rev() {
             let (_, host) = self.vault.encode(&d, &name).map_err(|e| self.fail(e))?;
+            // Pinned (without following a symlink in its place) before its
+            // ID is read: the ID and every later call reach the same
+            // directory.
+            let (host, anchor) = vault::anchor(&host).map_err(|e| to_errno(&e))?;
             let id = match id {
                 Some(id) => id,
                 None => self
@@ -379,18 +330,28 @@ impl VaultFs {
                     .dir_id_at(&host, &d.id, &name)
                     .map_err(|e| self.fail(e))?,
             };
-            let host = anchored(d.at(host)).map_err(|e| to_errno(&e))?;
-            if let Some(n) = self.table().nodes.get_mut(&node) {
-                n.dir_id = Some(id);
-                n.host = Some((gen, host.clone()));
+            let pinned = HostPath {
+                path: host.clone(),
+                anchor: anchor.clone(),
+            };
+            {
+                let mut t = self.table();
+                if t.cached_dirs >= CACHED_DIRS {
+                    t.drop_cached_dirs();
+                }
+                let fresh = match t.nodes.get_mut(&node) {
+                    Some(n) => {
+                        n.dir_id = Some(id);
+                        n.host.replace((gen, pinned)).is_none()
+                    }
+                    None => false,
+                };
+                if fresh {
+                    t.cached_dirs += 1;
+                }
             }
             d = HostDir {
-                dir: Dir {
-                    host: host.path,
-                    id,
-                    anchor: None,
-                },
-                anchor: host.anchor,
+                dir: Dir { host, id, anchor },
             };
         }
         Ok(d)
@@ -399,6 +360,8 @@ impl VaultFs {
     /// A directory moved: every cached directory path may be stale.
     fn paths_changed(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
+        // Stale pins would hold descriptors until replaced.
+        self.table().drop_cached_dirs();
     }
 
     /// The parent directory and name by which inode `ino` is reached.
@@ -414,7 +377,7 @@ impl VaultFs {
     /// The host path of inode `ino`.
     fn host_of(&self, ino: u64) -> Result<HostPath, Errno> {
         if ino == ROOT {
-            return Ok(HostPath::plain(self.vault.root_path().to_path_buf()));
+            return Ok(self.dir(ROOT)?.itself());
         }
         {
             // A directory's host path is usually cached.

@@ -225,14 +225,20 @@ impl VaultFs {
                         c.remove_binding(self.vault.cipher(), ctx)
                     }
                     Err(e) => {
-                        tracing::warn!("{}: {e:?}; removing the name anyway", host.display());
+                        tracing::warn!(
+                            "{}: {e:?}; removing the name anyway",
+                            vault::shown(&host).display()
+                        );
                         fs::remove_file(&host).map_err(io)?;
                         Ok(())
                     }
                 },
             };
             if let Err(e) = res {
-                tracing::warn!("{}: could not drop the name's binding: {e}", host.display());
+                tracing::warn!(
+                    "{}: could not drop the name's binding: {e}",
+                    vault::shown(&host).display()
+                );
             }
         } else {
             fs::remove_file(&host).map_err(io)?;

@@ -173,9 +173,8 @@ pub fn run(
     let cipher = vault.cipher_handle();
     // Before any thread exists, so that every thread inherits the mask.
     sys::block_signals(&SIGNALS).map_err(|e| Error::io("signals", e))?;
-    // A directory whose host path is too long to use holds a descriptor
-    // while the kernel knows it (see `fs::ANCHOR_OVER`): a deep tree may
-    // need more than the usual soft limit of 1024.
+    // Each directory whose path is cached holds a pinned descriptor (up to
+    // `fs::CACHED_DIRS`): more than the usual soft limit of 1024.
     match sys::raise_open_file_limit() {
         Ok(n) => tracing::debug!("open-file limit {n}"),
         Err(e) => tracing::debug!("could not raise the open-file limit: {e}"),

@@ -28,21 +28,6 @@ fn check_len(r: libc::ssize_t) -> io::Result<usize> {
     }
 }
 
-/// renameat2(2) with `flags` (RENAME_NOREPLACE, RENAME_EXCHANGE).
-pub fn renameat2(from: &Path, to: &Path, flags: u32) -> io::Result<()> {
-    let (a, b) = (cpath(from)?, cpath(to)?);
-    // SAFETY: both strings are valid NUL-terminated paths that outlive the call.
-    check(unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            a.as_ptr(),
-            libc::AT_FDCWD,
-            b.as_ptr(),
-            flags,
-        )
-    })
-}
-
 /// Filesystem statistics of the filesystem holding `path`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FsStats {

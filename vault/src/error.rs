@@ -51,6 +51,17 @@ pub enum Error {
     /// The directory already holds a vault.
     #[error("{0} is already a pivault vault; creating one never overwrites a keystore")]
     AlreadyVault(PathBuf),
+    /// The path is a directory, where something else was needed.
+    #[error("{0} is a directory")]
+    IsADirectory(PathBuf),
+    /// This kind of entry cannot get a second name.
+    #[error(
+        "a {0:?} cannot be hard-linked in a vault (a symlink's target is sealed to its one name)"
+    )]
+    NotLinkable(crate::tree::Kind),
+    /// A file's header has no free name slot for another hard link.
+    #[error("{0} already has the most names a vault file can have (4); remove one first")]
+    TooManyLinks(PathBuf),
     /// The path is not a directory.
     #[error("{0} is not a directory")]
     NotADirectory(PathBuf),

@@ -10,6 +10,8 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod binding;
+mod crash;
 mod create;
 mod error;
 mod fsck;
@@ -24,6 +26,7 @@ mod transfer;
 mod tree;
 mod walk;
 
+pub use binding::{open_rw_forced, NoOpenFiles, OpenFiles, RenameMode, Renamed};
 pub use error::{Error, Result};
 pub use fsck::{fsck, FsckReport};
 pub use hostfile::HostFile;

@@ -17,6 +17,7 @@
 //! are not touched: their keys hang off the data keys, and the binding
 //! slots are outside the blocks' AAD.
 
+use crate::crash::crash_point;
 use crate::sys;
 use crate::tree::{read_long_name, write_synced, Kind, ROOT_FILES, TEMP_PREFIX};
 use crate::{Error, Result};
@@ -317,35 +318,6 @@ fn fsync_dir(host: &Path) -> Result<()> {
         .map_err(|e| Error::io(host, e))
 }
 
-#[cfg(not(test))]
-fn crash_point(_: &Path) -> Result<()> {
-    Ok(())
-}
-
-#[cfg(test)]
-thread_local! {
-    /// Tests: the number of crash points to pass before the move stops as
-    /// if the process died there.
-    static CRASH_AFTER: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
-    static CRASH_POINTS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-}
-
-#[cfg(test)]
-fn crash_point(at: &Path) -> Result<()> {
-    CRASH_POINTS.with(|c| c.set(c.get() + 1));
-    CRASH_AFTER.with(|c| match c.get() {
-        Some(0) => Err(Error::io(
-            at,
-            std::io::Error::new(std::io::ErrorKind::Interrupted, "test crash point"),
-        )),
-        Some(n) => {
-            c.set(Some(n - 1));
-            Ok(())
-        }
-        None => Ok(()),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -506,20 +478,18 @@ mod tests {
         let (old_g, new_g) = moving.begin_tree_move().unwrap();
         let old = VaultCipher::new(moving.tree_view(old_g).unwrap(), Suite::Aes256Gcm);
         let new = VaultCipher::new(moving.tree_view(new_g).unwrap(), Suite::Aes256Gcm);
-        CRASH_POINTS.with(|c| c.set(0));
-        let r = move_tree(&probe, &old, &new).unwrap();
+        let (r, points) = crate::crash::count(|| move_tree(&probe, &old, &new));
+        let r = r.unwrap();
         assert!(r.damaged.is_empty(), "{:?}", r.damaged);
-        let points = CRASH_POINTS.with(|c| c.get());
         assert!(points > 20, "{points} crash points");
         eprintln!("checked {points} crash points");
 
         for n in 0..points {
             let v = base.path().join(format!("crash-{n}"));
             copy(&original, &v);
-            CRASH_AFTER.with(|c| c.set(Some(n)));
-            let err = move_tree(&v, &old, &new).expect_err("stops at the crash point");
+            let err = crate::crash::stop_at(n, || move_tree(&v, &old, &new))
+                .expect_err("stops at the crash point");
             assert!(err.to_string().contains("test crash point"), "{err}");
-            CRASH_AFTER.with(|c| c.set(None));
             // The vault stays unopenable except by the move.
             assert!(matches!(
                 Vault::open(

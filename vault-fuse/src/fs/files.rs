@@ -63,25 +63,6 @@ impl VaultFs {
         f(&mut c).map_err(|e| self.fail_content(&self.host_for_log(ino), e))
     }
 
-    /// Runs `f` on file `ino` for a header (name binding) update: through
-    /// the shared handle when it is writable, otherwise through a
-    /// short-lived handle that may open a read-only file (see
-    /// `open_host`).
-    pub(crate) fn with_binding<R>(
-        &self,
-        ino: u64,
-        f: impl FnOnce(&mut ContentFile<HostFile>) -> vault_core::Result<R>,
-    ) -> Result<R, Errno> {
-        if let Some(o) = self.open_state(ino).filter(|o| o.is_writable()) {
-            let mut c = o.write();
-            return f(&mut c).map_err(|e| self.fail_content(&self.host_for_log(ino), e));
-        }
-        let (dir, name) = self.locate(ino)?;
-        let (_, host) = self.vault.encode(&dir, &name).map_err(|e| self.fail(e))?;
-        let mut c = self.open_host(&host, vault_core::NameContext::new(&dir.id, &name))?;
-        f(&mut c).map_err(|e| self.fail_content(&host, e))
-    }
-
     /// Makes the shared handle of `ino` writable (it was opened read-only
     /// while only readers had it open).
     fn upgrade(&self, ino: u64, o: &OpenFile) -> Result<(), Errno> {

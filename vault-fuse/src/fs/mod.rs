@@ -159,6 +159,10 @@ pub(crate) fn errno_of(e: &vault::Error) -> i32 {
         vault::Error::Exists(_) => libc::EEXIST,
         vault::Error::NotFound(_) => libc::ENOENT,
         vault::Error::NotEmpty(_) => libc::ENOTEMPTY,
+        vault::Error::NotADirectory(_) => libc::ENOTDIR,
+        vault::Error::IsADirectory(_) => libc::EISDIR,
+        vault::Error::TooManyLinks(_) => libc::EMLINK,
+        vault::Error::NotLinkable(_) => libc::EPERM,
         _ => libc::EIO,
     }
 }

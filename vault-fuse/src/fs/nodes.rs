@@ -12,7 +12,7 @@ use std::os::unix::fs::MetadataExt;
 use std::time::UNIX_EPOCH;
 use vault::hostattr::{Pinned, SetTime};
 use vault::{Kind, Listed, NodeKind};
-use vault_core::{NameContext, BINDING_SLOTS, DIRID_FILE};
+use vault_core::DIRID_FILE;
 
 /// What a setattr request asks for.
 pub(crate) struct SetAttr {
@@ -203,48 +203,8 @@ impl VaultFs {
     pub(crate) fn do_unlink(&self, parent: u64, name: &[u8]) -> Result<(), Errno> {
         self.check_writable()?;
         let dir = self.dir(parent)?;
-        let (_, host) = self.vault.encode(&dir, name).map_err(|e| self.fail(e))?;
-        let m = fs::symlink_metadata(&host).map_err(io)?;
-        if m.is_dir() {
-            return Err(Errno::EISDIR);
-        }
-        if m.is_file() && m.nlink() > 1 {
-            // Another name keeps the content: drop this name's binding
-            // through a descriptor held across the unlink.
-            let ctx = NameContext::new(&dir.id, name);
-            let ino = self.inos.fuse(m.ino());
-            let res = match self.open_state(ino).filter(|o| o.is_writable()) {
-                Some(o) => {
-                    let mut c = o.write();
-                    fs::remove_file(&host).map_err(io)?;
-                    c.remove_binding(self.vault.cipher(), ctx)
-                }
-                None => match self.open_host(&host, ctx) {
-                    Ok(mut c) => {
-                        fs::remove_file(&host).map_err(io)?;
-                        c.remove_binding(self.vault.cipher(), ctx)
-                    }
-                    Err(e) => {
-                        tracing::warn!(
-                            "{}: {e:?}; removing the name anyway",
-                            vault::shown(&host).display()
-                        );
-                        fs::remove_file(&host).map_err(io)?;
-                        Ok(())
-                    }
-                },
-            };
-            if let Err(e) = res {
-                tracing::warn!(
-                    "{}: could not drop the name's binding: {e}",
-                    vault::shown(&host).display()
-                );
-            }
-        } else {
-            fs::remove_file(&host).map_err(io)?;
-        }
         self.vault
-            .remove_side_file(&dir, name)
+            .unlink(&dir, name, self)
             .map_err(|e| self.fail(e))?;
         self.table().unlink(parent, name);
         Ok(())
@@ -333,40 +293,20 @@ impl VaultFs {
     pub(crate) fn do_link(&self, ino: u64, parent: u64, name: &[u8]) -> Result<FileAttr, Errno> {
         self.check_writable()?;
         let kind = self.kind_of(ino)?;
-        if !matches!(kind, Kind::File | Kind::Node(_)) {
-            // A symlink's target is sealed to its one name; directories
-            // cannot be hard-linked.
-            return Err(Errno::EPERM);
-        }
-        let old = self.host_of(ino)?;
+        let (old_dir, old_name) = self.locate(ino)?;
         let dir = self.dir(parent)?;
-        let (enc, host) = self.vault.encode(&dir, name).map_err(|e| self.fail(e))?;
-        if fs::symlink_metadata(&host).is_ok() {
-            return Err(Errno::EEXIST);
-        }
-        self.vault
-            .prepare_name(&enc, &dir)
+        let host = self
+            .vault
+            .link(
+                &old_dir,
+                &old_name,
+                self.inos.fuse(ino),
+                kind,
+                &dir,
+                name,
+                self,
+            )
             .map_err(|e| self.fail(e))?;
-        if kind == Kind::File {
-            let ctx = NameContext::new(&dir.id, name);
-            let cipher = self.vault.cipher();
-            let full = self.with_binding(ino, |c| {
-                Ok(c.header().binding_count() >= BINDING_SLOTS && !c.is_bound_to(cipher, ctx))
-            })?;
-            if full {
-                // The header has four name slots (FORMAT.md).
-                let _ = self.vault.remove_side_file(&dir, name);
-                return Err(Errno::EMLINK);
-            }
-            self.with_binding(ino, |c| c.add_binding(cipher, ctx))?;
-            if let Err(e) = fs::hard_link(&old, &host) {
-                let _ = self.with_binding(ino, |c| c.remove_binding(cipher, ctx));
-                let _ = self.vault.remove_side_file(&dir, name);
-                return Err(io(e));
-            }
-        } else {
-            fs::hard_link(&old, &host).map_err(io)?;
-        }
         let m = fs::symlink_metadata(&host).map_err(io)?;
         let open = self
             .table()

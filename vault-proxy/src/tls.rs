@@ -10,16 +10,24 @@
 //! atomic swap: [`ServerTls::reload`] builds a new one from the files and
 //! swaps it in only when everything loaded, so a bad file keeps the old
 //! certificate in service. Open connections keep the config they started with.
+//!
+//! Client certificates (`client_ca`) are checked against the listener's
+//! `client_crl` CRLs, loaded and reloaded with the certificates. The policy
+//! fails closed (docs/PROXY.md, "Client certificate revocation"): every
+//! certificate of the chain but the trust anchor is checked, a certificate
+//! whose issuer has no CRL in `client_crl` is refused, and so is one whose
+//! issuer's CRL is past its nextUpdate.
 
 use crate::config::Listener;
 use crate::error::{Error, Result};
 use arc_swap::ArcSwap;
 use rustls::crypto::{ring as rp, CryptoProvider};
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -123,6 +131,77 @@ pub fn load_roots(path: &Path) -> Result<RootCertStore> {
     Ok(roots)
 }
 
+/// Reads a CRL file: DER (one CRL), or PEM with one or more
+/// `X509 CRL` blocks. Whether each CRL is one rustls can use is
+/// [`client_verifier`]'s to check, with the roots.
+pub fn load_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>> {
+    let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    // A DER CRL is an ASN.1 SEQUENCE (0x30); anything else is read as PEM.
+    if data.first() == Some(&0x30) {
+        return Ok(vec![CertificateRevocationListDer::from(data)]);
+    }
+    let crls: Vec<_> = CertificateRevocationListDer::pem_slice_iter(&data)
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| Error::pem(path, format!("not a PEM CRL file: {e}; {CRL_HINT}")))?;
+    if crls.is_empty() {
+        return Err(Error::pem(
+            path,
+            format!("no X509 CRL block found; {CRL_HINT}"),
+        ));
+    }
+    Ok(crls)
+}
+
+/// What a bad `client_crl` file message tells the reader to do.
+const CRL_HINT: &str = "expected a CRL in PEM (-----BEGIN X509 CRL-----) or DER from the client CA \
+(`openssl crl -in FILE -noout -text` shows what the file holds); fix the file or remove it from `client_crl`";
+
+/// The verifier for a listener's `client_ca` and `client_crl`, wrapped to
+/// note refused certificates (crate::refusal); None without `client_ca`.
+///
+/// With CRLs the policy fails closed: the whole chain is checked (a
+/// revoked intermediate CA cuts off every client under it), a
+/// certificate whose issuer has no CRL in `client_crl` is refused (a
+/// forgotten CRL shows on the first connection instead of silently
+/// admitting revoked certificates), and so is one whose issuer's CRL is
+/// past its nextUpdate (a stale CRL cannot show recent revocations;
+/// OpenSSL, and so nginx, refuse the same way).
+pub fn client_verifier(li: &Listener) -> Result<Option<Arc<dyn ClientCertVerifier>>> {
+    let Some(ca) = &li.client_ca else {
+        return Ok(None);
+    };
+    let roots = Arc::new(load_roots(ca)?);
+    let mut crls = Vec::new();
+    for path in &li.client_crl {
+        crls.push((path, load_crls(path)?));
+    }
+    let build = |crls: Vec<CertificateRevocationListDer<'static>>| {
+        let b = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider());
+        if crls.is_empty() {
+            b.build()
+        } else {
+            b.with_crls(crls).enforce_revocation_expiration().build()
+        }
+    };
+    let all = crls.iter().flat_map(|(_, c)| c.iter().cloned()).collect();
+    let v = match build(all) {
+        Ok(v) => v,
+        Err(e) => {
+            // Name the file at fault: the first that fails on its own.
+            for (path, c) in &crls {
+                if let Err(e) = build(c.clone()) {
+                    return Err(Error::pem(
+                        *path,
+                        format!("not a usable CRL ({e}); {CRL_HINT}"),
+                    ));
+                }
+            }
+            return Err(Error::pem(ca, format!("unusable client CA: {e}")));
+        }
+    };
+    Ok(Some(Arc::new(crate::refusal::RecordingVerifier(v))))
+}
+
 /// Chooses a certificate by SNI: exact names, then "*.domain" wildcards,
 /// then the listener's default (also for clients without SNI or with an IP).
 #[derive(Debug)]
@@ -177,16 +256,8 @@ pub fn server_config(
             what: what.clone(),
             source: e,
         })?;
-    let builder = match &li.client_ca {
-        Some(ca) => {
-            let roots = load_roots(ca)?;
-            let v = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
-                .build()
-                .map_err(|e| Error::pem(ca, format!("unusable client CA: {e}")))?;
-            // Notes the certificate a refused client presented, for the
-            // refusal's log line (crate::refusal).
-            builder.with_client_cert_verifier(Arc::new(crate::refusal::RecordingVerifier(v)))
-        }
+    let builder = match client_verifier(li)? {
+        Some(v) => builder.with_client_cert_verifier(v),
         None => builder.with_no_client_auth(),
     };
     let mut cfg = builder.with_cert_resolver(Arc::new(SniResolver { default, names }));
@@ -205,7 +276,7 @@ pub struct ServerTls {
 }
 
 impl ServerTls {
-    /// Loads the listener's certificates, keys and client CA.
+    /// Loads the listener's certificates, keys, client CA and CRLs.
     pub fn new(li: &Listener, alpn: &[&[u8]], sealed: Option<SealedKeyLoader>) -> Result<Self> {
         let cfg = server_config(li, alpn, sealed.as_ref())?;
         let t = ServerTls {
@@ -244,6 +315,7 @@ impl ServerTls {
                 .map(PathBuf::from),
         );
         v.extend(li.client_ca.iter().cloned());
+        v.extend(li.client_crl.iter().cloned());
         for s in &li.sni {
             v.push(s.cert.clone());
             if !s.key.starts_with("sealed:") {
@@ -260,7 +332,8 @@ impl ServerTls {
             .collect()
     }
 
-    /// True when a certificate, key or CA file changed since the last load.
+    /// True when a certificate, key, CA or CRL file changed since the last
+    /// load.
     pub fn changed_on_disk(&self) -> bool {
         let now = self.file_stamps();
         let mut old = self.stamps.lock().unwrap_or_else(|e| e.into_inner());
@@ -324,7 +397,7 @@ pub fn client_config(li: &Listener) -> Result<ClientConfig> {
     Ok(cfg)
 }
 
-/// Loads every certificate, key and CA a config names, without binding:
+/// Loads every certificate, key, CA and CRL a config names, without binding:
 /// what `pivault proxy check` runs. Sealed keys are skipped unless a loader
 /// is given.
 pub fn check_files(cfg: &crate::config::Config, sealed: Option<&SealedKeyLoader>) -> Result<()> {
@@ -339,9 +412,7 @@ pub fn check_files(cfg: &crate::config::Config, sealed: Option<&SealedKeyLoader>
                     for s in &li.sni {
                         load_certs(&s.cert)?;
                     }
-                    if let Some(ca) = &li.client_ca {
-                        load_roots(ca)?;
-                    }
+                    client_verifier(li)?;
                 } else {
                     server_config(li, &[], sealed)?;
                 }
@@ -356,3 +427,6 @@ pub fn check_files(cfg: &crate::config::Config, sealed: Option<&SealedKeyLoader>
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -434,3 +434,93 @@ fn an_expired_crl_or_a_ca_without_one_refuses_as_revocation_unknown() {
     );
     assert!(c.admitted(&gw, &bob), "{}", gw.log());
 }
+
+/// True when the gateway closed `t` (end of stream or a reset), false
+/// when it is still open (the read timed out with nothing to read).
+fn closed_by_gateway(t: &mut Tls) -> bool {
+    use std::io::{ErrorKind, Read};
+    t.sock
+        .set_read_timeout(Some(Duration::from_secs(6)))
+        .unwrap();
+    let mut b = [0u8; 256];
+    match t.read(&mut b) {
+        Ok(0) => true,
+        Ok(n) => panic!("unexpected bytes: {:?}", String::from_utf8_lossy(&b[..n])),
+        Err(e) => !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+    }
+}
+
+/// A request over an open connection; its status.
+fn ask(t: &mut Tls) -> u16 {
+    use std::io::Write;
+    t.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    read_response(t).0
+}
+
+/// A revocation is not only for the next handshake: a reload that revokes
+/// a certificate closes the connections it has open, over `http` and
+/// `tcp`, logs each and counts it; other clients' connections stay.
+#[test]
+fn a_reload_that_revokes_a_certificate_closes_its_open_connections() {
+    let c = pki(&[]);
+    let extra = format!(
+        "client_ca = \"{}\"\nclient_crl = [\"{}\"]",
+        c.cli.ca_path("cli").display(),
+        c.crl.display()
+    );
+    let toml = format!(
+        "access_log = \"{}\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n{}{}",
+        c.log.display(),
+        c.s.http(http_backend(), &extra),
+        c.s.tcp(http_backend(), &extra)
+    );
+    let gw = Gw::start(&c.s.dir, &toml);
+    let cfg = |who: &(PathBuf, PathBuf)| client_config(&c.s.ca(), Some((&who.0, &who.1)));
+    let open = |i: usize, who: &(PathBuf, PathBuf)| {
+        let mut t = tls_connect(gw.addrs[i], cfg(who), "localhost").unwrap();
+        assert_eq!(ask(&mut t), 200, "{}", gw.log());
+        t
+    };
+    let (mut m_http, mut m_tcp) = (open(0, &c.mallory), open(1, &c.mallory));
+    let (mut a_http, mut a_tcp) = (open(0, &c.alice), open(1, &c.alice));
+
+    c.cli.write_crl(&c.crl, &[MALLORY], 2099);
+    gw.signal("HUP");
+    assert!(gw.wait_log("connection closed: ", 8), "{}", gw.log());
+    assert!(closed_by_gateway(&mut m_http), "{}", gw.log());
+    assert!(closed_by_gateway(&mut m_tcp), "{}", gw.log());
+    // Alice's connections were not touched.
+    assert_eq!(ask(&mut a_http), 200);
+    assert_eq!(ask(&mut a_tcp), 200);
+
+    let cut: Vec<Value> = wait_refusals(&c.log, 2)
+        .into_iter()
+        .filter(|v| {
+            v["refused"].as_str().unwrap().starts_with(
+                "revoked: open connection closed after a reload: client certificate revoked",
+            )
+        })
+        .collect();
+    assert_eq!(cut.len(), 2, "{cut:?}");
+    assert!(
+        cut.iter().all(|v| v["client_cert"] == "CN=mallory"),
+        "{cut:?}"
+    );
+    let end = Instant::now() + Duration::from_secs(5);
+    let closed = |i: usize| {
+        metrics(gw.metrics.unwrap())
+            .lines()
+            .filter(|l| l.starts_with("pivault_revoked_closed_total{"))
+            .nth(i)
+            .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    while closed(0) + closed(1) < 2 && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!((closed(0), closed(1)), (1, 1));
+    // And mallory cannot come back.
+    assert!(tls_refused(gw.addrs[0], cfg(&c.mallory)));
+    assert!(tls_refused(gw.addrs[1], cfg(&c.mallory)));
+}

@@ -177,6 +177,9 @@ pub struct ListenerMetrics {
     pub reloads_ok: AtomicU64,
     /// Failed certificate reloads (old certificate kept).
     pub reloads_failed: AtomicU64,
+    /// Open connections closed because a reload revoked their client
+    /// certificate (`client_crl`).
+    pub revoked_closed: AtomicU64,
 }
 
 impl ListenerMetrics {
@@ -198,6 +201,7 @@ impl ListenerMetrics {
             bytes_out: Counter::default(),
             reloads_ok: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
+            revoked_closed: AtomicU64::new(0),
         }
     }
     /// Counts one response with `status`.
@@ -252,7 +256,7 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut o = String::new();
         let _ = writeln!(o, "# HELP pivault_uptime_seconds Seconds since the gateway started.\n# TYPE pivault_uptime_seconds gauge\npivault_uptime_seconds {}", self.start.elapsed().as_secs());
-        let simple: [Gauge; 10] = [
+        let simple: [Gauge; 11] = [
             (
                 "pivault_connections_total",
                 "counter",
@@ -312,6 +316,12 @@ impl Metrics {
                 "counter",
                 "Certificate reloads that failed (old certificate kept).",
                 |m| m.reloads_failed.load(Relaxed),
+            ),
+            (
+                "pivault_revoked_closed_total",
+                "counter",
+                "Open connections closed because a reload revoked their client certificate (client_crl).",
+                |m| m.revoked_closed.load(Relaxed),
             ),
         ];
         for (name, kind, help, get) in simple {

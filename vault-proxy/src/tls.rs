@@ -156,8 +156,8 @@ pub fn load_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static
 const CRL_HINT: &str = "expected a CRL in PEM (-----BEGIN X509 CRL-----) or DER from the client CA \
 (`openssl crl -in FILE -noout -text` shows what the file holds); fix the file or remove it from `client_crl`";
 
-/// The verifier for a listener's `client_ca` and `client_crl`, wrapped to
-/// note refused certificates (crate::refusal); None without `client_ca`.
+/// The verifier for a listener's `client_ca` and `client_crl`; None
+/// without `client_ca`.
 ///
 /// With CRLs the policy fails closed: the whole chain is checked (a
 /// revoked intermediate CA cuts off every client under it), a
@@ -199,7 +199,7 @@ pub fn client_verifier(li: &Listener) -> Result<Option<Arc<dyn ClientCertVerifie
             return Err(Error::pem(ca, format!("unusable client CA: {e}")));
         }
     };
-    Ok(Some(Arc::new(crate::refusal::RecordingVerifier(v))))
+    Ok(Some(v))
 }
 
 /// Chooses a certificate by SNI: exact names, then "*.domain" wildcards,
@@ -233,6 +233,16 @@ pub fn server_config(
     alpn: &[&[u8]],
     sealed: Option<&SealedKeyLoader>,
 ) -> Result<ServerConfig> {
+    Ok(build(li, alpn, sealed)?.0)
+}
+
+/// The server config, and its client verifier when the listener has
+/// `client_crl` (for [`ServerTls::revoked`]).
+fn build(
+    li: &Listener,
+    alpn: &[&[u8]],
+    sealed: Option<&SealedKeyLoader>,
+) -> Result<(ServerConfig, Option<Arc<dyn ClientCertVerifier>>)> {
     let cert = li
         .cert
         .as_deref()
@@ -256,14 +266,18 @@ pub fn server_config(
             what: what.clone(),
             source: e,
         })?;
-    let builder = match client_verifier(li)? {
-        Some(v) => builder.with_client_cert_verifier(v),
+    let verifier = client_verifier(li)?;
+    let builder = match &verifier {
+        // Notes the certificate a refused client presented, for the
+        // refusal's log line (crate::refusal).
+        Some(v) => builder
+            .with_client_cert_verifier(Arc::new(crate::refusal::RecordingVerifier(v.clone()))),
         None => builder.with_no_client_auth(),
     };
     let mut cfg = builder.with_cert_resolver(Arc::new(SniResolver { default, names }));
     cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     cfg.ignore_client_order = true;
-    Ok(cfg)
+    Ok((cfg, verifier.filter(|_| !li.client_crl.is_empty())))
 }
 
 /// A TLS listener's current config, swapped atomically on reload.
@@ -273,18 +287,26 @@ pub struct ServerTls {
     sealed: Option<SealedKeyLoader>,
     current: ArcSwap<ServerConfig>,
     stamps: std::sync::Mutex<Vec<Option<SystemTime>>>,
+    /// The client verifier of `current` when the listener has
+    /// `client_crl`: open connections check their chain against it again
+    /// after each reload ([`ServerTls::revoked`]).
+    crl_verifier: std::sync::Mutex<Option<Arc<dyn ClientCertVerifier>>>,
+    /// Counts successful reloads; open connections wait on it.
+    reloads: tokio::sync::watch::Sender<u64>,
 }
 
 impl ServerTls {
     /// Loads the listener's certificates, keys, client CA and CRLs.
     pub fn new(li: &Listener, alpn: &[&[u8]], sealed: Option<SealedKeyLoader>) -> Result<Self> {
-        let cfg = server_config(li, alpn, sealed.as_ref())?;
+        let (cfg, verifier) = build(li, alpn, sealed.as_ref())?;
         let t = ServerTls {
             listener: li.clone(),
             alpn: alpn.iter().map(|p| p.to_vec()).collect(),
             sealed,
             current: ArcSwap::from_pointee(cfg),
             stamps: std::sync::Mutex::new(Vec::new()),
+            crl_verifier: std::sync::Mutex::new(verifier),
+            reloads: tokio::sync::watch::Sender::new(0),
         };
         *t.stamps.lock().unwrap_or_else(|e| e.into_inner()) = t.file_stamps();
         Ok(t)
@@ -348,10 +370,83 @@ impl ServerTls {
     /// Loads everything again and swaps it in; on error the old config stays.
     pub fn reload(&self) -> Result<()> {
         let alpn: Vec<&[u8]> = self.alpn.iter().map(|v| v.as_slice()).collect();
-        let cfg = server_config(&self.listener, &alpn, self.sealed.as_ref())?;
+        let (cfg, verifier) = build(&self.listener, &alpn, self.sealed.as_ref())?;
+        // The verifier first: a connection woken by the count must find
+        // the new CRLs.
+        *self.crl_verifier.lock().unwrap_or_else(|e| e.into_inner()) = verifier;
         self.current.store(Arc::new(cfg));
+        self.reloads.send_modify(|n| *n += 1);
         Ok(())
     }
+
+    /// How many reloads have succeeded: read before a handshake takes
+    /// [`ServerTls::config`], it says which CRLs the handshake saw.
+    pub fn generation(&self) -> u64 {
+        *self.reloads.borrow()
+    }
+
+    /// What [`ServerTls::revoked`] needs of a connection whose handshake
+    /// began at `generation`: the chain its client presented (end entity
+    /// first), when the listener has `client_crl`; None otherwise.
+    pub fn revocable(&self, conn: &rustls::ServerConnection, generation: u64) -> Option<Revocable> {
+        if self.listener.client_crl.is_empty() {
+            return None;
+        }
+        let chain = conn.peer_certificates()?;
+        Some(Revocable {
+            chain: chain.iter().map(|c| c.clone().into_owned()).collect(),
+            generation,
+        })
+    }
+
+    /// Resolves when a reload brings a CRL that revokes `r`'s chain (its
+    /// end entity or a CA of it), with rustls' verdict; pends forever
+    /// otherwise. A revoked certificate is refused at its next handshake
+    /// anyway; this also ends the connections it already has open, so a
+    /// revocation takes effect at the reload, not when the client chooses
+    /// to reconnect. Only `Revoked` ends a connection: a reload whose CRL
+    /// is expired, or lacks an issuer, refuses new handshakes but does not
+    /// cut every open connection at once.
+    pub async fn revoked(&self, r: &Revocable) -> rustls::Error {
+        let Some((ee, rest)) = r.chain.split_first() else {
+            return std::future::pending().await;
+        };
+        let mut rx = self.reloads.subscribe();
+        let mut seen = r.generation;
+        loop {
+            // A reload between the handshake and this subscription is
+            // seen here too: its count differs from the handshake's.
+            let now_at = *rx.borrow_and_update();
+            if now_at != seen {
+                seen = now_at;
+                let v = self
+                    .crl_verifier
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
+                if let Some(v) = v {
+                    let now = rustls_pki_types::UnixTime::now();
+                    if let Err(
+                        e @ rustls::Error::InvalidCertificate(rustls::CertificateError::Revoked),
+                    ) = v.verify_client_cert(ee, rest, now)
+                    {
+                        return e;
+                    }
+                }
+            }
+            if rx.changed().await.is_err() {
+                // The listener is gone: nothing will revoke anything.
+                return std::future::pending().await;
+            }
+        }
+    }
+}
+
+/// A connection's client chain and the reload count its handshake saw.
+#[derive(Debug)]
+pub struct Revocable {
+    chain: Vec<CertificateDer<'static>>,
+    generation: u64,
 }
 
 /// The client config of an `originate` listener: full verification against

@@ -230,3 +230,28 @@ fn the_whole_chain_is_checked() {
         C::UnknownRevocationStatus
     );
 }
+
+/// A CRL that claims the client CA's name but is signed by another key
+/// (a forged or mixed-up file) admits no one, and the refusal says why.
+#[test]
+fn a_crl_signed_by_another_key_admits_no_one() {
+    let d = Dir::new("forged");
+    let real = Ca::new("same");
+    let forger = Ca::new("same");
+    let crl = d.write("forged.crl", forger.crl(&[], 2099).pem().unwrap());
+    let v = client_verifier(&listener(&d, &pem_of(&real), vec![crl]))
+        .unwrap()
+        .unwrap();
+    let e = verify(&v, &real.client(1), &[]).unwrap_err();
+    let io = std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+    assert_eq!(
+        crate::metrics::HandshakeFailure::classify(&io),
+        crate::metrics::HandshakeFailure::RevocationUnknown,
+        "{io:?}"
+    );
+    let words = crate::refusal::words(&io);
+    assert!(
+        words.contains("CRL in client_crl does not verify"),
+        "{words}"
+    );
+}

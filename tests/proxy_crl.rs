@@ -268,10 +268,9 @@ fn a_bad_crl_at_reload_keeps_the_old_one_in_service() {
         gw.log()
     );
     assert!(gw.log().contains("cli.crl"), "{}", gw.log());
-    assert_eq!(
-        counter(&gw, "pivault_cert_reload_failures_total", "listener="),
-        1
-    );
+    // At least one: the 2 s file watch may have tried it before the signal.
+    let failed = counter(&gw, "pivault_cert_reload_failures_total", "listener=");
+    assert!(failed >= 1, "{}", gw.log());
     // Nothing changed: mallory still refused as revoked, alice admitted,
     // no reload counted, the gateway still running.
     assert!(!c.admitted(&gw, &c.mallory));
@@ -291,7 +290,7 @@ fn a_bad_crl_at_reload_keeps_the_old_one_in_service() {
     std::fs::remove_file(&c.crl).unwrap();
     gw.signal("HUP");
     let end = Instant::now() + Duration::from_secs(5);
-    while counter(&gw, "pivault_cert_reload_failures_total", "listener=") < 2 {
+    while counter(&gw, "pivault_cert_reload_failures_total", "listener=") <= failed {
         assert!(Instant::now() < end, "{}", gw.log());
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -128,9 +128,13 @@ impl Pki {
         .signed_by(&self.ca)
         .unwrap()
     }
-    /// [`Pki::crl`] as PEM, written to `path`.
+    /// [`Pki::crl`] as PEM, written to `path` whole (a new file renamed
+    /// over it, as a CRL refresh should: the gateway's file watch never
+    /// sees half a file).
     pub fn write_crl(&self, path: &Path, serials: &[u64], until: i32) {
-        std::fs::write(path, self.crl(serials, until).pem().unwrap()).unwrap();
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, self.crl(serials, until).pem().unwrap()).unwrap();
+        std::fs::rename(&tmp, path).unwrap();
     }
 }
 

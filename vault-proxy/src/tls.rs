@@ -9,7 +9,9 @@
 //! A listener's [`ServerTls`] holds its current `ServerConfig` behind an
 //! atomic swap: [`ServerTls::reload`] builds a new one from the files and
 //! swaps it in only when everything loaded, so a bad file keeps the old
-//! certificate in service. Open connections keep the config they started with.
+//! certificate in service. Open connections keep the config they started
+//! with, except that one whose client certificate a reloaded CRL revokes
+//! is closed ([`ServerTls::revoked`]).
 //!
 //! Client certificates (`client_ca`) are checked against the listener's
 //! `client_crl` CRLs, loaded and reloaded with the certificates. The policy

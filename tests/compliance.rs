@@ -308,6 +308,7 @@ cert = "/etc/pivault/gw.pem"
 key = "sealed:/srv/vault:gw"
 client_ca = "/etc/pivault/clients-ca.pem"
 allow = ["CN=alice", "URI:spiffe://corp/hr"]
+client_crl = ["/etc/pivault/clients.crl"]
 hsts = true
 [[listener]]
 mode = "redirect"
@@ -354,6 +355,11 @@ fn proxy_listeners_are_reported() {
         l[0]["allow"],
         serde_json::json!(["CN=alice", "URI:spiffe://corp/hr"])
     );
+    assert_eq!(
+        l[0]["client_crl"],
+        serde_json::json!(["/etc/pivault/clients.crl"])
+    );
+    assert_eq!(l[1]["client_crl"], serde_json::json!([]));
     assert_eq!(l[0]["hsts"], true);
     assert_eq!(l[0]["key_sealed"], true);
     assert_eq!(l[0]["upstream_loopback"], true);
@@ -374,7 +380,7 @@ fn proxy_listeners_are_reported() {
         &md,
         "| 17.04(3) | Encryption of transmitted records | **met by pivault** |",
     );
-    assert_contains(&md, "| 1 | http | 0.0.0.0:8443 | 1.3, 1.2 in | required (CA /etc/pivault/clients-ca.pem); allow CN=alice, URI:spiffe://corp/hr | on | http://127.0.0.1:8080 |");
+    assert_contains(&md, "| 1 | http | 0.0.0.0:8443 | 1.3, 1.2 in | required (CA /etc/pivault/clients-ca.pem); allow CN=alice, URI:spiffe://corp/hr; revocation checked (CRL /etc/pivault/clients.crl) | on | http://127.0.0.1:8080 |");
     assert_contains(&md, "| 2 | redirect | 0.0.0.0:8080 | plaintext, redirect only | n/a | - | https://app.example |");
     let html = ok(report([
         f.vault.as_os_str(),
@@ -384,7 +390,7 @@ fn proxy_listeners_are_reported() {
         OsStr::new("html"),
     ]))
     .stdout;
-    assert_contains(&html, "<td>TLS 1.3, 1.2 in</td><td>required (CA <span class=\"mono\">/etc/pivault/clients-ca.pem</span>); allow CN=alice, URI:spiffe://corp/hr</td><td>on</td>");
+    assert_contains(&html, "<td>TLS 1.3, 1.2 in</td><td>required (CA <span class=\"mono\">/etc/pivault/clients-ca.pem</span>); allow CN=alice, URI:spiffe://corp/hr; revocation checked (CRL <span class=\"mono\">/etc/pivault/clients.crl</span>)</td><td>on</td>");
     assert_contains(&html, "<td>plaintext, redirect only</td>");
 
     // A plaintext originate listener open to the network, an upstream off
@@ -442,7 +448,7 @@ fn bad_proxy_config_and_bad_vault_paths_fail_clearly() {
         OsStr::new("--proxy-config"),
         cfg.as_os_str(),
     ]));
-    assert_contains(&out.stderr, &format!("{}:19:", cfg.display()));
+    assert_contains(&out.stderr, &format!("{}:20:", cfg.display()));
     assert_contains(&out.stderr, "listen");
     assert!(out.stdout.is_empty(), "{out:?}");
 

@@ -330,6 +330,11 @@ fn proxy_config(path: &Path) -> Result<ProxyEvidence> {
                 },
                 client_ca: l.client_ca.as_ref().map(|p| p.display().to_string()),
                 allow: l.allow.clone(),
+                client_crl: l
+                    .client_crl
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect(),
                 hsts: (l.mode == Mode::Http).then_some(l.hsts),
                 redirect_to: l.to.clone(),
                 upstream: l.upstream.clone(),

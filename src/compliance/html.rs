@@ -351,6 +351,12 @@ fn proxy(o: &mut String, p: &ProxyEvidence) {
         if !l.allow.is_empty() {
             cc.push_str(&format!("; allow {}", esc(&l.allow.join(", "))));
         }
+        if !l.client_crl.is_empty() {
+            cc.push_str(&format!(
+                "; revocation checked (CRL <span class=\"mono\">{}</span>)",
+                esc(&l.client_crl.join(", "))
+            ));
+        }
         let target = l.redirect_to.as_ref().or(l.upstream.as_ref());
         let _ = writeln!(
             o,

@@ -270,6 +270,12 @@ fn proxy(o: &mut String, p: &ProxyEvidence) {
         if !l.allow.is_empty() {
             cc.push_str(&format!("; allow {}", esc(&l.allow.join(", "))));
         }
+        if !l.client_crl.is_empty() {
+            cc.push_str(&format!(
+                "; revocation checked (CRL {})",
+                esc(&l.client_crl.join(", "))
+            ));
+        }
         let target = l.redirect_to.as_ref().or(l.upstream.as_ref());
         let _ = writeln!(
             o,

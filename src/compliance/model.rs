@@ -358,6 +358,9 @@ pub struct ListenerEvidence {
     pub client_ca: Option<String>,
     /// Allow-list of client certificates.
     pub allow: Vec<String>,
+    /// CRL files client certificates are checked against (empty: no
+    /// revocation check).
+    pub client_crl: Vec<String>,
     /// Strict-Transport-Security (http mode).
     pub hsts: Option<bool>,
     /// Redirect target (redirect mode).

@@ -97,6 +97,47 @@ impl Pki {
     }
 }
 
+impl Pki {
+    /// A client certificate for CN=`cn` with serial number `serial` (what
+    /// a CRL names); writes FILE.pem and FILE.key.
+    pub fn client_serial(&self, file: &str, cn: &str, serial: u64) -> (PathBuf, PathBuf) {
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        p.serial_number = Some(rcgen::SerialNumber::from(serial));
+        self.sign(file, p)
+    }
+    /// A CRL signed by this CA revoking `serials`, whose nextUpdate is
+    /// January 1st of `until`.
+    pub fn crl(&self, serials: &[u64], until: i32) -> rcgen::CertificateRevocationList {
+        rcgen::CertificateRevocationListParams {
+            this_update: rcgen::date_time_ymd(2020, 1, 1),
+            next_update: rcgen::date_time_ymd(until, 1, 1),
+            crl_number: rcgen::SerialNumber::from(serials.len() as u64 + 1),
+            issuing_distribution_point: None,
+            revoked_certs: serials
+                .iter()
+                .map(|s| rcgen::RevokedCertParams {
+                    serial_number: rcgen::SerialNumber::from(*s),
+                    revocation_time: rcgen::date_time_ymd(2020, 1, 1),
+                    reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        }
+        .signed_by(&self.ca)
+        .unwrap()
+    }
+    /// [`Pki::crl`] as PEM, written to `path` whole (a new file renamed
+    /// over it, as a CRL refresh should: the gateway's file watch never
+    /// sees half a file).
+    pub fn write_crl(&self, path: &Path, serials: &[u64], until: i32) {
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, self.crl(serials, until).pem().unwrap()).unwrap();
+        std::fs::rename(&tmp, path).unwrap();
+    }
+}
+
 /// An HTTP/1.1 backend that keeps every request head it received (request
 /// line and headers, as sent) and answers each with 200 "ok".
 pub fn recording_backend() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {

@@ -194,6 +194,12 @@ pub struct Listener {
     /// Allow-list of client certificates (needs `client_ca`).
     #[serde(default)]
     pub allow: Vec<String>,
+    /// CRL files (PEM or DER) every client certificate is checked against
+    /// (needs `client_ca`); reloaded with the certificates. docs/PROXY.md
+    /// gives the policy: whole chain, unknown status and expired CRLs
+    /// refused.
+    #[serde(default)]
+    pub client_crl: Vec<PathBuf>,
     /// http: send Strict-Transport-Security.
     #[serde(default)]
     pub hsts: bool,
@@ -487,12 +493,28 @@ impl Config {
                 for a in &li.allow {
                     AllowRule::parse(a).map_err(|e| err(at, "allow", e))?;
                 }
+                if !li.client_crl.is_empty() && li.client_ca.is_none() {
+                    return Err(err(
+                        at,
+                        "client_crl",
+                        "needs `client_ca` (the CRLs revoke certificates of the CAs in it; without it no client certificate is asked for)"
+                            .into(),
+                    ));
+                }
+                if li.client_crl.iter().any(|p| p.as_os_str().is_empty()) {
+                    return Err(err(
+                        at,
+                        "client_crl",
+                        "an empty path: expected CRL files such as [\"ca.crl\"]".into(),
+                    ));
+                }
             } else {
                 forbid("cert", li.cert.is_some())?;
                 forbid("key", li.key.is_some())?;
                 forbid("sni", !li.sni.is_empty())?;
                 forbid("client_ca", li.client_ca.is_some())?;
                 forbid("allow", !li.allow.is_empty())?;
+                forbid("client_crl", !li.client_crl.is_empty())?;
             }
             if li.mode != Mode::Http {
                 forbid("hsts", li.hsts)?;

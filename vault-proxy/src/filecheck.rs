@@ -2,13 +2,15 @@
 //! files that load but should not be trusted as they are. A private key
 //! that every local user can read, or reached through a symbolic link
 //! (whoever can change the link chooses the key), and a server
-//! certificate that is expired or not yet valid (clients will refuse it).
+//! certificate that is expired or not yet valid (clients will refuse it),
+//! and a `client_crl` CRL past its nextUpdate (every client certificate
+//! from its issuer is refused until a fresh one is in place).
 //! Each warning names the file and what to do.
 
-use crate::config::{Config, Mode};
+use crate::config::{Config, Listener, Mode};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::prelude::{CertificateRevocationList, FromDer, X509Certificate};
 
 /// Every warning for `cfg`'s listeners, one line each. Files that do not
 /// load are `check_files`'s to report, not this.
@@ -28,6 +30,34 @@ pub fn warnings(cfg: &Config) -> Vec<String> {
                 key_warnings(Path::new(key), &mut out);
             }
             cert_warnings(cert, &mut out);
+        }
+        out.extend(crl_warnings(li));
+    }
+    out
+}
+
+/// The warnings for `li`'s `client_crl` files; also logged when the
+/// gateway (re)loads them, since a CRL expires while the gateway runs.
+pub fn crl_warnings(li: &Listener) -> Vec<String> {
+    let mut out = Vec::new();
+    let now = x509_parser::time::ASN1Time::now();
+    for path in &li.client_crl {
+        let Ok(crls) = crate::tls::load_crls(path) else {
+            continue;
+        };
+        let p = path.display();
+        for der in crls {
+            let Ok((_, crl)) = CertificateRevocationList::from_der(der.as_ref()) else {
+                continue;
+            };
+            // Without nextUpdate rustls refuses the file at load, so only
+            // expiry is left to warn about.
+            if let Some(next) = crl.next_update().filter(|n| *n < now) {
+                out.push(format!(
+                    "client_crl {p}: the CRL of {} expired on {next} (nextUpdate); every client certificate it covers is refused until a fresh CRL is in place: fetch the CA's current CRL into {p} (the gateway reloads it when the file changes)",
+                    crl.issuer()
+                ));
+            }
         }
     }
     out

@@ -8,8 +8,9 @@
 //! - `redirect`: plaintext HTTP in, a redirect to HTTPS out.
 //!
 //! TLS is rustls with the *ring* provider, TLS 1.2 and 1.3 with ECDHE AEAD
-//! suites only. Client certificates can be required (`client_ca`) and
-//! filtered (`allow`). Certificates reload on SIGHUP and on file change.
+//! suites only. Client certificates can be required (`client_ca`),
+//! filtered (`allow`) and checked against CRLs (`client_crl`, fail
+//! closed). Certificates and CRLs reload on SIGHUP and on file change.
 //!
 //! ```no_run
 //! let cfg = vault_proxy::Config::load(std::path::Path::new("gw.toml"))?;
@@ -23,7 +24,7 @@
 //! ```
 //!
 //! Modules: [`config`] (the TOML schema), [`tls`] (policy, certificate
-//! loading and reload), [`listener`] (accept loop, limits), [`balance`] (connections spread over worker threads), [`access`]
+//! and CRL loading and reload), [`listener`] (accept loop, limits), [`balance`] (connections spread over worker threads), [`access`]
 //! (client certificate rules), [`http`], [`tcp`], [`originate`],
 //! [`redirect`] (the modes), `headers` (hop-by-hop, forwarding and identity headers), `request` (requests refused, paths resolved), [`upstream`] (keep-alive upstream connections), [`watch`] (idle and header deadlines), [`metrics`], [`log`] (monitoring), [`server`]
 //! (start, signals, drain), [`devcert`], [`filecheck`] (what `proxy check` warns about).

@@ -77,6 +77,9 @@ pub struct ConnInfo {
     pub tls_suite: String,
     /// The client certificate, when one was presented.
     pub cert: Option<PeerCert>,
+    /// Its chain, kept when the listener has `client_crl`, so that a
+    /// reload that revokes it ends the connection ([`unless_revoked`]).
+    pub revocable: Option<Arc<crate::tls::Revocable>>,
 }
 
 impl ConnInfo {
@@ -104,6 +107,8 @@ pub async fn tls_accept(
     mut info: ConnInfo,
     sh: &Shared,
 ) -> Option<(ClientTls, ConnInfo)> {
+    // Read before the config: which reload the handshake's CRLs are from.
+    let generation = tls.generation();
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.config());
     let deadline = Duration::from_secs(sh.limits.handshake_timeout_s);
     let m = info.metrics(sh);
@@ -140,6 +145,7 @@ pub async fn tls_accept(
         .peer_certificates()
         .and_then(|c| c.first())
         .and_then(|c| PeerCert::parse(c.as_ref()));
+    info.revocable = tls.revocable(conn, generation).map(Arc::new);
     if !rules.is_empty() {
         let refused = match &info.cert {
             Some(c) => c.admit(rules).err(),
@@ -163,12 +169,58 @@ pub async fn tls_accept(
     Some((stream, info))
 }
 
+/// Runs a connection's `fut` until it ends, or until a reload brings a CRL
+/// that revokes the connection's client certificate: then the connection
+/// is dropped (closed), logged like a refused handshake (reason `revoked`)
+/// and counted in `pivault_revoked_closed_total`, and None is returned.
+pub async fn unless_revoked<F: Future>(
+    fut: F,
+    tls: &ServerTls,
+    info: &ConnInfo,
+    sh: &Shared,
+) -> Option<F::Output> {
+    let Some(r) = &info.revocable else {
+        return Some(fut.await);
+    };
+    tokio::select! {
+        out = fut => Some(out),
+        e = tls.revoked(r) => {
+            info.metrics(sh).revoked_closed.fetch_add(1, Relaxed);
+            let words = format!(
+                "open connection closed after a reload: {}",
+                crate::refusal::words(&std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+            );
+            log_refusal(
+                sh,
+                info,
+                "connection closed",
+                HandshakeFailure::Revoked,
+                &words,
+                info.cert.as_ref(),
+            );
+            None
+        }
+    }
+}
+
 /// Writes the line of one refused handshake to the access log and the
 /// gateway's log, unless this client address has had its share of lines
 /// for the window (then it is counted, and the next line says so).
 fn refused_tls(
     sh: &Shared,
     info: &ConnInfo,
+    why: HandshakeFailure,
+    words: &str,
+    cert: Option<&PeerCert>,
+) {
+    log_refusal(sh, info, "TLS handshake refused", why, words, cert)
+}
+
+/// [`refused_tls`], with the gateway log line's `headline`.
+fn log_refusal(
+    sh: &Shared,
+    info: &ConnInfo,
+    headline: &str,
     why: HandshakeFailure,
     words: &str,
     cert: Option<&PeerCert>,
@@ -193,7 +245,7 @@ fn refused_tls(
         cert_subject = %subject.as_deref().unwrap_or("-"),
         cert_spki = %pin.as_deref().unwrap_or("-"),
         unlogged_before = unlogged.unwrap_or(0),
-        "TLS handshake refused: {words}"
+        "{headline}: {words}"
     );
     if let Some(log) = &sh.log {
         log.write(crate::log::Entry {
@@ -353,6 +405,7 @@ pub async fn accept_loop<H: Handler>(
             tls_version: String::new(),
             tls_suite: String::new(),
             cert: None,
+            revocable: None,
         };
         let ticket = sh.balance.place(worker());
         let target = ticket.moved().then(|| ticket.slot());

@@ -28,6 +28,13 @@ pub enum HandshakeFailure {
     NoClientCert,
     /// The client certificate did not verify against `client_ca`.
     BadClientCert,
+    /// The client certificate, or a CA certificate of its chain, is listed
+    /// in a `client_crl` CRL.
+    Revoked,
+    /// `client_crl` cannot say whether the client certificate is revoked:
+    /// no CRL from its issuer, the issuer's CRL is past its nextUpdate, or
+    /// the CRL does not verify against the issuer. Refused (fail closed).
+    RevocationUnknown,
     /// The client certificate verified but is not in `allow`.
     NotAllowed,
     /// Not TLS, or a malformed message.
@@ -39,12 +46,15 @@ pub enum HandshakeFailure {
 }
 
 impl HandshakeFailure {
-    const ALL: [HandshakeFailure; 9] = [
+    const COUNT: usize = 11;
+    const ALL: [HandshakeFailure; Self::COUNT] = [
         Self::Timeout,
         Self::ProtocolVersion,
         Self::NoSharedCipher,
         Self::NoClientCert,
         Self::BadClientCert,
+        Self::Revoked,
+        Self::RevocationUnknown,
         Self::NotAllowed,
         Self::BadMessage,
         Self::Eof,
@@ -58,6 +68,8 @@ impl HandshakeFailure {
             Self::NoSharedCipher => "no_shared_cipher",
             Self::NoClientCert => "no_client_cert",
             Self::BadClientCert => "bad_client_cert",
+            Self::Revoked => "revoked",
+            Self::RevocationUnknown => "revocation_unknown",
             Self::NotAllowed => "not_allowed",
             Self::BadMessage => "bad_message",
             Self::Eof => "eof",
@@ -66,7 +78,7 @@ impl HandshakeFailure {
     }
     /// Classifies an error from `TlsAcceptor::accept`.
     pub fn classify(e: &std::io::Error) -> Self {
-        use rustls::{Error as E, PeerIncompatible as P};
+        use rustls::{CertificateError as C, Error as E, PeerIncompatible as P};
         if let Some(t) = e.get_ref().and_then(|r| r.downcast_ref::<E>()) {
             return match t {
                 E::PeerIncompatible(p) => match p {
@@ -77,6 +89,13 @@ impl HandshakeFailure {
                     _ => Self::NoSharedCipher,
                 },
                 E::NoCertificatesPresented => Self::NoClientCert,
+                E::InvalidCertificate(C::Revoked) => Self::Revoked,
+                E::InvalidCertificate(
+                    C::UnknownRevocationStatus
+                    | C::ExpiredRevocationList
+                    | C::ExpiredRevocationListContext { .. },
+                )
+                | E::InvalidCertRevocationList(_) => Self::RevocationUnknown,
                 E::InvalidCertificate(_) => Self::BadClientCert,
                 E::InvalidMessage(_)
                 | E::InappropriateHandshakeMessage { .. }
@@ -139,7 +158,7 @@ pub struct ListenerMetrics {
     pub active: AtomicU64,
     /// Responses by status (100..600), one array per shard.
     requests: Box<[Box<[AtomicU64]>]>,
-    handshake_failures: [AtomicU64; 9],
+    handshake_failures: [AtomicU64; HandshakeFailure::COUNT],
     /// Upstream connect errors (502).
     pub upstream_errors: AtomicU64,
     /// Upstream timeouts (504).
@@ -158,6 +177,9 @@ pub struct ListenerMetrics {
     pub reloads_ok: AtomicU64,
     /// Failed certificate reloads (old certificate kept).
     pub reloads_failed: AtomicU64,
+    /// Open connections closed because a reload revoked their client
+    /// certificate (`client_crl`).
+    pub revoked_closed: AtomicU64,
 }
 
 impl ListenerMetrics {
@@ -179,6 +201,7 @@ impl ListenerMetrics {
             bytes_out: Counter::default(),
             reloads_ok: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
+            revoked_closed: AtomicU64::new(0),
         }
     }
     /// Counts one response with `status`.
@@ -193,7 +216,7 @@ impl ListenerMetrics {
         let i = HandshakeFailure::ALL
             .iter()
             .position(|w| *w == why)
-            .unwrap_or(8);
+            .unwrap_or(HandshakeFailure::COUNT - 1);
         self.handshake_failures[i].fetch_add(1, Relaxed);
     }
 }
@@ -233,7 +256,7 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut o = String::new();
         let _ = writeln!(o, "# HELP pivault_uptime_seconds Seconds since the gateway started.\n# TYPE pivault_uptime_seconds gauge\npivault_uptime_seconds {}", self.start.elapsed().as_secs());
-        let simple: [Gauge; 10] = [
+        let simple: [Gauge; 11] = [
             (
                 "pivault_connections_total",
                 "counter",
@@ -293,6 +316,12 @@ impl Metrics {
                 "counter",
                 "Certificate reloads that failed (old certificate kept).",
                 |m| m.reloads_failed.load(Relaxed),
+            ),
+            (
+                "pivault_revoked_closed_total",
+                "counter",
+                "Open connections closed because a reload revoked their client certificate (client_crl).",
+                |m| m.revoked_closed.load(Relaxed),
             ),
         ];
         for (name, kind, help, get) in simple {

@@ -107,6 +107,9 @@ pub(crate) fn words(e: &std::io::Error) -> String {
     };
     match t {
         E::NoCertificatesPresented => "no client certificate presented".into(),
+        E::InvalidCertRevocationList(c) => format!(
+            "client certificate revocation status unknown: its issuer's CRL in client_crl does not verify ({c:?}); replace it with the CA's CRL"
+        ),
         E::InvalidCertificate(c) => match c {
             C::UnknownIssuer => {
                 "client certificate not issued by client_ca (unknown issuer)".into()
@@ -115,7 +118,21 @@ pub(crate) fn words(e: &std::io::Error) -> String {
             C::NotValidYet | C::NotValidYetContext { .. } => {
                 "client certificate not valid yet".into()
             }
-            C::Revoked => "client certificate revoked".into(),
+            C::Revoked => {
+                "client certificate revoked (it, or a CA certificate of its chain, is listed in a client_crl CRL)"
+                    .into()
+            }
+            C::UnknownRevocationStatus => {
+                "client certificate revocation status unknown: no CRL in client_crl from its issuer (or from the issuer of a CA certificate of its chain)"
+                    .into()
+            }
+            C::ExpiredRevocationList => {
+                "client certificate revocation status unknown: its issuer's CRL in client_crl is past its nextUpdate; install a fresh CRL".into()
+            }
+            C::ExpiredRevocationListContext { next_update, .. } => format!(
+                "client certificate revocation status unknown: its issuer's CRL in client_crl expired at {} (nextUpdate); install a fresh CRL",
+                rfc3339(*next_update)
+            ),
             C::BadEncoding => {
                 "client certificate malformed (or an unsupported version, e.g. X.509 v1)".into()
             }
@@ -136,6 +153,12 @@ pub(crate) fn words(e: &std::io::Error) -> String {
         | E::InappropriateMessage { .. } => "not TLS, or a malformed handshake message".into(),
         other => format!("handshake refused: {other}"),
     }
+}
+
+/// A certificate-check time as an RFC 3339 UTC timestamp.
+fn rfc3339(t: rustls::pki_types::UnixTime) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.as_secs());
+    humantime::format_rfc3339_seconds(at).to_string()
 }
 
 /// Per client address: how many refusal lines were written in the current

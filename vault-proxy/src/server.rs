@@ -288,7 +288,7 @@ fn worker(
     rt.shutdown_timeout(Duration::from_millis(500));
 }
 
-/// Reloads certificates on SIGHUP (all) and when files change (polled
+/// Reloads certificates (and CRLs) on SIGHUP (all) and when files change (polled
 /// every 2 s), and reopens the access log on SIGHUP. A failed reload keeps
 /// the old certificate or log file and says why.
 async fn reloader(tls: Vec<Arc<ServerTls>>, mut hup: tokio::signal::unix::Signal, sh: Arc<Shared>) {
@@ -324,6 +324,11 @@ async fn reloader(tls: Vec<Arc<ServerTls>>, mut hup: tokio::signal::unix::Signal
                         t.name(),
                         if forced { "SIGHUP" } else { "file changed" }
                     );
+                    // A CRL that loads may still be expired: say so now,
+                    // not at the first refused client.
+                    for w in crate::filecheck::crl_warnings(t.listener()) {
+                        tracing::warn!("listener {}: {w}", t.name());
+                    }
                 }
                 Err(e) => {
                     if let Some(m) = m {

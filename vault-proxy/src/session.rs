@@ -66,6 +66,13 @@ impl Handler for HttpProxy {
         } else {
             Box::pin(self.serve_h1(tls, ctx.clone(), stop))
         };
+        // A reload that revokes the client certificate ends the
+        // connection, as if it had closed (logged by unless_revoked).
+        let fut = async {
+            crate::listener::unless_revoked(fut, &self.tls, &ctx.info, &sh)
+                .await
+                .unwrap_or(Ok(()))
+        };
         let ended = guard(fut, moves, idle, Some((&head, header))).await;
         let info = &ctx.info;
         match ended {

@@ -296,6 +296,9 @@ impl Handler for TcpTunnel {
             }
             relay(tls, up, &info, &sh, &self.upstream, "tcp", start).await
         };
+        // A reload that revokes the client certificate ends the tunnel
+        // (logged by unless_revoked).
+        let fut = crate::listener::unless_revoked(fut, &self.tls, &info, &sh);
         if idle_guard(fut, last, idle).await.is_none() {
             tracing::debug!(listener = %info.listener, client = %info.peer, "idle timeout");
         }

@@ -9,17 +9,27 @@
 //! A listener's [`ServerTls`] holds its current `ServerConfig` behind an
 //! atomic swap: [`ServerTls::reload`] builds a new one from the files and
 //! swaps it in only when everything loaded, so a bad file keeps the old
-//! certificate in service. Open connections keep the config they started with.
+//! certificate in service. Open connections keep the config they started
+//! with, except that one whose client certificate a reloaded CRL revokes
+//! is closed ([`ServerTls::revoked`]).
+//!
+//! Client certificates (`client_ca`) are checked against the listener's
+//! `client_crl` CRLs, loaded and reloaded with the certificates. The policy
+//! fails closed (docs/PROXY.md, "Client certificate revocation"): every
+//! certificate of the chain but the trust anchor is checked, a certificate
+//! whose issuer has no CRL in `client_crl` is refused, and so is one whose
+//! issuer's CRL is past its nextUpdate.
 
 use crate::config::Listener;
 use crate::error::{Error, Result};
 use arc_swap::ArcSwap;
 use rustls::crypto::{ring as rp, CryptoProvider};
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -123,6 +133,77 @@ pub fn load_roots(path: &Path) -> Result<RootCertStore> {
     Ok(roots)
 }
 
+/// Reads a CRL file: DER (one CRL), or PEM with one or more
+/// `X509 CRL` blocks. Whether each CRL is one rustls can use is
+/// [`client_verifier`]'s to check, with the roots.
+pub fn load_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>> {
+    let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    // A DER CRL is an ASN.1 SEQUENCE (0x30); anything else is read as PEM.
+    if data.first() == Some(&0x30) {
+        return Ok(vec![CertificateRevocationListDer::from(data)]);
+    }
+    let crls: Vec<_> = CertificateRevocationListDer::pem_slice_iter(&data)
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| Error::pem(path, format!("not a PEM CRL file: {e}; {CRL_HINT}")))?;
+    if crls.is_empty() {
+        return Err(Error::pem(
+            path,
+            format!("no X509 CRL block found; {CRL_HINT}"),
+        ));
+    }
+    Ok(crls)
+}
+
+/// What a bad `client_crl` file message tells the reader to do.
+const CRL_HINT: &str = "expected a CRL in PEM (-----BEGIN X509 CRL-----) or DER from the client CA \
+(`openssl crl -in FILE -noout -text` shows what the file holds); fix the file or remove it from `client_crl`";
+
+/// The verifier for a listener's `client_ca` and `client_crl`; None
+/// without `client_ca`.
+///
+/// With CRLs the policy fails closed: the whole chain is checked (a
+/// revoked intermediate CA cuts off every client under it), a
+/// certificate whose issuer has no CRL in `client_crl` is refused (a
+/// forgotten CRL shows on the first connection instead of silently
+/// admitting revoked certificates), and so is one whose issuer's CRL is
+/// past its nextUpdate (a stale CRL cannot show recent revocations;
+/// OpenSSL, and so nginx, refuse the same way).
+pub fn client_verifier(li: &Listener) -> Result<Option<Arc<dyn ClientCertVerifier>>> {
+    let Some(ca) = &li.client_ca else {
+        return Ok(None);
+    };
+    let roots = Arc::new(load_roots(ca)?);
+    let mut crls = Vec::new();
+    for path in &li.client_crl {
+        crls.push((path, load_crls(path)?));
+    }
+    let build = |crls: Vec<CertificateRevocationListDer<'static>>| {
+        let b = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider());
+        if crls.is_empty() {
+            b.build()
+        } else {
+            b.with_crls(crls).enforce_revocation_expiration().build()
+        }
+    };
+    let all = crls.iter().flat_map(|(_, c)| c.iter().cloned()).collect();
+    let v = match build(all) {
+        Ok(v) => v,
+        Err(e) => {
+            // Name the file at fault: the first that fails on its own.
+            for (path, c) in &crls {
+                if let Err(e) = build(c.clone()) {
+                    return Err(Error::pem(
+                        *path,
+                        format!("not a usable CRL ({e}); {CRL_HINT}"),
+                    ));
+                }
+            }
+            return Err(Error::pem(ca, format!("unusable client CA: {e}")));
+        }
+    };
+    Ok(Some(v))
+}
+
 /// Chooses a certificate by SNI: exact names, then "*.domain" wildcards,
 /// then the listener's default (also for clients without SNI or with an IP).
 #[derive(Debug)]
@@ -154,6 +235,16 @@ pub fn server_config(
     alpn: &[&[u8]],
     sealed: Option<&SealedKeyLoader>,
 ) -> Result<ServerConfig> {
+    Ok(build(li, alpn, sealed)?.0)
+}
+
+/// The server config, and its client verifier when the listener has
+/// `client_crl` (for [`ServerTls::revoked`]).
+fn build(
+    li: &Listener,
+    alpn: &[&[u8]],
+    sealed: Option<&SealedKeyLoader>,
+) -> Result<(ServerConfig, Option<Arc<dyn ClientCertVerifier>>)> {
     let cert = li
         .cert
         .as_deref()
@@ -177,22 +268,18 @@ pub fn server_config(
             what: what.clone(),
             source: e,
         })?;
-    let builder = match &li.client_ca {
-        Some(ca) => {
-            let roots = load_roots(ca)?;
-            let v = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
-                .build()
-                .map_err(|e| Error::pem(ca, format!("unusable client CA: {e}")))?;
-            // Notes the certificate a refused client presented, for the
-            // refusal's log line (crate::refusal).
-            builder.with_client_cert_verifier(Arc::new(crate::refusal::RecordingVerifier(v)))
-        }
+    let verifier = client_verifier(li)?;
+    let builder = match &verifier {
+        // Notes the certificate a refused client presented, for the
+        // refusal's log line (crate::refusal).
+        Some(v) => builder
+            .with_client_cert_verifier(Arc::new(crate::refusal::RecordingVerifier(v.clone()))),
         None => builder.with_no_client_auth(),
     };
     let mut cfg = builder.with_cert_resolver(Arc::new(SniResolver { default, names }));
     cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     cfg.ignore_client_order = true;
-    Ok(cfg)
+    Ok((cfg, verifier.filter(|_| !li.client_crl.is_empty())))
 }
 
 /// A TLS listener's current config, swapped atomically on reload.
@@ -202,18 +289,26 @@ pub struct ServerTls {
     sealed: Option<SealedKeyLoader>,
     current: ArcSwap<ServerConfig>,
     stamps: std::sync::Mutex<Vec<Option<SystemTime>>>,
+    /// The client verifier of `current` when the listener has
+    /// `client_crl`: open connections check their chain against it again
+    /// after each reload ([`ServerTls::revoked`]).
+    crl_verifier: std::sync::Mutex<Option<Arc<dyn ClientCertVerifier>>>,
+    /// Counts successful reloads; open connections wait on it.
+    reloads: tokio::sync::watch::Sender<u64>,
 }
 
 impl ServerTls {
-    /// Loads the listener's certificates, keys and client CA.
+    /// Loads the listener's certificates, keys, client CA and CRLs.
     pub fn new(li: &Listener, alpn: &[&[u8]], sealed: Option<SealedKeyLoader>) -> Result<Self> {
-        let cfg = server_config(li, alpn, sealed.as_ref())?;
+        let (cfg, verifier) = build(li, alpn, sealed.as_ref())?;
         let t = ServerTls {
             listener: li.clone(),
             alpn: alpn.iter().map(|p| p.to_vec()).collect(),
             sealed,
             current: ArcSwap::from_pointee(cfg),
             stamps: std::sync::Mutex::new(Vec::new()),
+            crl_verifier: std::sync::Mutex::new(verifier),
+            reloads: tokio::sync::watch::Sender::new(0),
         };
         *t.stamps.lock().unwrap_or_else(|e| e.into_inner()) = t.file_stamps();
         Ok(t)
@@ -244,6 +339,7 @@ impl ServerTls {
                 .map(PathBuf::from),
         );
         v.extend(li.client_ca.iter().cloned());
+        v.extend(li.client_crl.iter().cloned());
         for s in &li.sni {
             v.push(s.cert.clone());
             if !s.key.starts_with("sealed:") {
@@ -260,7 +356,8 @@ impl ServerTls {
             .collect()
     }
 
-    /// True when a certificate, key or CA file changed since the last load.
+    /// True when a certificate, key, CA or CRL file changed since the last
+    /// load.
     pub fn changed_on_disk(&self) -> bool {
         let now = self.file_stamps();
         let mut old = self.stamps.lock().unwrap_or_else(|e| e.into_inner());
@@ -275,10 +372,83 @@ impl ServerTls {
     /// Loads everything again and swaps it in; on error the old config stays.
     pub fn reload(&self) -> Result<()> {
         let alpn: Vec<&[u8]> = self.alpn.iter().map(|v| v.as_slice()).collect();
-        let cfg = server_config(&self.listener, &alpn, self.sealed.as_ref())?;
+        let (cfg, verifier) = build(&self.listener, &alpn, self.sealed.as_ref())?;
+        // The verifier first: a connection woken by the count must find
+        // the new CRLs.
+        *self.crl_verifier.lock().unwrap_or_else(|e| e.into_inner()) = verifier;
         self.current.store(Arc::new(cfg));
+        self.reloads.send_modify(|n| *n += 1);
         Ok(())
     }
+
+    /// How many reloads have succeeded: read before a handshake takes
+    /// [`ServerTls::config`], it says which CRLs the handshake saw.
+    pub fn generation(&self) -> u64 {
+        *self.reloads.borrow()
+    }
+
+    /// What [`ServerTls::revoked`] needs of a connection whose handshake
+    /// began at `generation`: the chain its client presented (end entity
+    /// first), when the listener has `client_crl`; None otherwise.
+    pub fn revocable(&self, conn: &rustls::ServerConnection, generation: u64) -> Option<Revocable> {
+        if self.listener.client_crl.is_empty() {
+            return None;
+        }
+        let chain = conn.peer_certificates()?;
+        Some(Revocable {
+            chain: chain.iter().map(|c| c.clone().into_owned()).collect(),
+            generation,
+        })
+    }
+
+    /// Resolves when a reload brings a CRL that revokes `r`'s chain (its
+    /// end entity or a CA of it), with rustls' verdict; pends forever
+    /// otherwise. A revoked certificate is refused at its next handshake
+    /// anyway; this also ends the connections it already has open, so a
+    /// revocation takes effect at the reload, not when the client chooses
+    /// to reconnect. Only `Revoked` ends a connection: a reload whose CRL
+    /// is expired, or lacks an issuer, refuses new handshakes but does not
+    /// cut every open connection at once.
+    pub async fn revoked(&self, r: &Revocable) -> rustls::Error {
+        let Some((ee, rest)) = r.chain.split_first() else {
+            return std::future::pending().await;
+        };
+        let mut rx = self.reloads.subscribe();
+        let mut seen = r.generation;
+        loop {
+            // A reload between the handshake and this subscription is
+            // seen here too: its count differs from the handshake's.
+            let now_at = *rx.borrow_and_update();
+            if now_at != seen {
+                seen = now_at;
+                let v = self
+                    .crl_verifier
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
+                if let Some(v) = v {
+                    let now = rustls_pki_types::UnixTime::now();
+                    if let Err(
+                        e @ rustls::Error::InvalidCertificate(rustls::CertificateError::Revoked),
+                    ) = v.verify_client_cert(ee, rest, now)
+                    {
+                        return e;
+                    }
+                }
+            }
+            if rx.changed().await.is_err() {
+                // The listener is gone: nothing will revoke anything.
+                return std::future::pending().await;
+            }
+        }
+    }
+}
+
+/// A connection's client chain and the reload count its handshake saw.
+#[derive(Debug)]
+pub struct Revocable {
+    chain: Vec<CertificateDer<'static>>,
+    generation: u64,
 }
 
 /// The client config of an `originate` listener: full verification against
@@ -324,7 +494,7 @@ pub fn client_config(li: &Listener) -> Result<ClientConfig> {
     Ok(cfg)
 }
 
-/// Loads every certificate, key and CA a config names, without binding:
+/// Loads every certificate, key, CA and CRL a config names, without binding:
 /// what `pivault proxy check` runs. Sealed keys are skipped unless a loader
 /// is given.
 pub fn check_files(cfg: &crate::config::Config, sealed: Option<&SealedKeyLoader>) -> Result<()> {
@@ -339,9 +509,7 @@ pub fn check_files(cfg: &crate::config::Config, sealed: Option<&SealedKeyLoader>
                     for s in &li.sni {
                         load_certs(&s.cert)?;
                     }
-                    if let Some(ca) = &li.client_ca {
-                        load_roots(ca)?;
-                    }
+                    client_verifier(li)?;
                 } else {
                     server_config(li, &[], sealed)?;
                 }
@@ -356,3 +524,6 @@ pub fn check_files(cfg: &crate::config::Config, sealed: Option<&SealedKeyLoader>
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -89,6 +89,43 @@ fn bad_allow_rule_and_allow_without_ca() {
 }
 
 #[test]
+fn client_crl_needs_client_ca_and_a_tls_listener() {
+    let e = parse(&format!("{OK}client_crl = [\"a.crl\"]\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("gw.toml:8:")
+            && e.contains("key `client_crl`")
+            && e.contains("needs `client_ca`"),
+        "{e}"
+    );
+    let c = parse(&format!(
+        "{OK}client_ca = \"ca.pem\"\nclient_crl = [\"a.crl\", \"b.der\"]\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        c.listener[0].client_crl,
+        vec![PathBuf::from("a.crl"), PathBuf::from("b.der")]
+    );
+    let e = parse(&format!(
+        "{OK}client_ca = \"ca.pem\"\nclient_crl = [\"\"]\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("empty path"), "{e}");
+    let e = parse(
+        "[[listener]]\nmode = \"redirect\"\nlisten = \"127.0.0.1:80\"\nto = \"https://x\"\nclient_crl = [\"a.crl\"]\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("client_crl") && e.contains("not used in mode"),
+        "{e}"
+    );
+    assert!(parse(OK).unwrap().listener[0].client_crl.is_empty());
+}
+
+#[test]
 fn allow_rules_parse() {
     assert_eq!(
         AllowRule::parse("CN=alice").unwrap(),

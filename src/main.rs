@@ -43,7 +43,9 @@ fn main() -> ExitCode {
     // Before any thread exists, and after the one re-execution above
     // (which needs the environment as it was).
     secrets::take_from_env();
-    init_logging(cli.verbose, cli.log_format);
+    let daemon = matches!(&cli.command, cli::Command::Mount(m) if m.daemon);
+    let journal = init_logging(cli.verbose, cli.log_format, daemon);
+    mountcmd::LOGS_IN_JOURNAL.store(journal, std::sync::atomic::Ordering::Relaxed);
     if cli.syslog {
         keys::audit::enable_syslog();
     }
@@ -72,7 +74,15 @@ fn dedup_chain(chain: &[String]) -> String {
     out.join(": ")
 }
 
-fn init_logging(verbose: u8, format: cli::LogFormat) {
+/// Logs go to stderr, as text or JSON. A `mount --daemon` process also
+/// sends them to the journal when there is one: once the mount is ready
+/// it no longer has the terminal it started from, and a service manager
+/// collects the journal, not a detached terminal.
+/// Returns whether logs also go to the journal.
+fn init_logging(verbose: u8, format: cli::LogFormat, daemon: bool) -> bool {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
     let default = match verbose {
         0 => "warn",
         1 => "info",
@@ -80,18 +90,31 @@ fn init_logging(verbose: u8, format: cli::LogFormat) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("PIVAULT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let fmt = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false);
-    match format {
-        cli::LogFormat::Json => fmt.json().flatten_event(true).init(),
+    let stderr = match format {
+        cli::LogFormat::Json => fmt.json().flatten_event(true).boxed(),
         // Colour codes only for a person at a terminal, never into a log
         // file or the journal.
         cli::LogFormat::Text => fmt
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init(),
-    }
+            .boxed(),
+    };
+    let journal = if daemon {
+        tracing_journald::layer()
+            .ok()
+            .map(|l| l.with_syslog_identifier("pivault-mount".into()))
+    } else {
+        None
+    };
+    let in_journal = journal.is_some();
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(stderr)
+        .with(journal)
+        .init();
+    in_journal
 }
 
 fn run(cmd: cli::Command) -> anyhow::Result<Outcome> {

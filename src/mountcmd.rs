@@ -78,6 +78,23 @@ fn mounted_fs_type(path: &Path) -> Option<(String, String)> {
     })
 }
 
+/// Set at start-up: log lines also go to the journal.
+pub static LOGS_IN_JOURNAL: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a `--daemon` mount keeps its stderr once ready: where log lines
+/// go when there is no journal, if it is a terminal or a file the user
+/// chose (`2>>mount.log`). A pipe is let go (a caller reading it to its
+/// end would wait for the mount to end), as is everything when the
+/// journal has the logs.
+fn keep_stderr() -> bool {
+    if LOGS_IN_JOURNAL.load(std::sync::atomic::Ordering::Relaxed) {
+        return false;
+    }
+    std::io::IsTerminal::is_terminal(&std::io::stderr())
+        || std::fs::metadata("/proc/self/fd/2").is_ok_and(|m| m.is_file())
+}
+
 pub fn mount(a: MountArgs) -> Result<Outcome> {
     if !a.vault.is_dir() {
         bail!("{}: the vault directory does not exist", a.vault.display());
@@ -218,7 +235,7 @@ pub fn mount(a: MountArgs) -> Result<Outcome> {
         || {
             audit("mount");
             match &mut daemon {
-                Some(d) => d.ready(),
+                Some(d) => d.ready(keep_stderr()),
                 None => eprintln!(
                     "Mounted {} at {}{}; unmount with `pivault unmount {}` or Ctrl-C",
                     shown.0.display(),

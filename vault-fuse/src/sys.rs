@@ -215,14 +215,14 @@ pub fn setsid() {
     }
 }
 
-/// Points stdin, stdout and stderr at /dev/null (a daemon must not hold
-/// its parent's terminal or pipes open).
-pub fn stdio_to_null() -> io::Result<()> {
+/// Points stdin, stdout and (unless `keep_stderr`) stderr at /dev/null:
+/// a daemon must not hold its parent's terminal or pipes open.
+pub fn stdio_to_null(keep_stderr: bool) -> io::Result<()> {
     let null = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open("/dev/null")?;
-    for fd in 0..3 {
+    for fd in 0..if keep_stderr { 2 } else { 3 } {
         // SAFETY: both descriptors are valid; dup2 only replaces `fd`.
         if unsafe { libc::dup2(null.as_raw_fd(), fd) } < 0 {
             return Err(io::Error::last_os_error());

@@ -44,6 +44,7 @@ pub mod http;
 pub mod listener;
 pub mod log;
 pub mod metrics;
+mod notify;
 pub mod originate;
 pub mod redirect;
 mod refusal;

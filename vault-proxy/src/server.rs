@@ -218,10 +218,14 @@ impl Gateway {
             tokio::spawn(serve_metrics(ml, sh.clone()));
         }
         tokio::spawn(reloader(self.tls.clone(), hup, sh.clone()));
+        let watchdog = tokio::spawn(crate::notify::watchdog());
+        crate::notify::ready(&format!("serving {} listener(s)", self.bound.len()));
         tokio::select! {
             _ = term.recv() => tracing::info!("SIGTERM: draining"),
             _ = int.recv() => tracing::info!("SIGINT: draining"),
         }
+        crate::notify::stopping();
+        watchdog.abort();
         let _ = self.stop.send(true);
         let deadline = Instant::now() + Duration::from_secs(sh.limits.drain_timeout_s);
         let max = sh.limits.max_connections;
@@ -300,6 +304,9 @@ async fn reloader(tls: Vec<Arc<ServerTls>>, mut hup: tokio::signal::unix::Signal
             _ = tick.tick() => false,
             _ = crate::listener::stopped(&mut stop) => return,
         };
+        if forced {
+            crate::notify::reloading();
+        }
         if let (true, Some(log)) = (forced, &sh.log) {
             match log.reopen() {
                 Ok(()) => tracing::info!("access log {} reopened", log.target()),
@@ -319,7 +326,7 @@ async fn reloader(tls: Vec<Arc<ServerTls>>, mut hup: tokio::signal::unix::Signal
                     if let Some(m) = m {
                         m.reloads_ok.fetch_add(1, Relaxed);
                     }
-                    tracing::warn!(
+                    tracing::info!(
                         "listener {}: certificates reloaded ({})",
                         t.name(),
                         if forced { "SIGHUP" } else { "file changed" }
@@ -340,6 +347,9 @@ async fn reloader(tls: Vec<Arc<ServerTls>>, mut hup: tokio::signal::unix::Signal
                     );
                 }
             }
+        }
+        if forced {
+            crate::notify::ready("reloaded");
         }
     }
 }

@@ -96,11 +96,13 @@ impl Daemon {
         }
     }
 
-    /// Child: the mount is ready; detach from the parent's terminal.
-    pub fn ready(&mut self) {
+    /// Child: the mount is ready; let go of the parent's terminal and
+    /// pipes. `keep_stderr` leaves stderr where it is, for the log lines
+    /// that have no other place to go (the caller knows where logs go).
+    pub fn ready(&mut self, keep_stderr: bool) {
         if let Daemon::Child(mut w) = std::mem::replace(self, Daemon::Reported) {
             let _ = w.write_all(b"ok\n");
-            let _ = sys::stdio_to_null();
+            let _ = sys::stdio_to_null(keep_stderr);
         }
     }
 
@@ -235,6 +237,13 @@ pub fn run(
     // After the session threads run: the stat goes through the mount.
     raise_readahead(&mountpoint);
     on_ready();
+    // A unit with Type=notify (contrib/systemd/pivault-mount@.service)
+    // starts the programs that need the folder only now; without
+    // NOTIFY_SOCKET this does nothing.
+    notify(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status(&format!("mounted at {}", mountpoint.display())),
+    ]);
     let end = loop {
         if let Some(sig) = sys::wait_signal(&SIGNALS, Duration::from_millis(250)) {
             break MountEnd::Signal(sig);
@@ -262,6 +271,7 @@ pub fn run(
             }
         }
     };
+    notify(&[sd_notify::NotifyState::Stopping]);
     if end != MountEnd::Unmounted {
         unmount_now(&mountpoint);
         let deadline = Instant::now() + GRACE;
@@ -276,6 +286,13 @@ pub fn run(
         }
     }
     Ok(end)
+}
+
+/// Tells the service manager, if any, what the mount is doing.
+fn notify(states: &[sd_notify::NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(states) {
+        tracing::debug!("service manager notification not sent: {e}");
+    }
 }
 
 /// Readahead in 1 MiB requests instead of the kernel's 128 KiB default for

@@ -31,7 +31,6 @@ mod checks;
 mod context;
 mod detect;
 mod extract;
-pub mod mountinfo;
 mod pdf;
 mod relocate;
 mod runs;

@@ -9,12 +9,12 @@
 //! name meanwhile changes nothing: the descriptor still points at the
 //! scanned file. docs/SCAN.md says what the overwrite cannot promise.
 
-use crate::mountinfo::{vault_mount_of, VaultMount};
 use crate::Error;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use vault::mountinfo::{vault_mount_of, VaultMount};
 
 const CHUNK: usize = 1 << 16;
 

@@ -19,6 +19,7 @@ pub mod hostattr;
 mod hostfile;
 pub mod layout;
 mod lock;
+pub mod mountinfo;
 mod reencrypt;
 mod retree;
 pub mod sys;

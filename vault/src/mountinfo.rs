@@ -1,7 +1,9 @@
-//! Which mounted filesystem a path is on, from `/proc/self/mountinfo`:
-//! `--move-into` must write into a mounted pivault vault (a FUSE mount whose
-//! source is `pivault` or `pivault:VAULT`), never into the bare directory a
-//! vault was mounted on before an idle seal or an unmount.
+//! Which mounted filesystem a path is on, from `/proc/self/mountinfo`. A
+//! vault's mount names it as its source (`pivault:VAULT`, or `pivault`), so
+//! `pivault unmount` finds the vault to wait for, `pivault mount` refuses a
+//! mountpoint in use, and `scan --move-into` writes only into a mounted
+//! vault, never into the bare directory one was mounted on before an idle
+//! seal or an unmount.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -59,6 +61,21 @@ pub fn vault_mount_of(path: &Path) -> Option<VaultMount> {
     Some(VaultMount {
         point: PathBuf::from(point),
         dev,
+    })
+}
+
+/// The filesystem type and source mounted exactly at `path`.
+pub fn mounted_at(path: &Path) -> Option<(String, String)> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let want = path.to_string_lossy();
+    info.lines().rev().find_map(|line| {
+        let mut fields = line.split(' ');
+        let point = fields.nth(4)?;
+        if unescape(point) != want {
+            return None;
+        }
+        let mut rest = line.split(" - ").nth(1)?.split(' ');
+        Some((rest.next()?.to_string(), rest.next()?.to_string()))
     })
 }
 

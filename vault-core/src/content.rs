@@ -623,7 +623,24 @@ impl<S: CipherStore> ContentFile<S> {
                 ct[body.start + from..body.start + from + n].copy_from_slice(&data[done..done + n]);
                 done += n;
             }
-            self.seal_span(start, new_last, ct)
+            // A growing file gets its new length first, in one truncate(2),
+            // and the blocks after, within it. The size of a file is a
+            // journalled inode field: a truncate lands whole or not at
+            // all, while a write that extends a file can leave, after a
+            // crash, any length the write-back reached, and lengths the
+            // format cannot produce make the whole file unreadable,
+            // synced blocks included (the crash enumerator,
+            // tests/crash_enum.rs, found it).
+            if new_size > old_size {
+                self.store.set_len(self.geo.ciphertext_len(new_size))?;
+            }
+            let res = self.seal_span(start, new_last, ct);
+            if res.is_err() && new_size > old_size {
+                // Best effort: give back the old length, so the file does
+                // not keep zeros where blocks were to go.
+                let _ = self.store.set_len(self.geo.ciphertext_len(old_size));
+            }
+            res
         })?;
         self.size = new_size;
         Ok(())

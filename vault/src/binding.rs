@@ -138,6 +138,27 @@ struct MovingDir {
     _pin: crate::tree::Anchor,
 }
 
+/// Makes host renames, links and unlinks durable: fsync(2) of the
+/// directories holding `entries` (each once). A file's old binding may be
+/// dropped only after its directory update is on disk: the header write
+/// that drops it is file data, which write-back can put on disk before the
+/// journal commits the rename, and a crash then left the file under its
+/// old name bound to the new one only (found by the crash enumerator,
+/// vault-core/tests/crash_enum.rs).
+fn sync_parents(entries: &[&Path]) -> Result<()> {
+    let mut done: Vec<&Path> = Vec::new();
+    for e in entries {
+        let dir = e.parent().unwrap_or(Path::new("."));
+        if !done.contains(&dir) {
+            fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|err| Error::io(dir, err))?;
+            done.push(dir);
+        }
+    }
+    Ok(())
+}
+
 fn lstat(host: &Path) -> Result<Option<Metadata>> {
     match fs::symlink_metadata(host) {
         Ok(m) => Ok(Some(m)),
@@ -254,6 +275,9 @@ impl Vault {
             )
             .map_err(|e| Error::io(&shost, e.into()))?;
             crash_point(&dhost)?;
+            if s_ahead || d_ahead {
+                sync_parents(&[&shost, &dhost])?;
+            }
             self.rebind_after_move(skind, &sm, sd.as_ref(), s_ahead, &dhost, &mv, open)?;
             crash_point(&dhost)?;
             self.rebind_after_move(dkind, &dm, dd.as_ref(), d_ahead, &shost, &back, open)?;
@@ -316,7 +340,11 @@ impl Vault {
         }
         res?;
         if let Some(mut c) = replaced {
-            if let Err(e) = c.remove_binding(self.cipher(), NameContext::new(&ddir.id, new_name)) {
+            let res = sync_parents(&[&dhost]).and_then(|()| {
+                c.remove_binding(self.cipher(), NameContext::new(&ddir.id, new_name))
+                    .map_err(|e| Error::core(&dhost, e))
+            });
+            if let Err(e) = res {
                 tracing::warn!(
                     "{}: could not drop a replaced name's binding: {e}",
                     shown(&dhost).display()
@@ -355,6 +383,9 @@ impl Vault {
             crash_point(shost)?;
             fs::rename(shost, dhost).map_err(|e| Error::io(shost, e))?;
             crash_point(dhost)?;
+            if added {
+                sync_parents(&[shost, dhost])?;
+            }
             let res = if added {
                 c.remove_binding(cipher, mv.from())
             } else {
@@ -559,6 +590,7 @@ impl Vault {
                 stage = 1;
                 fs::remove_file(&host).map_err(|e| Error::io(&host, e))?;
                 stage = 2;
+                sync_parents(&[&host])?;
                 c.remove_binding(cipher, ctx)
                     .map_err(|e| Error::core(&host, e))
             });

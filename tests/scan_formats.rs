@@ -323,3 +323,55 @@ fn a_truncated_zip_is_read_as_far_as_it_goes_and_partial() {
         run.stderr
     );
 }
+
+/// Text in the encodings exports use, made by `iconv`: UTF-16 with a BOM
+/// (little- and big-endian: Excel's "Unicode Text", PowerShell's
+/// `Out-File`), UTF-16LE without one (SQL Server `bcp -w`), Latin-1, and
+/// a UTF-16 TSV inside a zip whose heading labels a bare number.
+#[test]
+fn utf16_and_latin1_text_is_scanned() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, out) = (dir.path().join("src"), dir.path().join("out"));
+    std::fs::create_dir_all(&out).unwrap();
+    let accented = format!("Employé: José Núñez\n{LETTER}");
+    write(&src, "letter.txt", &accented);
+    write(&src, "cards.txt", CARD);
+    write(
+        &src,
+        "rows.tsv",
+        "name\tssn\nAna Silva\t536221234\nBo Chen\t000123456\n",
+    );
+    let ok = sh(
+        &src,
+        "iconv -f UTF-8 -t UTF-16 letter.txt > ../out/unicode.txt \
+         && { printf '\\376\\377'; iconv -f UTF-8 -t UTF-16BE cards.txt; } > ../out/be.txt \
+         && iconv -f UTF-8 -t UTF-16LE letter.txt > ../out/bcp.dat \
+         && iconv -f UTF-8 -t LATIN1 letter.txt > ../out/latin1.txt \
+         && { printf '\\377\\376'; iconv -f UTF-8 -t UTF-16LE rows.tsv; } > rows16.tsv",
+    ) && tool(&src, "zip", &["-q", "../out/export.zip", "rows16.tsv"]);
+    if !ok {
+        return;
+    }
+    // Each really is what it says (a NUL beside every ASCII character).
+    for f in ["unicode.txt", "be.txt", "bcp.dat"] {
+        assert!(std::fs::read(out.join(f)).unwrap().contains(&0), "{f}");
+    }
+    let run = scan(&out);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_found(
+        &out,
+        &run,
+        &[
+            letter_at("unicode.txt", ""),
+            card_at("be.txt", ""),
+            letter_at("bcp.dat", ""),
+            letter_at("latin1.txt", ""),
+            f("export.zip", "rows16.tsv", "ssn", "***-**-1234"),
+        ],
+    );
+    assert!(
+        run.stderr.contains("0 binary file(s) skipped"),
+        "{}",
+        run.stderr
+    );
+}

@@ -375,3 +375,33 @@ fn utf16_and_latin1_text_is_scanned() {
         run.stderr
     );
 }
+
+/// A message and a mailbox written by Python's `email` and `mailbox`
+/// packages (tests/scan_formats/make_email.py): a quoted-printable body
+/// with its HTML twin (read once), a base64 attachment, a zip attachment,
+/// PI in a Subject, a forwarded message. The Subject decoy ("order
+/// 536221235") stays quiet.
+#[test]
+fn email_bodies_attachments_and_mailboxes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scan_formats/make_email.py");
+    let (script, out) = (script.to_str().unwrap(), d.to_str().unwrap());
+    if !tool(d, "python3", &[script, out, LETTER, CARD]) {
+        return;
+    }
+    let run = scan(d);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_found(
+        d,
+        &run,
+        &[
+            letter_at("letter.eml", ""),
+            card_at("letter.eml", "cards.txt"),
+            letter_at("letter.eml", "archive.zip!inner/letter.txt"),
+            card_at("inbox.mbox", "message 1"),
+            letter_at("inbox.mbox", "message 2!headers"),
+            letter_at("inbox.mbox", "message 2!fwd.eml"),
+        ],
+    );
+}

@@ -11,6 +11,7 @@
 //! [`Extracted::gaps`]: the file is reported as partial.
 
 pub(crate) mod archive;
+pub(crate) mod email;
 pub(crate) mod text;
 
 use crate::detect::Layout;
@@ -42,6 +43,8 @@ pub(crate) enum DocKind {
     Tar,
     TarGz,
     Gz,
+    Eml,
+    Mbox,
 }
 
 impl DocKind {
@@ -62,6 +65,8 @@ impl DocKind {
             "tar" => DocKind::Tar,
             "tgz" => DocKind::TarGz,
             "gz" => DocKind::Gz,
+            "eml" => DocKind::Eml,
+            "mbox" | "mbx" => DocKind::Mbox,
             _ => return None,
         })
     }
@@ -87,6 +92,8 @@ impl DocKind {
             DocKind::Tar => "tar archive",
             DocKind::TarGz => "gzipped tar archive",
             DocKind::Gz => "gzip file",
+            DocKind::Eml => "e-mail message",
+            DocKind::Mbox => "mailbox",
         }
     }
 }
@@ -139,6 +146,19 @@ impl Ctx {
     /// Records what could not be read.
     pub(crate) fn gap(&self, what: String) {
         self.gaps.borrow_mut().push(what);
+    }
+
+    /// How many gaps are recorded so far (for [`Ctx::prefix_gaps`]).
+    pub(crate) fn gap_count(&self) -> usize {
+        self.gaps.borrow().len()
+    }
+
+    /// Gaps recorded since `from` while reading a nested file are named
+    /// from inside it; this names them from the file that holds it.
+    pub(crate) fn prefix_gaps(&self, from: usize, prefix: &str) {
+        for g in self.gaps.borrow_mut().iter_mut().skip(from) {
+            *g = format!("{prefix}!{g}");
+        }
     }
 
     /// Bytes that may still be inflated.
@@ -216,6 +236,7 @@ pub(crate) fn extract_at(
         DocKind::Zip | DocKind::Tar | DocKind::TarGz | DocKind::Gz => {
             archive::read(kind, name, bytes, depth, ctx)
         }
+        DocKind::Eml | DocKind::Mbox => email::read(kind, bytes, depth, ctx),
     }
 }
 
@@ -225,7 +246,23 @@ pub(crate) fn extract_at(
 /// container is opened by its name's extension; anything else is text in
 /// any of the encodings [`text::decode`] knows, or binary and skipped.
 pub(crate) fn member(name: &str, bytes: &[u8], depth: u32, ctx: &Ctx, out: &mut Vec<Part>) {
-    let Some(kind) = DocKind::of(Path::new(name)).or_else(|| DocKind::sniff(bytes)) else {
+    member_as(None, name, bytes, depth, ctx, out)
+}
+
+/// [`member`], of `kind` whatever its name says when `kind` is given (a
+/// forwarded message).
+pub(crate) fn member_as(
+    kind: Option<DocKind>,
+    name: &str,
+    bytes: &[u8],
+    depth: u32,
+    ctx: &Ctx,
+    out: &mut Vec<Part>,
+) {
+    let kind = kind
+        .or_else(|| DocKind::of(Path::new(name)))
+        .or_else(|| DocKind::sniff(bytes));
+    let Some(kind) = kind else {
         if let Some(text) = text::decode(bytes) {
             out.push(Part {
                 name: Some(name.to_owned()),
@@ -241,12 +278,9 @@ pub(crate) fn member(name: &str, bytes: &[u8], depth: u32, ctx: &Ctx, out: &mut 
         ));
         return;
     }
-    let from = ctx.gaps.borrow().len();
+    let from = ctx.gap_count();
     let got = extract_at(kind, name, bytes, depth + 1, ctx);
-    // Gaps inside the nested file are named from inside it.
-    for g in ctx.gaps.borrow_mut().iter_mut().skip(from) {
-        *g = format!("{name}!{g}");
-    }
+    ctx.prefix_gaps(from, name);
     match got {
         Ok(parts) => out.extend(parts.into_iter().map(|p| Part {
             name: Some(match p.name {

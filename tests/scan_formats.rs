@@ -405,3 +405,41 @@ fn email_bodies_attachments_and_mailboxes() {
         ],
     );
 }
+
+/// Scans copies of the LibreOffice-made fixtures `names` (made by
+/// tests/scan_formats/make_office.sh; what each plants is listed there).
+fn scan_fixtures(names: &[&str]) -> (tempfile::TempDir, Run) {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scan_formats");
+    for n in names {
+        std::fs::copy(fixtures.join(n), dir.path().join(n)).unwrap();
+    }
+    let run = scan(dir.path());
+    (dir, run)
+}
+
+/// OpenDocument text, spreadsheet and presentation saved by LibreOffice:
+/// the body, a comment, a footer, hidden text and the description
+/// property of a letter; a number cell under an "ssn" heading and a cell
+/// comment of a sheet; a slide and another slide's speaker notes.
+#[test]
+fn opendocument_text_sheets_slides_and_hidden_places() {
+    let (dir, run) = scan_fixtures(&["letter.odt", "staff.ods", "deck.odp"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_found(
+        dir.path(),
+        &run,
+        &[
+            letter_at("letter.odt", ""),
+            card_at("letter.odt", ""),
+            f("letter.odt", "", "drivers_license", "*****678"),
+            f("letter.odt", "styles.xml", "ssn", "***-**-7890"),
+            f("letter.odt", "meta.xml", "ssn", "***-**-4245"),
+            letter_at("staff.ods", "sheet1"),
+            f("staff.ods", "sheet1", "ssn", "***-**-7890"),
+            card_at("staff.ods", "sheet2"),
+            letter_at("deck.odp", "slide1"),
+            card_at("deck.odp", "slide2"),
+        ],
+    );
+}

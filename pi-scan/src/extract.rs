@@ -148,7 +148,7 @@ fn is_other_text_part(n: &str) -> bool {
 
 /// Every text node of an XML part, and every `name` attribute (sheet and
 /// defined names, custom property names), one per line.
-fn all_text(xml: &[u8]) -> Result<Vec<u8>, String> {
+pub(crate) fn all_text(xml: &[u8]) -> Result<Vec<u8>, String> {
     let mut r = Reader::from_reader(xml);
     let mut buf = Vec::new();
     let mut out = Vec::new();
@@ -222,11 +222,11 @@ fn natural_key(n: &str) -> (String, u64) {
 /// The parser's message can quote the document's text (a card number in
 /// a broken tag), and errors reach the terminal and logs: none of it is
 /// kept.
-fn xml_err<E>(_: E) -> String {
+pub(crate) fn xml_err<E>(_: E) -> String {
     "malformed XML".to_string()
 }
 
-fn text_of(t: &quick_xml::events::BytesText) -> Vec<u8> {
+pub(crate) fn text_of(t: &quick_xml::events::BytesText) -> Vec<u8> {
     t.unescape()
         .map(|c| c.into_owned().into_bytes())
         .unwrap_or_else(|_| t.to_vec())
@@ -350,7 +350,7 @@ fn sheet_text(xml: &[u8], shared: &[Vec<u8>], referenced: &mut [bool]) -> Result
     Ok(out)
 }
 
-fn attr(e: &quick_xml::events::BytesStart, key: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn attr(e: &quick_xml::events::BytesStart, key: &[u8]) -> Option<Vec<u8>> {
     e.attributes()
         .flatten()
         .find(|a| a.key.local_name().as_ref() == key)

@@ -12,6 +12,7 @@
 
 pub(crate) mod archive;
 pub(crate) mod email;
+pub(crate) mod odf;
 pub(crate) mod text;
 
 use crate::detect::Layout;
@@ -45,6 +46,9 @@ pub(crate) enum DocKind {
     Gz,
     Eml,
     Mbox,
+    Odt,
+    Ods,
+    Odp,
 }
 
 impl DocKind {
@@ -67,6 +71,9 @@ impl DocKind {
             "gz" => DocKind::Gz,
             "eml" => DocKind::Eml,
             "mbox" | "mbx" => DocKind::Mbox,
+            "odt" | "ott" => DocKind::Odt,
+            "ods" | "ots" => DocKind::Ods,
+            "odp" | "otp" => DocKind::Odp,
             _ => return None,
         })
     }
@@ -94,6 +101,9 @@ impl DocKind {
             DocKind::Gz => "gzip file",
             DocKind::Eml => "e-mail message",
             DocKind::Mbox => "mailbox",
+            DocKind::Odt => "OpenDocument text",
+            DocKind::Ods => "OpenDocument spreadsheet",
+            DocKind::Odp => "OpenDocument presentation",
         }
     }
 }
@@ -237,6 +247,7 @@ pub(crate) fn extract_at(
             archive::read(kind, name, bytes, depth, ctx)
         }
         DocKind::Eml | DocKind::Mbox => email::read(kind, bytes, depth, ctx),
+        DocKind::Odt | DocKind::Ods | DocKind::Odp => odf::read(kind, bytes, ctx),
     }
 }
 

@@ -13,6 +13,7 @@
 pub(crate) mod archive;
 pub(crate) mod email;
 pub(crate) mod odf;
+pub(crate) mod rtf;
 pub(crate) mod text;
 
 use crate::detect::Layout;
@@ -49,6 +50,7 @@ pub(crate) enum DocKind {
     Odt,
     Ods,
     Odp,
+    Rtf,
 }
 
 impl DocKind {
@@ -74,6 +76,7 @@ impl DocKind {
             "odt" | "ott" => DocKind::Odt,
             "ods" | "ots" => DocKind::Ods,
             "odp" | "otp" => DocKind::Odp,
+            "rtf" => DocKind::Rtf,
             _ => return None,
         })
     }
@@ -104,6 +107,7 @@ impl DocKind {
             DocKind::Odt => "OpenDocument text",
             DocKind::Ods => "OpenDocument spreadsheet",
             DocKind::Odp => "OpenDocument presentation",
+            DocKind::Rtf => "RTF document",
         }
     }
 }
@@ -248,6 +252,7 @@ pub(crate) fn extract_at(
         }
         DocKind::Eml | DocKind::Mbox => email::read(kind, bytes, depth, ctx),
         DocKind::Odt | DocKind::Ods | DocKind::Odp => odf::read(kind, bytes, ctx),
+        DocKind::Rtf => rtf::read(bytes),
     }
 }
 

@@ -470,3 +470,31 @@ fn rtf_body_comments_footer_hidden_text_and_info() {
         ],
     );
 }
+
+/// Word, Excel and PowerPoint 97-2003 files saved by LibreOffice: the
+/// letter's body, footer, comment and hidden text through the piece table
+/// and its comments property (SummaryInformation); the workbook's number
+/// cell under an "ssn" heading (a NUMBER/RK record, not text) and a
+/// shared string; the deck's slide text and notes as text runs. Decoys as
+/// in the OpenDocument originals; the workbook's cell comment is not read
+/// (documented).
+#[test]
+fn legacy_office_doc_xls_and_ppt() {
+    let (dir, run) = scan_fixtures(&["letter.doc", "staff.xls", "deck.ppt"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_found(
+        dir.path(),
+        &run,
+        &[
+            letter_at("letter.doc", ""),
+            card_at("letter.doc", ""),
+            f("letter.doc", "", "drivers_license", "*****678"),
+            f("letter.doc", "", "ssn", "***-**-7890"),
+            f("letter.doc", "SummaryInformation", "ssn", "***-**-4245"),
+            letter_at("staff.xls", "sheet1"),
+            card_at("staff.xls", "sheet2"),
+            letter_at("deck.ppt", "PowerPoint Document"),
+            card_at("deck.ppt", "PowerPoint Document"),
+        ],
+    );
+}

@@ -6,7 +6,8 @@
 //! * [`scan_text`] looks at one buffer;
 //! * [`scan`] walks trees in parallel, reading plain text (memory-mapped
 //!   when large), CSV/TSV (headings act as context), JSON, logs, and the
-//!   text inside .docx/.xlsx/.pptx and .pdf files, e-mail (.eml, .mbox),
+//!   text inside .docx/.xlsx/.pptx, .odt/.ods/.odp, .rtf, .doc/.xls/.ppt
+//!   and .pdf files, e-mail (.eml, .mbox),
 //!   and the members of archives (.zip, .tar, .tar.gz, .gz) and
 //!   attachments as files of their own;
 //! * [`move_into`] moves a flagged file into a mounted vault, verifies the

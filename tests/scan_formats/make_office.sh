@@ -2,7 +2,7 @@
 # Makes the office fixtures of tests/scan_formats.rs with LibreOffice:
 # writes three flat OpenDocument files (plain XML, below) with PI planted
 # in the places documents hide it and decoys beside it, then has
-# LibreOffice save them as .odt/.rtf/.doc, .ods/.xls and .odp into
+# LibreOffice save them as .odt/.rtf/.doc, .ods/.xls and .odp/.ppt into
 # tests/fixtures/scan_formats/. The files there are this script's output,
 # committed so that the tests need no LibreOffice; run it again after
 # changing what is planted (the expected findings are in the tests).
@@ -87,4 +87,5 @@ lo 'doc:MS Word 97' "$work/letter.fodt"
 lo ods "$work/staff.fods"
 lo 'xls:MS Excel 97' "$work/staff.fods"
 lo odp "$work/deck.fodp"
+lo 'ppt:MS PowerPoint 97' "$work/deck.fodp"
 ls -l "$out"

@@ -13,6 +13,7 @@
 pub(crate) mod archive;
 pub(crate) mod email;
 pub(crate) mod odf;
+pub(crate) mod ole;
 pub(crate) mod rtf;
 pub(crate) mod text;
 
@@ -51,6 +52,9 @@ pub(crate) enum DocKind {
     Ods,
     Odp,
     Rtf,
+    Doc,
+    Xls,
+    Ppt,
 }
 
 impl DocKind {
@@ -77,6 +81,9 @@ impl DocKind {
             "ods" | "ots" => DocKind::Ods,
             "odp" | "otp" => DocKind::Odp,
             "rtf" => DocKind::Rtf,
+            "doc" | "dot" => DocKind::Doc,
+            "xls" | "xlt" => DocKind::Xls,
+            "ppt" | "pps" | "pot" => DocKind::Ppt,
             _ => return None,
         })
     }
@@ -108,6 +115,9 @@ impl DocKind {
             DocKind::Ods => "OpenDocument spreadsheet",
             DocKind::Odp => "OpenDocument presentation",
             DocKind::Rtf => "RTF document",
+            DocKind::Doc => "Word 97-2003 document",
+            DocKind::Xls => "Excel 97-2003 workbook",
+            DocKind::Ppt => "PowerPoint 97-2003 presentation",
         }
     }
 }
@@ -253,6 +263,7 @@ pub(crate) fn extract_at(
         DocKind::Eml | DocKind::Mbox => email::read(kind, bytes, depth, ctx),
         DocKind::Odt | DocKind::Ods | DocKind::Odp => odf::read(kind, bytes, ctx),
         DocKind::Rtf => rtf::read(bytes),
+        DocKind::Doc | DocKind::Xls | DocKind::Ppt => ole::read(bytes),
     }
 }
 

@@ -89,6 +89,10 @@ fn push_nonblank(parts: &mut Vec<Part>, name: &str, text: Vec<u8>) {
     }
 }
 
+/// Expanded repeats stop here: a part's text never grows past the entry
+/// cap however many `number-rows-repeated` a hostile file declares.
+const MAX_TEXT: usize = super::MAX_ENTRY as usize;
+
 fn repeat(e: &BytesStart, key: &[u8], cap: usize) -> usize {
     attr(e, key)
         .and_then(|v| std::str::from_utf8(&v).ok()?.parse::<usize>().ok())
@@ -141,10 +145,16 @@ fn flow(xml: &[u8], kind: DocKind, sheet_names: &mut Vec<String>) -> Result<Vec<
                 match local {
                     b"table-row" => {
                         first_cell = true;
-                        rows = repeat(e, b"number-rows-repeated", 1 << 16);
+                        rows = match cur.len() < MAX_TEXT {
+                            true => repeat(e, b"number-rows-repeated", 1 << 16),
+                            false => 1,
+                        };
                     }
                     b"table-cell" | b"covered-table-cell" => {
-                        let n = repeat(e, b"number-columns-repeated", 1 << 14);
+                        let n = match cur.len() < MAX_TEXT {
+                            true => repeat(e, b"number-columns-repeated", 1 << 14),
+                            false => 1,
+                        };
                         let tabs = if first_cell { n - 1 } else { n };
                         cur.extend(std::iter::repeat_n(b'\t', tabs));
                         first_cell = false;
@@ -153,7 +163,7 @@ fn flow(xml: &[u8], kind: DocKind, sheet_names: &mut Vec<String>) -> Result<Vec<
                         }
                     }
                     b"tab" => cur.push(b'\t'),
-                    b"s" => cur.extend(std::iter::repeat_n(b' ', repeat(e, b"c", 1024))),
+                    b"s" => cur.extend(std::iter::repeat_n(b' ', repeat(e, b"c", 64))),
                     b"line-break" => cur.push(if cell > 0 { b' ' } else { b'\n' }),
                     b"p" | b"h" if empty => cur.push(if cell > 0 { b' ' } else { b'\n' }),
                     _ => {}

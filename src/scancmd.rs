@@ -71,13 +71,21 @@ fn scan(a: &ScanArgs) -> i32 {
         eprintln!("pivault: error: {e}");
         failed = true;
     }
-    for e in &report.unreadable {
+    for e in report.unreadable.iter().chain(&report.partial) {
         eprintln!("pivault: warning: {e}");
     }
     let files: std::collections::BTreeSet<(&PathBuf, &PathBuf)> =
         report.findings.iter().map(|f| (&f.root, &f.path)).collect();
+    // Files read in part or not at all are named in the warnings above.
+    let mut incomplete = String::new();
+    if !report.partial.is_empty() {
+        incomplete += &format!("; {} file(s) partial", report.partial.len());
+    }
+    if !report.unreadable.is_empty() {
+        incomplete += &format!("; {} document(s) not scanned", report.unreadable.len());
+    }
     eprintln!(
-        "pivault: {} finding(s) in {} file(s); scanned {} file(s), {:.1} MB in {:.2}s; {} binary file(s) skipped",
+        "pivault: {} finding(s) in {} file(s); scanned {} file(s), {:.1} MB in {:.2}s; {} binary file(s) skipped{incomplete}",
         report.findings.len(),
         files.len(),
         report.files_scanned,

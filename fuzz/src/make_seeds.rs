@@ -174,6 +174,19 @@ fn main() {
         put("office", f, &b);
     }
     put("pdf", "f.pdf", &fs::read(tmp.join("f.pdf")).unwrap());
+    // The LibreOffice-made fixtures of tests/scan_formats.rs, and a zip
+    // holding the docx, each behind the byte that picks its reader.
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/scan_formats");
+    for (kind, f) in [(6u8, "letter.odt"), (7, "staff.ods"), (9, "letter.rtf"), (10, "letter.doc"), (11, "staff.xls")] {
+        if let Ok(bytes) = fs::read(fixtures.join(f)) {
+            let mut b = vec![kind];
+            b.extend_from_slice(&bytes);
+            put("formats", f, &b);
+        }
+    }
+    let mut b = vec![0u8];
+    b.extend_from_slice(&fs::read(tmp.join("d.docx")).unwrap());
+    put("formats", "d.zip", &b);
     let _ = fs::remove_dir_all(&tmp);
     eprintln!("seeds written under fuzz/corpus/");
 }

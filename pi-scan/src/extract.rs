@@ -1,83 +1,22 @@
-//! Text from documents: .docx/.xlsx/.pptx (zip containers of XML, read
-//! with `zip` and `quick-xml`) and .pdf (`lopdf`, in pdf.rs). Each document yields
-//! parts (a sheet, a slide, a page, the body) scanned separately.
+//! Text from Office Open XML documents: .docx/.xlsx/.pptx, zip containers
+//! of XML read with `zip` and `quick-xml`. Each document yields parts (a
+//! sheet, a slide, the body, every other XML part) scanned separately;
+//! files embedded in one are read as files of their own (formats/mod.rs).
 
 use crate::detect::Layout;
+use crate::formats::{self, Ctx, DocKind, Part, MAX_ENTRY, MAX_INFLATED};
 use quick_xml::events::Event;
 use quick_xml::Reader;
 use std::io::{Cursor, Read};
 
-/// Largest document read into memory, and largest XML entry inflated (the
-/// limits guard against zip bombs).
-pub(crate) const MAX_DOCUMENT: u64 = 512 << 20;
-const MAX_ENTRY: u64 = 256 << 20;
-/// Largest total of XML inflated from one document.
-const MAX_INFLATED: u64 = 1 << 30;
-
-/// The document formats whose text the scanner extracts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum DocKind {
-    Docx,
-    Xlsx,
-    Pptx,
-    Pdf,
-}
-
-impl DocKind {
-    /// By file extension (case-insensitive), macro-enabled variants too.
-    pub(crate) fn of(path: &std::path::Path) -> Option<Self> {
-        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-        Some(match ext.as_str() {
-            "docx" | "docm" | "dotx" => DocKind::Docx,
-            "xlsx" | "xlsm" | "xltx" => DocKind::Xlsx,
-            "pptx" | "pptm" | "potx" => DocKind::Pptx,
-            "pdf" => DocKind::Pdf,
-            _ => return None,
-        })
-    }
-
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            DocKind::Docx => "Word document",
-            DocKind::Xlsx => "Excel workbook",
-            DocKind::Pptx => "PowerPoint presentation",
-            DocKind::Pdf => "PDF",
-        }
-    }
-}
-
-/// A piece of a document's text.
-pub(crate) struct Part {
-    /// `sheet2`, `slide3`, `page 4`, `word/footer1.xml`; None for a body.
-    pub name: Option<String>,
-    pub text: Vec<u8>,
-    pub layout: Layout,
-}
-
-/// Extracts the text of a document. Errors are a reason, for a warning.
-pub(crate) fn extract(kind: DocKind, bytes: &[u8]) -> Result<Vec<Part>, String> {
-    // Parsers of hostile files may panic; a panic is one unreadable file.
-    std::panic::catch_unwind(|| match kind {
-        DocKind::Pdf => crate::pdf::pages(bytes),
-        _ => office(kind, bytes),
-    })
-    .unwrap_or_else(|_| Err("the parser failed on this file".into()))
-}
-
-pub(crate) fn office(kind: DocKind, bytes: &[u8]) -> Result<Vec<Part>, String> {
-    office_at(kind, bytes, 0, &std::cell::Cell::new(MAX_INFLATED))
-}
-
-/// How deep documents embedded in documents are opened.
-const MAX_EMBED_DEPTH: u32 = 3;
-
-/// `budget`: bytes that may still be inflated, shared with the documents
-/// embedded in this one (so nesting does not multiply the zip-bomb cap).
-fn office_at(
+/// Reads an Office document `depth` levels below the file on disk; `ctx`
+/// holds the inflation budget shared with the files embedded in it (so
+/// nesting does not multiply the zip-bomb cap).
+pub(crate) fn office_at(
     kind: DocKind,
     bytes: &[u8],
     depth: u32,
-    budget: &std::cell::Cell<u64>,
+    ctx: &Ctx,
 ) -> Result<Vec<Part>, String> {
     let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| e.to_string())?;
     let mut names: Vec<String> = zip.file_names().map(str::to_owned).collect();
@@ -85,7 +24,7 @@ fn office_at(
     let mut entry = |name: &str| -> Result<Vec<u8>, String> {
         let f = zip.by_name(name).map_err(|e| format!("{name}: {e}"))?;
         let mut out = Vec::new();
-        let limit = MAX_ENTRY.min(budget.get());
+        let limit = MAX_ENTRY.min(ctx.budget());
         f.take(limit + 1)
             .read_to_end(&mut out)
             .map_err(|e| format!("{name}: {e}"))?;
@@ -96,7 +35,7 @@ fn office_at(
                 MAX_INFLATED >> 20
             ));
         }
-        budget.set(budget.get() - out.len() as u64);
+        ctx.spend(out.len() as u64);
         Ok(out)
     };
     let mut parts = Vec::new();
@@ -168,7 +107,7 @@ fn office_at(
                 });
             }
         }
-        DocKind::Pdf => unreachable!("handled by pdf()"),
+        _ => return Err("not an Office Open XML document".into()),
     }
     if parts.is_empty() {
         return Err("no document text inside (not an Office Open XML file?)".into());
@@ -189,24 +128,11 @@ fn office_at(
             });
         }
     }
-    // Documents embedded in this one (a workbook inside a report): read as
-    // documents of their own, each part named `embedding!part`.
-    for n in &names {
-        let Some(inner) = DocKind::of(std::path::Path::new(n)) else {
-            continue;
-        };
-        if !n.contains("/embeddings/") || inner == DocKind::Pdf || depth >= MAX_EMBED_DEPTH {
-            continue;
-        }
+    // Files embedded in this one (a workbook inside a report): read as
+    // files of their own, each part named `embedding!part`.
+    for n in names.iter().filter(|n| n.contains("/embeddings/")) {
         let bytes = entry(n)?;
-        let inner_parts = office_at(inner, &bytes, depth + 1, budget)
-            .map_err(|e| format!("embedded {n}: {e}"))?;
-        for p in inner_parts {
-            parts.push(Part {
-                name: Some(format!("{n}!{}", p.name.as_deref().unwrap_or("body"))),
-                ..p
-            });
-        }
+        formats::member(n, &bytes, depth, ctx, &mut parts);
     }
     Ok(parts)
 }
@@ -222,7 +148,7 @@ fn is_other_text_part(n: &str) -> bool {
 
 /// Every text node of an XML part, and every `name` attribute (sheet and
 /// defined names, custom property names), one per line.
-fn all_text(xml: &[u8]) -> Result<Vec<u8>, String> {
+pub(crate) fn all_text(xml: &[u8]) -> Result<Vec<u8>, String> {
     let mut r = Reader::from_reader(xml);
     let mut buf = Vec::new();
     let mut out = Vec::new();
@@ -296,11 +222,11 @@ fn natural_key(n: &str) -> (String, u64) {
 /// The parser's message can quote the document's text (a card number in
 /// a broken tag), and errors reach the terminal and logs: none of it is
 /// kept.
-fn xml_err<E>(_: E) -> String {
+pub(crate) fn xml_err<E>(_: E) -> String {
     "malformed XML".to_string()
 }
 
-fn text_of(t: &quick_xml::events::BytesText) -> Vec<u8> {
+pub(crate) fn text_of(t: &quick_xml::events::BytesText) -> Vec<u8> {
     t.unescape()
         .map(|c| c.into_owned().into_bytes())
         .unwrap_or_else(|_| t.to_vec())
@@ -424,7 +350,7 @@ fn sheet_text(xml: &[u8], shared: &[Vec<u8>], referenced: &mut [bool]) -> Result
     Ok(out)
 }
 
-fn attr(e: &quick_xml::events::BytesStart, key: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn attr(e: &quick_xml::events::BytesStart, key: &[u8]) -> Option<Vec<u8>> {
     e.attributes()
         .flatten()
         .find(|a| a.key.local_name().as_ref() == key)
@@ -491,7 +417,7 @@ mod tests {
             z.write_all(body.as_bytes()).unwrap();
         }
         let bytes = z.finish().unwrap().into_inner();
-        let parts = office(DocKind::Xlsx, &bytes).unwrap();
+        let parts = office_at(DocKind::Xlsx, &bytes, 0, &Ctx::new()).unwrap();
         let all: Vec<(String, String)> = parts
             .iter()
             .map(|p| {
@@ -548,7 +474,7 @@ mod tests {
             ),
             ("word/embeddings/Microsoft_Excel_Worksheet.xlsx", &inner),
         ]);
-        let parts = office(DocKind::Docx, &outer).unwrap();
+        let parts = office_at(DocKind::Docx, &outer, 0, &Ctx::new()).unwrap();
         let names: Vec<_> = parts.iter().map(|p| p.name.clone()).collect();
         let p = parts
             .iter()

@@ -6,7 +6,10 @@
 //! * [`scan_text`] looks at one buffer;
 //! * [`scan`] walks trees in parallel, reading plain text (memory-mapped
 //!   when large), CSV/TSV (headings act as context), JSON, logs, and the
-//!   text inside .docx/.xlsx/.pptx and .pdf files;
+//!   text inside .docx/.xlsx/.pptx, .odt/.ods/.odp, .rtf, .doc/.xls/.ppt
+//!   and .pdf files, e-mail (.eml, .mbox),
+//!   and the members of archives (.zip, .tar, .tar.gz, .gz) and
+//!   attachments as files of their own;
 //! * [`move_into`] moves a flagged file into a mounted vault, verifies the
 //!   copy, then overwrites and removes the original.
 //!
@@ -31,6 +34,7 @@ mod checks;
 mod context;
 mod detect;
 mod extract;
+mod formats;
 mod pdf;
 mod relocate;
 mod runs;
@@ -125,6 +129,18 @@ pub enum Error {
         /// Why it does not parse.
         reason: String,
     },
+    /// A document or archive was read only in part (truncated, past an
+    /// inflation cap, nested too deep); what was read was scanned.
+    #[error("{}: partial scan of this {what}: {reason}", path.display())]
+    Partial {
+        /// The file on disk.
+        path: PathBuf,
+        /// What kind of file it was taken for.
+        what: &'static str,
+        /// What was not read, by place (`a.zip!b.zip: nested more than
+        /// 3 levels deep: not opened`); never content.
+        reason: String,
+    },
     /// A document's text could not be extracted; it was not scanned.
     #[error("{}: not scanned: cannot read this {what}: {reason}", path.display())]
     Unreadable {
@@ -204,12 +220,11 @@ pub mod fuzzing {
     /// Extracts the text of a document named by its extension (`docx`,
     /// `xlsx`, `pptx`, `pdf`, ...): the parts' total text length.
     pub fn extract(ext: &str, bytes: &[u8]) -> Result<usize, String> {
-        let kind = crate::extract::DocKind::of(std::path::Path::new(&format!("f.{ext}")))
+        let name = format!("f.{ext}");
+        let kind = crate::formats::DocKind::of(std::path::Path::new(&name))
             .ok_or("not a document kind")?;
-        let parts = match kind {
-            crate::extract::DocKind::Pdf => crate::pdf::pages(bytes)?,
-            _ => crate::extract::office(kind, bytes)?,
-        };
+        let ctx = crate::formats::Ctx::new();
+        let parts = crate::formats::extract_at(kind, &name, bytes, 0, &ctx)?;
         Ok(parts.iter().map(|p| p.text.len()).sum())
     }
 }

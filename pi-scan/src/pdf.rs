@@ -4,7 +4,7 @@
 //! it stay apart ("SSN 536-22-1234" and "Phone ..." on the next line).
 
 use crate::detect::Layout;
-use crate::extract::Part;
+use crate::formats::Part;
 use lopdf::content::Content;
 use lopdf::{Document, Encoding, Object};
 use std::collections::BTreeMap;

@@ -2,8 +2,8 @@
 //! ignore-file rule switched off and only `--exclude` globs applied) and
 //! scanning each regular file.
 
-use crate::detect::{scan_text, Layout, TextFinding};
-use crate::extract::{self, DocKind};
+use crate::detect::{scan_text, TextFinding};
+use crate::formats::{self, DocKind};
 use crate::{source, Confidence, Error, Kind};
 use ignore::overrides::{Override, OverrideBuilder};
 use ignore::{WalkBuilder, WalkState};
@@ -72,6 +72,9 @@ pub struct ScanReport {
     pub errors: Vec<Error>,
     /// Documents whose text could not be extracted (corrupt, encrypted).
     pub unreadable: Vec<Error>,
+    /// Documents and archives read only in part ([`Error::Partial`]):
+    /// truncated, past an inflation cap, nested too deep.
+    pub partial: Vec<Error>,
     /// Files scanned (plain text and documents).
     pub files_scanned: u64,
     /// Bytes read from scanned files.
@@ -85,6 +88,7 @@ struct Sink {
     findings: Mutex<Vec<Finding>>,
     errors: Mutex<Vec<Error>>,
     unreadable: Mutex<Vec<Error>>,
+    partial: Mutex<Vec<Error>>,
     files: AtomicU64,
     bytes: AtomicU64,
     binary: AtomicU64,
@@ -134,6 +138,7 @@ pub fn scan(roots: &[PathBuf], opts: &ScanOptions) -> Result<ScanReport, Error> 
             .unreadable
             .into_inner()
             .unwrap_or_else(|p| p.into_inner()),
+        partial: sink.partial.into_inner().unwrap_or_else(|p| p.into_inner()),
         files_scanned: sink.files.into_inner(),
         bytes_scanned: sink.bytes.into_inner(),
         binary_skipped: sink.binary.into_inner(),
@@ -213,19 +218,6 @@ fn err_path(e: &ignore::Error) -> Option<PathBuf> {
     }
 }
 
-fn layout_of(path: &Path) -> Layout {
-    match path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        Some("csv") => Layout::Delimited(b','),
-        Some("tsv" | "tab") => Layout::Delimited(b'\t'),
-        _ => Layout::Plain,
-    }
-}
-
 /// Scans one file; a bug that panics costs that file (an error naming it),
 /// not the whole scan.
 fn guarded_scan(root: &Path, path: &Path, sink: &Sink) {
@@ -251,21 +243,45 @@ fn scan_file(root: &Path, path: &Path, sink: &Sink) {
         Err(e) => return sink.error(io("reading", e)),
     };
     let mut found: Vec<(Option<String>, TextFinding)> = Vec::new();
-    if let Some(kind) = DocKind::of(path) {
-        let mut bytes = Vec::new();
-        if let Err(e) = file.take(extract::MAX_DOCUMENT).read_to_end(&mut bytes) {
-            return sink.error(io("reading", e));
-        }
-        match extract::extract(kind, &bytes) {
-            Ok(parts) => {
-                for p in parts {
-                    found.extend(
-                        scan_text(&p.text, p.layout)
-                            .into_iter()
-                            .map(|f| (p.name.clone(), f)),
-                    );
-                }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut kind = DocKind::of(path);
+    let bytes = match kind {
+        // Documents are parsed from memory, up to a cap.
+        Some(_) => {
+            let mut bytes = Vec::new();
+            if let Err(e) = (&file).take(formats::MAX_DOCUMENT).read_to_end(&mut bytes) {
+                return sink.error(io("reading", e));
             }
+            source::Contents::Owned(bytes)
+        }
+        None if len == 0 => return,
+        None => match source::read(file, len) {
+            Ok(b) => b,
+            Err(e) => return sink.error(io("reading", e)),
+        },
+    };
+    if kind.is_none() {
+        // An archive whose name says nothing (`backup`, `export.dat`).
+        kind = DocKind::sniff(&bytes);
+        if kind.is_none() {
+            let Some(text) = formats::text::decode(&bytes) else {
+                tracing::debug!("{}: binary, skipped", path.display());
+                sink.binary.fetch_add(1, Relaxed);
+                return;
+            };
+            found.extend(
+                scan_text(&text, formats::layout_of(path))
+                    .into_iter()
+                    .map(|f| (None, f)),
+            );
+        }
+    }
+    if let Some(kind) = kind {
+        let x = match formats::extract(kind, &name, &bytes) {
+            Ok(x) => x,
             Err(reason) => {
                 tracing::debug!("{}: unreadable {}", path.display(), kind.name());
                 let e = Error::Unreadable {
@@ -279,25 +295,37 @@ fn scan_file(root: &Path, path: &Path, sink: &Sink) {
                     .unwrap_or_else(|p| p.into_inner())
                     .push(e);
             }
-        }
-    } else {
-        if len == 0 {
-            return;
-        }
-        let bytes = match source::read(file, len) {
-            Ok(b) => b,
-            Err(e) => return sink.error(io("reading", e)),
         };
-        if source::looks_binary(&bytes) {
-            tracing::debug!("{}: binary, skipped", path.display());
-            sink.binary.fetch_add(1, Relaxed);
-            return;
+        for p in x.parts {
+            found.extend(
+                scan_text(&p.text, p.layout)
+                    .into_iter()
+                    .map(|f| (p.name.clone(), f)),
+            );
         }
-        found.extend(
-            scan_text(&bytes, layout_of(path))
-                .into_iter()
-                .map(|f| (None, f)),
-        );
+        let mut gaps = x.gaps;
+        if (bytes.len() as u64) < len && len > formats::MAX_DOCUMENT {
+            gaps.insert(
+                0,
+                format!(
+                    "larger than {} MiB: only the first {} MiB was read",
+                    formats::MAX_DOCUMENT >> 20,
+                    formats::MAX_DOCUMENT >> 20
+                ),
+            );
+        }
+        if !gaps.is_empty() {
+            tracing::debug!("{}: partial, {} gap(s)", path.display(), gaps.len());
+            let e = Error::Partial {
+                path: path.to_path_buf(),
+                what: kind.name(),
+                reason: gaps.join("; "),
+            };
+            sink.partial
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(e);
+        }
     }
     sink.files.fetch_add(1, Relaxed);
     sink.bytes.fetch_add(len, Relaxed);

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Installs the .deb that scripts/build-deb.sh made on this machine (as
-# root) and checks the installed files work together: the binary, its man
+# Installs the .deb that scripts/build-deb.sh made on this machine and
+# checks the installed files work together: the binary, its man
 # page, its units, and a mount made by the installed binary (a file
 # written through it reads back, and only ciphertext reaches the vault).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
 deb=$(ls -t target/debian/pivault_*.deb | head -1)
 echo "deb-smoke: installing $deb"
-apt-get install -y -qq "./$deb" >/dev/null
+$SUDO apt-get install -y -qq "./$deb" >/dev/null
 dpkg -s pivault | grep -q '^Status: install ok installed'
 
 fail() { echo "deb-smoke: FAILED: $*" >&2; exit 1; }

@@ -5,6 +5,7 @@ use crate::cli::{AuditCommand, Unlock};
 use crate::Outcome;
 use anyhow::{bail, Context, Result};
 use keys::audit::{self, Event, Record};
+use keys::audit_ship;
 use keys::{Keystore, Unsealed};
 use std::io::Write;
 use std::path::Path;
@@ -74,7 +75,57 @@ pub fn run(cmd: AuditCommand) -> Result<Outcome> {
             unseal,
             unlock,
         } => verify(&vault, json, unseal, &unlock),
+        AuditCommand::Ship { vault } => ship(&vault),
     }
+}
+
+/// The audit server this process ships to: `--audit-remote` (with
+/// `--audit-ca`), else the configuration file when it exists.
+pub fn remote(url: Option<&str>, ca: Option<&Path>) -> Result<Option<audit_ship::Remote>> {
+    if let Some(url) = url {
+        return Ok(Some(audit_ship::Remote::new(url, ca).with_context(
+            || "check --audit-remote / PIVAULT_AUDIT_REMOTE and --audit-ca",
+        )?));
+    }
+    let file = std::env::var_os("PIVAULT_AUDIT_CONFIG")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| audit_ship::CONFIG_FILE.into());
+    if !file.exists() {
+        return Ok(None);
+    }
+    Ok(Some(
+        audit_ship::Remote::from_config_file(&file).with_context(|| {
+            format!(
+                "{} names the audit server (`remote = \"tls://HOST:6514\"`, `ca = \"FILE\"`); fix it or move it away",
+                file.display()
+            )
+        })?,
+    ))
+}
+
+fn ship(vault: &Path) -> Result<Outcome> {
+    let Some(remote) = audit_ship::enabled() else {
+        bail!("no audit server is configured; give --audit-remote tls://HOST:6514 (and --audit-ca FILE), or write /etc/pivault/audit.toml");
+    };
+    let done = audit_ship::ship(vault, remote).with_context(|| {
+        format!(
+            "nothing was lost: the records stay in {} and go with the next shipment",
+            audit::path_in(vault).display()
+        )
+    })?;
+    let through = done.through.map_or(String::new(), |seq| {
+        format!("; delivered through seq {seq}")
+    });
+    if done.sent == 0 {
+        println!("Nothing to ship to {}{through}", remote.url());
+    } else {
+        println!(
+            "Shipped {} record(s) to {}{through}",
+            done.sent,
+            remote.url()
+        );
+    }
+    Ok(Outcome::Ok)
 }
 
 /// Unix seconds of a date (`2026-01-31`, midnight UTC) or RFC 3339 time.

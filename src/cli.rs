@@ -15,6 +15,16 @@ pub struct Cli {
     /// Also send audit records to syslog/journald (as PIVAULT_SYSLOG=1 does).
     #[arg(long, global = true)]
     pub syslog: bool,
+    /// Ship every audit record to a syslog server over TLS (RFC 5425,
+    /// tls://HOST:6514); records it cannot take wait in the vault's log.
+    /// Without it, /etc/pivault/audit.toml (or PIVAULT_AUDIT_CONFIG) is
+    /// read when it exists.
+    #[arg(long, global = true, value_name = "URL", env = "PIVAULT_AUDIT_REMOTE")]
+    pub audit_remote: Option<String>,
+    /// CA certificates (PEM) that vouch for the audit server; the system's
+    /// roots otherwise.
+    #[arg(long, global = true, value_name = "FILE", env = "PIVAULT_AUDIT_CA")]
+    pub audit_ca: Option<PathBuf>,
     /// Log lines on stderr as text (default) or one JSON object per line
     /// (for a log pipeline: the gateway's refusals, reloads, errors).
     #[arg(
@@ -238,6 +248,13 @@ pub enum AuditCommand {
         unseal: bool,
         #[command(flatten)]
         unlock: Unlock,
+    },
+    /// Send the records not yet delivered to the audit server (the one
+    /// --audit-remote or /etc/pivault/audit.toml names), in order; the
+    /// vault's `audit.shipped` records how far delivery got.
+    Ship {
+        /// Vault directory.
+        vault: PathBuf,
     },
 }
 

@@ -49,6 +49,15 @@ fn main() -> ExitCode {
     if cli.syslog {
         keys::audit::enable_syslog();
     }
+    match auditcmd::remote(cli.audit_remote.as_deref(), cli.audit_ca.as_deref()) {
+        Ok(Some(r)) => keys::audit_ship::enable(r),
+        Ok(None) => {}
+        Err(e) => {
+            let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
+            eprintln!("pivault: error: {}", dedup_chain(&chain));
+            return ExitCode::from(1);
+        }
+    }
     // Nothing this process holds may end up in a core dump.
     sys::harden();
     match run(cli.command) {

@@ -340,6 +340,16 @@ pub fn append(vault: &Path, keyring: Option<&Keyring>, event: Event) -> Result<R
     if syslog_enabled() {
         crate::audit_syslog::send(&rec);
     }
+    if let Some(remote) = crate::audit_ship::enabled() {
+        // The record is in the log whatever happens here: a server that
+        // cannot take it now gets it with the next shipment.
+        if let Err(e) = crate::audit_ship::ship(vault, remote) {
+            tracing::warn!(
+                "{e}; the records wait in {} and go with the next one (or `pivault audit ship`)",
+                path.display()
+            );
+        }
+    }
     Ok(rec)
 }
 

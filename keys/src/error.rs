@@ -73,6 +73,10 @@ pub enum Error {
     /// (the process unsealed before the rotation).
     #[error("{0}: the vault's keys were rotated after this process unsealed, so it cannot sign audit records any more; the record was not written (unseal again)")]
     StaleAuditKey(std::path::PathBuf),
+    /// Shipping the audit log to a remote syslog server failed (the
+    /// records stay in the log and go with the next shipment).
+    #[error("audit shipping: {0}")]
+    AuditRemote(String),
     /// The slot a running process unsealed with was removed, or re-keyed
     /// by a passphrase change: it no longer follows key changes.
     #[error("slot {0}, which this process unsealed with, was removed or its passphrase changed: the process keeps the keys it holds but cannot take in new ones; unseal again (remount)")]

@@ -28,6 +28,7 @@
 
 mod atomic;
 pub mod audit;
+pub mod audit_ship;
 mod audit_syslog;
 mod audit_verify;
 mod body;

@@ -9,6 +9,8 @@ pub const KEYSTORE: &str = keys::KEYSTORE_FILE;
 pub const KEYSTORE_LOCK: &str = keys::KEYSTORE_LOCK_FILE;
 /// The audit log (`keys`).
 pub const AUDIT_LOG: &str = keys::audit::AUDIT_FILE;
+/// How far the audit log was delivered to the audit server (`keys`).
+pub const AUDIT_SHIPPED: &str = keys::audit_ship::SHIPPED_FILE;
 /// The gateway's sealed TLS keys (`keys`).
 pub const TLS_KEYS: &str = keys::sealed_keys::TLS_KEYS_FILE;
 /// The vault lock (this crate).
@@ -26,4 +28,11 @@ pub const TEMP_PREFIX: &str = ".pivault-tmp-";
 pub const DIRID_NEXT: &str = ".pivault-tmp-dirid-next";
 
 /// The root's files that belong to pivault, not to the tree.
-pub const ROOT_FILES: &[&str] = &[KEYSTORE, AUDIT_LOG, LOCK, KEYSTORE_LOCK, TLS_KEYS];
+pub const ROOT_FILES: &[&str] = &[
+    KEYSTORE,
+    AUDIT_LOG,
+    AUDIT_SHIPPED,
+    LOCK,
+    KEYSTORE_LOCK,
+    TLS_KEYS,
+];

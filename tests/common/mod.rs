@@ -108,14 +108,62 @@ impl fmt::Debug for Out {
     }
 }
 
-/// Runs a command to completion.
+/// Secrets tests hand to pivault (passphrases written with [`pass_file`]
+/// or named with [`secret`]): no command may print one.
+static SECRETS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Registers a secret a test gives pivault, so every later command's
+/// output is checked for it. Short ones are left out: the weak-passphrase
+/// tests use dictionary words ("password") that advice text may contain.
+pub fn secret(s: &str) {
+    if s.len() >= 12 {
+        SECRETS.lock().unwrap_or_else(|e| e.into_inner()).push(s.to_string());
+    }
+}
+
+/// What a secret looks like in a command's output, if one is there: a
+/// registered passphrase anywhere, and on stderr (where logs and errors
+/// go) a recovery key or a share file's contents. A new recovery key is
+/// printed once, on stdout, on purpose.
+fn leaked(out: &Out) -> Option<String> {
+    let mut known = vec![PASS.to_string()];
+    known.extend(SECRETS.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned());
+    for s in &known {
+        if out.stdout.contains(s.as_str()) || out.stderr.contains(s.as_str()) {
+            return Some(format!("the passphrase {s:?}"));
+        }
+    }
+    const KEY_CHARS: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let err = out.stderr.as_bytes();
+    for (i, _) in out.stderr.match_indices("PVRK-") {
+        let g = &err[i + 5..];
+        if g.len() >= 11
+            && g[..5].iter().all(|c| KEY_CHARS.contains(c))
+            && g[5] == b'-'
+            && g[6..11].iter().all(|c| KEY_CHARS.contains(c))
+        {
+            return Some("a recovery key on stderr".into());
+        }
+    }
+    if out.stderr.contains("pivault-share 1") {
+        return Some("a share file's contents on stderr".into());
+    }
+    None
+}
+
+/// Runs a command to completion; fails the test if its output shows a
+/// secret (issue 18: nothing in any process's stderr or log may).
 pub fn run(cmd: &mut assert_cmd::Command) -> Out {
     let o = cmd.output().expect("command runs");
-    Out {
+    let out = Out {
         code: o.status.code(),
         stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    };
+    if let Some(what) = leaked(&out) {
+        panic!("{what} appears in the output of {cmd:?}:\n{out:?}");
     }
+    out
 }
 
 /// Runs `pivault ARGS...` with a clean environment.
@@ -155,6 +203,7 @@ pub fn assert_contains(hay: &str, needle: &str) {
 
 /// Writes a passphrase file (no trailing newline).
 pub fn pass_file(dir: &Path, name: &str, pass: &str) -> PathBuf {
+    secret(pass);
     let p = dir.join(name);
     fs::write(&p, pass).unwrap();
     p

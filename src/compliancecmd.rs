@@ -16,6 +16,13 @@ pub enum ComplianceCommand {
     /// configuration), and what remains the firm's duty. Needs no
     /// passphrase. Attach it to the firm's WISP.
     Report(ReportArgs),
+    /// Merge the JSON reports of many machines (`compliance report --format
+    /// json` on each) into one fleet report: a row per machine and fleet
+    /// totals (machines with findings, weak KDFs, stale rotations,
+    /// unverified audit logs, gateways allowing plaintext, stale reports).
+    /// Writes nothing unless every report reads: not a report, a newer
+    /// schema or the same machine twice is an error naming the file.
+    Merge(MergeArgs),
 }
 
 /// Output formats.
@@ -55,12 +62,30 @@ pub struct ReportArgs {
     pub hostname: Option<String>,
 }
 
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// The machines' reports (`pivault compliance report --format json`),
+    /// one per machine.
+    #[arg(required = true, value_name = "REPORT.json")]
+    pub reports: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Md)]
+    pub format: ReportFormat,
+    /// Write the fleet report to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Flag a machine's report older than DAYS as stale.
+    #[arg(long, value_name = "DAYS", default_value_t = compliance::fleet::DEFAULT_MAX_REPORT_AGE_DAYS)]
+    pub max_age: u64,
+}
+
 /// Default period: 90 days.
 const DEFAULT_DAYS: u64 = 90;
 
 pub fn run(cmd: ComplianceCommand) -> Result<Outcome> {
     match cmd {
         ComplianceCommand::Report(a) => report(a),
+        ComplianceCommand::Merge(a) => merge(a),
     }
 }
 
@@ -94,6 +119,15 @@ fn report(a: ReportArgs) -> Result<Outcome> {
     })?;
     let text = compliance::render(&r, a.format.into())?;
     write_out(a.out.as_deref(), &text, "report")
+}
+
+fn merge(a: MergeArgs) -> Result<Outcome> {
+    // Every report is read and checked before anything is written: a
+    // refused merge leaves no partial fleet report behind.
+    let inputs = compliance::fleet::read_reports(&a.reports)?;
+    let fleet = compliance::fleet::merge(&inputs, compliance::now(), a.max_age)?;
+    let text = compliance::fleet::render(&fleet, a.format.into())?;
+    write_out(a.out.as_deref(), &text, "fleet report")
 }
 
 /// Writes `text` to FILE, or to stdout without `--out`.

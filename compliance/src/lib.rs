@@ -4,12 +4,15 @@
 //! gateway configuration) without any secret; [`clauses`] evaluates each
 //! clause of 17.04 on it, one function per clause, into a [`model::Report`]
 //! with typed statuses; [`render()`] writes it as Markdown, JSON or HTML.
+//! [`fleet`] reads many machines' JSON reports back, checks them, and
+//! makes one fleet report with a row per machine and fleet totals.
 //!
 //! The `pivault compliance` command only parses arguments and prints what
 //! this crate returns (docs/COMPLIANCE.md).
 
 pub mod clauses;
 pub mod error;
+pub mod fleet;
 pub mod gather;
 pub mod kinds;
 pub mod model;

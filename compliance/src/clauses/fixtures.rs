@@ -173,3 +173,31 @@ pub fn gateway(listeners: Vec<ListenerEvidence>) -> ProxyEvidence {
         listeners,
     }
 }
+
+/// A machine's report on `host` made at `now` (Unix seconds), each section
+/// evaluated on `vaults` and `proxy` as `gather` would.
+pub fn report(
+    host: &str,
+    now: u64,
+    vaults: Vec<VaultEvidence>,
+    proxy: Option<ProxyEvidence>,
+) -> Report {
+    let sections = super::sections(&vaults, proxy.as_ref());
+    Report {
+        report: REPORT_KIND.into(),
+        schema: SCHEMA,
+        regulation: REGULATION.into(),
+        host: host.into(),
+        generated: keys::audit::rfc3339(now),
+        pivault_version: crate::VERSION.into(),
+        period: Period {
+            since: keys::audit::rfc3339(now.saturating_sub(90 * 86_400)),
+            until: keys::audit::rfc3339(now),
+        },
+        rotation_max_age_days: ROTATION_MAX_AGE_DAYS,
+        vaults,
+        proxy,
+        sections,
+        firm_duties: super::firm_duties(),
+    }
+}

@@ -22,14 +22,6 @@ pub enum Status {
 }
 
 impl Status {
-    /// Every status, in the order the fleet totals list them.
-    pub const ALL: [Status; 4] = [
-        Status::Finding,
-        Status::Partly,
-        Status::Met,
-        Status::FirmsDuty,
-    ];
-
     /// The label shown in the md and html forms.
     pub fn label(self) -> &'static str {
         match self {

@@ -2,7 +2,10 @@
 //! content is checked against a vault whose state the test set up (slots,
 //! policy, rotation, a failed unseal), a tampered audit log, and a gateway
 //! configuration; the HTML form is self-contained and escaped; the report
-//! never needs a secret and never changes the vault.
+//! never needs a secret and never changes the vault. `pivault compliance
+//! merge` makes one report of several machines' (distinct vaults, gateway
+//! configurations and host names) and refuses what it cannot merge
+//! without writing anything.
 
 mod common;
 
@@ -584,4 +587,393 @@ fn each_control_says_whether_the_cryptography_or_pivault_enforces_it() {
         md.contains("enforced by pivault on this machine: slot policies"),
         "{md}"
     );
+}
+
+/// `pivault compliance merge ARGS...`.
+fn merge<I, S>(args: I) -> Out
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut c = pv();
+    c.arg("compliance").arg("merge").args(args);
+    run(&mut c)
+}
+
+/// Writes `pivault compliance report VAULT --format json [extra]` to
+/// `out`, with `env` set (PIVAULT_HOSTNAME), and returns it parsed.
+fn machine_report(vault: &Path, out: &Path, extra: &[&OsStr], env: &[(&str, &str)]) -> Value {
+    let mut c = pv();
+    c.args(["compliance", "report"])
+        .arg(vault)
+        .args(["--format", "json", "--out"])
+        .arg(out)
+        .args(extra);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    ok(run(&mut c));
+    serde_json::from_str(&fs::read_to_string(out).unwrap()).unwrap()
+}
+
+/// Three machines, each with its own vault and host name: ws-alpha (a
+/// test-only KDF), ws-beta (a vault at the default Argon2id cost behind a
+/// gateway that takes plaintext from the network) and srv-gamma (a test
+/// KDF, a tampered audit log, and a report years old).
+struct Fleet {
+    alpha: Fixture,
+    beta: Fixture,
+    gamma: Fixture,
+    reports: Vec<PathBuf>,
+}
+
+fn fleet() -> Fleet {
+    let alpha = prepared();
+    let a = alpha.path("alpha.json");
+    let r = machine_report(
+        &alpha.vault,
+        &a,
+        &[OsStr::new("--hostname"), OsStr::new("ws-alpha")],
+        &[],
+    );
+    assert_eq!(r["host"], "ws-alpha");
+
+    // The default KDF: no weak-KDF finding on this machine.
+    let beta = Fixture::new();
+    ok(pv_run([
+        OsStr::new("init"),
+        beta.vault.as_os_str(),
+        OsStr::new("--passphrase-file"),
+        beta.pass.as_os_str(),
+    ]));
+    let gw = beta.path("gw.toml");
+    fs::write(
+        &gw,
+        "[[listener]]\nmode = \"originate\"\nlisten = \"0.0.0.0:5433\"\nupstream = \"db.example:5432\"\n",
+    )
+    .unwrap();
+    let b = beta.path("beta.json");
+    let r = machine_report(
+        &beta.vault,
+        &b,
+        &[OsStr::new("--proxy-config"), gw.as_os_str()],
+        &[("PIVAULT_HOSTNAME", "ws-beta")],
+    );
+    assert_eq!(r["host"], "ws-beta");
+    assert_eq!(r["vaults"][0]["slots"][0]["kdf"]["test_only"], false);
+
+    let gamma = Fixture::with_vault("aes-gcm");
+    let log = gamma.vault.join("audit.log");
+    let text = fs::read_to_string(&log).unwrap();
+    fs::write(&log, text.replacen("\"host\":\"", "\"host\":\"x", 1)).unwrap();
+    let g = gamma.path("gamma.json");
+    let mut r = machine_report(
+        &gamma.vault,
+        &g,
+        &[OsStr::new("--hostname"), OsStr::new("srv-gamma")],
+        &[],
+    );
+    assert_eq!(r["vaults"][0]["audit"]["intact"], false);
+    // As if this machine had last reported years before the merge.
+    r["generated"] = "2020-01-01T00:00:00Z".into();
+    fs::write(&g, r.to_string()).unwrap();
+    Fleet {
+        reports: vec![a, b, g],
+        alpha,
+        beta,
+        gamma,
+    }
+}
+
+#[test]
+fn merge_gives_a_row_per_machine_and_fleet_totals_in_every_format() {
+    let f = fleet();
+    let out = ok(merge(
+        f.reports
+            .iter()
+            .map(|p| p.as_os_str())
+            .chain([OsStr::new("--format"), OsStr::new("json")]),
+    ));
+    let j: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(j["report"], "pivault compliance fleet report");
+    assert_eq!(j["schema"], 1);
+    assert_eq!(j["max_report_age_days"], 7);
+    let t = &j["totals"];
+    for (k, n) in [
+        ("machines", 3),
+        ("with_findings", 3),
+        ("weak_kdf", 2),
+        ("stale_rotations", 0),
+        ("audit_unverified", 1),
+        ("audit_broken", 1),
+        ("audit_unsigned", 0),
+        ("plaintext_gateways", 1),
+        ("stale_reports", 1),
+    ] {
+        assert_eq!(t[k], n, "{k}: {t:#}");
+    }
+    let auth = &t["sections"][0];
+    assert_eq!(auth["id"], "17.04(1)");
+    assert_eq!(auth["finding"], 2);
+    let m = j["machines"].as_array().unwrap();
+    let hosts: Vec<&str> = m.iter().map(|r| r["host"].as_str().unwrap()).collect();
+    assert_eq!(hosts, ["srv-gamma", "ws-alpha", "ws-beta"]);
+    let (gamma, alpha, beta) = (&m[0], &m[1], &m[2]);
+    assert_eq!(gamma["generated"], "2020-01-01T00:00:00Z");
+    assert_eq!(gamma["stale_report"], true);
+    assert_eq!(gamma["overall"], "finding");
+    assert_eq!(gamma["file"], f.reports[2].display().to_string());
+    assert!(
+        gamma["audit_broken"][0]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{}: record ", f.gamma.vault.display())),
+        "{gamma:#}"
+    );
+    assert_eq!(
+        alpha["weak_kdf"],
+        serde_json::json!([
+            format!("{} slot 0", f.alpha.vault.display()),
+            format!("{} slot 1", f.alpha.vault.display())
+        ])
+    );
+    assert_eq!(alpha["stale_report"], false);
+    assert_eq!(alpha["sections"][1]["status"], "partly");
+    assert_eq!(alpha["rotation_max_age_days"], 365);
+    assert_eq!(beta["weak_kdf"], serde_json::json!([]));
+    assert_eq!(
+        beta["plaintext_listeners"],
+        serde_json::json!(["listener 1 (originate) on 0.0.0.0:5433"])
+    );
+    assert_eq!(
+        beta["proxy_config"],
+        f.beta.path("gw.toml").display().to_string()
+    );
+    assert_eq!(beta["vaults"], 1);
+
+    // Markdown to a file.
+    let md_file = f.alpha.path("fleet.md");
+    let out = ok(merge(
+        f.reports
+            .iter()
+            .map(|p| p.as_os_str())
+            .chain([OsStr::new("--out"), md_file.as_os_str()]),
+    ));
+    assert!(out.stdout.is_empty(), "{out:?}");
+    let md = fs::read_to_string(&md_file).unwrap();
+    for needle in [
+        "# pivault fleet compliance report: 201 CMR 17.04",
+        "from 3 machine reports",
+        "| with findings | 3 of 3 |",
+        "| weak KDFs | 2 of 3 |",
+        "| stale rotations | 0 of 3 | a vault whose current data key is older than 365 days",
+        "| audit logs not verified | 1 of 3 |",
+        "| gateways allowing plaintext | 1 of 3 |",
+        "| stale reports | 1 of 3 | the machine's report is older than 7 days",
+        "| srv-gamma | 2020-01-01T00:00:00Z **STALE** | **FINDING** | 1 | **1** | - | **1 FAIL** | - |",
+        "| ws-beta | ",
+        "| 17.04(3) | Encryption of transmitted records | 1 | 0 | 0 | 2 |",
+        "## ws-alpha",
+        "- plaintext from the network: listener 1 (originate) on 0.0.0.0:5433",
+    ] {
+        assert_contains(&md, needle);
+    }
+    assert_contains(
+        &md,
+        &format!(
+            "| ws-alpha | {} | **FINDING** | 1 | **2** | - | verified | - |",
+            alpha["generated"].as_str().unwrap()
+        ),
+    );
+
+    let html = ok(merge(
+        f.reports
+            .iter()
+            .map(|p| p.as_os_str())
+            .chain([OsStr::new("--format"), OsStr::new("html")]),
+    ))
+    .stdout;
+    for needle in [
+        "<!DOCTYPE html>",
+        "<style>",
+        "<tr><td>with findings</td><td><span class=\"bad\">3</span> of 3</td>",
+        "<tr><td>stale reports</td><td><span class=\"bad\">1</span> of 3</td>",
+        "<td><a href=\"#machine-1\">srv-gamma</a></td><td>2020-01-01T00:00:00Z <span class=\"badge finding\">stale</span></td>",
+        "<a href=\"#machine-2\">ws-alpha</a>",
+        "<a href=\"#machine-3\">ws-beta</a>",
+        "<div class=\"section finding\" id=\"machine-3\">",
+    ] {
+        assert_contains(&html, needle);
+    }
+    assert!(!html.to_ascii_lowercase().contains("<script"));
+
+    // --max-age: a report years old is fresh enough at 100000 days.
+    let out = ok(merge(f.reports.iter().map(|p| p.as_os_str()).chain([
+        OsStr::new("--format"),
+        OsStr::new("json"),
+        OsStr::new("--max-age"),
+        OsStr::new("100000"),
+    ])));
+    let j: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(j["totals"]["stale_reports"], 0);
+    assert_eq!(j["max_report_age_days"], 100000);
+}
+
+#[test]
+fn a_report_names_its_machine() {
+    let f = Fixture::with_vault("aes-gcm");
+    let r = report_json(&f.vault, &[]);
+    let host = r["host"].as_str().unwrap();
+    assert!(!host.is_empty(), "{r:#}");
+    let md = ok(report([
+        f.vault.as_os_str(),
+        OsStr::new("--hostname"),
+        OsStr::new("laptop-7"),
+    ]))
+    .stdout;
+    assert_contains(&md, "- Machine: laptop-7");
+    let out = failed(report([
+        f.vault.as_os_str(),
+        OsStr::new("--hostname"),
+        OsStr::new(" "),
+    ]));
+    assert_contains(&out.stderr, "--hostname");
+    let v = &r["vaults"][0];
+    assert_eq!(r["rotation_max_age_days"], 365);
+    assert_eq!(v["data_key_age_days"], 0);
+    assert_eq!(v["rotation_stale"], false);
+    assert_eq!(v["data_key_since"], v["created"]);
+}
+
+#[test]
+fn merge_refuses_what_it_cannot_merge_and_writes_nothing() {
+    let f = fleet();
+    let dir = f.alpha.tmp.path();
+    let [a, b, _] = [&f.reports[0], &f.reports[1], &f.reports[2]];
+    let alpha: Value = serde_json::from_str(&fs::read_to_string(a).unwrap()).unwrap();
+    let write = |name: &str, text: String| {
+        let p = dir.join(name);
+        fs::write(&p, text).unwrap();
+        p
+    };
+    let garbage = write("garbage.json", "this is not a report\n".into());
+    let other_json = write(
+        "other.json",
+        "{\"report\": \"weekly sales\", \"schema\": 1}".into(),
+    );
+    let mut v = alpha.clone();
+    v["schema"] = 99.into();
+    let newer = write("newer.json", v.to_string());
+    let mut v = alpha.clone();
+    v.as_object_mut().unwrap().remove("host");
+    let hostless = write("hostless.json", v.to_string());
+    let mut v: Value = serde_json::from_str(&fs::read_to_string(b).unwrap()).unwrap();
+    v["host"] = "WS-ALPHA".into();
+    let same_machine = write("same-machine.json", v.to_string());
+    let fleet_json = write(
+        "fleet.json",
+        ok(merge([
+            a.as_os_str(),
+            OsStr::new("--format"),
+            OsStr::new("json"),
+        ]))
+        .stdout,
+    );
+    let missing = dir.join("missing.json");
+
+    let cases: Vec<(&str, Vec<&Path>, String)> = vec![
+        (
+            "garbage",
+            vec![a, &garbage],
+            format!(
+                "{}: not a pivault compliance report (not JSON",
+                garbage.display()
+            ),
+        ),
+        (
+            "another JSON document",
+            vec![&other_json, a],
+            format!(
+                "{}: not a pivault compliance report (its `report` is \"weekly sales\")",
+                other_json.display()
+            ),
+        ),
+        (
+            "a fleet report",
+            vec![a, &fleet_json],
+            format!(
+                "{}: not a pivault compliance report (it is a fleet report",
+                fleet_json.display()
+            ),
+        ),
+        (
+            "newer schema",
+            vec![a, b, &newer],
+            format!(
+                "{}: report schema 99 is newer than this pivault reads (schema 1)",
+                newer.display()
+            ),
+        ),
+        (
+            "no host",
+            vec![&hostless],
+            format!(
+                "{}: the report does not name its machine",
+                hostless.display()
+            ),
+        ),
+        (
+            "the same report twice",
+            vec![a, b, a],
+            format!(
+                "{}: machine \"ws-alpha\" is already in {}",
+                a.display(),
+                a.display()
+            ),
+        ),
+        (
+            "two reports of one machine",
+            vec![a, &same_machine],
+            format!(
+                "{}: machine \"WS-ALPHA\" is already in {}",
+                same_machine.display(),
+                a.display()
+            ),
+        ),
+        (
+            "missing file",
+            vec![a, &missing],
+            format!("{}: cannot read the report", missing.display()),
+        ),
+    ];
+    for (name, inputs, want) in cases {
+        for format in ["md", "json", "html"] {
+            let out_file = dir.join(format!("fleet-out.{format}"));
+            let mut args: Vec<&OsStr> = inputs.iter().map(|p| p.as_os_str()).collect();
+            args.extend([
+                OsStr::new("--format"),
+                OsStr::new(format),
+                OsStr::new("--out"),
+                out_file.as_os_str(),
+            ]);
+            let out = failed(merge(args));
+            assert_contains(&out.stderr, &want);
+            assert!(out.stdout.is_empty(), "{name}: {out:?}");
+            assert!(
+                !out_file.exists(),
+                "{name}: {} was written",
+                out_file.display()
+            );
+        }
+    }
+    // What to do is in the message.
+    let out = failed(merge([a.as_os_str(), garbage.as_os_str()]));
+    assert_contains(
+        &out.stderr,
+        "pivault compliance report VAULT... --format json",
+    );
+    let out = failed(merge([a.as_os_str(), a.as_os_str()]));
+    assert_contains(&out.stderr, "--hostname NAME");
+    let out = failed(merge(Vec::<&OsStr>::new()));
+    assert_contains(&out.stderr, "REPORT.json");
 }

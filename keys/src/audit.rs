@@ -370,7 +370,9 @@ pub(crate) fn os_user() -> (String, u32) {
     (name, uid)
 }
 
-fn host_name() -> String {
+/// This machine's host name, as audit records carry it (the compliance
+/// report names its machine the same way).
+pub fn host_name() -> String {
     rustix::system::uname()
         .nodename()
         .to_string_lossy()

@@ -1,6 +1,7 @@
-//! The Markdown form: readable as plain text, renders as a document.
+//! The Markdown form of a machine's report: readable as plain text,
+//! renders as a document.
 
-use super::model::*;
+use crate::model::*;
 use std::fmt::Write;
 
 /// Escapes text so a path or user name cannot become HTML or a link when
@@ -21,7 +22,8 @@ pub fn esc(s: &str) -> String {
     out
 }
 
-fn badge(s: Status) -> String {
+/// A status as the summary tables show it (the fleet report's too).
+pub(crate) fn badge(s: Status) -> String {
     match s {
         Status::Met => "**met by pivault**".into(),
         Status::Partly => "**partly**".into(),
@@ -34,7 +36,8 @@ fn badge(s: Status) -> String {
 pub fn render(r: &Report) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "# pivault compliance report: 201 CMR 17.04\n");
-    let _ = writeln!(o, "- Regulation: {}", esc(r.regulation));
+    let _ = writeln!(o, "- Regulation: {}", esc(&r.regulation));
+    let _ = writeln!(o, "- Machine: {}", esc(&r.host));
     let _ = writeln!(
         o,
         "- Generated: {} by pivault {}",
@@ -67,12 +70,12 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(o, "| Section | Requirement | Status |");
     let _ = writeln!(o, "|---|---|---|");
     for s in &r.sections {
-        let _ = writeln!(o, "| {} | {} | {} |", s.id, esc(s.title), badge(s.status));
+        let _ = writeln!(o, "| {} | {} | {} |", s.id, esc(&s.title), badge(s.status));
     }
     o.push('\n');
     for s in &r.sections {
-        let _ = writeln!(o, "## {} {}\n", s.id, esc(s.title));
-        let _ = writeln!(o, "*Requirement:* {}.\n", esc(s.requirement));
+        let _ = writeln!(o, "## {} {}\n", s.id, esc(&s.title));
+        let _ = writeln!(o, "*Requirement:* {}.\n", esc(&s.requirement));
         let _ = writeln!(o, "**Status: {}**\n", esc(&s.status_text));
         list(&mut o, "Findings", &s.findings);
         list(&mut o, "Gaps", &s.cautions);
@@ -101,15 +104,18 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(
             o,
             "| {} | {} | {} | {} |",
-            esc(d.topic),
-            esc(d.regulation),
-            esc(d.what),
-            d.pivault_help.map_or_else(|| "-".to_string(), esc)
+            esc(&d.topic),
+            esc(&d.regulation),
+            esc(&d.what),
+            d.pivault_help
+                .as_deref()
+                .map_or_else(|| "-".to_string(), esc)
         );
     }
     o
 }
 
+/// A titled bullet list; nothing for no items.
 fn list(o: &mut String, title: &str, items: &[String]) {
     if items.is_empty() {
         return;
@@ -136,6 +142,17 @@ fn vault(o: &mut String, v: &VaultEvidence) {
     );
     let keys = DataKey::list(&v.data_keys);
     let _ = writeln!(o, "- Data key versions: {}", keys);
+    let _ = writeln!(
+        o,
+        "- Current data key since: {} ({} days){}",
+        v.data_key_since,
+        v.data_key_age_days,
+        if v.rotation_stale {
+            " **STALE: rotate it**"
+        } else {
+            ""
+        }
+    );
     let a = &v.audit;
     match &a.problem {
         None => {

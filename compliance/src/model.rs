@@ -1,27 +1,48 @@
 //! The report's data model. Its serde form is the JSON output
-//! (`--format json`); the field names are stable and documented in
-//! docs/COMPLIANCE.md ("JSON fields"). Add fields, never rename them.
+//! (`--format json`) and what `pivault compliance merge` reads back; the
+//! field names are stable and documented in docs/COMPLIANCE.md ("JSON
+//! fields"). Add fields, never rename them.
 
-use serde::Serialize;
+pub use crate::kinds::*;
+use serde::{Deserialize, Serialize};
 
 /// JSON schema version of the report (bumped only on an incompatible change).
 pub const SCHEMA: u32 = 1;
 
+/// The `report` field of a machine's report.
+pub const REPORT_KIND: &str = "pivault compliance report";
+
+/// The regulation the sections map to.
+pub const REGULATION: &str = "201 CMR 17.00 (Massachusetts): Standards for the Protection of Personal Information of Residents of the Commonwealth";
+
+/// A vault's current data key older than this many days is a stale
+/// rotation: a caution in 17.04(5) and a fleet total. A year, because the
+/// usual reason to rotate that pivault cannot see (someone who left kept a
+/// copy of a keystore) is reviewed at least annually under 17.03(2)(i).
+pub const ROTATION_MAX_AGE_DAYS: u64 = 365;
+
 /// The whole report.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct Report {
-    /// Always "pivault compliance report".
-    pub report: &'static str,
+    /// Always [`REPORT_KIND`].
+    pub report: String,
     /// [`SCHEMA`].
     pub schema: u32,
     /// The regulation the sections map to.
-    pub regulation: &'static str,
+    pub regulation: String,
+    /// The machine the state was read on (`--hostname`,
+    /// `PIVAULT_HOSTNAME`, or the system's host name): one row of a fleet
+    /// report.
+    pub host: String,
     /// When the report was made (RFC 3339 UTC).
     pub generated: String,
     /// Version of the pivault binary that read the state.
-    pub pivault_version: &'static str,
+    pub pivault_version: String,
     /// The period failed unseals are counted in.
     pub period: Period,
+    /// [`ROTATION_MAX_AGE_DAYS`]: the age past which a vault's current data
+    /// key counts as a stale rotation.
+    pub rotation_max_age_days: u64,
     /// One entry per vault named on the command line.
     pub vaults: Vec<VaultEvidence>,
     /// The gateway configuration, when `--proxy-config` was given.
@@ -33,7 +54,7 @@ pub struct Report {
 }
 
 /// `since` .. `until`.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct Period {
     /// Start (RFC 3339 UTC).
     pub since: String,
@@ -41,43 +62,17 @@ pub struct Period {
     pub until: String,
 }
 
-/// Status of a section.
-#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    /// The state read shows pivault provides the control.
-    Met,
-    /// pivault provides part of it; the rest is configuration or the firm's.
-    Partly,
-    /// Outside what software on the device can show.
-    FirmsDuty,
-    /// Something in the state needs action.
-    Finding,
-}
-
-impl Status {
-    /// The label shown in the md and html forms.
-    pub fn label(self) -> &'static str {
-        match self {
-            Status::Met => "met by pivault",
-            Status::Partly => "partly",
-            Status::FirmsDuty => "firm's duty",
-            Status::Finding => "finding",
-        }
-    }
-}
-
 /// One requirement of 17.04 and the evidence for it.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct Section {
     /// "17.04(1)" ...
-    pub id: &'static str,
+    pub id: String,
     /// Short stable key ("authentication", "access_control", ...).
-    pub key: &'static str,
+    pub key: String,
     /// Title.
-    pub title: &'static str,
+    pub title: String,
     /// What the regulation asks, in short.
-    pub requirement: &'static str,
+    pub requirement: String,
     /// Computed from the state.
     pub status: Status,
     /// The status in words, with the first finding or caution.
@@ -97,22 +92,16 @@ pub struct Section {
 }
 
 /// One control and what enforces it.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct Enforcement {
     /// The control.
-    pub control: &'static str,
-    /// [`CRYPTOGRAPHIC`] or [`BY_PIVAULT`].
-    pub by: &'static str,
+    pub control: String,
+    /// What enforces it.
+    pub by: EnforcedBy,
 }
 
-/// Holds against anyone without the keys, wherever the data goes.
-pub const CRYPTOGRAPHIC: &str = "cryptographic";
-/// Binds the pivault software on this machine; someone with a copy of the
-/// vault and their own program is not bound by it.
-pub const BY_PIVAULT: &str = "enforced by pivault on this machine";
-
 /// One vault.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct VaultEvidence {
     /// The path as given.
     pub path: String,
@@ -132,6 +121,13 @@ pub struct VaultEvidence {
     pub key_history: Vec<KeyEvent>,
     /// Rotations from the audit log (whole log).
     pub rotations: Vec<Rotation>,
+    /// When the current data key was made: the last rotation in the audit
+    /// log, or the vault's creation.
+    pub data_key_since: String,
+    /// Whole days from `data_key_since` to the report.
+    pub data_key_age_days: u64,
+    /// `data_key_age_days` is over the report's `rotation_max_age_days`.
+    pub rotation_stale: bool,
     /// `pivault audit verify`.
     pub audit: AuditEvidence,
     /// Successful unseals in the period.
@@ -145,12 +141,12 @@ pub struct VaultEvidence {
 }
 
 /// One key slot.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct SlotEvidence {
     /// Slot number.
     pub id: u32,
     /// passphrase | recovery | shares | escrow.
-    pub kind: &'static str,
+    pub kind: SlotKind,
     /// Creation time.
     pub created: String,
     /// Last successful unseal (from the audit log).
@@ -177,10 +173,10 @@ pub struct SlotEvidence {
 }
 
 /// KDF of a slot.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct KdfEvidence {
     /// argon2id | hkdf-sha256 | age-x25519.
-    pub algorithm: &'static str,
+    pub algorithm: KdfAlgorithm,
     /// Argon2id memory, KiB.
     pub m_kib: Option<u32>,
     /// Argon2id passes.
@@ -194,7 +190,7 @@ pub struct KdfEvidence {
 }
 
 /// A slot's policy.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct PolicyEvidence {
     /// Any restriction at all.
     pub restricted: bool,
@@ -209,7 +205,7 @@ pub struct PolicyEvidence {
 }
 
 /// A data-key version.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct DataKey {
     /// Version number.
     pub version: u32,
@@ -234,7 +230,7 @@ impl DataKey {
 }
 
 /// A key-management event.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct KeyEvent {
     /// Record number in the audit log.
     pub seq: u64,
@@ -251,7 +247,7 @@ pub struct KeyEvent {
 }
 
 /// A rotation.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct Rotation {
     /// When.
     pub time: String,
@@ -262,7 +258,7 @@ pub struct Rotation {
 }
 
 /// The audit log's verification.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct AuditEvidence {
     /// The log file.
     pub file: String,
@@ -285,7 +281,7 @@ pub struct AuditEvidence {
 }
 
 /// The first bad record.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct AuditProblem {
     /// Record number (line = record + 1).
     pub record: u64,
@@ -294,7 +290,7 @@ pub struct AuditProblem {
 }
 
 /// Unseals by one user.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct UserCount {
     /// OS user name.
     pub user: String,
@@ -303,7 +299,7 @@ pub struct UserCount {
 }
 
 /// A failed unseal.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct FailedUnseal {
     /// Record number.
     pub seq: u64,
@@ -320,7 +316,7 @@ pub struct FailedUnseal {
 }
 
 /// The gateway configuration.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct ProxyEvidence {
     /// The file.
     pub config: String,
@@ -333,12 +329,12 @@ pub struct ProxyEvidence {
 }
 
 /// One listener.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct ListenerEvidence {
     /// Position in the file, from 1.
     pub index: usize,
     /// http | tcp | originate | redirect.
-    pub mode: &'static str,
+    pub mode: ListenerMode,
     /// Listen address.
     pub listen: String,
     /// Clients connect with TLS.
@@ -349,11 +345,11 @@ pub struct ListenerEvidence {
     pub redirect_only: bool,
     /// TLS versions offered ("1.2", "1.3"), to clients (http, tcp) or to
     /// the upstream (originate).
-    pub tls_versions: Vec<&'static str>,
+    pub tls_versions: Vec<String>,
     /// Cipher suites (IANA names).
     pub cipher_suites: Vec<String>,
     /// "required" (client_ca set), "not requested", or "n/a".
-    pub client_certificates: &'static str,
+    pub client_certificates: ClientCertificates,
     /// CA file client certificates are checked against.
     pub client_ca: Option<String>,
     /// Allow-list of client certificates.
@@ -382,16 +378,16 @@ pub struct ListenerEvidence {
 }
 
 /// A duty that stays with the firm.
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct Duty {
     /// Short stable key.
-    pub key: &'static str,
+    pub key: String,
     /// Topic.
-    pub topic: &'static str,
+    pub topic: String,
     /// Where the regulation asks for it.
-    pub regulation: &'static str,
+    pub regulation: String,
     /// What the firm must do.
-    pub what: &'static str,
+    pub what: String,
     /// What pivault offers towards it, if anything.
-    pub pivault_help: Option<&'static str>,
+    pub pivault_help: Option<String>,
 }

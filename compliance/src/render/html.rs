@@ -1,8 +1,8 @@
-//! The HTML form: one self-contained file (inline CSS, no scripts, no
+//! The HTML form of a machine's report: one self-contained file (inline CSS, no scripts, no
 //! external resources), a summary table with status badges first, then
 //! the sections and the details. Every text from the state is escaped.
 
-use super::model::*;
+use crate::model::*;
 use std::fmt::Write;
 
 /// Escapes text for HTML element content and quoted attribute values.
@@ -21,7 +21,8 @@ pub fn esc(s: &str) -> String {
     out
 }
 
-const STYLE: &str = r#"
+/// The style sheet, shared with the fleet report so both read alike.
+pub(crate) const STYLE: &str = r#"
 body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d232b;max-width:1100px;margin:2em auto;padding:0 1.2em}
 h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.25em;margin-top:2em;border-bottom:2px solid #e3e7ec;padding-bottom:.2em}
 h3{font-size:1.05em;margin:1.2em 0 .4em}
@@ -43,25 +44,20 @@ footer{color:#56606b;font-size:.85em;margin-top:3em}
 @media print{body{margin:0}.section{break-inside:avoid}}
 "#;
 
-fn badge(s: Status) -> String {
-    let class = match s {
-        Status::Met => "met",
-        Status::Partly => "partly",
-        Status::FirmsDuty => "firms_duty",
-        Status::Finding => "finding",
-    };
-    format!("<span class=\"badge {class}\">{}</span>", esc(s.label()))
+/// A status as a coloured badge (the fleet report's too).
+pub(crate) fn badge(s: Status) -> String {
+    format!(
+        "<span class=\"badge {}\">{}</span>",
+        s.key(),
+        esc(s.label())
+    )
 }
 
 fn class(s: Status) -> &'static str {
-    match s {
-        Status::Met => "met",
-        Status::Partly => "partly",
-        Status::FirmsDuty => "firms_duty",
-        Status::Finding => "finding",
-    }
+    s.key()
 }
 
+/// An optional value, escaped, or a dash.
 fn opt<T: ToString>(v: &Option<T>) -> String {
     v.as_ref()
         .map_or_else(|| "&ndash;".to_string(), |x| esc(&x.to_string()))
@@ -85,13 +81,14 @@ pub fn render(r: &Report) -> String {
         .map(|v| format!("<span class=\"mono\">{}</span>", esc(&v.path)))
         .collect();
     for (k, v) in [
-        ("Regulation", esc(r.regulation)),
+        ("Regulation", esc(&r.regulation)),
+        ("Machine", esc(&r.host)),
         (
             "Generated",
             format!(
                 "{} by pivault {}",
                 esc(&r.generated),
-                esc(r.pivault_version)
+                esc(&r.pivault_version)
             ),
         ),
         (
@@ -124,8 +121,8 @@ pub fn render(r: &Report) -> String {
             o,
             "<tr><td><a href=\"#{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>",
             s.key,
-            esc(s.id),
-            esc(s.title),
+            esc(&s.id),
+            esc(&s.title),
             badge(s.status),
             esc(&s.status_text)
         );
@@ -142,14 +139,14 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(
             o,
             "<h2>{} {} {}</h2>",
-            esc(s.id),
-            esc(s.title),
+            esc(&s.id),
+            esc(&s.title),
             badge(s.status)
         );
         let _ = writeln!(
             o,
             "<p class=\"req\">Requirement: {}.</p>",
-            esc(s.requirement)
+            esc(&s.requirement)
         );
         list(&mut o, "Findings", "finding", &s.findings);
         list(&mut o, "Gaps", "caution", &s.cautions);
@@ -174,17 +171,19 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(
             o,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(d.topic),
-            esc(d.regulation),
-            esc(d.what),
-            d.pivault_help.map_or_else(|| "&ndash;".to_string(), esc)
+            esc(&d.topic),
+            esc(&d.regulation),
+            esc(&d.what),
+            d.pivault_help
+                .as_deref()
+                .map_or_else(|| "&ndash;".to_string(), esc)
         );
     }
     o.push_str("</table>\n");
     let _ = writeln!(
         o,
         "<footer>pivault {} &middot; report schema {} &middot; the same data as JSON: <code>pivault compliance report --format json</code></footer>\n</body>\n</html>",
-        esc(r.pivault_version),
+        esc(&r.pivault_version),
         r.schema
     );
     o
@@ -233,6 +232,19 @@ fn vault(o: &mut String, v: &VaultEvidence) {
         ("Keystore format", v.keystore_format.to_string()),
         ("Created", esc(&v.created)),
         ("Data key versions", esc(&keys)),
+        (
+            "Current data key since",
+            format!(
+                "{} ({} days){}",
+                esc(&v.data_key_since),
+                v.data_key_age_days,
+                if v.rotation_stale {
+                    " <span class=\"bad\">stale: rotate it</span>"
+                } else {
+                    ""
+                }
+            ),
+        ),
         ("Audit log", audit),
         (
             "Audit verifying key",
@@ -262,7 +274,7 @@ fn vault(o: &mut String, v: &VaultEvidence) {
                     ""
                 }
             ),
-            _ => esc(s.kdf.algorithm),
+            _ => esc(s.kdf.algorithm.as_str()),
         };
         let kdf = if s.weak_passphrase {
             format!("{kdf} <span class=\"badge finding\">WEAK PASSPHRASE</span>")
@@ -278,7 +290,7 @@ fn vault(o: &mut String, v: &VaultEvidence) {
             o,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             s.id,
-            esc(s.kind),
+            esc(s.kind.as_str()),
             kdf,
             users,
             opt(&s.policy.expires),
@@ -344,7 +356,7 @@ fn proxy(o: &mut String, p: &ProxyEvidence) {
         } else {
             format!("plaintext in, TLS {} out", l.tls_versions.join(", "))
         };
-        let mut cc = esc(l.client_certificates);
+        let mut cc = esc(l.client_certificates.as_str());
         if let Some(ca) = &l.client_ca {
             cc.push_str(&format!(" (CA <span class=\"mono\">{}</span>)", esc(ca)));
         }
@@ -362,7 +374,7 @@ fn proxy(o: &mut String, p: &ProxyEvidence) {
             o,
             "<tr><td>{}</td><td>{}</td><td class=\"mono\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"mono\">{}</td></tr>",
             l.index,
-            esc(l.mode),
+            esc(l.mode.as_str()),
             esc(&l.listen),
             esc(&tls),
             cc,

@@ -117,7 +117,10 @@ static SECRETS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new()
 /// tests use dictionary words ("password") that advice text may contain.
 pub fn secret(s: &str) {
     if s.len() >= 12 {
-        SECRETS.lock().unwrap_or_else(|e| e.into_inner()).push(s.to_string());
+        SECRETS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(s.to_string());
     }
 }
 
@@ -127,7 +130,13 @@ pub fn secret(s: &str) {
 /// printed once, on stdout, on purpose.
 fn leaked(out: &Out) -> Option<String> {
     let mut known = vec![PASS.to_string()];
-    known.extend(SECRETS.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned());
+    known.extend(
+        SECRETS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned(),
+    );
     for s in &known {
         if out.stdout.contains(s.as_str()) || out.stderr.contains(s.as_str()) {
             return Some(format!("the passphrase {s:?}"));

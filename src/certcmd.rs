@@ -132,6 +132,11 @@ pub fn sealed_loader(
                 .iter()
                 .cloned()
                 .chain(l.sni.iter().map(|s| s.key.clone()))
+                .chain(
+                    l.oidc
+                        .iter()
+                        .flat_map(|o| o.sealed_specs().map(str::to_string)),
+                )
         })
         .filter(|k| k.starts_with("sealed:"))
         .collect();

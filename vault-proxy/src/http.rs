@@ -263,6 +263,15 @@ impl Forwarding {
     }
 }
 
+/// The body the gateway does not forward, read (up to 64 KiB, within
+/// `body_timeout_s`) before it answers: an HTTP/2 stream whose body is
+/// dropped unread is reset, and the client would lose the answer too.
+async fn drain(body: Incoming, limits: &crate::config::Limits) {
+    use http_body_util::BodyExt;
+    let read = http_body_util::Limited::new(body, 64 * 1024).collect();
+    let _ = tokio::time::timeout(Duration::from_secs(limits.body_timeout_s), read).await;
+}
+
 fn full(status: StatusCode, msg: &'static str) -> Response<Reply> {
     let mut r = Response::new(Either::Right(Full::new(Bytes::from_static(msg.as_bytes()))));
     *r.status_mut() = status;
@@ -323,11 +332,17 @@ impl HttpProxy {
             Some(_) => Ok(None),
             None => ctx.upstream_slot().await,
         };
+
         let (slot, (mut resp, up)) = match slot {
             Ok(slot) => (
                 slot,
                 match gated {
-                    Some(g) => (g.resp.map(Either::Right), None),
+                    Some(g) => {
+                        if !req.body().is_end_stream() {
+                            Box::pin(drain(req.into_body(), &sh.limits)).await;
+                        }
+                        (g.resp.map(Either::Right), None)
+                    }
                     None => match this.forward(req, &ctx, body.clone(), who.as_ref()).await {
                         Ok((r, up)) => (r.map(Either::Left), up),
                         Err(r) => (r, None),

@@ -291,7 +291,9 @@ pub(crate) fn find<'a>(headers: &'a hyper::HeaderMap, name: &str) -> Option<&'a 
         .flat_map(|v| v.split(';'))
         .find_map(|c| {
             let (n, v) = c.trim().split_once('=')?;
-            (n == name).then(|| v.trim_matches('"'))
+            // An empty value is a cookie being deleted: none.
+            let v = v.trim_matches('"');
+            (n == name && !v.is_empty()).then_some(v)
         })
 }
 

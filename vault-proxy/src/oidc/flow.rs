@@ -296,14 +296,16 @@ impl Oidc {
                 _ => {}
             }
         }
-        let state = state.ok_or_else(|| state_err("callback without `state`"))?;
-        if !bool::from(subtle::ConstantTimeEq::ct_eq(
-            state.as_bytes(),
-            login.state.as_bytes(),
-        )) {
-            return Err(state_err("`state` is not this browser's login (a forged callback, or a second login in another tab)"));
-        }
-        if let Some(e) = error {
+        let matches = |st: &str| {
+            bool::from(subtle::ConstantTimeEq::ct_eq(
+                st.as_bytes(),
+                login.state.as_bytes(),
+            ))
+        };
+        // An error answer logs no one in; some providers leave `state`
+        // out of it (RFC 6749 wants it), so only a wrong one is refused
+        // as a forgery.
+        if let Some(e) = error.filter(|_| state.as_deref().is_none_or(matches)) {
             let esc = |s: &str| {
                 s.chars()
                     .filter(|c| !c.is_control())
@@ -318,6 +320,10 @@ impl Oidc {
                     desc.map(|d| format!(" ({})", esc(&d))).unwrap_or_default()
                 ),
             ));
+        }
+        let state = state.ok_or_else(|| state_err("callback without `state`"))?;
+        if !matches(&state) {
+            return Err(state_err("`state` is not this browser's login (a forged callback, or a second login in another tab)"));
         }
         let code = code.ok_or_else(|| state_err("callback without `code`"))?;
         let redirect_uri = self

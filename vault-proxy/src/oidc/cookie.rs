@@ -123,8 +123,8 @@ impl CookieKeys {
         })
     }
 
-    /// How many keys open cookies.
-    pub fn len(&self) -> usize {
+    /// How many keys open cookies (at least one).
+    pub fn count(&self) -> usize {
         self.keys.len()
     }
 
@@ -352,7 +352,7 @@ mod tests {
         assert_eq!(
             CookieKeys::parse(&format!("# keys\n\n{K1}\n{K2}\n"))
                 .unwrap()
-                .len(),
+                .count(),
             2
         );
         assert!(matches!(

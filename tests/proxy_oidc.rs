@@ -544,3 +544,63 @@ fn a_bad_oidc_table_is_refused_at_start() {
         "{err}"
     );
 }
+
+#[test]
+fn sealed_oidc_secrets_are_opened_from_the_vault() {
+    let w = world();
+    let dir = &w.s.dir;
+    let vault = dir.join("vault");
+    let v = vault.to_str().unwrap();
+    let pv = |args: &[&str]| {
+        std::process::Command::new(bin())
+            .args(args)
+            .env("PIVAULT_PASSPHRASE", "oidc test passphrase")
+            .env_remove("PIVAULT_PASSPHRASE_FILE")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    assert!(pv(&["init", v, "--insecure-test-kdf"]).status.success());
+    let keys = dir.join("plain.keys");
+    std::fs::write(&keys, format!("{KEY_A}\n{KEY_B}\n")).unwrap();
+    let secret = dir.join("plain.secret");
+    std::fs::write(&secret, format!("{SECRET}\n")).unwrap();
+    let bad = dir.join("bad.keys");
+    std::fs::write(&bad, "not a key\nnor this\n").unwrap();
+    for (name, file, ok) in [
+        ("cookie", &keys, true),
+        ("secret", &secret, true),
+        ("bad", &bad, false),
+    ] {
+        let out = pv(&["cert", "import", "--oidc", v, name, file.to_str().unwrap()]);
+        assert_eq!(
+            out.status.success(),
+            ok,
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    std::fs::remove_file(&keys).unwrap();
+    std::fs::remove_file(&secret).unwrap();
+    let toml = format!(
+        "{}[listener.oidc]\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret_file = \"sealed:{v}:secret\"\ncookie_key_file = \"sealed:{v}:cookie\"\nallow_any_user = true\n",
+        w.s.http(w.upstream, ""),
+        w.stub.issuer
+    );
+    let gw = Gw::start_env(
+        dir,
+        &toml,
+        &[("PIVAULT_PASSPHRASE", "oidc test passphrase")],
+    );
+    let b = Browser::new(&w.s, "sealed");
+    assert_eq!(
+        login(&b, gw.addrs[0], "/").status,
+        302,
+        "the sealed secret reached the token endpoint"
+    );
+    assert_eq!(
+        b.get(&url(gw.addrs[0], "/")).status,
+        200,
+        "the sealed keys seal and open"
+    );
+}

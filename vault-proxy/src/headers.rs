@@ -325,6 +325,21 @@ mod tests {
     }
 
     #[test]
+    fn user_headers_only_the_gateway_may_set_are_stripped() {
+        let mut h = map(&[
+            ("x-forwarded-user", "mallory"),
+            ("X-Forwarded-Email", "m@evil.example"),
+            ("x-forwarded-groups", "admins"),
+            ("remote-user", "mallory"),
+            ("x-auth-request-user", "mallory"),
+            ("x_forwarded_user", "mallory"),
+            ("x-request-id", "7"),
+        ]);
+        strip_request(&mut h, "x-pivault-client");
+        assert_eq!(names(&h), ["x-request-id"]);
+    }
+
+    #[test]
     fn identity_names_spelt_with_underscores_are_stripped() {
         let mut h = HeaderMap::new();
         for n in [

@@ -7,7 +7,7 @@
 //! A sealed cookie is `base64url(version ‖ key id ‖ nonce ‖ ciphertext ‖
 //! tag)`. The additional data binds it to its purpose (session or login)
 //! and to the listener's identity provider, client and admission rules
-//! ([`Context`]): a login cookie cannot pass for a session, nor a session
+//! (`Context`): a login cookie cannot pass for a session, nor a session
 //! of one listener for another's with other rules. The key id (4 bytes of
 //! a hash of the key) picks the opening key without trying each.
 //!

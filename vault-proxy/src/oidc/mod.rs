@@ -6,7 +6,7 @@
 //! browser without one is sent to the identity provider (authorization
 //! code flow with PKCE, `state` and `nonce` in a sealed login cookie); the
 //! IdP sends it back to `callback_path`, where the gateway exchanges the
-//! code at the token endpoint, checks the ID token ([`validate`]) and the
+//! code at the token endpoint, checks the ID token (`validate`) and the
 //! `allow_*` rules, and sets the session cookie. The app then gets the
 //! user in `X-Forwarded-User` and `X-Forwarded-Email` (and the groups in
 //! `X-Forwarded-Groups`); a client's own copies of these are always

@@ -14,7 +14,8 @@ pub enum CertCommand {
     /// (DIR/cert.pem, DIR/key.pem). Never use it in production.
     Dev(DevArgs),
     /// Store a TLS private key sealed in VAULT under NAME, for
-    /// `key = "sealed:VAULT:NAME"` in the gateway's config.
+    /// `key = "sealed:VAULT:NAME"` in the gateway's config (with
+    /// `--oidc`: a single sign-on client secret or cookie key file).
     Import(ImportArgs),
 }
 
@@ -26,6 +27,10 @@ pub struct ImportArgs {
     pub name: String,
     /// The PEM private key file (PKCS#8, PKCS#1 or SEC1).
     pub key_pem: PathBuf,
+    /// The file is a `[listener.oidc]` secret, not a TLS key: a cookie key
+    /// file (checked as the gateway reads it) or a client secret.
+    #[arg(long)]
+    pub oidc: bool,
     #[command(flatten)]
     pub unlock: crate::cli::Unlock,
 }
@@ -95,12 +100,28 @@ fn import(a: ImportArgs) -> Result<Outcome> {
     let pem = zeroize::Zeroizing::new(
         std::fs::read(&a.key_pem).with_context(|| format!("{}", a.key_pem.display()))?,
     );
-    // Refuse anything rustls could not use later.
-    vault_proxy::tls::load_key(&a.key_pem.to_string_lossy(), None)?;
+    let use_as = if a.oidc {
+        // Refuse anything the gateway could not use later: cookie keys as
+        // the gateway parses them, or a client secret on one line.
+        let text = std::str::from_utf8(&pem).context("an OIDC secret is text")?;
+        let keys = vault_proxy::oidc::cookie::CookieKeys::parse(text);
+        if keys.is_err() && (text.trim().is_empty() || text.trim().lines().count() > 1) {
+            bail!(
+                "{}: neither a cookie key file ({}) nor a client secret on one line",
+                a.key_pem.display(),
+                keys.err().map(|e| e.to_string()).unwrap_or_default()
+            );
+        }
+        "client_secret_file or cookie_key_file"
+    } else {
+        // Refuse anything rustls could not use later.
+        vault_proxy::tls::load_key(&a.key_pem.to_string_lossy(), None)?;
+        "key"
+    };
     let (_ks, u) = crate::vaultcmd::unseal(&a.vault, &a.unlock)?;
     let file = keys::sealed_keys::seal(&a.vault, &u.keyring, &a.name, &pem)?;
     println!(
-        "sealed {} into {} as `{}`; use key = \"sealed:{}:{}\" and remove the plaintext key file",
+        "sealed {} into {} as `{}`; use {use_as} = \"sealed:{}:{}\" and remove the plaintext file",
         a.key_pem.display(),
         file.display(),
         a.name,
@@ -132,6 +153,11 @@ pub fn sealed_loader(
                 .iter()
                 .cloned()
                 .chain(l.sni.iter().map(|s| s.key.clone()))
+                .chain(
+                    l.oidc
+                        .iter()
+                        .flat_map(|o| o.sealed_specs().map(str::to_string)),
+                )
         })
         .filter(|k| k.starts_with("sealed:"))
         .collect();

@@ -207,6 +207,9 @@ pub struct Listener {
     /// verified client certificate (`<base>-Subject`, `-SAN`, `-SPKI`);
     /// a client's copies of them are removed. None: `X-Pivault-Client`.
     pub client_identity_header: Option<String>,
+    /// http: single sign-on with OpenID Connect (`[listener.oidc]`),
+    /// checked while parsing (see [`crate::oidc::config`]).
+    pub oidc: Option<crate::oidc::OidcConfig>,
     /// tcp: send a PROXY protocol v2 header to the upstream.
     #[serde(default)]
     pub proxy_protocol: bool,
@@ -522,6 +525,7 @@ impl Config {
                     "client_identity_header",
                     li.client_identity_header.is_some(),
                 )?;
+                forbid("oidc", li.oidc.is_some())?;
             }
             if let Some(b) = &li.client_identity_header {
                 check_identity_base(b).map_err(|e| err(at, "client_identity_header", e))?;

@@ -4,7 +4,8 @@
 //! (whoever can change the link chooses the key), and a server
 //! certificate that is expired or not yet valid (clients will refuse it),
 //! and a `client_crl` CRL past its nextUpdate (every client certificate
-//! from its issuer is refused until a fresh one is in place).
+//! from its issuer is refused until a fresh one is in place), and an OIDC
+//! client secret or cookie key file every local user can read.
 //! Each warning names the file and what to do.
 
 use crate::config::{Config, Listener, Mode};
@@ -32,6 +33,26 @@ pub fn warnings(cfg: &Config) -> Vec<String> {
             cert_warnings(cert, &mut out);
         }
         out.extend(crl_warnings(li));
+        if let Some(o) = &li.oidc {
+            use crate::oidc::config::SecretSource;
+            for (what, src) in [
+                ("OIDC client secret", &o.client_secret),
+                ("OIDC cookie key file", &o.cookie_keys),
+            ] {
+                if let SecretSource::File(p) = src {
+                    if let Ok(m) = std::fs::metadata(p) {
+                        if m.permissions().mode() & 0o004 != 0 {
+                            out.push(format!(
+                                "{what} {} is readable by every user (mode {:o}): whoever reads it can forge sessions or act as the gateway at the IdP; run `chmod 600 {}`",
+                                p.display(),
+                                m.permissions().mode() & 0o7777,
+                                p.display()
+                            ));
+                        }
+                    }
+                }
+            }
+        }
     }
     out
 }

@@ -13,7 +13,11 @@
 //! [`family`]), and the gateway sends its own, `<base>-Subject`, `-SAN`
 //! and `-SPKI` (`base` is the listener's `client_identity_header`,
 //! default `X-Pivault-Client`), only when a verified certificate was
-//! presented. Those are the only identity the upstream may trust.
+//! presented. Those are the only identity the upstream may trust. The
+//! same holds for the signed-in user of `[listener.oidc]`:
+//! `X-Forwarded-User`, `-Email`, `-Groups` and `Remote-User` (and
+//! oauth2-proxy's `X-Auth-Request-*`) are removed from every request, on
+//! every listener, and set by the gateway only from a valid session.
 
 use crate::access::PeerCert;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -22,6 +26,11 @@ use hyper::Request;
 pub(crate) const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub(crate) const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub(crate) const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+/// The signed-in user's headers (`[listener.oidc]`): only the gateway
+/// sets them; a client's are removed on every listener.
+pub(crate) const X_FORWARDED_USER: HeaderName = HeaderName::from_static("x-forwarded-user");
+pub(crate) const X_FORWARDED_EMAIL: HeaderName = HeaderName::from_static("x-forwarded-email");
+pub(crate) const X_FORWARDED_GROUPS: HeaderName = HeaderName::from_static("x-forwarded-groups");
 const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 /// The default base of the identity headers (`client_identity_header`).
@@ -34,7 +43,7 @@ const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection")
 /// other terminators use for the client's certificate or the original
 /// URL, which only a terminator may set. Bit `i` of a mask is
 /// `STRIPPED[i]`; [`bit`] maps a name to its bit.
-const STRIPPED: [HeaderName; 27] = [
+const STRIPPED: [HeaderName; 31] = [
     header::CONNECTION,
     KEEP_ALIVE,
     PROXY_CONNECTION,
@@ -62,14 +71,18 @@ const STRIPPED: [HeaderName; 27] = [
     HeaderName::from_static("x-client-verify"),
     HeaderName::from_static("x-client-dn"),
     HeaderName::from_static("ssl-client-cert"),
+    X_FORWARDED_USER,
+    X_FORWARDED_EMAIL,
+    X_FORWARDED_GROUPS,
+    HeaderName::from_static("remote-user"),
 ];
 
 /// The hop-by-hop bits of [`STRIPPED`].
 const HOP_BY_HOP: u32 = (1 << 9) - 1;
 /// The bit of every name of [`family`].
-const FAMILY: u32 = 1 << 27;
+const FAMILY: u32 = 1 << 31;
 /// Everything a request loses.
-const REQUEST: u32 = ((1 << 27) - 1) | FAMILY;
+const REQUEST: u32 = ((1 << 31) - 1) | FAMILY;
 
 /// The bit of a (lower-case) header name in [`STRIPPED`], or 0. A string
 /// match compiles to a length switch and a compare, cheaper than comparing
@@ -103,6 +116,10 @@ fn bit(name: &str) -> u32 {
         "x-client-verify" => 1 << 24,
         "x-client-dn" => 1 << 25,
         "ssl-client-cert" => 1 << 26,
+        "x-forwarded-user" => 1 << 27,
+        "x-forwarded-email" => 1 << 28,
+        "x-forwarded-groups" => 1 << 29,
+        "remote-user" => 1 << 30,
         _ => 0,
     }
 }
@@ -110,9 +127,10 @@ fn bit(name: &str) -> u32 {
 /// Name prefixes whose whole family is stripped from requests: the
 /// certificate headers of nginx, Apache, HAProxy and F5 configurations
 /// (`X-SSL-Client-S-DN`, `X-SSL-Cert`, `X-Client-Cert-Chain`,
-/// `X-Client-S-DN`, `SSL-Client-Verify`...). Not all of `X-Client-*`:
+/// `X-Client-S-DN`, `SSL-Client-Verify`...), and oauth2-proxy's user
+/// headers (`X-Auth-Request-User`, `-Email`...). Not all of `X-Client-*`:
 /// `X-Client-Id` or `X-Client-Version` are ordinary app data.
-const FAMILIES: [&str; 7] = [
+const FAMILIES: [&str; 8] = [
     "x-ssl-",
     "x-client-cert-",
     "x-client-s-",
@@ -120,6 +138,7 @@ const FAMILIES: [&str; 7] = [
     "x-client-verify-",
     "x-tls-client-",
     "ssl-client-",
+    "x-auth-request-",
 ];
 
 /// [`FAMILY`] when `name` (lower-case) is in one of [`FAMILIES`] or starts
@@ -303,6 +322,21 @@ mod tests {
         let mut v: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
         v.sort();
         v
+    }
+
+    #[test]
+    fn user_headers_only_the_gateway_may_set_are_stripped() {
+        let mut h = map(&[
+            ("x-forwarded-user", "mallory"),
+            ("X-Forwarded-Email", "m@evil.example"),
+            ("x-forwarded-groups", "admins"),
+            ("remote-user", "mallory"),
+            ("x-auth-request-user", "mallory"),
+            ("x_forwarded_user", "mallory"),
+            ("x-request-id", "7"),
+        ]);
+        strip_request(&mut h, "x-pivault-client");
+        assert_eq!(names(&h), ["x-request-id"]);
     }
 
     #[test]

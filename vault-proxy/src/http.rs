@@ -19,7 +19,8 @@ use crate::config::{AllowRule, HttpUpstream};
 use crate::exchange::{exchange, Failure};
 use crate::headers::{
     header_bytes, is_upgrade, strip_request, strip_response, IdentityNames,
-    DEFAULT_IDENTITY_HEADER, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO,
+    DEFAULT_IDENTITY_HEADER, X_FORWARDED_EMAIL, X_FORWARDED_FOR, X_FORWARDED_GROUPS,
+    X_FORWARDED_HOST, X_FORWARDED_PROTO, X_FORWARDED_USER,
 };
 use crate::listener::{ConnInfo, Shared};
 use crate::log::Entry;
@@ -51,6 +52,8 @@ pub struct HttpProxy {
     hsts: bool,
     identity: IdentityNames,
     pub(crate) pool: Arc<Upstream>,
+    /// Single sign-on (`[listener.oidc]`).
+    oidc: Option<Arc<crate::oidc::Oidc>>,
     /// For HTTP/2 clients (ALPN `h2`).
     pub(crate) h2: hyper::server::conn::http2::Builder<TokioExecutor>,
     /// For HTTP/1.1 clients.
@@ -105,9 +108,16 @@ impl HttpProxy {
             hsts,
             identity,
             pool,
+            oidc: None,
             h2,
             h1,
         }
+    }
+
+    /// Requires a signed-in user for every request ([`crate::oidc`]).
+    pub fn with_oidc(mut self, oidc: Option<crate::oidc::Oidc>) -> Self {
+        self.oidc = oidc.map(Arc::new);
+        self
     }
 }
 
@@ -253,6 +263,15 @@ impl Forwarding {
     }
 }
 
+/// The body the gateway does not forward, read (up to 64 KiB, within
+/// `body_timeout_s`) before it answers: an HTTP/2 stream whose body is
+/// dropped unread is reset, and the client would lose the answer too.
+async fn drain(body: Incoming, limits: &crate::config::Limits) {
+    use http_body_util::BodyExt;
+    let read = http_body_util::Limited::new(body, 64 * 1024).collect();
+    let _ = tokio::time::timeout(Duration::from_secs(limits.body_timeout_s), read).await;
+}
+
 fn full(status: StatusCode, msg: &'static str) -> Response<Reply> {
     let mut r = Response::new(Either::Right(Full::new(Bytes::from_static(msg.as_bytes()))));
     *r.status_mut() = status;
@@ -271,12 +290,11 @@ impl HttpProxy {
     ) -> Result<Response<Logged>, Infallible> {
         let (this, sh) = (&*ctx.proxy, &*ctx.sh);
         let req_guard = InFlight::new(ctx.clone());
-        let slot = ctx.upstream_slot().await;
         // Most requests (GET) have no body: then there is nothing to note.
         let body = (!req.body().is_end_stream()).then(|| Arc::new(Progress::new()));
         let start = sh.log.as_ref().map(|_| Instant::now());
         // The access-log record is built only when there is a log.
-        let entry = sh.log.as_ref().map(|_| Entry {
+        let mut entry = sh.log.as_ref().map(|_| Entry {
             method: req.method().to_string(),
             path: req
                 .uri()
@@ -287,12 +305,48 @@ impl HttpProxy {
             upstream: this.upstream_str.clone(),
             ..ctx.entry()
         });
+        // Single sign-on: a request with a valid session goes on as its
+        // user; the gate answers the others (its slow path is boxed, so
+        // that this future stays small for every request).
+        let mut who = None;
+        let mut gated = None;
+        if let Some(o) = &this.oidc {
+            match o.pass(req.uri(), req.headers()) {
+                Some(s) => who = Some(s),
+                None => {
+                    let g =
+                        Box::pin(o.answer(req.method(), req.uri(), req.headers(), &ctx.info, sh));
+                    gated = Some(g.await);
+                }
+            }
+            if let Some(e) = &mut entry {
+                if o.is_callback(req.uri()) {
+                    // The code in its query is not for the log.
+                    e.path = format!("{}?(redacted)", req.uri().path());
+                }
+                e.user = who.as_ref().map(|s| s.user.clone());
+                e.refused = gated.as_mut().and_then(|g| g.refused.take());
+            }
+        }
+        let slot = match gated {
+            Some(_) => Ok(None),
+            None => ctx.upstream_slot().await,
+        };
+
         let (slot, (mut resp, up)) = match slot {
             Ok(slot) => (
                 slot,
-                match this.forward(req, &ctx, body.clone()).await {
-                    Ok((r, up)) => (r.map(Either::Left), up),
-                    Err(r) => (r, None),
+                match gated {
+                    Some(g) => {
+                        if !req.body().is_end_stream() {
+                            Box::pin(drain(req.into_body(), &sh.limits)).await;
+                        }
+                        (g.resp.map(Either::Right), None)
+                    }
+                    None => match this.forward(req, &ctx, body.clone(), who.as_ref()).await {
+                        Ok((r, up)) => (r.map(Either::Left), up),
+                        Err(r) => (r, None),
+                    },
                 },
             ),
             Err(f) => {
@@ -359,6 +413,7 @@ impl HttpProxy {
         req: Request<Incoming>,
         ctx: &ConnCtx,
         body: Option<Arc<Progress>>,
+        who: Option<&crate::oidc::cookie::Session>,
     ) -> Result<(Response<Incoming>, Option<(Conn, bool)>), Response<Reply>> {
         let sh = &*ctx.sh;
         if header_bytes(req.headers()) > sh.limits.max_header_bytes {
@@ -398,6 +453,24 @@ impl HttpProxy {
             }
         }
         strip_request(headers, &self.identity.base);
+        if let Some(o) = &self.oidc {
+            o.strip_cookies(headers);
+        }
+        if let Some(s) = who {
+            // Header-safe by construction (`oidc::validate`); a value that
+            // were not is left out rather than sent half.
+            if let Ok(v) = HeaderValue::from_str(&s.user) {
+                headers.insert(X_FORWARDED_USER, v);
+            }
+            if let Some(Ok(v)) = s.email.as_deref().map(HeaderValue::from_str) {
+                headers.insert(X_FORWARDED_EMAIL, v);
+            }
+            if !s.groups.is_empty() {
+                if let Ok(v) = HeaderValue::from_str(&s.groups.join(",")) {
+                    headers.insert(X_FORWARDED_GROUPS, v);
+                }
+            }
+        }
         // Room for the forwarding and identity headers at once, not a
         // regrowth midway.
         headers.reserve(4 + ctx.identity.len());

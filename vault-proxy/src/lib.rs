@@ -26,7 +26,7 @@
 //! Modules: [`config`] (the TOML schema), [`tls`] (policy, certificate
 //! and CRL loading and reload), [`listener`] (accept loop, limits), [`balance`] (connections spread over worker threads), [`access`]
 //! (client certificate rules), [`http`], [`tcp`], [`originate`],
-//! [`redirect`] (the modes), `headers` (hop-by-hop, forwarding and identity headers), `request` (requests refused, paths resolved), [`upstream`] (keep-alive upstream connections), [`watch`] (idle and header deadlines), [`metrics`], [`log`] (monitoring), [`server`]
+//! [`redirect`] (the modes), `headers` (hop-by-hop, forwarding and identity headers), `request` (requests refused, paths resolved), [`oidc`] (single sign-on with OpenID Connect), [`upstream`] (keep-alive upstream connections), [`watch`] (idle and header deadlines), [`metrics`], [`log`] (monitoring), [`server`]
 //! (start, signals, drain), [`devcert`], [`filecheck`] (what `proxy check` warns about).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -45,6 +45,7 @@ pub mod listener;
 pub mod log;
 pub mod metrics;
 mod notify;
+pub mod oidc;
 pub mod originate;
 pub mod redirect;
 mod refusal;

@@ -1,6 +1,6 @@
 //! The JSON-lines access log: one object per HTTP request or TCP/originate
 //! connection, with time, client address, client certificate subject,
-//! listener, method, path, status, bytes in/out, duration, upstream and the
+//! listener, signed-in user (OIDC), method, path, status, bytes in/out, duration, upstream and the
 //! TLS version and suite. Written to a file (append) or stdout ("-"); the
 //! file is reopened on SIGHUP, so logrotate can move it away and signal.
 //!
@@ -37,6 +37,9 @@ pub struct Entry {
     /// line (rate limit; all are counted in `/metrics`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refusals_not_logged: Option<u64>,
+    /// The signed-in user (`[listener.oidc]`), as sent in `X-Forwarded-User`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
     /// The listener's configured address.
     pub listener: String,
     /// http | tcp | originate | redirect.

@@ -7,6 +7,7 @@
 //! two cores never fight over one cache line.
 
 use crate::balance::Balancer;
+use crate::oidc::Denied;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Request, Response, StatusCode};
@@ -180,6 +181,9 @@ pub struct ListenerMetrics {
     /// Open connections closed because a reload revoked their client
     /// certificate (`client_crl`).
     pub revoked_closed: AtomicU64,
+    /// OIDC logins completed (`[listener.oidc]`).
+    pub oidc_logins: AtomicU64,
+    oidc_denied: [AtomicU64; Denied::COUNT],
 }
 
 impl ListenerMetrics {
@@ -202,6 +206,8 @@ impl ListenerMetrics {
             reloads_ok: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
             revoked_closed: AtomicU64::new(0),
+            oidc_logins: AtomicU64::new(0),
+            oidc_denied: Default::default(),
         }
     }
     /// Counts one response with `status`.
@@ -210,6 +216,10 @@ impl ListenerMetrics {
         if let Some(c) = shard.get(usize::from(status).wrapping_sub(100)) {
             c.fetch_add(1, Relaxed);
         }
+    }
+    /// Counts one refused OIDC login (or session cookie).
+    pub fn oidc_denied(&self, why: Denied) {
+        self.oidc_denied[why.index()].fetch_add(1, Relaxed);
     }
     /// Counts one failed handshake.
     pub fn handshake_failed(&self, why: HandshakeFailure) {
@@ -377,6 +387,31 @@ impl Metrics {
                     let _ = writeln!(
                         o,
                         "pivault_handshake_failures_total{{listener=\"{}\",reason=\"{}\"}} {v}",
+                        m.name,
+                        why.as_str()
+                    );
+                }
+            }
+        }
+        let _ = writeln!(o, "# HELP pivault_oidc_logins_total OIDC logins completed (session cookie set).\n# TYPE pivault_oidc_logins_total counter");
+        for m in &self.listeners {
+            let v = m.oidc_logins.load(Relaxed);
+            if v > 0 {
+                let _ = writeln!(
+                    o,
+                    "pivault_oidc_logins_total{{listener=\"{}\"}} {v}",
+                    m.name
+                );
+            }
+        }
+        let _ = writeln!(o, "# HELP pivault_oidc_refusals_total OIDC logins and session cookies refused, by reason.\n# TYPE pivault_oidc_refusals_total counter");
+        for m in &self.listeners {
+            for why in Denied::ALL {
+                let v = m.oidc_denied[why.index()].load(Relaxed);
+                if v > 0 {
+                    let _ = writeln!(
+                        o,
+                        "pivault_oidc_refusals_total{{listener=\"{}\",reason=\"{}\"}} {v}",
                         m.name,
                         why.as_str()
                     );

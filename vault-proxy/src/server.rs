@@ -99,13 +99,14 @@ impl Gateway {
                     let tls = Arc::new(ServerTls::new(li, &[b"h2", b"http/1.1"], sealed.clone())?);
                     tls_all.push(tls.clone());
                     let up = li.http_upstream().expect("validated");
-                    Kind::Http(Arc::new(HttpProxy::new(
-                        tls,
-                        li.allow_rules(),
-                        up,
-                        li.hsts,
-                        &shared,
-                    )))
+                    let oidc = li
+                        .oidc
+                        .as_ref()
+                        .map(|o| crate::oidc::Oidc::load(o, sealed.as_ref()))
+                        .transpose()?;
+                    Kind::Http(Arc::new(
+                        HttpProxy::new(tls, li.allow_rules(), up, li.hsts, &shared).with_oidc(oidc),
+                    ))
                 }
                 Mode::Tcp => {
                     let tls = Arc::new(ServerTls::new(li, &[], sealed.clone())?);

@@ -41,7 +41,7 @@ pub(crate) fn locate(src: &str, idx: Option<usize>, key: &str) -> (usize, usize)
         if t.starts_with('[') {
             if idx.is_none() {
                 in_target = true;
-            } else if !t.starts_with("[[listener.") {
+            } else if !t.starts_with("[[listener.") && !t.starts_with("[listener.") {
                 in_target = false;
             }
             continue;

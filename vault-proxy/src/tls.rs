@@ -494,6 +494,37 @@ pub fn client_config(li: &Listener) -> Result<ClientConfig> {
     Ok(cfg)
 }
 
+/// The client config for an OIDC identity provider (`[listener.oidc]`):
+/// full verification against `ca_file` or the system roots, HTTP/1.1.
+pub fn idp_client_config(ca: Option<&Path>) -> Result<ClientConfig> {
+    let roots = match ca {
+        Some(ca) => load_roots(ca)?,
+        None => {
+            let mut roots = RootCertStore::empty();
+            for c in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(c);
+            }
+            if roots.is_empty() {
+                return Err(Error::pem(
+                    "system trust store",
+                    "no system CA certificates found for the identity provider; install ca-certificates or set `ca_file`",
+                ));
+            }
+            roots
+        }
+    };
+    let mut cfg = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(VERSIONS)
+        .map_err(|e| Error::Tls {
+            what: "identity provider client".into(),
+            source: e,
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(cfg)
+}
+
 /// Loads every certificate, key, CA and CRL a config names, without binding:
 /// what `pivault proxy check` runs. Sealed keys are skipped unless a loader
 /// is given.
@@ -512,6 +543,11 @@ pub fn check_files(cfg: &crate::config::Config, sealed: Option<&SealedKeyLoader>
                     client_verifier(li)?;
                 } else {
                     server_config(li, &[], sealed)?;
+                }
+                if let Some(o) = &li.oidc {
+                    if sealed.is_some() || o.sealed_specs().next().is_none() {
+                        crate::oidc::Oidc::load(o, sealed)?;
+                    }
                 }
             }
             Mode::Originate => {

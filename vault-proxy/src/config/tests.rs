@@ -27,6 +27,27 @@ fn minimal_config_parses_with_defaults() {
 }
 
 #[test]
+fn oidc_is_for_http_listeners_and_checked_while_parsing() {
+    let oidc = "[listener.oidc]\nissuer = \"https://idp.example\"\nclient_id = \"gw\"\nclient_secret_file = \"s\"\ncookie_key_file = \"k\"\nallow_any_user = true\n";
+    let c = parse(&format!("{OK}{oidc}")).unwrap();
+    assert_eq!(c.listener[0].oidc.as_ref().unwrap().client_id, "gw");
+    let tcp = "[[listener]]\nmode = \"tcp\"\nlisten = \"127.0.0.1:9000\"\nupstream = \"127.0.0.1:9001\"\ncert = \"c.pem\"\nkey = \"k.pem\"\n";
+    let e = parse(&format!("{tcp}{oidc}")).unwrap_err().to_string();
+    assert!(
+        e.contains("`oidc`") && e.contains("not used in mode \"tcp\""),
+        "{e}"
+    );
+    let e = parse(&format!(
+        "{OK}{}",
+        oidc.replace("https://idp", "http://idp")
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(e.starts_with("gw.toml:8:"), "{e}");
+    assert!(e.contains("[listener.oidc] issuer"), "{e}");
+}
+
+#[test]
 fn unknown_key_names_file_line_and_key() {
     let e = parse(&format!("{OK}colour = \"red\"\n"))
         .unwrap_err()

@@ -275,6 +275,17 @@ fn a_server_the_ca_does_not_vouch_for_is_refused_named_and_nothing_is_marked() {
     );
 }
 
+/// `pivault init` of the fixture's vault with `var` set to `value`.
+fn init_with(f: &Fixture, var: &str, value: &OsStr) -> Out {
+    run(pv()
+        .env(var, value)
+        .arg("init")
+        .arg(&f.vault)
+        .arg("--insecure-test-kdf")
+        .arg("--passphrase-file")
+        .arg(&f.pass))
+}
+
 #[test]
 fn a_bad_audit_server_setting_fails_before_anything_is_done() {
     let f = Fixture::new();
@@ -282,13 +293,7 @@ fn a_bad_audit_server_setting_fails_before_anything_is_done() {
         ("udp://localhost:514", "tls://"),
         ("tls://localhost", "no port"),
     ] {
-        let out = run(pv()
-            .env("PIVAULT_AUDIT_REMOTE", url)
-            .arg("init")
-            .arg(&f.vault)
-            .arg("--insecure-test-kdf")
-            .arg("--passphrase-file")
-            .arg(&f.pass));
+        let out = init_with(&f, "PIVAULT_AUDIT_REMOTE", OsStr::new(url));
         assert_eq!(out.code, Some(1), "{out:?}");
         assert_contains(&out.stderr, why);
         assert_contains(&out.stderr, "--audit-remote");
@@ -297,13 +302,7 @@ fn a_bad_audit_server_setting_fails_before_anything_is_done() {
     // A configuration file that cannot be read names itself.
     let conf = f.path("audit.toml");
     std::fs::write(&conf, "remote = 6514\n").unwrap();
-    let out = run(pv()
-        .env("PIVAULT_AUDIT_CONFIG", &conf)
-        .arg("init")
-        .arg(&f.vault)
-        .arg("--insecure-test-kdf")
-        .arg("--passphrase-file")
-        .arg(&f.pass));
+    let out = init_with(&f, "PIVAULT_AUDIT_CONFIG", conf.as_os_str());
     assert_eq!(out.code, Some(1), "{out:?}");
     assert_contains(&out.stderr, conf.to_str().unwrap());
     assert!(!f.vault.exists());

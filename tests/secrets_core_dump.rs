@@ -174,38 +174,12 @@ fn a_crashing_mount_writes_no_core_and_leaves_no_passphrase_behind() {
     fs::create_dir(&cwd).unwrap();
     let mut cmd = f.mount_cmd(&[]);
     cmd.current_dir(&cwd);
-    // SAFETY: setrlimit(2) is async-signal-safe and touches no Rust state.
-    unsafe {
-        cmd.pre_exec(|| {
-            let unlimited = libc::rlimit {
-                rlim_cur: libc::RLIM_INFINITY,
-                rlim_max: libc::RLIM_INFINITY,
-            };
-            libc::setrlimit(libc::RLIMIT_CORE, &unlimited);
-            Ok(())
-        });
-    }
+    allow_cores(&mut cmd);
     f.mount_with(cmd);
     fs::write(f.p("note.txt"), b"written while mounted").unwrap();
     let child = f.child.as_mut().expect("a mount process");
-    let pid = child.id() as i32;
-    // Rust's runtime catches SIGSEGV (to report stack overflows); for a
-    // signal that is not a guard-page fault it restores the default action
-    // and returns, so a second SIGSEGV meets the default action: a crash
-    // with a core dump, unless the process forbade one.
-    let mut status = None;
-    'outer: for _ in 0..5 {
-        // SAFETY: sends a signal to our own child process.
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGSEGV) }, 0);
-        for _ in 0..20 {
-            if let Some(s) = child.try_wait().unwrap() {
-                status = Some(s);
-                break 'outer;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-    let status = status.expect("the mount process ended after SIGSEGV");
+    let status = crash(child);
+
     assert_eq!(status.signal(), Some(libc::SIGSEGV), "{status:?}");
     assert!(!status.core_dumped(), "the kernel reports a core dump");
     let _ = std::process::Command::new("fusermount3")

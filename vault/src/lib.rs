@@ -23,6 +23,8 @@ pub mod mountinfo;
 mod reencrypt;
 mod retree;
 pub mod sys;
+#[cfg(test)]
+mod test_support;
 mod transfer;
 mod tree;
 mod walk;

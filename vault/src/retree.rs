@@ -333,28 +333,7 @@ mod tests {
             VaultCipher::new(ring.clone(), Suite::Aes256Gcm),
         )
         .unwrap();
-        let out = tempfile::tempdir().unwrap();
-        let dest = out.path().join("x");
-        let r = crate::export(&v, &dest, Default::default(), &crate::NoProgress).unwrap();
-        assert!(r.damaged.is_empty(), "{:?}", r.damaged);
-        let mut map = BTreeMap::new();
-        fn walk(base: &Path, p: &Path, map: &mut BTreeMap<String, Vec<u8>>) {
-            for e in fs::read_dir(p).unwrap() {
-                let e = e.unwrap();
-                let rel = e.path().strip_prefix(base).unwrap().display().to_string();
-                let t = e.file_type().unwrap();
-                if t.is_dir() {
-                    map.insert(rel, b"dir".to_vec());
-                    walk(base, &e.path(), map);
-                } else if t.is_symlink() {
-                    let l = fs::read_link(e.path()).unwrap();
-                    map.insert(rel, l.as_os_str().as_encoded_bytes().to_vec());
-                } else {
-                    map.insert(rel, fs::read(e.path()).unwrap());
-                }
-            }
-        }
-        walk(&dest, &dest, &mut map);
+        let mut map = crate::test_support::exported(&v);
         let x = v.cipher().xattr_cipher().unwrap();
         let a = v.subdir(v.root(), b"a").unwrap();
         for (host, obj_id, is_dir) in [
@@ -446,13 +425,7 @@ mod tests {
     }
 
     fn copy(from: &Path, to: &Path) {
-        let st = std::process::Command::new("cp")
-            .arg("-a")
-            .arg(from)
-            .arg(to)
-            .status()
-            .unwrap();
-        assert!(st.success());
+        crate::test_support::copy_dir(from, to)
     }
 
     /// Every crash point of a move, then a resumed move: the vault reads

@@ -44,7 +44,7 @@ BLOCK = 4096  # plaintext block of the content format (FORMAT.md §6.5)
 NLOG = 3  # log files the append worker writes
 NREG = 40  # regions of over.bin
 REGION = 3000  # bytes a region: not a multiple of the block, so regions share blocks
-ROLES = ("append", "overwrite", "rename", "sqlite")
+ROLES = ("sqlite", "append", "overwrite", "rename")  # the order they start in
 PASSPHRASE = "torture horse battery staple 42"
 
 # --------------------------------------------------------------------------

@@ -395,23 +395,32 @@ def verify(mnt, jdir, seed):
             lost.append(f"{name}: {len(got)} bytes, {end} acknowledged ({acked} records)")
         if len(got) > limit:
             wrong.append(f"{name}: {len(got)} bytes, at most {limit} ever written")
+        # One finding a file and kind, however many blocks it covers.
+        unreadable, differ, garbage = [], [], []
         for off in range(0, min(len(got), limit), BLOCK):
             stop = min(off + BLOCK, len(got), limit)
             if off // BLOCK in bad:
                 if off < end:
-                    lost.append(f"{name}: block {off // BLOCK} (acknowledged bytes {off}..{min(stop, end)}) unreadable")
+                    unreadable.append((off, min(stop, end)))
                 else:
                     stats["tail_eio_blocks"] += 1
                 continue
             acked_to = min(stop, end)
             if off < acked_to and got[off:acked_to] != s.data[off:acked_to]:
-                wrong.append(f"{name}: acknowledged bytes {off}..{acked_to} differ from what was written")
+                differ.append(off)
             if stop > max(off, end):
                 lo = max(off, end)
                 if not tail_ok(got[lo:stop], s.data[lo:stop]):
-                    wrong.append(f"{name}: bytes {lo}..{stop} past the last acknowledged record are neither the record being written nor zeros")
+                    garbage.append(lo)
                 elif got[lo:stop] != s.data[lo:stop]:
                     stats["tail_zero_pages"] += 1
+        if unreadable:
+            n = sum(b - a for a, b in unreadable)
+            lost.append(f"{name}: {n} acknowledged bytes unreadable (EIO) in blocks {[a // BLOCK for a, _ in unreadable][:8]}, bytes {unreadable[0][0]}..{unreadable[-1][1]}")
+        if differ:
+            wrong.append(f"{name}: acknowledged bytes differ from what was written in {len(differ)} blocks, from byte {differ[0]}")
+        if garbage:
+            wrong.append(f"{name}: bytes past the last acknowledged record, from {garbage[0]}, are neither the record being written nor zeros")
 
     # (b) overwrites.
     o = st["overwrite"]

@@ -1352,3 +1352,68 @@ fn older_keystore_put_back_while_mounted_is_refused_and_the_newer_keyring_kept()
     let out = run(&["fsck", &v]);
     assert!(out.status.success(), "{out:?}");
 }
+
+/// The host file system reuses a freed inode number for the next new file
+/// while the kernel may still hold the deleted file's inode (its size and
+/// cached pages). A new file must never show what another file held: one
+/// thread keeps replacing a file by rename (freeing an inode each time),
+/// another keeps creating, writing, checking and deleting a fresh file.
+/// (Found by the kill -9 torture, docs/RELIABILITY.md: a new file began
+/// with another's bytes.)
+#[test]
+fn a_new_file_never_shows_a_deleted_files_size_or_bytes() {
+    let f = Fixture::mounted();
+    let mnt = f.mnt.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (m2, s2) = (mnt.clone(), stop.clone());
+    let churn = std::thread::spawn(move || {
+        let mut i = 0u64;
+        // The replaced file stays open a while (a reader of the old
+        // version), so the kernel keeps its inode after the host freed
+        // its number.
+        let mut held = Vec::new();
+        while !s2.load(std::sync::atomic::Ordering::Relaxed) {
+            let tmp = m2.join("doc.tmp");
+            let mut t = fs::File::create(&tmp).unwrap();
+            t.write_all(&vec![b'x'; 3000 + (i % 5000) as usize])
+                .unwrap();
+            t.sync_all().unwrap();
+            drop(t);
+            if let Ok(old) = fs::File::open(m2.join("doc.txt")) {
+                held.push(old);
+            }
+            fs::rename(&tmp, m2.join("doc.txt")).unwrap();
+            if held.len() > 3 {
+                held.remove(0);
+            }
+            i += 1;
+        }
+    });
+    let mut bad = None;
+    for n in 0..3000 {
+        let p = mnt.join(format!("new{n}"));
+        let mut fh = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create_new(true)
+            .open(&p)
+            .unwrap();
+        let size = fh.metadata().unwrap().len();
+        fh.write_all(b"fresh").unwrap();
+        let mut got = vec![0u8; 100];
+        let k = fh.read_at(&mut got, 0).unwrap();
+        got.truncate(k);
+        drop(fh);
+        fs::remove_file(&p).unwrap();
+        if size != 0 || got != b"fresh" {
+            bad = Some((n, size, got.iter().take(16).copied().collect::<Vec<_>>()));
+            break;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    churn.join().unwrap();
+    assert!(
+        bad.is_none(),
+        "a new file showed another file's size or bytes: (iteration, size at create, first bytes) = {bad:?}"
+    );
+}

@@ -219,7 +219,7 @@ impl VaultFs {
         let o = Arc::new(OpenFile::new(c, true));
         {
             let mut t = self.table();
-            let n = t.remember(ino, Kind::File, parent, name, 1);
+            let n = t.remember(ino, Kind::File, parent, name, 1, super::born(&m));
             n.open = Some(o.clone());
             n.open_count += 1;
             n.cache_token = None;

@@ -31,6 +31,9 @@ pub(crate) type CacheToken = (u64, u64, i64, i64, i64, i64);
 /// One inode the kernel knows of.
 pub(crate) struct Node {
     pub kind: Kind,
+    /// Birth time of the host entry (nanoseconds, 0 unknown): tells a
+    /// new file apart from a deleted one whose inode number it reuses.
+    pub birth: u64,
     pub lookups: u64,
     pub links: Vec<Link>,
     pub dir_id: Option<DirId>,
@@ -46,6 +49,7 @@ impl Node {
     fn new(kind: Kind) -> Node {
         Node {
             kind,
+            birth: 0,
             lookups: 0,
             links: Vec::new(),
             dir_id: None,
@@ -99,8 +103,9 @@ impl InodeTable {
         }
     }
 
-    /// Records that `ino` (of `kind`) is reachable as `name` in `parent`,
-    /// and adds `lookups` to its lookup count. Returns the node.
+    /// Records that `ino` (of `kind`, born at `birth`) is reachable as
+    /// `name` in `parent`, and adds `lookups` to its lookup count. Returns
+    /// the node.
     pub fn remember(
         &mut self,
         ino: u64,
@@ -108,7 +113,9 @@ impl InodeTable {
         parent: u64,
         name: &[u8],
         lookups: u64,
+        birth: u64,
     ) -> &mut Node {
+        self.reborn(ino, birth);
         let link = Link {
             parent,
             name: name.to_vec(),
@@ -134,6 +141,37 @@ impl InodeTable {
         }
         node.lookups = node.lookups.saturating_add(lookups);
         node
+    }
+
+    /// The host inode number `ino` now names a file born at `birth`: when
+    /// the node held another file (a deleted one whose number the host
+    /// gave again), nothing of that file carries over: its names, its
+    /// directory ID and path, its shared open state (its own handles keep
+    /// theirs) and its cache token.
+    fn reborn(&mut self, ino: u64, birth: u64) {
+        let old_links = match self.nodes.get_mut(&ino) {
+            Some(n) if birth != 0 && n.birth != birth => {
+                let was = n.birth;
+                n.birth = birth;
+                if was == 0 {
+                    // First time its birth is known: the same file.
+                    return;
+                }
+                n.dir_id = None;
+                if n.host.take().is_some() {
+                    self.cached_dirs = self.cached_dirs.saturating_sub(1);
+                }
+                n.open = None;
+                n.cache_token = None;
+                std::mem::take(&mut n.links)
+            }
+            _ => return,
+        };
+        for l in old_links {
+            if self.names.get(&l) == Some(&ino) {
+                self.names.remove(&l);
+            }
+        }
     }
 
     fn attach(&mut self, ino: u64, kind: Kind, link: Link) {
@@ -278,10 +316,10 @@ mod tests {
     #[test]
     fn names_follow_renames_unlinks_and_forgets() {
         let mut t = InodeTable::new([0; 16]);
-        t.remember(10, Kind::File, ROOT, b"a", 1);
-        t.remember(10, Kind::File, ROOT, b"b", 1);
+        t.remember(10, Kind::File, ROOT, b"a", 1, 0);
+        t.remember(10, Kind::File, ROOT, b"b", 1, 0);
         assert_eq!(t.nodes[&10].links.len(), 2);
-        t.remember(11, Kind::File, ROOT, b"c", 1);
+        t.remember(11, Kind::File, ROOT, b"c", 1, 0);
         t.rename(link(ROOT, "a"), link(ROOT, "c"));
         assert_eq!(t.holder(ROOT, b"c"), Some(10));
         assert_eq!(t.holder(ROOT, b"a"), None);
@@ -294,6 +332,18 @@ mod tests {
         t.forget(10, 2);
         assert!(!t.nodes.contains_key(&10));
         assert_eq!(t.holder(ROOT, b"c"), None);
+        // A host inode number given again to a new file: the deleted
+        // file's names and open state do not carry over; a known birth
+        // seen for the first time is the same file.
+        t.remember(12, Kind::File, ROOT, b"old", 1, 0);
+        t.remember(12, Kind::File, ROOT, b"old", 0, 100);
+        t.nodes.get_mut(&12).unwrap().dir_id = Some([7; 16]);
+        assert_eq!(t.holder(ROOT, b"old"), Some(12));
+        t.remember(12, Kind::File, ROOT, b"new", 1, 200);
+        assert_eq!(t.holder(ROOT, b"old"), None);
+        assert_eq!(t.holder(ROOT, b"new"), Some(12));
+        assert_eq!(t.nodes[&12].links, vec![link(ROOT, "new")]);
+        assert_eq!(t.nodes[&12].dir_id, None);
         let m = InoMap { root_host: 77 };
         assert_eq!((m.fuse(77), m.fuse(1), m.fuse(5)), (ROOT, 77, 5));
     }

@@ -171,6 +171,29 @@ fn to_errno(e: &std::io::Error) -> Errno {
     Errno::from_i32(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
+/// The kernel's generation number for an inode: the host entry's birth
+/// time (nanoseconds), 0 where the host file system keeps none. FUSE node
+/// IDs are host inode numbers, and the host gives a freed number to the
+/// next new file while the kernel may still hold the deleted file's inode
+/// (its size, its cached pages): a reply naming that node ID with a
+/// different generation makes the kernel drop the stale inode and start a
+/// fresh one (`fuse_iget` checks the generation), so a new file never
+/// shows another file's bytes. Hard links and renames keep the birth time.
+pub(crate) fn generation(a: &FileAttr) -> fuser::Generation {
+    fuser::Generation(birth(a.crtime))
+}
+
+/// The birth time of a host entry as [`birth`] counts it.
+pub(crate) fn born(m: &Metadata) -> u64 {
+    birth(m.created().unwrap_or(UNIX_EPOCH))
+}
+
+/// Nanoseconds since the epoch of a birth time (0 when there is none).
+pub(crate) fn birth(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(0))
+}
+
 /// A host `st_rdev` in the 32-bit encoding of the FUSE protocol (the
 /// kernel's `new_encode_dev`, include/linux/kdev_t.h: minor's low 8 bits,
 /// then 12 bits of major, then minor's high 12 bits).
@@ -439,7 +462,9 @@ impl VaultFs {
             atime: time(m.atime(), m.atime_nsec()),
             mtime: time(m.mtime(), m.mtime_nsec()),
             ctime: time(m.ctime(), m.ctime_nsec()),
-            crtime: time(m.ctime(), m.ctime_nsec()),
+            // Linux FUSE does not report crtime; it carries the host
+            // entry's birth time to `generation`.
+            crtime: m.created().unwrap_or(UNIX_EPOCH),
             kind: file_type(kind),
             perm: (m.mode() & 0o7777) as u16,
             nlink: m.nlink() as u32,

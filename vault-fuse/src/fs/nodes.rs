@@ -62,7 +62,7 @@ impl VaultFs {
         let ino = self.inos.fuse(m.ino());
         let open = self
             .table()
-            .remember(ino, kind, parent, name, 1)
+            .remember(ino, kind, parent, name, 1, super::born(&m))
             .open
             .clone();
         let size = match open {
@@ -134,7 +134,14 @@ impl VaultFs {
     /// Records a readdirplus entry the kernel accepted.
     pub(crate) fn remember_plus(&self, dir_ino: u64, name: &[u8], attr: &FileAttr, kind: Kind) {
         if name != b"." && name != b".." {
-            self.table().remember(attr.ino.0, kind, dir_ino, name, 1);
+            self.table().remember(
+                attr.ino.0,
+                kind,
+                dir_ino,
+                name,
+                1,
+                super::birth(attr.crtime),
+            );
         }
     }
 
@@ -158,7 +165,7 @@ impl VaultFs {
         let m = fs::symlink_metadata(&d.host).map_err(io)?;
         let ino = self.inos.fuse(m.ino());
         self.table()
-            .remember(ino, Kind::Dir, parent, name, 1)
+            .remember(ino, Kind::Dir, parent, name, 1, super::born(&m))
             .dir_id = Some(d.id);
         Ok(self.attr(ino, Kind::Dir, &m, m.len()))
     }
@@ -240,7 +247,8 @@ impl VaultFs {
                 self.own_new_file(&c.store().0, mode, uid, gid)?;
                 let m = c.store().0.metadata().map_err(io)?;
                 let ino = self.inos.fuse(m.ino());
-                self.table().remember(ino, Kind::File, parent, name, 1);
+                self.table()
+                    .remember(ino, Kind::File, parent, name, 1, super::born(&m));
                 return Ok(self.attr(ino, Kind::File, &m, 0));
             }
             // The kernel lets only callers with CAP_MKNOD ask for a device
@@ -259,7 +267,8 @@ impl VaultFs {
         self.keep_special_bits(&host, kind, chowned, mode)?;
         let m = fs::symlink_metadata(&host).map_err(io)?;
         let ino = self.inos.fuse(m.ino());
-        self.table().remember(ino, kind, parent, name, 1);
+        self.table()
+            .remember(ino, kind, parent, name, 1, super::born(&m));
         Ok(self.attr(ino, kind, &m, 0))
     }
 
@@ -281,7 +290,8 @@ impl VaultFs {
         self.give_to(&host, uid, gid)?;
         let m = fs::symlink_metadata(&host).map_err(io)?;
         let ino = self.inos.fuse(m.ino());
-        self.table().remember(ino, Kind::Symlink, parent, name, 1);
+        self.table()
+            .remember(ino, Kind::Symlink, parent, name, 1, super::born(&m));
         Ok(self.attr(ino, Kind::Symlink, &m, target.len() as u64))
     }
 
@@ -310,7 +320,7 @@ impl VaultFs {
         let m = fs::symlink_metadata(&host).map_err(io)?;
         let open = self
             .table()
-            .remember(ino, kind, parent, name, 1)
+            .remember(ino, kind, parent, name, 1, super::born(&m))
             .open
             .clone();
         let size = match open {

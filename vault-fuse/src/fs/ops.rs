@@ -40,7 +40,7 @@ fn negative() -> fuser::FileAttr {
 
 fn entry(reply: ReplyEntry, r: Result<fuser::FileAttr, Errno>) {
     match r {
-        Ok(a) => reply.entry(&TTL, &a, Generation(0)),
+        Ok(a) => reply.entry(&TTL, &a, super::generation(&a)),
         Err(e) => reply.error(e),
     }
 }
@@ -115,7 +115,7 @@ impl Filesystem for VaultFs {
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         self.touch();
         match self.lookup_entry(parent.0, name.as_bytes()) {
-            Ok(Some(a)) => reply.entry(&TTL, &a, Generation(0)),
+            Ok(Some(a)) => reply.entry(&TTL, &a, super::generation(&a)),
             // A negative entry: the kernel may remember the absence for
             // the TTL (this mount makes every change, and tells it).
             Ok(None) => reply.entry(&TTL, &negative(), Generation(0)),
@@ -418,7 +418,14 @@ impl Filesystem for VaultFs {
                 continue;
             };
             let name = OsStr::from_bytes(&e.name);
-            if reply.add(attr.ino, i as u64 + 1, name, &TTL, &attr, Generation(0)) {
+            if reply.add(
+                attr.ino,
+                i as u64 + 1,
+                name,
+                &TTL,
+                &attr,
+                super::generation(&attr),
+            ) {
                 break;
             }
             self.remember_plus(dir_ino, &e.name, &attr, e.kind);
@@ -528,7 +535,7 @@ impl Filesystem for VaultFs {
             Ok((attr, fh)) => reply.created(
                 &TTL,
                 &attr,
-                Generation(0),
+                super::generation(&attr),
                 FileHandle(fh),
                 FopenFlags::empty(),
             ),

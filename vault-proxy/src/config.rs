@@ -30,6 +30,8 @@ pub struct Config {
     /// The listeners; at least one.
     #[serde(default)]
     pub listener: Vec<Listener>,
+    /// Certificates from an ACME CA for listeners with `cert = "acme"`.
+    pub acme: Option<crate::acme::AcmeConfig>,
     /// Where the file was read from (for messages).
     #[serde(skip)]
     pub path: PathBuf,
@@ -182,9 +184,10 @@ pub struct Listener {
     pub listen: String,
     /// http: base URL "http://host:port"; tcp, originate: "host:port".
     pub upstream: Option<String>,
-    /// PEM chain, leaf first (http, tcp).
-    pub cert: Option<PathBuf>,
-    /// PEM private key, or "sealed:VAULT_DIR:NAME" (http, tcp).
+    /// PEM chain, leaf first, or `"acme"` (http, tcp).
+    pub cert: Option<CertSource>,
+    /// PEM private key, or "sealed:VAULT_DIR:NAME" (http, tcp; not with
+    /// `cert = "acme"`).
     pub key: Option<String>,
     /// More certificates chosen by SNI.
     #[serde(default)]
@@ -228,6 +231,27 @@ pub struct Listener {
     pub addr: Option<SocketAddr>,
 }
 
+/// Where a listener's certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(from = "PathBuf")]
+pub enum CertSource {
+    /// A PEM chain file, with `key`.
+    File(PathBuf),
+    /// `"acme"`: obtained and renewed from the CA of `[acme]`.
+    Acme,
+}
+
+impl From<PathBuf> for CertSource {
+    fn from(p: PathBuf) -> Self {
+        // A file really named "acme" can still be given as "./acme".
+        if p.as_os_str() == "acme" {
+            CertSource::Acme
+        } else {
+            CertSource::File(p)
+        }
+    }
+}
+
 /// One `[[listener.sni]]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -252,6 +276,17 @@ pub struct HttpUpstream {
 }
 
 impl Listener {
+    /// The certificate file, unless the certificate comes from ACME.
+    pub fn cert_file(&self) -> Option<&Path> {
+        match &self.cert {
+            Some(CertSource::File(p)) => Some(p),
+            _ => None,
+        }
+    }
+    /// True for `cert = "acme"`.
+    pub fn uses_acme(&self) -> bool {
+        self.cert == Some(CertSource::Acme)
+    }
     /// Parsed `upstream` of an http listener.
     pub fn http_upstream(&self) -> Option<HttpUpstream> {
         let u = self.upstream.as_deref()?;
@@ -465,7 +500,17 @@ impl Config {
                         format!("mode \"{m}\" needs `cert` (PEM chain)"),
                     ));
                 }
-                if li.key.is_none() {
+                if li.uses_acme() {
+                    forbid_acme_key(li.key.is_some()).map_err(|e| err(at, "key", e))?;
+                    if self.acme.is_none() {
+                        return Err(err(
+                            at,
+                            "cert",
+                            "`cert = \"acme\"` needs an [acme] table (directory, domains, storage)"
+                                .into(),
+                        ));
+                    }
+                } else if li.key.is_none() {
                     return Err(err(
                         at,
                         "key",
@@ -584,6 +629,34 @@ impl Config {
                 }
             }
         }
+        if self.acme.is_some() {
+            if !self.listener.iter().any(|l| l.uses_acme()) {
+                return Err(err(
+                    None,
+                    "acme",
+                    "no listener has `cert = \"acme\"`; add it to a listener or remove [acme]"
+                        .into(),
+                ));
+            }
+            // HTTP-01 is answered on the plaintext listener: without one
+            // the CA could never validate.
+            if !self.listener.iter().any(|l| l.mode == Mode::Redirect) {
+                return Err(err(
+                    None,
+                    "acme",
+                    "the http-01 challenge is answered by a `redirect` listener (on port 80); add one"
+                        .into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn forbid_acme_key(present: bool) -> std::result::Result<(), String> {
+    if present {
+        Err("not used with `cert = \"acme\"` (the key is generated and kept in [acme] storage); remove it".into())
+    } else {
         Ok(())
     }
 }

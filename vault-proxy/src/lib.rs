@@ -32,6 +32,7 @@
 #![deny(missing_docs)]
 
 pub mod access;
+pub mod acme;
 pub mod balance;
 mod body;
 pub mod config;

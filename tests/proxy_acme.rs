@@ -56,9 +56,9 @@ impl Drop for Pebble {
 }
 
 impl Pebble {
-    /// Starts pebble; it validates HTTP-01 on `http_port` and issues
-    /// certificates valid for `validity_s`.
-    fn start(dir: &Path, http_port: u16, validity_s: u64) -> Pebble {
+    /// Starts pebble; it validates HTTP-01 on `http_port`, TLS-ALPN-01 on
+    /// `tls_port`, and issues certificates valid for `validity_s`.
+    fn start(dir: &Path, http_port: u16, tls_port: u16, validity_s: u64) -> Pebble {
         let pki = Pki::new(dir, "pebble-api");
         let (cert, key) = pki.leaf("pebble", "pebble", &["localhost", "127.0.0.1"], &[], false);
         let (api, mgmt) = (free_port(), free_port());
@@ -66,10 +66,9 @@ impl Pebble {
         std::fs::write(
             &cfg,
             format!(
-                r#"{{"pebble":{{"listenAddress":"127.0.0.1:{api}","managementListenAddress":"127.0.0.1:{mgmt}","certificate":"{}","privateKey":"{}","httpPort":{http_port},"tlsPort":{},"ocspResponderURL":"","externalAccountBindingRequired":false,"certificateValidityPeriod":{validity_s}}}}}"#,
+                r#"{{"pebble":{{"listenAddress":"127.0.0.1:{api}","managementListenAddress":"127.0.0.1:{mgmt}","certificate":"{}","privateKey":"{}","httpPort":{http_port},"tlsPort":{tls_port},"ocspResponderURL":"","externalAccountBindingRequired":false,"certificateValidityPeriod":{validity_s}}}}}"#,
                 cert.display(),
                 key.display(),
-                free_port()
             ),
         )
         .unwrap();
@@ -238,7 +237,7 @@ fn first_issue_then_renewal_at_two_thirds_of_the_lifetime_without_restart() {
     let dir = d.path();
     let http_port = free_port();
     // 30 s certificates: renewed at 20 s.
-    let peb = Pebble::start(dir, http_port, 30);
+    let peb = Pebble::start(dir, http_port, free_port(), 30);
     let gw = Gw::start(dir, &gw_config(dir, &peb, http_port, ""));
     let addr = gw.addrs[0];
     assert!(
@@ -292,7 +291,7 @@ fn the_ca_down_keeps_the_old_certificate_and_counts_the_failure() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
     let http_port = free_port();
-    let peb = Pebble::start(dir, http_port, 3600);
+    let peb = Pebble::start(dir, http_port, free_port(), 3600);
     // Hour-long certificates; `renew_after` makes the renewal come soon.
     let gw = Gw::start(
         dir,
@@ -333,6 +332,64 @@ fn the_ca_down_keeps_the_old_certificate_and_counts_the_failure() {
     let (rc, _, err) = curl_verified(addr, &root);
     assert_eq!(rc, 0, "{err}");
     assert_ne!(served(addr, &root), first);
+}
+
+#[test]
+fn tls_alpn_01_is_answered_by_the_https_listener_itself() {
+    if !have_pebble() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let tls_port = free_port();
+    // HTTP-01 would go to a port nobody listens on: only TLS-ALPN-01 can
+    // pass, and no redirect listener is needed.
+    let peb = Pebble::start(dir, free_port(), tls_port, 3600);
+    let toml = format!(
+        r#"[acme]
+directory = "{}"
+domains = ["localhost"]
+storage = "{}"
+ca_file = "{}"
+challenge = "tls-alpn-01"
+
+[[listener]]
+mode = "http"
+listen = "127.0.0.1:{tls_port}"
+upstream = "http://{}"
+cert = "acme"
+"#,
+        peb.directory(),
+        dir.join("acme").display(),
+        peb.api_ca.display(),
+        http_backend()
+    );
+    let gw = Gw::start(dir, &toml);
+    assert!(
+        gw.wait_log("acme: certificate obtained", 60),
+        "{}\npebble: {}",
+        gw.log(),
+        std::fs::read_to_string(dir.join("pebble.log")).unwrap_or_default()
+    );
+    let root = peb.root(dir);
+    let (rc, body, err) = curl_verified(gw.addrs[0], &root);
+    assert_eq!(rc, 0, "{err}");
+    assert!(body.contains("hello from the legacy app"), "{body}");
+    // HTTP/2 still negotiated for ordinary clients.
+    let resolve = format!("localhost:{tls_port}:127.0.0.1");
+    let (rc, out, err) = curl(&[
+        "--http2",
+        "--resolve",
+        &resolve,
+        "--cacert",
+        root.to_str().unwrap(),
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_version}",
+        &format!("https://localhost:{tls_port}/"),
+    ]);
+    assert_eq!((rc, out.as_str()), (0, "2"), "{err}");
 }
 
 /// `pivault proxy --config` that must fail: (exit code, stderr).

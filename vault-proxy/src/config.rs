@@ -231,26 +231,7 @@ pub struct Listener {
     pub addr: Option<SocketAddr>,
 }
 
-/// Where a listener's certificate comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(from = "PathBuf")]
-pub enum CertSource {
-    /// A PEM chain file, with `key`.
-    File(PathBuf),
-    /// `"acme"`: obtained and renewed from the CA of `[acme]`.
-    Acme,
-}
-
-impl From<PathBuf> for CertSource {
-    fn from(p: PathBuf) -> Self {
-        // A file really named "acme" can still be given as "./acme".
-        if p.as_os_str() == "acme" {
-            CertSource::Acme
-        } else {
-            CertSource::File(p)
-        }
-    }
-}
+pub use crate::acme::config::CertSource;
 
 /// One `[[listener.sni]]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -501,7 +482,9 @@ impl Config {
                     ));
                 }
                 if li.uses_acme() {
-                    forbid_acme_key(li.key.is_some()).map_err(|e| err(at, "key", e))?;
+                    if li.key.is_some() {
+                        return Err(err(at, "key", crate::acme::config::NO_KEY.into()));
+                    }
                     if self.acme.is_none() {
                         return Err(err(
                             at,
@@ -629,34 +612,10 @@ impl Config {
                 }
             }
         }
-        if self.acme.is_some() {
-            if !self.listener.iter().any(|l| l.uses_acme()) {
-                return Err(err(
-                    None,
-                    "acme",
-                    "no listener has `cert = \"acme\"`; add it to a listener or remove [acme]"
-                        .into(),
-                ));
-            }
-            // HTTP-01 is answered on the plaintext listener: without one
-            // the CA could never validate.
-            if !self.listener.iter().any(|l| l.mode == Mode::Redirect) {
-                return Err(err(
-                    None,
-                    "acme",
-                    "the http-01 challenge is answered by a `redirect` listener (on port 80); add one"
-                        .into(),
-                ));
-            }
+        if let Some(acme) = &self.acme {
+            acme.check_listeners(&self.listener)
+                .map_err(|e| err(None, "acme", e))?;
         }
-        Ok(())
-    }
-}
-
-fn forbid_acme_key(present: bool) -> std::result::Result<(), String> {
-    if present {
-        Err("not used with `cert = \"acme\"` (the key is generated and kept in [acme] storage); remove it".into())
-    } else {
         Ok(())
     }
 }

@@ -87,6 +87,11 @@ impl Gateway {
         let slot = |li: &crate::config::Listener| {
             acme.as_ref().filter(|_| li.uses_acme()).map(|a| a.slot())
         };
+        let tls_alpn = |li: &crate::config::Listener| {
+            acme.as_ref()
+                .filter(|_| li.uses_acme())
+                .and_then(|a| a.tls_alpn())
+        };
         let log = match &cfg.access_log {
             Some(t) => Some(Arc::new(AccessLog::open(t)?)),
             None => None,
@@ -112,12 +117,10 @@ impl Gateway {
         for li in &cfg.listener {
             let kind = match li.mode {
                 Mode::Http => {
-                    let tls = Arc::new(ServerTls::with_acme(
-                        li,
-                        &[b"h2", b"http/1.1"],
-                        sealed.clone(),
-                        slot(li),
-                    )?);
+                    let tls = Arc::new(
+                        ServerTls::with_acme(li, &[b"h2", b"http/1.1"], sealed.clone(), slot(li))?
+                            .answering_tls_alpn(tls_alpn(li)),
+                    );
                     tls_all.push(tls.clone());
                     let up = li.http_upstream().expect("validated");
                     let oidc = li
@@ -130,7 +133,10 @@ impl Gateway {
                     ))
                 }
                 Mode::Tcp => {
-                    let tls = Arc::new(ServerTls::with_acme(li, &[], sealed.clone(), slot(li))?);
+                    let tls = Arc::new(
+                        ServerTls::with_acme(li, &[], sealed.clone(), slot(li))?
+                            .answering_tls_alpn(tls_alpn(li)),
+                    );
                     tls_all.push(tls.clone());
                     let up = li.upstream.clone().expect("validated");
                     Kind::Tcp(Arc::new(TcpTunnel::new(

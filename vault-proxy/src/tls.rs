@@ -302,6 +302,8 @@ pub struct ServerTls {
     alpn: Vec<Vec<u8>>,
     sealed: Option<SealedKeyLoader>,
     acme: Option<AcmeSlot>,
+    /// TLS-ALPN-01 challenges answered at this listener's handshakes.
+    tls_alpn: Option<Arc<crate::acme::Challenges>>,
     current: ArcSwap<ServerConfig>,
     stamps: std::sync::Mutex<Vec<Option<SystemTime>>>,
     /// The client verifier of `current` when the listener has
@@ -332,6 +334,7 @@ impl ServerTls {
             alpn: alpn.iter().map(|p| p.to_vec()).collect(),
             sealed,
             acme,
+            tls_alpn: None,
             current: ArcSwap::from_pointee(cfg),
             stamps: std::sync::Mutex::new(Vec::new()),
             crl_verifier: std::sync::Mutex::new(verifier),
@@ -339,6 +342,18 @@ impl ServerTls {
         };
         *t.stamps.lock().unwrap_or_else(|e| e.into_inner()) = t.file_stamps();
         Ok(t)
+    }
+
+    /// Also answers the TLS-ALPN-01 challenges of `c` (a handshake
+    /// offering `acme-tls/1` for a domain under validation).
+    pub fn answering_tls_alpn(mut self, c: Option<Arc<crate::acme::Challenges>>) -> Self {
+        self.tls_alpn = c;
+        self
+    }
+
+    /// The TLS-ALPN-01 challenges this listener answers, if any.
+    pub fn tls_alpn(&self) -> Option<&Arc<crate::acme::Challenges>> {
+        self.tls_alpn.as_ref()
     }
 
     /// The config new connections use.

@@ -6,6 +6,7 @@
 //! Files (`eab_hmac_file`, `ca_file`, the storage directory) are not read
 //! here: [`super::Acme::open`] reads them when the gateway starts.
 
+use crate::config::{Listener, Mode};
 use crate::oidc::config::check_url;
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -34,6 +35,9 @@ pub enum Challenge {
     /// HTTP-01: the CA fetches `/.well-known/acme-challenge/TOKEN` on
     /// port 80, answered by the `redirect` listener.
     Http01,
+    /// TLS-ALPN-01 (RFC 8737): the CA opens TLS with ALPN `acme-tls/1`
+    /// on port 443, answered by the `cert = "acme"` listeners themselves.
+    TlsAlpn01,
 }
 
 /// External account binding (RFC 8555 §7.3.4): what an internal CA such
@@ -149,9 +153,10 @@ impl TryFrom<RawAcme> for AcmeConfig {
         };
         let challenge = match raw.challenge.as_deref() {
             None | Some("http-01") => Challenge::Http01,
+            Some("tls-alpn-01") => Challenge::TlsAlpn01,
             Some(c) => {
                 return Err(pre(format!(
-                    "challenge: `{c}`: expected \"http-01\" (answered by the `redirect` listener)"
+                    "challenge: `{c}`: expected \"http-01\" (answered by the `redirect` listener on port 80) or \"tls-alpn-01\" (answered by the `cert = \"acme\"` listener on port 443)"
                 )))
             }
         };
@@ -175,5 +180,115 @@ impl TryFrom<RawAcme> for AcmeConfig {
             challenge,
             renew_after,
         })
+    }
+}
+
+/// Where a listener's certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(from = "PathBuf")]
+pub enum CertSource {
+    /// A PEM chain file, with `key`.
+    File(PathBuf),
+    /// `"acme"`: obtained and renewed from the CA of `[acme]`.
+    Acme,
+}
+
+impl From<PathBuf> for CertSource {
+    fn from(p: PathBuf) -> Self {
+        // A file really named "acme" can still be given as "./acme".
+        if p.as_os_str() == "acme" {
+            CertSource::Acme
+        } else {
+            CertSource::File(p)
+        }
+    }
+}
+
+/// Why `key` is refused beside `cert = "acme"`.
+pub const NO_KEY: &str =
+    "not used with `cert = \"acme\"` (the key is generated and kept in [acme] storage); remove it";
+
+impl AcmeConfig {
+    /// What `[acme]` needs of the listeners: one with `cert = "acme"`,
+    /// and for HTTP-01 a `redirect` listener to answer on (without one
+    /// the CA could never validate).
+    pub(crate) fn check_listeners(&self, listeners: &[Listener]) -> Result<(), String> {
+        if !listeners.iter().any(|l| l.uses_acme()) {
+            return Err(
+                "no listener has `cert = \"acme\"`; add it to a listener or remove [acme]".into(),
+            );
+        }
+        if self.challenge == Challenge::Http01
+            && !listeners.iter().any(|l| l.mode == Mode::Redirect)
+        {
+            return Err("the http-01 challenge is answered by a `redirect` listener (on port 80); add one, or set challenge = \"tls-alpn-01\"".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{CertSource, Config};
+    use std::path::Path;
+
+    const LISTENERS: &str = "[[listener]]\nmode = \"http\"\nlisten = \"127.0.0.1:0\"\nupstream = \"http://127.0.0.1:9\"\ncert = \"acme\"\n\n[[listener]]\nmode = \"redirect\"\nlisten = \"127.0.0.1:0\"\nto = \"https://a.example\"\n";
+
+    fn parse(acme: &str) -> Result<Config, String> {
+        let src = format!(
+            "[acme]\ndirectory = \"https://ca.example/dir\"\nstorage = \"/var/lib/pivault/acme\"\n{acme}\n\n{LISTENERS}"
+        );
+        Config::parse(&src, Path::new("gw.toml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn acme_keys_are_checked_while_parsing_and_name_the_key() {
+        let c = parse("domains = [\"A.example\", \"a.example\"]").unwrap();
+        let a = c.acme.as_ref().unwrap();
+        assert_eq!(a.domains, ["a.example"]);
+        assert_eq!(a.challenge, super::Challenge::Http01);
+        assert_eq!(c.listener[0].cert, Some(CertSource::Acme));
+        for (bad, key) in [
+            ("domains = []", "domains"),
+            ("domains = [\"*.a.example\"]", "domains"),
+            ("domains = [\"a b\"]", "domains"),
+            ("domains = [\"a.example\"]\neab_kid = \"k\"", "eab_kid"),
+            (
+                "domains = [\"a.example\"]\neab_hmac_file = \"/k\"",
+                "eab_hmac_file",
+            ),
+            (
+                "domains = [\"a.example\"]\nchallenge = \"dns-01\"",
+                "challenge",
+            ),
+            (
+                "domains = [\"a.example\"]\nrenew_after = \"soon\"",
+                "renew_after",
+            ),
+            ("domains = [\"a.example\"]\ncontact = [\"ops\"]", "contact"),
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert!(e.contains(key), "{bad}: {e}");
+        }
+        let e = Config::parse(
+            "[acme]\ndirectory = \"http://ca.example/dir\"\ndomains = [\"a.example\"]\nstorage = \"/s\"\n",
+            Path::new("gw.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("directory"), "{e}");
+    }
+
+    #[test]
+    fn http_01_needs_a_redirect_listener_and_tls_alpn_01_does_not() {
+        let only_https = LISTENERS.split("\n\n").next().unwrap();
+        let src = |ch: &str| {
+            format!("[acme]\ndirectory = \"https://ca.example/dir\"\nstorage = \"/s\"\ndomains = [\"a.example\"]\n{ch}\n\n{only_https}\n")
+        };
+        let e = Config::parse(&src(""), Path::new("gw.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("redirect"), "{e}");
+        Config::parse(&src("challenge = \"tls-alpn-01\""), Path::new("gw.toml")).unwrap();
     }
 }

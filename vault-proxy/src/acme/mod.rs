@@ -11,19 +11,23 @@
 //! - At start a stored certificate that is still valid for `domains` is
 //!   served at once; without one, a temporary self-signed certificate is
 //!   served (and logged) while the first is obtained, because the CA's
-//!   HTTP-01 check needs the gateway's listeners up.
+//!   challenge check needs the gateway's listeners up.
 //! - HTTP-01: tokens are answered by the `redirect` listener
-//!   ([`Challenges`], `/.well-known/acme-challenge/TOKEN`).
+//!   ([`Challenges`], `/.well-known/acme-challenge/TOKEN`). TLS-ALPN-01:
+//!   the `cert = "acme"` listeners answer a ClientHello offering
+//!   `acme-tls/1` for a domain under validation with the challenge
+//!   certificate (crate::listener::tls_accept).
 //! - Renewal ([`Acme::run`], renew.rs): at two thirds of the lifetime, or
 //!   earlier when the CA's renewal information (ARI) says so; a failure
 //!   keeps the old certificate, is logged and counted, and is retried with
 //!   exponential back-off and jitter (capped at 6 h). A new certificate
 //!   is stored in the listeners' [`AcmeSlot`]: the next handshake uses it.
 
-mod config;
+pub mod config;
 mod http;
 mod renew;
 pub mod store;
+pub mod tls_alpn;
 
 pub use config::{AcmeConfig, Challenge, Eab};
 
@@ -47,28 +51,51 @@ use zeroize::Zeroizing;
 /// How long one request to the CA may take.
 const CA_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// HTTP-01 tokens the CA may ask for now, with their key authorizations.
+/// The challenges the CA may check now: HTTP-01 tokens with their key
+/// authorizations, and TLS-ALPN-01 certificates by domain.
 #[derive(Debug, Default)]
-pub struct Challenges(Mutex<HashMap<String, String>>);
+pub struct Challenges {
+    http: Mutex<HashMap<String, String>>,
+    tls_alpn: Mutex<HashMap<String, Arc<CertifiedKey>>>,
+}
 
 impl Challenges {
     /// The answer to `GET /.well-known/acme-challenge/TOKEN`, if the
     /// token is one of an order under way.
     pub fn answer(&self, token: &str) -> Option<String> {
-        self.0
+        self.http
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(token)
             .cloned()
     }
+    /// The TLS-ALPN-01 certificate for `name`, if an order under way
+    /// has one.
+    pub fn tls_alpn_cert(&self, name: &str) -> Option<Arc<CertifiedKey>> {
+        self.tls_alpn
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&name.to_ascii_lowercase())
+            .cloned()
+    }
     fn put(&self, token: String, key_auth: String) {
-        self.0
+        self.http
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(token, key_auth);
     }
+    fn put_tls_alpn(&self, name: String, ck: Arc<CertifiedKey>) {
+        self.tls_alpn
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name, ck);
+    }
     fn clear(&self) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.http.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.tls_alpn
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 }
 
@@ -160,6 +187,12 @@ impl Acme {
     /// The HTTP-01 tokens, for the `redirect` listener.
     pub fn challenges(&self) -> Arc<Challenges> {
         self.challenges.clone()
+    }
+
+    /// The challenges `cert = "acme"` listeners answer at the handshake:
+    /// Some with TLS-ALPN-01.
+    pub fn tls_alpn(&self) -> Option<Arc<Challenges>> {
+        (self.cfg.challenge == Challenge::TlsAlpn01).then(|| self.challenges.clone())
     }
 
     /// At start: opens the account if none is stored for `directory`
@@ -311,13 +344,31 @@ impl Acme {
                     )))
                 }
             }
-            let mut ch = a.challenge(ChallengeType::Http01).ok_or_else(|| {
-                Error::Acme("the CA offers no http-01 challenge for a domain".into())
+            let (kind, name) = match self.cfg.challenge {
+                Challenge::Http01 => (ChallengeType::Http01, "http-01"),
+                Challenge::TlsAlpn01 => (ChallengeType::TlsAlpn01, "tls-alpn-01"),
+            };
+            let mut ch = a.challenge(kind).ok_or_else(|| {
+                Error::Acme(format!("the CA offers no {name} challenge for a domain"))
             })?;
-            self.challenges.put(
-                ch.token.clone(),
-                ch.key_authorization().as_str().to_string(),
-            );
+            match self.cfg.challenge {
+                Challenge::Http01 => self.challenges.put(
+                    ch.token.clone(),
+                    ch.key_authorization().as_str().to_string(),
+                ),
+                Challenge::TlsAlpn01 => {
+                    let domain = match ch.identifier().identifier {
+                        Identifier::Dns(d) => d.to_ascii_lowercase(),
+                        other => {
+                            return Err(Error::Acme(format!(
+                                "tls-alpn-01 for {other:?}: only DNS names are ordered"
+                            )))
+                        }
+                    };
+                    let ck = tls_alpn::cert(&domain, ch.key_authorization().digest().as_ref())?;
+                    self.challenges.put_tls_alpn(domain, ck);
+                }
+            }
             ch.set_ready().await.map_err(|err| e("challenge", err))?;
         }
         let retry = RetryPolicy::new()

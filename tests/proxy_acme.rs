@@ -438,6 +438,15 @@ fn bad_acme_configs_stop_the_gateway_and_write_nothing() {
     assert_eq!(rc, Some(1), "{err}");
     assert!(err.contains("storage") && err.contains("0755"), "{err}");
     assert_eq!(std::fs::read_dir(&storage).unwrap().count(), 0);
+    // `proxy check` says the same without contacting the CA.
+    let out = Command::new(bin())
+        .args(["proxy", "check", "--config"])
+        .arg(dir.join("gw.toml"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("storage") && err.contains("0755"), "{err}");
 
     // `cert = "acme"` without [acme], and a key beside it.
     let toml = "[[listener]]\nmode = \"http\"\nlisten = \"127.0.0.1:0\"\nupstream = \"http://127.0.0.1:9\"\ncert = \"acme\"\n";

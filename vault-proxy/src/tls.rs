@@ -577,6 +577,9 @@ pub fn idp_client_config(ca: Option<&Path>) -> Result<ClientConfig> {
 /// is given.
 pub fn check_files(cfg: &crate::config::Config, sealed: Option<&SealedKeyLoader>) -> Result<()> {
     use crate::config::Mode;
+    if let Some(a) = &cfg.acme {
+        crate::acme::check(a)?;
+    }
     for li in &cfg.listener {
         match li.mode {
             Mode::Http | Mode::Tcp => {

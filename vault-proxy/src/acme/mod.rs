@@ -132,6 +132,18 @@ pub struct Acme {
     ari: std::sync::atomic::AtomicBool,
 }
 
+/// What `pivault proxy check` verifies of `[acme]` without contacting
+/// the CA: the storage directory's permissions, the EAB key file and the
+/// CA bundle for the API.
+pub fn check(cfg: &AcmeConfig) -> Result<()> {
+    Store::open(&cfg.storage)?;
+    crate::tls::idp_client_config(cfg.ca_file.as_deref())?;
+    if let Some(e) = &cfg.eab {
+        read_hmac(&e.hmac_file)?;
+    }
+    Ok(())
+}
+
 impl Acme {
     /// Checks the storage, reads the EAB key and the trust for the CA,
     /// and loads a stored certificate that is still good. Contacts no one.

@@ -59,6 +59,17 @@ impl Pebble {
     /// Starts pebble; it validates HTTP-01 on `http_port`, TLS-ALPN-01 on
     /// `tls_port`, and issues certificates valid for `validity_s`.
     fn start(dir: &Path, http_port: u16, tls_port: u16, validity_s: u64) -> Pebble {
+        Pebble::start_with(dir, http_port, tls_port, validity_s, "")
+    }
+
+    /// As [`Pebble::start`], with more pebble config (`"key":value,...`).
+    fn start_with(
+        dir: &Path,
+        http_port: u16,
+        tls_port: u16,
+        validity_s: u64,
+        more: &str,
+    ) -> Pebble {
         let pki = Pki::new(dir, "pebble-api");
         let (cert, key) = pki.leaf("pebble", "pebble", &["localhost", "127.0.0.1"], &[], false);
         let (api, mgmt) = (free_port(), free_port());
@@ -66,7 +77,7 @@ impl Pebble {
         std::fs::write(
             &cfg,
             format!(
-                r#"{{"pebble":{{"listenAddress":"127.0.0.1:{api}","managementListenAddress":"127.0.0.1:{mgmt}","certificate":"{}","privateKey":"{}","httpPort":{http_port},"tlsPort":{tls_port},"ocspResponderURL":"","externalAccountBindingRequired":false,"certificateValidityPeriod":{validity_s}}}}}"#,
+                r#"{{"pebble":{{"listenAddress":"127.0.0.1:{api}","managementListenAddress":"127.0.0.1:{mgmt}","certificate":"{}","privateKey":"{}","httpPort":{http_port},"tlsPort":{tls_port},"ocspResponderURL":"",{more}"certificateValidityPeriod":{validity_s}}}}}"#,
                 cert.display(),
                 key.display(),
             ),
@@ -390,6 +401,63 @@ cert = "acme"
         &format!("https://localhost:{tls_port}/"),
     ]);
     assert_eq!((rc, out.as_str()), (0, "2"), "{err}");
+}
+
+/// An EAB key pebble knows (from its example config).
+const EAB_KID: &str = "kid-1";
+const EAB_HMAC: &str = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W";
+
+#[test]
+fn a_ca_that_requires_external_account_binding_gets_it() {
+    if !have_pebble() {
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let http_port = free_port();
+    let peb = Pebble::start_with(
+        dir,
+        http_port,
+        free_port(),
+        3600,
+        &format!(
+            r#""externalAccountBindingRequired":true,"externalAccountMACKeys":{{"{EAB_KID}":"{EAB_HMAC}"}},"#
+        ),
+    );
+    let hmac = dir.join("eab.key");
+    // A wrong key first: the account is refused, the start fails, and
+    // neither key is logged.
+    std::fs::write(
+        &hmac,
+        "b10lLJs8l1GPIzsLP0s6pMt8O0XVGnfTaCeROxQM0BIt2XrJMDHJZBM5NuQmQJQH\n",
+    )
+    .unwrap();
+    let eab = format!(
+        "eab_kid = \"{EAB_KID}\"\neab_hmac_file = \"{}\"",
+        hmac.display()
+    );
+    let (rc, err) = refused(dir, &gw_config(dir, &peb, http_port, &eab));
+    assert_eq!(rc, Some(1), "{err}");
+    assert!(
+        err.contains("directory") && err.contains("account"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("b10lLJs8") && !err.contains("zWNDZM6e"),
+        "{err}"
+    );
+    assert!(!dir.join("acme").exists());
+
+    std::fs::write(&hmac, format!("{EAB_HMAC}\n")).unwrap();
+    let gw = Gw::start(dir, &gw_config(dir, &peb, http_port, &eab));
+    assert!(
+        gw.wait_log("acme: certificate obtained", 60),
+        "{}",
+        gw.log()
+    );
+    let (rc, _, err) = curl_verified(gw.addrs[0], &peb.root(dir));
+    assert_eq!(rc, 0, "{err}");
+    assert!(!gw.log().contains("zWNDZM6e"), "{}", gw.log());
 }
 
 /// `pivault proxy --config` that must fail: (exit code, stderr).

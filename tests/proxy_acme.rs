@@ -342,7 +342,24 @@ fn the_ca_down_keeps_the_old_certificate_and_counts_the_failure() {
     );
     let (rc, _, err) = curl_verified(addr, &root);
     assert_eq!(rc, 0, "{err}");
-    assert_ne!(served(addr, &root), first);
+    let renewed = served(addr, &root);
+    assert_ne!(renewed, first);
+
+    // A restart while the CA is down serves the stored certificate at once.
+    drop(gw);
+    peb.up.store(false, Ordering::SeqCst);
+    let gw = Gw::start(
+        dir,
+        &gw_config(dir, &peb, http_port, "renew_after = \"1h\""),
+    );
+    assert!(
+        gw.log().contains("acme: serving the stored certificate"),
+        "{}",
+        gw.log()
+    );
+    let (rc, _, err) = curl_verified(gw.addrs[0], &root);
+    assert_eq!(rc, 0, "the stored certificate serves without the CA: {err}");
+    assert_eq!(served(gw.addrs[0], &root), renewed);
 }
 
 #[test]

@@ -13,8 +13,8 @@
 //! wake-ups on the request path, which measured 5-8% less CPU per request
 //! than one work-stealing runtime. A worker that accepts more than its
 //! share hands the socket to the least loaded one ([`crate::balance`]).
-//! Signals, certificate reloads and `/metrics` run on the calling thread's
-//! runtime.
+//! Signals, certificate reloads, ACME orders and renewals ([`crate::acme`])
+//! and `/metrics` run on the calling thread's runtime.
 
 use crate::balance::{serve_inbox, Balancer, Inbox};
 use crate::config::{split_host_port, Config, Mode};

@@ -392,7 +392,11 @@ impl Acme {
             .map_err(|err| e("waiting for validation", err))?;
         if status != OrderStatus::Ready {
             return Err(Error::Acme(format!(
-                "the order is {status:?} after validation (did the CA reach the `redirect` listener on port 80?)"
+                "the order is {status:?} after validation (did the CA reach {}?)",
+                match self.cfg.challenge {
+                    Challenge::Http01 => "the `redirect` listener on port 80",
+                    Challenge::TlsAlpn01 => "the `cert = \"acme\"` listener on port 443",
+                }
             )));
         }
         let ge = |err: rcgen::Error| Error::Acme(format!("certificate request: {err}"));

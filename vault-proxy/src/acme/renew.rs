@@ -88,7 +88,7 @@ impl Acme {
                 Some(start + span.mul_f64(f64::from(b[0]) / 255.0))
             }
             Err(instant_acme::Error::Unsupported(_)) => {
-                tracing::info!("acme: the CA offers no renewal information (ARI); renewing at two thirds of the lifetime");
+                tracing::info!("acme: the CA offers no renewal information (ARI); renewing by the lifetime rule");
                 self.ari.store(false, Relaxed);
                 None
             }

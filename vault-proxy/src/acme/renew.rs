@@ -197,6 +197,117 @@ impl Acme {
 mod tests {
     use super::*;
 
+    /// A CA that publishes renewal information (ARI): its directory and
+    /// a window for any certificate, `start_in` from now, a day long.
+    async fn ari_ca(start_in: Duration) -> std::net::SocketAddr {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let rfc3339 = |t: SystemTime| humantime::format_rfc3339_seconds(t).to_string();
+        let start = SystemTime::now() + start_in;
+        let window = format!(
+            r#"{{"suggestedWindow":{{"start":"{}","end":"{}"}}}}"#,
+            rfc3339(start),
+            rfc3339(start + Duration::from_secs(86_400))
+        );
+        tokio::spawn(async move {
+            loop {
+                let Ok((s, _)) = l.accept().await else { return };
+                let window = window.clone();
+                let svc = hyper::service::service_fn(move |req: hyper::Request<_>| {
+                    let base = format!("http://{addr}");
+                    let (body, retry) = if req.uri().path() == "/dir" {
+                        (
+                            format!(
+                                r#"{{"newNonce":"{base}/nonce","newAccount":"{base}/acct","newOrder":"{base}/order","renewalInfo":"{base}/ari"}}"#
+                            ),
+                            false,
+                        )
+                    } else {
+                        (window.clone(), true)
+                    };
+                    let mut r =
+                        hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(body)));
+                    if retry {
+                        r.headers_mut().insert(
+                            "retry-after",
+                            hyper::header::HeaderValue::from_static("3600"),
+                        );
+                    }
+                    async move { Ok::<_, std::convert::Infallible>(r) }
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(s), svc),
+                );
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_renewal_window_from_the_ca_brings_renewal_forward() {
+        let ca_addr = ari_ca(Duration::from_secs(3600)).await;
+        let d = tempfile::tempdir().unwrap();
+        let storage = d.path().join("acme");
+        // A 90-day certificate one day old, with the AKI ARI needs.
+        let mut cap = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        cap.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca =
+            rcgen::CertifiedIssuer::self_signed(cap, rcgen::KeyPair::generate().unwrap()).unwrap();
+        let mut p = rcgen::CertificateParams::new(vec!["a.example".to_string()]).unwrap();
+        p.use_authority_key_identifier_extension = true;
+        let now = SystemTime::now();
+        p.not_before = (now - Duration::from_secs(86_400)).into();
+        p.not_after = (now + Duration::from_secs(89 * 86_400)).into();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = p.signed_by(&key, &ca).unwrap();
+        let store = super::super::store::Store::open(&storage).unwrap();
+        store
+            .write(super::super::store::CERT, cert.pem().as_bytes())
+            .unwrap();
+        store
+            .write(super::super::store::KEY, key.serialize_pem().as_bytes())
+            .unwrap();
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &rng,
+        )
+        .unwrap();
+        use base64::Engine;
+        let directory = format!("http://{ca_addr}/dir");
+        let account = format!(
+            r#"{{"directory":"{directory}","credentials":{{"id":"http://{ca_addr}/acct/1","key_pkcs8":"{}","directory":"{directory}"}}}}"#,
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(pkcs8.as_ref())
+        );
+        store
+            .write(super::super::store::ACCOUNT, account.as_bytes())
+            .unwrap();
+        let ca_file = d.path().join("ca.pem");
+        std::fs::write(&ca_file, ca.pem()).unwrap();
+        let cfg = super::super::AcmeConfig {
+            directory,
+            contact: Vec::new(),
+            domains: vec!["a.example".into()],
+            storage,
+            ca_file: Some(ca_file),
+            eab: None,
+            challenge: super::super::Challenge::Http01,
+            renew_after: None,
+        };
+        let acme = Acme::open(&cfg).unwrap();
+        let served = acme.served.lock().unwrap().clone().unwrap();
+        let by_lifetime = due_by_lifetime(&served, None);
+        assert!(by_lifetime > now + Duration::from_secs(58 * 86_400));
+        let due = acme.due().await;
+        assert!(
+            due >= now + Duration::from_secs(3000)
+                && due <= now + Duration::from_secs(3600 + 86_400 + 60),
+            "the CA's window wins: {due:?}"
+        );
+        assert!(acme.ari.load(Relaxed));
+    }
+
     #[test]
     fn renewal_is_due_at_two_thirds_and_back_off_grows_to_a_cap() {
         let t0 = UNIX_EPOCH + Duration::from_secs(1_000_000);

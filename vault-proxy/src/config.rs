@@ -30,6 +30,8 @@ pub struct Config {
     /// The listeners; at least one.
     #[serde(default)]
     pub listener: Vec<Listener>,
+    /// Certificates from an ACME CA for listeners with `cert = "acme"`.
+    pub acme: Option<crate::acme::AcmeConfig>,
     /// Where the file was read from (for messages).
     #[serde(skip)]
     pub path: PathBuf,
@@ -182,9 +184,10 @@ pub struct Listener {
     pub listen: String,
     /// http: base URL "http://host:port"; tcp, originate: "host:port".
     pub upstream: Option<String>,
-    /// PEM chain, leaf first (http, tcp).
-    pub cert: Option<PathBuf>,
-    /// PEM private key, or "sealed:VAULT_DIR:NAME" (http, tcp).
+    /// PEM chain, leaf first, or `"acme"` (http, tcp).
+    pub cert: Option<CertSource>,
+    /// PEM private key, or "sealed:VAULT_DIR:NAME" (http, tcp; not with
+    /// `cert = "acme"`).
     pub key: Option<String>,
     /// More certificates chosen by SNI.
     #[serde(default)]
@@ -228,6 +231,8 @@ pub struct Listener {
     pub addr: Option<SocketAddr>,
 }
 
+pub use crate::acme::config::CertSource;
+
 /// One `[[listener.sni]]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -252,6 +257,17 @@ pub struct HttpUpstream {
 }
 
 impl Listener {
+    /// The certificate file, unless the certificate comes from ACME.
+    pub fn cert_file(&self) -> Option<&Path> {
+        match &self.cert {
+            Some(CertSource::File(p)) => Some(p),
+            _ => None,
+        }
+    }
+    /// True for `cert = "acme"`.
+    pub fn uses_acme(&self) -> bool {
+        self.cert == Some(CertSource::Acme)
+    }
     /// Parsed `upstream` of an http listener.
     pub fn http_upstream(&self) -> Option<HttpUpstream> {
         let u = self.upstream.as_deref()?;
@@ -465,7 +481,19 @@ impl Config {
                         format!("mode \"{m}\" needs `cert` (PEM chain)"),
                     ));
                 }
-                if li.key.is_none() {
+                if li.uses_acme() {
+                    if li.key.is_some() {
+                        return Err(err(at, "key", crate::acme::config::NO_KEY.into()));
+                    }
+                    if self.acme.is_none() {
+                        return Err(err(
+                            at,
+                            "cert",
+                            "`cert = \"acme\"` needs an [acme] table (directory, domains, storage)"
+                                .into(),
+                        ));
+                    }
+                } else if li.key.is_none() {
                     return Err(err(
                         at,
                         "key",
@@ -583,6 +611,10 @@ impl Config {
                     }
                 }
             }
+        }
+        if let Some(acme) = &self.acme {
+            acme.check_listeners(&self.listener)
+                .map_err(|e| err(None, "acme", e))?;
         }
         Ok(())
     }

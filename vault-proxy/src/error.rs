@@ -65,6 +65,9 @@ pub enum Error {
         /// Why it could not be used.
         msg: String,
     },
+    /// ACME (`[acme]`): the storage, the account or a certificate order.
+    #[error("ACME: {0}")]
+    Acme(String),
     /// A development certificate could not be generated.
     #[error("generating a development certificate: {0}")]
     DevCert(String),

@@ -22,7 +22,7 @@ pub fn warnings(cfg: &Config) -> Vec<String> {
             continue;
         }
         let mut pairs: Vec<(&Path, &str)> = Vec::new();
-        if let (Some(c), Some(k)) = (&li.cert, &li.key) {
+        if let (Some(c), Some(k)) = (li.cert_file(), &li.key) {
             pairs.push((c, k));
         }
         pairs.extend(li.sni.iter().map(|s| (s.cert.as_path(), s.key.as_str())));

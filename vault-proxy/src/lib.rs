@@ -10,7 +10,8 @@
 //! TLS is rustls with the *ring* provider, TLS 1.2 and 1.3 with ECDHE AEAD
 //! suites only. Client certificates can be required (`client_ca`),
 //! filtered (`allow`) and checked against CRLs (`client_crl`, fail
-//! closed). Certificates and CRLs reload on SIGHUP and on file change.
+//! closed). Certificates and CRLs reload on SIGHUP and on file change, or
+//! come from an ACME CA (`cert = "acme"`, [`acme`]) and renew themselves.
 //!
 //! ```no_run
 //! let cfg = vault_proxy::Config::load(std::path::Path::new("gw.toml"))?;
@@ -23,7 +24,7 @@
 //! # Ok::<(), vault_proxy::Error>(())
 //! ```
 //!
-//! Modules: [`config`] (the TOML schema), [`tls`] (policy, certificate
+//! Modules: [`config`] (the TOML schema), [`acme`] (certificates from an ACME CA: account, orders, HTTP-01 and TLS-ALPN-01, renewal), [`tls`] (policy, certificate
 //! and CRL loading and reload), [`listener`] (accept loop, limits), [`balance`] (connections spread over worker threads), [`access`]
 //! (client certificate rules), [`http`], [`tcp`], [`originate`],
 //! [`redirect`] (the modes), `headers` (hop-by-hop, forwarding and identity headers), `request` (requests refused, paths resolved), [`oidc`] (single sign-on with OpenID Connect), [`upstream`] (keep-alive upstream connections), [`watch`] (idle and header deadlines), [`metrics`], [`log`] (monitoring), [`server`]
@@ -32,6 +33,7 @@
 #![deny(missing_docs)]
 
 pub mod access;
+pub mod acme;
 pub mod balance;
 mod body;
 pub mod config;

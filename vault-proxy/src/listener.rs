@@ -113,8 +113,22 @@ pub async fn tls_accept(
     let deadline = Duration::from_secs(sh.limits.handshake_timeout_s);
     let m = info.metrics(sh);
     crate::refusal::clear_presented();
-    let stream = match tokio::time::timeout(deadline, acceptor.accept(io)).await {
-        Ok(Ok(s)) => s,
+    let accept = async {
+        match tls.tls_alpn() {
+            None => acceptor.accept(io).await.map(Some),
+            Some(ch) => crate::acme::tls_alpn::accept(io, ch, tls.config()).await,
+        }
+    };
+    let stream = match tokio::time::timeout(deadline, accept).await {
+        Ok(Ok(Some(s))) => s,
+        Ok(Ok(None)) => {
+            tracing::debug!(
+                "{}: answered a tls-alpn-01 check from {}",
+                info.listener,
+                info.peer
+            );
+            return None;
+        }
         Ok(Err(e)) => {
             let why = HandshakeFailure::classify(&e);
             m.handshake_failed(why);

@@ -183,6 +183,15 @@ pub struct ListenerMetrics {
     pub revoked_closed: AtomicU64,
     /// OIDC logins completed (`[listener.oidc]`).
     pub oidc_logins: AtomicU64,
+    /// True for `cert = "acme"`: the ACME series are reported for it.
+    pub acme: bool,
+    /// ACME certificates obtained (first issue and renewals).
+    pub acme_ok: AtomicU64,
+    /// ACME issues or renewals that failed (old certificate kept).
+    pub acme_failed: AtomicU64,
+    /// notAfter of the ACME certificate served now (Unix seconds; 0: a
+    /// temporary self-signed one).
+    pub acme_not_after: AtomicU64,
     oidc_denied: [AtomicU64; Denied::COUNT],
 }
 
@@ -207,6 +216,10 @@ impl ListenerMetrics {
             reloads_failed: AtomicU64::new(0),
             revoked_closed: AtomicU64::new(0),
             oidc_logins: AtomicU64::new(0),
+            acme: false,
+            acme_ok: AtomicU64::new(0),
+            acme_failed: AtomicU64::new(0),
+            acme_not_after: AtomicU64::new(0),
             oidc_denied: Default::default(),
         }
     }
@@ -391,6 +404,28 @@ impl Metrics {
                         why.as_str()
                     );
                 }
+            }
+        }
+        if self.listeners.iter().any(|m| m.acme) {
+            let _ = writeln!(o, "# HELP pivault_acme_renewals_total ACME certificate issues and renewals, by result (a failure keeps the old certificate).\n# TYPE pivault_acme_renewals_total counter");
+            for m in self.listeners.iter().filter(|m| m.acme) {
+                for (result, v) in [("ok", &m.acme_ok), ("failed", &m.acme_failed)] {
+                    let _ = writeln!(
+                        o,
+                        "pivault_acme_renewals_total{{listener=\"{}\",result=\"{result}\"}} {}",
+                        m.name,
+                        v.load(Relaxed)
+                    );
+                }
+            }
+            let _ = writeln!(o, "# HELP pivault_acme_cert_not_after_seconds notAfter of the ACME certificate served (Unix time; 0 while a temporary one is served).\n# TYPE pivault_acme_cert_not_after_seconds gauge");
+            for m in self.listeners.iter().filter(|m| m.acme) {
+                let _ = writeln!(
+                    o,
+                    "pivault_acme_cert_not_after_seconds{{listener=\"{}\"}} {}",
+                    m.name,
+                    m.acme_not_after.load(Relaxed)
+                );
             }
         }
         let _ = writeln!(o, "# HELP pivault_oidc_logins_total OIDC logins completed (session cookie set).\n# TYPE pivault_oidc_logins_total counter");

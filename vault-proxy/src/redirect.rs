@@ -1,6 +1,11 @@
 //! `redirect` mode: the one plaintext listener allowed. Every request gets
 //! a redirect to the same path under `to`: 301 for GET and HEAD, 308 for
 //! other methods (so a POST stays a POST). Nothing is proxied.
+//!
+//! With `[acme]` it also answers the CA's HTTP-01 checks:
+//! `GET /.well-known/acme-challenge/TOKEN` for a token of an order under
+//! way gets the key authorization (200, text/plain); any other path,
+//! including unknown tokens, is redirected as usual.
 
 use crate::config::HttpUpstream;
 use crate::listener::{ConnInfo, Handler, Shared};
@@ -17,17 +22,45 @@ use tokio::net::TcpStream;
 /// One `redirect` listener.
 pub struct Redirect {
     base: String,
+    acme: Option<Arc<crate::acme::Challenges>>,
 }
+
+/// Where HTTP-01 tokens are asked for (RFC 8555 §8.3).
+const CHALLENGE_PREFIX: &str = "/.well-known/acme-challenge/";
 
 impl Redirect {
     /// Redirects to `to` (validated `https://host[:port][/prefix]`).
     pub fn new(to: &HttpUpstream) -> Self {
         Redirect {
             base: format!("https://{}{}", to.authority, to.prefix),
+            acme: None,
         }
     }
 
+    /// Also answers the HTTP-01 tokens of `acme`'s orders.
+    pub fn with_acme(mut self, acme: Option<Arc<crate::acme::Challenges>>) -> Self {
+        self.acme = acme;
+        self
+    }
+
+    fn challenge<B>(&self, req: &Request<B>) -> Option<Response<Full<Bytes>>> {
+        let token = req.uri().path().strip_prefix(CHALLENGE_PREFIX)?;
+        if req.method() != Method::GET {
+            return None;
+        }
+        let key_auth = self.acme.as_ref()?.answer(token)?;
+        let mut r = Response::new(Full::new(Bytes::from(key_auth)));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("text/plain"),
+        );
+        Some(r)
+    }
+
     fn answer<B>(&self, req: &Request<B>) -> Response<Full<Bytes>> {
+        if let Some(r) = self.challenge(req) {
+            return r;
+        }
         let path = req
             .uri()
             .path_and_query()

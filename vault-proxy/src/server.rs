@@ -13,8 +13,8 @@
 //! wake-ups on the request path, which measured 5-8% less CPU per request
 //! than one work-stealing runtime. A worker that accepts more than its
 //! share hands the socket to the least loaded one ([`crate::balance`]).
-//! Signals, certificate reloads and `/metrics` run on the calling thread's
-//! runtime.
+//! Signals, certificate reloads, ACME orders and renewals ([`crate::acme`])
+//! and `/metrics` run on the calling thread's runtime.
 
 use crate::balance::{serve_inbox, Balancer, Inbox};
 use crate::config::{split_host_port, Config, Mode};
@@ -53,6 +53,7 @@ pub struct Gateway {
     metrics: Option<TcpListener>,
     bound: Vec<(String, Mode, SocketAddr)>,
     inboxes: Vec<Inbox>,
+    acme: Option<Arc<crate::acme::Acme>>,
 }
 
 impl Gateway {
@@ -63,14 +64,34 @@ impl Gateway {
         let workers = worker_count(cfg.workers);
         let (balance, inboxes) = Balancer::new(workers);
         let balance = Arc::new(balance);
-        let metrics = Arc::new(
-            Metrics::new(
-                cfg.listener
-                    .iter()
-                    .map(|l| (l.listen.clone(), l.mode.as_str())),
-            )
-            .with_workers(balance.clone()),
-        );
+        let mut metrics = Metrics::new(
+            cfg.listener
+                .iter()
+                .map(|l| (l.listen.clone(), l.mode.as_str())),
+        )
+        .with_workers(balance.clone());
+        for (m, li) in metrics.listeners.iter_mut().zip(&cfg.listener) {
+            m.acme = li.uses_acme();
+        }
+        let metrics = Arc::new(metrics);
+        // Before any socket is bound: a first start that cannot open the
+        // ACME account (or has a bad storage directory) stops here.
+        let acme = match &cfg.acme {
+            Some(a) => {
+                let acme = Arc::new(crate::acme::Acme::open(a)?);
+                acme.prepare().await?;
+                Some(acme)
+            }
+            None => None,
+        };
+        let slot = |li: &crate::config::Listener| {
+            acme.as_ref().filter(|_| li.uses_acme()).map(|a| a.slot())
+        };
+        let tls_alpn = |li: &crate::config::Listener| {
+            acme.as_ref()
+                .filter(|_| li.uses_acme())
+                .and_then(|a| a.tls_alpn())
+        };
         let log = match &cfg.access_log {
             Some(t) => Some(Arc::new(AccessLog::open(t)?)),
             None => None,
@@ -96,7 +117,10 @@ impl Gateway {
         for li in &cfg.listener {
             let kind = match li.mode {
                 Mode::Http => {
-                    let tls = Arc::new(ServerTls::new(li, &[b"h2", b"http/1.1"], sealed.clone())?);
+                    let tls = Arc::new(
+                        ServerTls::with_acme(li, &[b"h2", b"http/1.1"], sealed.clone(), slot(li))?
+                            .answering_tls_alpn(tls_alpn(li)),
+                    );
                     tls_all.push(tls.clone());
                     let up = li.http_upstream().expect("validated");
                     let oidc = li
@@ -109,7 +133,10 @@ impl Gateway {
                     ))
                 }
                 Mode::Tcp => {
-                    let tls = Arc::new(ServerTls::new(li, &[], sealed.clone())?);
+                    let tls = Arc::new(
+                        ServerTls::with_acme(li, &[], sealed.clone(), slot(li))?
+                            .answering_tls_alpn(tls_alpn(li)),
+                    );
                     tls_all.push(tls.clone());
                     let up = li.upstream.clone().expect("validated");
                     Kind::Tcp(Arc::new(TcpTunnel::new(
@@ -122,7 +149,9 @@ impl Gateway {
                 Mode::Redirect => {
                     let to = li.to.as_deref().expect("validated");
                     let to = crate::config::parse_https(to).expect("validated");
-                    Kind::Redirect(Arc::new(Redirect::new(&to)))
+                    Kind::Redirect(Arc::new(
+                        Redirect::new(&to).with_acme(acme.as_ref().map(|a| a.challenges())),
+                    ))
                 }
                 Mode::Originate => {
                     let up = li.upstream.clone().expect("validated");
@@ -174,6 +203,7 @@ impl Gateway {
             metrics,
             bound,
             inboxes,
+            acme,
         })
     }
 
@@ -219,6 +249,9 @@ impl Gateway {
             tokio::spawn(serve_metrics(ml, sh.clone()));
         }
         tokio::spawn(reloader(self.tls.clone(), hup, sh.clone()));
+        if let Some(a) = self.acme.clone() {
+            tokio::spawn(a.run(sh.clone()));
+        }
         let watchdog = tokio::spawn(crate::notify::watchdog());
         crate::notify::ready(&format!("serving {} listener(s)", self.bound.len()));
         tokio::select! {

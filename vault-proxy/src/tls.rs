@@ -35,6 +35,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+/// The certificate `cert = "acme"` listeners serve now: [`crate::acme`]
+/// stores a new one on issue and renewal, and the next handshake uses it
+/// (no config rebuild, no restart; open connections keep theirs).
+pub type AcmeSlot = Arc<ArcSwap<CertifiedKey>>;
+
 /// Turns a `sealed:VAULT_DIR:NAME` key reference into PEM bytes.
 pub type SealedKeyLoader = Arc<dyn Fn(&str) -> Result<Vec<u8>> + Send + Sync>;
 
@@ -208,8 +213,15 @@ pub fn client_verifier(li: &Listener) -> Result<Option<Arc<dyn ClientCertVerifie
 /// then the listener's default (also for clients without SNI or with an IP).
 #[derive(Debug)]
 struct SniResolver {
-    default: Arc<CertifiedKey>,
+    default: DefaultCert,
     names: HashMap<String, Arc<CertifiedKey>>,
+}
+
+/// A listener's own certificate: from its files, or ACME's current one.
+#[derive(Debug)]
+enum DefaultCert {
+    Fixed(Arc<CertifiedKey>),
+    Acme(AcmeSlot),
 }
 
 impl ResolvesServerCert for SniResolver {
@@ -225,7 +237,10 @@ impl ResolvesServerCert for SniResolver {
                 }
             }
         }
-        Some(self.default.clone())
+        Some(match &self.default {
+            DefaultCert::Fixed(ck) => ck.clone(),
+            DefaultCert::Acme(slot) => slot.load_full(),
+        })
     }
 }
 
@@ -235,7 +250,7 @@ pub fn server_config(
     alpn: &[&[u8]],
     sealed: Option<&SealedKeyLoader>,
 ) -> Result<ServerConfig> {
-    Ok(build(li, alpn, sealed)?.0)
+    Ok(build(li, alpn, sealed, None)?.0)
 }
 
 /// The server config, and its client verifier when the listener has
@@ -244,16 +259,15 @@ fn build(
     li: &Listener,
     alpn: &[&[u8]],
     sealed: Option<&SealedKeyLoader>,
+    acme: Option<&AcmeSlot>,
 ) -> Result<(ServerConfig, Option<Arc<dyn ClientCertVerifier>>)> {
-    let cert = li
-        .cert
-        .as_deref()
-        .expect("validated: tls listeners have cert");
-    let key = li
-        .key
-        .as_deref()
-        .expect("validated: tls listeners have key");
-    let default = certified_key(cert, key, sealed)?;
+    let default = match (li.cert_file(), li.key.as_deref(), acme) {
+        (Some(cert), Some(key), _) => DefaultCert::Fixed(certified_key(cert, key, sealed)?),
+        (None, _, Some(slot)) => DefaultCert::Acme(slot.clone()),
+        // Without a certificate (`cert = "acme"` checked without the
+        // ACME state, as `proxy check` does) there is nothing to serve.
+        _ => DefaultCert::Fixed(crate::acme::placeholder(&[])?),
+    };
     let mut names = HashMap::new();
     for s in &li.sni {
         let ck = certified_key(&s.cert, &s.key, sealed)?;
@@ -287,6 +301,9 @@ pub struct ServerTls {
     listener: Listener,
     alpn: Vec<Vec<u8>>,
     sealed: Option<SealedKeyLoader>,
+    acme: Option<AcmeSlot>,
+    /// TLS-ALPN-01 challenges answered at this listener's handshakes.
+    tls_alpn: Option<Arc<crate::acme::Challenges>>,
     current: ArcSwap<ServerConfig>,
     stamps: std::sync::Mutex<Vec<Option<SystemTime>>>,
     /// The client verifier of `current` when the listener has
@@ -300,11 +317,24 @@ pub struct ServerTls {
 impl ServerTls {
     /// Loads the listener's certificates, keys, client CA and CRLs.
     pub fn new(li: &Listener, alpn: &[&[u8]], sealed: Option<SealedKeyLoader>) -> Result<Self> {
-        let (cfg, verifier) = build(li, alpn, sealed.as_ref())?;
+        Self::with_acme(li, alpn, sealed, None)
+    }
+
+    /// As [`ServerTls::new`]; a `cert = "acme"` listener serves what
+    /// `acme` holds.
+    pub fn with_acme(
+        li: &Listener,
+        alpn: &[&[u8]],
+        sealed: Option<SealedKeyLoader>,
+        acme: Option<AcmeSlot>,
+    ) -> Result<Self> {
+        let (cfg, verifier) = build(li, alpn, sealed.as_ref(), acme.as_ref())?;
         let t = ServerTls {
             listener: li.clone(),
             alpn: alpn.iter().map(|p| p.to_vec()).collect(),
             sealed,
+            acme,
+            tls_alpn: None,
             current: ArcSwap::from_pointee(cfg),
             stamps: std::sync::Mutex::new(Vec::new()),
             crl_verifier: std::sync::Mutex::new(verifier),
@@ -312,6 +342,18 @@ impl ServerTls {
         };
         *t.stamps.lock().unwrap_or_else(|e| e.into_inner()) = t.file_stamps();
         Ok(t)
+    }
+
+    /// Also answers the TLS-ALPN-01 challenges of `c` (a handshake
+    /// offering `acme-tls/1` for a domain under validation).
+    pub fn answering_tls_alpn(mut self, c: Option<Arc<crate::acme::Challenges>>) -> Self {
+        self.tls_alpn = c;
+        self
+    }
+
+    /// The TLS-ALPN-01 challenges this listener answers, if any.
+    pub fn tls_alpn(&self) -> Option<&Arc<crate::acme::Challenges>> {
+        self.tls_alpn.as_ref()
     }
 
     /// The config new connections use.
@@ -331,7 +373,7 @@ impl ServerTls {
 
     fn files(&self) -> Vec<PathBuf> {
         let li = &self.listener;
-        let mut v: Vec<PathBuf> = li.cert.iter().cloned().collect();
+        let mut v: Vec<PathBuf> = li.cert_file().into_iter().map(PathBuf::from).collect();
         v.extend(
             li.key
                 .iter()
@@ -372,7 +414,12 @@ impl ServerTls {
     /// Loads everything again and swaps it in; on error the old config stays.
     pub fn reload(&self) -> Result<()> {
         let alpn: Vec<&[u8]> = self.alpn.iter().map(|v| v.as_slice()).collect();
-        let (cfg, verifier) = build(&self.listener, &alpn, self.sealed.as_ref())?;
+        let (cfg, verifier) = build(
+            &self.listener,
+            &alpn,
+            self.sealed.as_ref(),
+            self.acme.as_ref(),
+        )?;
         // The verifier first: a connection woken by the count must find
         // the new CRLs.
         *self.crl_verifier.lock().unwrap_or_else(|e| e.into_inner()) = verifier;
@@ -530,13 +577,18 @@ pub fn idp_client_config(ca: Option<&Path>) -> Result<ClientConfig> {
 /// is given.
 pub fn check_files(cfg: &crate::config::Config, sealed: Option<&SealedKeyLoader>) -> Result<()> {
     use crate::config::Mode;
+    if let Some(a) = &cfg.acme {
+        crate::acme::check(a)?;
+    }
     for li in &cfg.listener {
         match li.mode {
             Mode::Http | Mode::Tcp => {
                 let uses_sealed = li.key.as_deref().is_some_and(|k| k.starts_with("sealed:"))
                     || li.sni.iter().any(|s| s.key.starts_with("sealed:"));
                 if uses_sealed && sealed.is_none() {
-                    load_certs(li.cert.as_deref().expect("validated"))?;
+                    if let Some(c) = li.cert_file() {
+                        load_certs(c)?;
+                    }
                     for s in &li.sni {
                         load_certs(&s.cert)?;
                     }

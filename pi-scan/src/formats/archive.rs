@@ -11,7 +11,7 @@
 //! local headers in order, as far as they go. Each of these makes the
 //! file partial, never silently short.
 
-use super::{member, Ctx, DocKind, End, Part, MAX_ENTRY, MAX_MEMBERS};
+use super::{member_from, Ctx, DocKind, End, Part, MAX_MEMBERS};
 use flate2::read::MultiGzDecoder;
 use std::io::{Cursor, Read};
 
@@ -65,14 +65,13 @@ fn zip(bytes: &[u8], depth: u32, ctx: &Ctx, out: &mut Vec<Part>) -> Result<(), S
             ctx.gap(format!("{name}: not read: {}", ctx.cap_reason()));
             continue;
         }
-        let (data, end) = ctx.read_capped(&mut f);
+        let end = member_from(&name, &mut f, depth, ctx, out);
         drop(f);
         match end {
             End::Whole => {}
             End::Capped => ctx.gap(format!("{name}: {}", ctx.cap_reason())),
             End::Broken => ctx.gap(format!("{name}: damaged: read in part")),
         }
-        member(&name, &data, depth, ctx, out);
     }
     Ok(())
 }
@@ -115,14 +114,13 @@ fn zip_stream(bytes: &[u8], depth: u32, ctx: &Ctx, out: &mut Vec<Part>) -> Resul
             continue;
         }
         let name = f.name().to_owned();
-        let (data, end) = ctx.read_capped(&mut f);
+        let end = member_from(&name, &mut f, depth, ctx, out);
         drop(f);
         match end {
             End::Whole => {}
             End::Capped => ctx.gap(format!("{name}: {}", ctx.cap_reason())),
             End::Broken => ctx.gap(format!("{name}: truncated: read in part")),
         }
-        member(&name, &data, depth, ctx, out);
         if end == End::Broken {
             ctx.gap(format!("nothing after {name} was read"));
             break;
@@ -164,26 +162,23 @@ fn tar(r: impl Read, depth: u32, ctx: &Ctx, out: &mut Vec<Part>) -> Result<(), S
             .path()
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_else(|_| format!("member {n}"));
-        // Not counted against the budget here: a plain tar inflates
-        // nothing, and a gzipped one counts as it inflates (Budgeted).
-        let mut data = Vec::new();
-        let read = (&mut e).take(MAX_ENTRY + 1).read_to_end(&mut data);
-        if data.len() as u64 > MAX_ENTRY {
-            data.truncate(MAX_ENTRY as usize);
-            ctx.gap(format!(
-                "{name}: larger than {} MiB: only the first {} MiB was read",
-                MAX_ENTRY >> 20,
-                MAX_ENTRY >> 20
-            ));
-        }
-        if read.is_err() {
-            ctx.gap(format!(
-                "{name}: truncated, or past the inflation cap: read in part, and nothing after it"
-            ));
-        }
-        member(&name, &data, depth, ctx, out);
-        if read.is_err() {
-            break;
+        // Counted against the budget as it is read (a gzipped tar also
+        // as it inflates, in Budgeted, so a bomb of members the tar
+        // reader skips stops too).
+        match member_from(&name, &mut e, depth, ctx, out) {
+            End::Whole => {}
+            End::Capped => {
+                ctx.gap(format!("{name}: {}", ctx.cap_reason()));
+                if ctx.stopped().is_some() {
+                    break;
+                }
+            }
+            End::Broken => {
+                ctx.gap(format!(
+                    "{name}: truncated, or past the inflation cap: read in part, and nothing after it"
+                ));
+                break;
+            }
         }
     }
     if n == 0 {
@@ -202,14 +197,13 @@ fn gz(name: &str, bytes: &[u8], depth: u32, ctx: &Ctx, out: &mut Vec<Part>) -> R
         }
         _ => "(gzip contents)",
     };
-    let (data, end) = ctx.read_capped(&mut d);
-    match end {
+    let before = ctx.budget();
+    match member_from(inner, &mut d, depth, ctx, out) {
         End::Whole => {}
-        End::Broken if data.is_empty() => return Err("not a gzip file, or damaged".into()),
+        End::Broken if ctx.budget() == before => return Err("not a gzip file, or damaged".into()),
         End::Broken => ctx.gap(format!("{inner}: truncated or damaged: read in part")),
         End::Capped => ctx.gap(format!("{inner}: {}", ctx.cap_reason())),
     }
-    member(inner, &data, depth, ctx, out);
     Ok(())
 }
 

@@ -192,7 +192,9 @@ fn print_json(out: &mut impl Write, report: &ScanReport) -> std::io::Result<()> 
         .partial
         .iter()
         .map(|e| ("partial", e))
-        .chain(report.unreadable.iter().map(|e| ("skipped", e)));
+        .chain(report.unreadable.iter().map(|e| ("skipped", e)))
+        // Paths that could not be read at all (also errors: exit 2).
+        .chain(report.errors.iter().map(|e| ("skipped", e)));
     for (status, e) in statuses {
         let line = Line::Status {
             path: e

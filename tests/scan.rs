@@ -259,6 +259,13 @@ fn exit_zero_when_clean_and_two_naming_a_missing_path() {
         1,
         "the other path was still scanned"
     );
+    let status: Vec<_> = all_json_lines(&run.stdout)
+        .into_iter()
+        .filter(|v| v["type"] == "status")
+        .collect();
+    assert_eq!(status.len(), 1, "{}", run.stdout);
+    assert_eq!(status[0]["status"], "skipped");
+    assert_eq!(status[0]["path"], missing.to_str().unwrap());
 }
 
 #[test]

@@ -27,6 +27,9 @@ struct Run {
 fn scan(args: &[&str], path: &Path) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let (out, err) = (dir.path().join("out"), dir.path().join("err"));
+    // Reaped by wait4 below, which also gives its rusage (std's wait
+    // does not).
+    #[allow(clippy::zombie_processes)]
     let child = Command::new(assert_cmd::cargo::cargo_bin("pivault"))
         .env_remove("PIVAULT_LOG")
         .env_remove("RUST_LOG")

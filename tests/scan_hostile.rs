@@ -148,6 +148,34 @@ fn a_txt_gz_bomb_is_scanned_to_its_end_in_bounded_memory() {
     assert_found_at_the_end(&run, "txt.gz bomb");
 }
 
+/// A workbook whose shared strings are too many to hold for the cells
+/// (more than 8 MiB of XML): every string is scanned, streamed, as a line
+/// of the part `xl/sharedStrings.xml (all strings)`.
+#[test]
+fn huge_shared_strings_are_streamed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.xlsx");
+    let mut z = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    let o = zip::write::SimpleFileOptions::default().compression_level(Some(1));
+    z.start_file("xl/sharedStrings.xml", o).unwrap();
+    z.write_all(b"<sst>").unwrap();
+    filler(
+        &mut z,
+        40,
+        b"<si><t>filler text</t></si>",
+        b"<si><t>Employee: Ana Silva, SSN 536-22-1234</t></si></sst>",
+    );
+    z.start_file("xl/worksheets/sheet1.xml", o).unwrap();
+    z.write_all(br#"<worksheet><sheetData><row r="1"><c r="A1" t="s"><v>0</v></c></row></sheetData></worksheet>"#)
+        .unwrap();
+    z.finish().unwrap();
+    let run = scan(&[], &path);
+    let found = lines(&run, "finding");
+    assert_eq!(found.len(), 1, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(found[0]["part"], "xl/sharedStrings.xml (all strings)");
+    assert_found_at_the_end(&run, "big sharedStrings");
+}
+
 fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
     let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for (name, body) in entries {

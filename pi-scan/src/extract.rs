@@ -13,7 +13,7 @@ use crate::formats::{self, Ctx, DocKind, Part, MAX_ENTRY, MAX_INFLATED};
 use crate::stream::{Stream, Streamed};
 use quick_xml::events::Event;
 use quick_xml::Reader;
-use std::io::{BufRead, BufReader, Cursor};
+use std::io::{BufRead, BufReader, Cursor, Read};
 
 type Zip<'a> = zip::ZipArchive<Cursor<&'a [u8]>>;
 
@@ -72,6 +72,21 @@ fn entry(zip: &mut Zip<'_>, name: &str, ctx: &Ctx) -> Result<Vec<u8>, String> {
     }
 }
 
+/// Largest shared-strings part held in memory to resolve cells (its
+/// strings, parsed, take a few times this); a larger one is streamed.
+const MAX_SHARED: u64 = 8 << 20;
+
+/// The entry `name` if it inflates to at most [`MAX_SHARED`] bytes.
+fn small_entry(zip: &mut Zip<'_>, name: &str, ctx: &Ctx) -> Result<Option<Vec<u8>>, String> {
+    let f = zip.by_name(name).map_err(|e| format!("{name}: {e}"))?;
+    let mut out = Vec::new();
+    match ctx.limited(f).take(MAX_SHARED + 1).read_to_end(&mut out) {
+        Err(_) => Err(format!("{name}: damaged")),
+        Ok(_) if out.len() as u64 > MAX_SHARED || ctx.stopped().is_some() => Ok(None),
+        Ok(_) => Ok(Some(out)),
+    }
+}
+
 /// The text of a short XML part held in memory (tests, OpenDocument).
 fn text_of_xml(
     xml: &[u8],
@@ -127,9 +142,28 @@ pub(crate) fn office_at(
             }
         }
         DocKind::Xlsx => {
-            let shared = match names.iter().any(|n| n == "xl/sharedStrings.xml") {
-                true => shared_strings(&entry(&mut zip, "xl/sharedStrings.xml", ctx)?)?,
+            const SHARED: &str = "xl/sharedStrings.xml";
+            let shared = match names.iter().any(|n| n == SHARED) {
                 false => Vec::new(),
+                true => match small_entry(&mut zip, SHARED, ctx)? {
+                    Some(xml) => shared_strings(&xml)?,
+                    None => {
+                        // Too large to hold for the cells to show: every
+                        // string is scanned as a line of its own instead
+                        // (streamed), and the cells show none.
+                        let name = Some(format!("{SHARED} (all strings)"));
+                        stream_part(
+                            &mut zip,
+                            SHARED,
+                            name,
+                            Layout::Plain,
+                            ctx,
+                            &mut parts,
+                            all_into,
+                        )?;
+                        Vec::new()
+                    }
+                },
             };
             used.insert("xl/sharedStrings.xml".into());
             let mut referenced = vec![false; shared.len()];

@@ -521,3 +521,38 @@ pub(crate) fn layout_of(path: &Path) -> Layout {
         _ => Layout::Plain,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A text member inflating past the budget: streamed up to it (the
+    /// PI at its start found), then stopped, the reason saying why.
+    #[test]
+    fn the_budget_stops_a_streamed_member() {
+        let ctx = Ctx::new();
+        ctx.budget.set(3 << 20);
+        let mut text = b"Name: Ana Silva, SSN 536-22-1234\n".to_vec();
+        text.extend(b"filler line\n".repeat(400_000));
+        text.extend_from_slice(b"Name: Ana Silva, SSN 536-22-9876\n");
+        let mut out = Vec::new();
+        let end = member_from("big.txt", &text[..], 0, &ctx, &mut out);
+        assert_eq!(end, End::Capped);
+        assert_eq!(ctx.stopped(), Some(Stop::Budget));
+        assert!(out.is_empty());
+        let (_, found) = {
+            let reason = ctx.cap_reason();
+            assert!(
+                reason.contains("more than 1024 MiB inflated from the file in all"),
+                "{reason}"
+            );
+            ctx.into_results()
+        };
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].0.as_deref(), Some("big.txt"));
+        assert_eq!(
+            (found[0].1.line, found[0].1.masked.as_str()),
+            (1, "***-**-1234")
+        );
+    }
+}

@@ -176,6 +176,44 @@ fn huge_shared_strings_are_streamed() {
     assert_found_at_the_end(&run, "big sharedStrings");
 }
 
+/// An archive too large to hold (a 200 MB zip of stored members, a
+/// tarball of them) is read from the file: the PI in its last member is
+/// found in bounded memory.
+#[test]
+fn large_archives_are_read_from_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.zip");
+    let mut z = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    let o = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .large_file(true);
+    for i in 0..4 {
+        z.start_file(format!("logs/{i}.log"), o).unwrap();
+        let tail: &[u8] = if i == 3 { PI } else { b"" };
+        filler(&mut z, 50, b"nothing to see here, just log noise.\n", tail);
+    }
+    z.finish().unwrap();
+    let run = scan(&[], &path);
+    assert_found_at_the_end(&run, "200 MB zip");
+    assert_eq!(lines(&run, "finding")[0]["part"], "logs/3.log");
+
+    let tar = dir.path().join("big.tar");
+    assert!(Command::new("tar")
+        .args([
+            "-cf",
+            tar.to_str().unwrap(),
+            "-C",
+            dir.path().to_str().unwrap(),
+            "big.zip"
+        ])
+        .status()
+        .unwrap()
+        .success());
+    std::fs::remove_file(&path).unwrap();
+    let run = scan(&[], &tar);
+    assert_found_at_the_end(&run, "200 MB tar of a zip");
+}
+
 fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
     let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for (name, body) in entries {

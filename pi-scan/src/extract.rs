@@ -13,16 +13,15 @@ use crate::formats::{self, Ctx, DocKind, Part, MAX_ENTRY, MAX_INFLATED};
 use crate::stream::{Stream, Streamed};
 use quick_xml::events::Event;
 use quick_xml::Reader;
-use std::io::{BufRead, BufReader, Cursor, Read};
-
-type Zip<'a> = zip::ZipArchive<Cursor<&'a [u8]>>;
+use std::io::{BufRead, BufReader, Cursor, Read, Seek};
+use zip::ZipArchive;
 
 /// Streams the XML part `n` through `read` (which pushes its text into a
 /// stream) and adds it to `parts` as `name`: whole when short, else its
 /// findings go to `ctx`. A part cut short by the budget or the time limit
 /// is a gap, not an error: what was read was scanned.
 fn stream_part(
-    zip: &mut Zip<'_>,
+    zip: &mut ZipArchive<impl Read + Seek>,
     n: &str,
     name: Option<String>,
     layout: Layout,
@@ -58,7 +57,7 @@ fn stream_part(
 
 /// Reads the entry `name` into memory, up to the entry cap and the budget
 /// (shared strings, embedded files).
-fn entry(zip: &mut Zip<'_>, name: &str, ctx: &Ctx) -> Result<Vec<u8>, String> {
+fn entry(zip: &mut ZipArchive<impl Read + Seek>, name: &str, ctx: &Ctx) -> Result<Vec<u8>, String> {
     let f = zip.by_name(name).map_err(|e| format!("{name}: {e}"))?;
     let (out, end) = ctx.read_capped(f);
     match end {
@@ -77,7 +76,11 @@ fn entry(zip: &mut Zip<'_>, name: &str, ctx: &Ctx) -> Result<Vec<u8>, String> {
 const MAX_SHARED: u64 = 8 << 20;
 
 /// The entry `name` if it inflates to at most [`MAX_SHARED`] bytes.
-fn small_entry(zip: &mut Zip<'_>, name: &str, ctx: &Ctx) -> Result<Option<Vec<u8>>, String> {
+fn small_entry(
+    zip: &mut ZipArchive<impl Read + Seek>,
+    name: &str,
+    ctx: &Ctx,
+) -> Result<Option<Vec<u8>>, String> {
     let f = zip.by_name(name).map_err(|e| format!("{name}: {e}"))?;
     let mut out = Vec::new();
     match ctx.limited(f).take(MAX_SHARED + 1).read_to_end(&mut out) {
@@ -113,7 +116,18 @@ pub(crate) fn office_at(
     depth: u32,
     ctx: &Ctx,
 ) -> Result<Vec<Part>, String> {
-    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| e.to_string())?;
+    office_in(kind, Cursor::new(bytes), depth, ctx)
+}
+
+/// [`office_at`] reading the container from `r` (a file on disk too large
+/// to hold).
+pub(crate) fn office_in(
+    kind: DocKind,
+    r: impl Read + Seek,
+    depth: u32,
+    ctx: &Ctx,
+) -> Result<Vec<Part>, String> {
+    let mut zip = ZipArchive::new(r).map_err(|e| e.to_string())?;
     let mut names: Vec<String> = zip.file_names().map(str::to_owned).collect();
     names.sort_by_key(|n| natural_key(n));
     let mut parts = Vec::new();

@@ -308,6 +308,17 @@ fn scan_file(root: &Path, path: &Path, timeout: Duration, sink: &Sink) {
             return sink.error(io("reading", e));
         }
     }
+    if let Some(k) = kind.filter(|&k| len > formats::HOLD_MAX && formats::reads_from_file(k)) {
+        // Large archives and Office files are read from the file.
+        let got = formats::extract_file(k, &name, &file, ctx);
+        let file = FileId {
+            root,
+            path,
+            len,
+            id: file_id,
+        };
+        return finish_document(file, k, got, found, sink);
+    }
     let bytes = match kind {
         // Documents are parsed from memory, up to a cap; the text inside
         // them is streamed.
@@ -338,52 +349,84 @@ fn scan_file(root: &Path, path: &Path, timeout: Duration, sink: &Sink) {
             );
         }
     }
-    if let Some(kind) = kind {
-        let x = match formats::extract(kind, &name, &bytes, ctx) {
-            Ok(x) => x,
-            Err(reason) => {
-                tracing::debug!("{}: unreadable {}", path.display(), kind.name());
-                let e = Error::Unreadable {
-                    path: path.to_path_buf(),
-                    what: kind.name(),
-                    reason,
-                };
-                return sink
-                    .unreadable
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(e);
-            }
-        };
-        for p in x.parts {
-            found.extend(
-                scan_text(&p.text, p.layout)
-                    .into_iter()
-                    .map(|f| (p.name.clone(), f)),
-            );
-        }
-        found.extend(x.found);
-        let mut gaps = x.gaps;
-        if (bytes.len() as u64) < len && len > formats::MAX_DOCUMENT {
-            gaps.insert(
-                0,
-                format!(
-                    "larger than {} MiB: only the first {} MiB was read",
-                    formats::MAX_DOCUMENT >> 20,
-                    formats::MAX_DOCUMENT >> 20
-                ),
-            );
-        }
-        if !gaps.is_empty() {
-            tracing::debug!("{}: partial, {} gap(s)", path.display(), gaps.len());
-            sink.partial(Error::Partial {
-                path: path.to_path_buf(),
-                what: kind.name(),
-                reason: gaps.join("; "),
+    match kind {
+        Some(kind) => {
+            let cut = (bytes.len() as u64) < len && len > formats::MAX_DOCUMENT;
+            let got = formats::extract(kind, &name, &bytes, ctx).map(|mut x| {
+                if cut {
+                    x.gaps.insert(
+                        0,
+                        format!(
+                            "larger than {} MiB: only the first {} MiB was read",
+                            formats::MAX_DOCUMENT >> 20,
+                            formats::MAX_DOCUMENT >> 20
+                        ),
+                    );
+                }
+                x
             });
+            let file = FileId {
+                root,
+                path,
+                len,
+                id: file_id,
+            };
+            finish_document(file, kind, got, found, sink)
         }
+        None => record(root, path, len, file_id, found, sink),
     }
-    record(root, path, len, file_id, found, sink)
+}
+
+/// The file a document's findings belong to.
+struct FileId<'a> {
+    root: &'a Path,
+    path: &'a Path,
+    len: u64,
+    id: Option<(u64, u64)>,
+}
+
+/// Scans what a document yielded and records it, its gaps making it
+/// partial, an error unreadable.
+fn finish_document(
+    f: FileId<'_>,
+    kind: DocKind,
+    got: Result<formats::Extracted, String>,
+    mut found: Vec<(Option<String>, TextFinding)>,
+    sink: &Sink,
+) {
+    let x = match got {
+        Ok(x) => x,
+        Err(reason) => {
+            tracing::debug!("{}: unreadable {}", f.path.display(), kind.name());
+            let e = Error::Unreadable {
+                path: f.path.to_path_buf(),
+                what: kind.name(),
+                reason,
+            };
+            return sink
+                .unreadable
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(e);
+        }
+    };
+    for p in x.parts {
+        found.extend(
+            scan_text(&p.text, p.layout)
+                .into_iter()
+                .map(|t| (p.name.clone(), t)),
+        );
+    }
+    found.extend(x.found);
+    if !x.gaps.is_empty() {
+        tracing::debug!("{}: partial, {} gap(s)", f.path.display(), x.gaps.len());
+        sink.partial(Error::Partial {
+            path: f.path.to_path_buf(),
+            what: kind.name(),
+            reason: x.gaps.join("; "),
+        });
+    }
+    record(f.root, f.path, f.len, f.id, found, sink)
 }
 
 fn binary(path: &Path, sink: &Sink) {

@@ -13,7 +13,7 @@
 
 use super::{member_from, Ctx, DocKind, End, Part, MAX_MEMBERS};
 use flate2::read::MultiGzDecoder;
-use std::io::{Cursor, Read};
+use std::io::{Cursor, Read, Seek};
 
 /// Reads the members of an archive of `kind` named `name`.
 pub(crate) fn read(
@@ -40,9 +40,23 @@ pub(crate) fn read(
 }
 
 fn zip(bytes: &[u8], depth: u32, ctx: &Ctx, out: &mut Vec<Part>) -> Result<(), String> {
-    let mut z = match zip::ZipArchive::new(Cursor::new(bytes)) {
+    zip_in(Cursor::new(bytes), depth, ctx, out)
+}
+
+/// The members of the zip archive `r` (in memory, or a file on disk too
+/// large to hold).
+pub(crate) fn zip_in(
+    mut r: impl Read + Seek,
+    depth: u32,
+    ctx: &Ctx,
+    out: &mut Vec<Part>,
+) -> Result<(), String> {
+    let mut z = match zip::ZipArchive::new(&mut r) {
         Ok(z) => z,
-        Err(_) => return zip_stream(bytes, depth, ctx, out),
+        Err(_) => {
+            r.rewind().map_err(|_| "cannot read it again".to_string())?;
+            return zip_stream(r, depth, ctx, out);
+        }
     };
     if z.len() > MAX_MEMBERS {
         ctx.gap(format!(
@@ -88,8 +102,12 @@ fn zip_reason(e: &zip::result::ZipError) -> &'static str {
 
 /// A zip with no usable central directory: members in the order their
 /// local headers come, until the data ends or stops making sense.
-fn zip_stream(bytes: &[u8], depth: u32, ctx: &Ctx, out: &mut Vec<Part>) -> Result<(), String> {
-    let mut r = Cursor::new(bytes);
+pub(crate) fn zip_stream(
+    mut r: impl Read,
+    depth: u32,
+    ctx: &Ctx,
+    out: &mut Vec<Part>,
+) -> Result<(), String> {
     let mut n = 0usize;
     loop {
         let mut f = match zip::read::read_zipfile_from_stream(&mut r) {
@@ -132,7 +150,7 @@ fn zip_stream(bytes: &[u8], depth: u32, ctx: &Ctx, out: &mut Vec<Part>) -> Resul
     Ok(())
 }
 
-fn tar(r: impl Read, depth: u32, ctx: &Ctx, out: &mut Vec<Part>) -> Result<(), String> {
+pub(crate) fn tar(r: impl Read, depth: u32, ctx: &Ctx, out: &mut Vec<Part>) -> Result<(), String> {
     let mut a = tar::Archive::new(r);
     let entries = a.entries().map_err(|_| "not a tar archive".to_string())?;
     let mut n = 0usize;
@@ -188,8 +206,14 @@ fn tar(r: impl Read, depth: u32, ctx: &Ctx, out: &mut Vec<Part>) -> Result<(), S
 }
 
 /// A lone gzip stream: one member, named after the file less `.gz`.
-fn gz(name: &str, bytes: &[u8], depth: u32, ctx: &Ctx, out: &mut Vec<Part>) -> Result<(), String> {
-    let mut d = MultiGzDecoder::new(bytes);
+pub(crate) fn gz(
+    name: &str,
+    r: impl Read,
+    depth: u32,
+    ctx: &Ctx,
+    out: &mut Vec<Part>,
+) -> Result<(), String> {
+    let mut d = MultiGzDecoder::new(r);
     let base = name.rsplit('/').next().unwrap_or(name);
     let inner = match base.len().checked_sub(3) {
         Some(i) if i > 0 && base.is_char_boundary(i) && base[i..].eq_ignore_ascii_case(".gz") => {
@@ -209,9 +233,9 @@ fn gz(name: &str, bytes: &[u8], depth: u32, ctx: &Ctx, out: &mut Vec<Part>) -> R
 
 /// A decompressing reader that spends the file's inflation budget as it
 /// inflates and fails once it is spent.
-struct Budgeted<'a, R> {
-    inner: R,
-    ctx: &'a Ctx,
+pub(crate) struct Budgeted<'a, R> {
+    pub(crate) inner: R,
+    pub(crate) ctx: &'a Ctx,
 }
 
 impl<R: Read> Read for Budgeted<'_, R> {

@@ -349,6 +349,55 @@ pub(crate) fn extract(
     Ok(Extracted { parts, gaps, found })
 }
 
+/// Files on disk larger than this are not read into memory when their
+/// kind can be read from the file itself (zip, tar, gzip, Office Open
+/// XML): only the parts being inflated are held, a window at a time.
+pub(crate) const HOLD_MAX: u64 = 16 << 20;
+
+/// True for the kinds [`extract_file`] reads from the file.
+pub(crate) fn reads_from_file(kind: DocKind) -> bool {
+    matches!(
+        kind,
+        DocKind::Zip
+            | DocKind::Tar
+            | DocKind::TarGz
+            | DocKind::Gz
+            | DocKind::Docx
+            | DocKind::Xlsx
+            | DocKind::Pptx
+    )
+}
+
+/// [`extract`] reading a large file on disk from the file, not memory.
+pub(crate) fn extract_file(
+    kind: DocKind,
+    name: &str,
+    file: &std::fs::File,
+    ctx: Ctx,
+) -> Result<Extracted, String> {
+    let r = std::io::BufReader::with_capacity(64 << 10, file);
+    let parts = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut out = Vec::new();
+        match kind {
+            DocKind::Docx | DocKind::Xlsx | DocKind::Pptx => {
+                return crate::extract::office_in(kind, r, 0, &ctx)
+            }
+            DocKind::Zip => archive::zip_in(r, 0, &ctx, &mut out)?,
+            DocKind::Tar => archive::tar(r, 0, &ctx, &mut out)?,
+            DocKind::TarGz => {
+                let inner = flate2::read::MultiGzDecoder::new(r);
+                let stream = archive::Budgeted { inner, ctx: &ctx };
+                archive::tar(stream, 0, &ctx, &mut out)?
+            }
+            _ => archive::gz(name, r, 0, &ctx, &mut out)?,
+        }
+        Ok(out)
+    }))
+    .unwrap_or_else(|_| Err("the parser failed on this file".into()))?;
+    let (gaps, found) = ctx.into_results();
+    Ok(Extracted { parts, gaps, found })
+}
+
 /// Extracts a file of `kind` found `depth` levels below the file on disk.
 pub(crate) fn extract_at(
     kind: DocKind,
@@ -414,6 +463,18 @@ pub(crate) fn member_as(
     let got = extract_at(kind, name, bytes, depth + 1, ctx);
     ctx.prefix_gaps(from, name);
     ctx.prefix_found(found, name);
+    named(name, kind, got, ctx, out);
+}
+
+/// Adds the parts read from the member `name` to `out`, named
+/// `name!part`; a member that could not be read is a gap.
+fn named(
+    name: &str,
+    kind: DocKind,
+    got: Result<Vec<Part>, String>,
+    ctx: &Ctx,
+    out: &mut Vec<Part>,
+) {
     match got {
         Ok(parts) => out.extend(parts.into_iter().map(|p| Part {
             name: Some(match p.name {
@@ -435,19 +496,57 @@ pub(crate) fn member_as(
 /// memory, up to the file's budget. How the read ended is returned.
 pub(crate) fn member_from(
     name: &str,
-    r: impl Read,
+    // dyn: a generic reader would nest types without end (a tar member
+    // read as a tar whose members are read ...).
+    mut r: &mut dyn Read,
     depth: u32,
     ctx: &Ctx,
     out: &mut Vec<Part>,
 ) -> End {
-    let mut r = r;
     let mut head = Vec::new();
     let read = (&mut r).take(512).read_to_end(&mut head);
     ctx.spend(head.len() as u64);
-    let is_doc = DocKind::of(Path::new(name))
-        .or_else(|| DocKind::sniff(&head))
-        .is_some();
-    if is_doc || read.is_err() {
+    let kind = DocKind::of(Path::new(name)).or_else(|| DocKind::sniff(&head));
+    let streams = matches!(
+        kind,
+        Some(DocKind::Zip | DocKind::Tar | DocKind::TarGz | DocKind::Gz)
+    );
+    if streams && read.is_ok() && depth < MAX_DEPTH {
+        // Held when small; an archive too large to hold is read as it
+        // comes (a zip by its local headers).
+        let got = ctx
+            .limited(&mut r)
+            .take(HOLD_MAX + 1 - head.len() as u64)
+            .read_to_end(&mut head);
+        if got.is_err() || (head.len() as u64) <= HOLD_MAX || ctx.stopped().is_some() {
+            member(name, &head, depth, ctx, out);
+            return match got {
+                Err(_) => End::Broken,
+                Ok(_) if ctx.stopped().is_some() => End::Capped,
+                Ok(_) => End::Whole,
+            };
+        }
+        if let Some(kind) = kind {
+            let input = std::io::Cursor::new(head).chain(r);
+            let (from, found) = (ctx.gap_count(), ctx.found_count());
+            let mut parts = Vec::new();
+            let (d, p) = (depth + 1, &mut parts);
+            let got = match kind {
+                DocKind::Zip => archive::zip_stream(input, d, ctx, p),
+                DocKind::Tar => archive::tar(input, d, ctx, p),
+                DocKind::TarGz => {
+                    let inner = flate2::read::MultiGzDecoder::new(input);
+                    archive::tar(archive::Budgeted { inner, ctx }, d, ctx, p)
+                }
+                _ => archive::gz(name, input, d, ctx, p),
+            };
+            ctx.prefix_gaps(from, name);
+            ctx.prefix_found(found, name);
+            named(name, kind, got.map(|()| parts), ctx, out);
+        }
+        return End::Whole;
+    }
+    if kind.is_some() || read.is_err() {
         let (mut data, end) = ctx.read_capped(r);
         data.splice(0..0, head);
         member(name, &data, depth, ctx, out);
@@ -536,7 +635,7 @@ mod tests {
         text.extend(b"filler line\n".repeat(400_000));
         text.extend_from_slice(b"Name: Ana Silva, SSN 536-22-9876\n");
         let mut out = Vec::new();
-        let end = member_from("big.txt", &text[..], 0, &ctx, &mut out);
+        let end = member_from("big.txt", &mut &text[..], 0, &ctx, &mut out);
         assert_eq!(end, End::Capped);
         assert_eq!(ctx.stopped(), Some(Stop::Budget));
         assert!(out.is_empty());

@@ -513,7 +513,9 @@ pub(crate) fn member_from(
     );
     if streams && read.is_ok() && depth < MAX_DEPTH {
         // Held when small; an archive too large to hold is read as it
-        // comes (a zip by its local headers).
+        // comes (a zip by its local headers). Reserved exactly: growing
+        // by doubling would hold twice the limit.
+        head.reserve_exact((HOLD_MAX + 1) as usize - head.len());
         let got = ctx
             .limited(&mut r)
             .take(HOLD_MAX + 1 - head.len() as u64)

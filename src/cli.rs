@@ -476,8 +476,10 @@ pub struct ScanArgs {
     /// Files or directories to scan (.gitignore files are not honoured).
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
-    /// Print JSON Lines: one finding per line (path, line, kind, masked,
-    /// confidence, name_nearby).
+    /// Print JSON Lines: one finding per line ("type":"finding", path,
+    /// line, kind, masked, confidence, name_nearby), then one line per
+    /// file not fully scanned ("type":"status", path, "status":"partial"
+    /// or "skipped", reason).
     #[arg(long)]
     pub json: bool,
     /// Move each file with findings into this directory (a mounted vault),
@@ -492,4 +494,8 @@ pub struct ScanArgs {
     /// Worker threads (default: one per CPU).
     #[arg(short = 'j', long, value_name = "N")]
     pub threads: Option<usize>,
+    /// Stop reading any one file after SECS seconds; what was read is
+    /// scanned and the file reported as partial.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub file_timeout: u64,
 }

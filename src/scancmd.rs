@@ -1,11 +1,13 @@
 //! `pivault scan`: finds PI with pi-scan, prints it masked (a table, or JSON
 //! Lines with `--json`), and with `--move-into` moves flagged files into a
 //! mounted vault. Exit status: 0 nothing found, 1 PI found, 2 an error (a
-//! path that could not be scanned, a refused or failed move).
+//! path that could not be scanned, a refused or failed move), 3 nothing
+//! found but some files were scanned in part or not at all.
 
 use crate::cli::ScanArgs;
 use crate::Outcome;
-use pi_scan::{Finding, ScanOptions};
+use pi_scan::{Finding, ScanOptions, ScanReport};
+use serde::Serialize;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
@@ -13,6 +15,12 @@ use std::path::PathBuf;
 const FOUND: i32 = 1;
 /// Exit status when something could not be scanned or moved.
 const FAILED: i32 = 2;
+/// Exit status when nothing was found but some files were read only in
+/// part (a limit reached, truncated) or not at all (corrupt, encrypted):
+/// "clean" would overstate what is known.
+const INCOMPLETE: i32 = 3;
+/// Files named in the summary line before "and N more".
+const NAMED: usize = 5;
 
 pub fn run(a: ScanArgs) -> anyhow::Result<Outcome> {
     // A parser panic on a hostile document must not print its message: it
@@ -46,6 +54,7 @@ fn scan(a: &ScanArgs) -> i32 {
         excludes: a.exclude.clone(),
         threads: a.threads.unwrap_or(0),
         skip_dirs,
+        file_timeout: Some(std::time::Duration::from_secs(a.file_timeout.max(1))),
     };
     let started = std::time::Instant::now();
     let report = match pi_scan::scan(&a.paths, &opts) {
@@ -59,7 +68,7 @@ fn scan(a: &ScanArgs) -> i32 {
     let out = std::io::stdout();
     let mut out = BufWriter::new(out.lock());
     let printed = if a.json {
-        print_json(&mut out, &report.findings)
+        print_json(&mut out, &report)
     } else {
         print_table(&mut out, &report.findings)
     };
@@ -79,10 +88,18 @@ fn scan(a: &ScanArgs) -> i32 {
     // Files read in part or not at all are named in the warnings above.
     let mut incomplete = String::new();
     if !report.partial.is_empty() {
-        incomplete += &format!("; {} file(s) partial", report.partial.len());
+        incomplete += &format!(
+            "; {} file(s) partial: {}",
+            report.partial.len(),
+            names(report.partial.iter())
+        );
     }
     if !report.unreadable.is_empty() {
-        incomplete += &format!("; {} document(s) not scanned", report.unreadable.len());
+        incomplete += &format!(
+            "; {} document(s) not scanned: {}",
+            report.unreadable.len(),
+            names(report.unreadable.iter())
+        );
     }
     eprintln!(
         "pivault: {} finding(s) in {} file(s); scanned {} file(s), {:.1} MB in {:.2}s; {} binary file(s) skipped{incomplete}",
@@ -129,16 +146,64 @@ fn scan(a: &ScanArgs) -> i32 {
     }
     if failed {
         FAILED
-    } else if report.findings.is_empty() {
-        0
-    } else {
+    } else if !report.findings.is_empty() {
         FOUND
+    } else if !report.partial.is_empty() || !report.unreadable.is_empty() {
+        INCOMPLETE
+    } else {
+        0
     }
 }
 
-fn print_json(out: &mut impl Write, findings: &[Finding]) -> std::io::Result<()> {
-    for f in findings {
-        serde_json::to_writer(&mut *out, f)?;
+/// The first few files' paths, for the summary line.
+fn names<'a>(errors: impl ExactSizeIterator<Item = &'a pi_scan::Error>) -> String {
+    let n = errors.len();
+    let mut s: Vec<String> = errors
+        .take(NAMED)
+        .filter_map(|e| e.path().map(|p| p.display().to_string()))
+        .collect();
+    if n > NAMED {
+        s.push(format!("and {} more", n - NAMED));
+    }
+    s.join(", ")
+}
+
+/// A JSON line: a finding, or the status of a file not fully scanned.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Line<'a> {
+    Finding(&'a Finding),
+    Status {
+        path: String,
+        /// `partial` (read in part: a limit reached, truncated, damaged)
+        /// or `skipped` (not read at all: corrupt, encrypted).
+        status: &'static str,
+        /// What was not read and why, by place; never content.
+        reason: String,
+    },
+}
+
+fn print_json(out: &mut impl Write, report: &ScanReport) -> std::io::Result<()> {
+    for f in &report.findings {
+        serde_json::to_writer(&mut *out, &Line::Finding(f))?;
+        out.write_all(b"\n")?;
+    }
+    let statuses = report
+        .partial
+        .iter()
+        .map(|e| ("partial", e))
+        .chain(report.unreadable.iter().map(|e| ("skipped", e)))
+        // Paths that could not be read at all (also errors: exit 2).
+        .chain(report.errors.iter().map(|e| ("skipped", e)));
+    for (status, e) in statuses {
+        let line = Line::Status {
+            path: e
+                .path()
+                .map_or_else(String::new, |p| p.to_string_lossy().into_owned()),
+            status,
+            reason: e.reason(),
+        };
+        serde_json::to_writer(&mut *out, &line)?;
         out.write_all(b"\n")?;
     }
     Ok(())

@@ -35,7 +35,21 @@ fn scan(args: &[&str], paths: &[&Path]) -> Run {
     }
 }
 
+/// The finding lines of `--json` output (each has `"type":"finding"`).
 fn json_lines(s: &str) -> Vec<serde_json::Value> {
+    all_json_lines(s)
+        .into_iter()
+        .filter(|v| {
+            assert!(
+                matches!(v["type"].as_str(), Some("finding" | "status")),
+                "{v}"
+            );
+            v["type"] == "finding"
+        })
+        .collect()
+}
+
+fn all_json_lines(s: &str) -> Vec<serde_json::Value> {
     s.lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect()
@@ -245,6 +259,13 @@ fn exit_zero_when_clean_and_two_naming_a_missing_path() {
         1,
         "the other path was still scanned"
     );
+    let status: Vec<_> = all_json_lines(&run.stdout)
+        .into_iter()
+        .filter(|v| v["type"] == "status")
+        .collect();
+    assert_eq!(status.len(), 1, "{}", run.stdout);
+    assert_eq!(status[0]["status"], "skipped");
+    assert_eq!(status[0]["path"], missing.to_str().unwrap());
 }
 
 #[test]
@@ -326,7 +347,7 @@ fn a_malformed_documents_error_never_quotes_its_text() {
 }
 
 #[test]
-fn unreadable_documents_are_warnings_and_binaries_are_skipped() {
+fn unreadable_documents_are_skipped_with_exit_3_and_binaries_are_skipped() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("broken.docx"),
@@ -336,7 +357,33 @@ fn unreadable_documents_are_warnings_and_binaries_are_skipped() {
     std::fs::write(dir.path().join("broken.pdf"), "%PDF-1.4 truncated").unwrap();
     std::fs::write(dir.path().join("blob.bin"), b"\0\x01SSN 536-22-1234\0").unwrap();
     let run = scan(&["--json"], &[dir.path()]);
-    assert_eq!((run.code, run.stdout.as_str()), (0, ""), "{}", run.stderr);
+    // Nothing found, but not everything could be read: 3, not 0.
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    let mut skipped: Vec<String> = all_json_lines(&run.stdout)
+        .iter()
+        .map(|v| {
+            assert_eq!(
+                (v["type"].as_str(), v["status"].as_str()),
+                (Some("status"), Some("skipped")),
+                "{v}"
+            );
+            assert!(
+                v["reason"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("not scanned: cannot read this"),
+                "{v}"
+            );
+            rel(dir.path(), v)
+        })
+        .collect();
+    skipped.sort();
+    assert_eq!(skipped, ["broken.docx", "broken.pdf"]);
+    assert!(
+        run.stderr.contains("2 document(s) not scanned: "),
+        "{}",
+        run.stderr
+    );
     assert!(
         run.stderr.contains("broken.docx: not scanned"),
         "{}",
@@ -353,6 +400,7 @@ fn unreadable_documents_are_warnings_and_binaries_are_skipped() {
         run.stderr
     );
     assert!(!run.stderr.contains("536-22-1234"), "{}", run.stderr);
+    assert!(!run.stdout.contains("536-22-1234"), "{}", run.stdout);
 }
 
 /// PI a workbook holds outside its displayed cells (issue 20 point 1):

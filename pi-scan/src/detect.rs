@@ -51,22 +51,30 @@ fn detector() -> &'static Detector {
 }
 
 /// Column headings of a delimited buffer.
-struct Headings {
+#[derive(Clone)]
+pub(crate) struct Headings {
     delim: u8,
     cues: Vec<Option<Cue>>,
     names: Vec<bool>,
     /// A column heading names a bank ("bank", "routing", ...): the
     /// account numbers of this table are bank accounts.
     bank: bool,
-    end: usize,
+    /// Where the heading row ends in the buffer scanned; None when the
+    /// buffer is a later window of a stream (the row was carried over).
+    end: Option<usize>,
+    /// The buffer begins at the start of a line (a stream's window may
+    /// begin mid-line, where no column can be counted).
+    pub(crate) starts_line: bool,
 }
 
 /// Longest stretch of a row examined either side of a candidate to find
 /// its column; rows longer than this get no heading context.
-const MAX_COLUMN_SCAN: usize = 16 * 1024;
+pub(crate) const MAX_COLUMN_SCAN: usize = 16 * 1024;
 
 impl Headings {
-    fn parse(ctx: &Context, text: &[u8], delim: u8) -> Self {
+    /// The headings of `text`'s first line.
+    pub(crate) fn parse(text: &[u8], delim: u8) -> Self {
+        let ctx = &detector().ctx;
         let end = memchr::memchr(b'\n', text).unwrap_or(text.len());
         let (mut cues, mut names) = (Vec::new(), Vec::new());
         for h in split_fields(&text[..end], delim) {
@@ -78,13 +86,23 @@ impl Headings {
             cues,
             names,
             bank: ctx.has_bank_word(&text[..end]),
-            end,
+            end: Some(end),
+            starts_line: true,
+        }
+    }
+
+    /// These headings for a later window of the same stream.
+    pub(crate) fn carried(&self, starts_line: bool) -> Self {
+        Headings {
+            end: None,
+            starts_line,
+            ..self.clone()
         }
     }
 
     /// (column cue, a name column of this row is filled) for a candidate.
     fn at(&self, text: &[u8], start: usize) -> (Option<Cue>, bool) {
-        if start <= self.end {
+        if self.end.is_some_and(|end| start <= end) {
             return (None, false);
         }
         // Bounded both ways: a huge single-line file must not turn every
@@ -92,7 +110,7 @@ impl Headings {
         let lo = start.saturating_sub(MAX_COLUMN_SCAN);
         let ls = match memchr::memrchr(b'\n', &text[lo..start]) {
             Some(i) => lo + i + 1,
-            None if lo == 0 => 0,
+            None if lo == 0 && self.starts_line => 0,
             None => return (None, false),
         };
         let hi = (start + MAX_COLUMN_SCAN).min(text.len());
@@ -211,11 +229,21 @@ fn confidence(score: u8) -> Confidence {
 /// assert!(found[0].name_nearby);
 /// ```
 pub fn scan_text(text: &[u8], layout: Layout) -> Vec<TextFinding> {
-    let d = detector();
     let headings = match layout {
-        Layout::Delimited(delim) => Some(Headings::parse(&d.ctx, text, delim)),
+        Layout::Delimited(delim) => Some(Headings::parse(text, delim)),
         Layout::Plain => None,
     };
+    scan_with(text, headings.as_ref())
+        .into_iter()
+        .map(|(_, f)| f)
+        .collect()
+}
+
+/// [`scan_text`] with the headings given (a stream carries them from its
+/// first window to the others), each finding with the offset where its
+/// number starts (a stream reports a finding from one window only).
+pub(crate) fn scan_with(text: &[u8], headings: Option<&Headings>) -> Vec<(usize, TextFinding)> {
+    let d = detector();
     let mut out = Vec::new();
     let (mut line, mut counted) = (1u64, 0usize);
     // Bare card-length numbers failing Luhn: many of them mean numeric data
@@ -234,10 +262,10 @@ pub fn scan_text(text: &[u8], layout: Layout) -> Vec<TextFinding> {
         {
             luhn_failures += 1;
         }
-        if let Some(hit) = classify(d, text, s, e, raw, edge, headings.as_ref()) {
+        if let Some(hit) = classify(d, text, s, e, raw, edge, headings) {
             line += memchr::memchr_iter(b'\n', &text[counted..s]).count() as u64;
             counted = s;
-            out.push(TextFinding { line, ..hit });
+            out.push((s, TextFinding { line, ..hit }));
         }
     };
     runs(text, |rs, re, direct| {
@@ -252,9 +280,9 @@ pub fn scan_text(text: &[u8], layout: Layout) -> Vec<TextFinding> {
     // A low card finding has no keyword, no name and no grouping: among
     // many Luhn failures it is most likely chance, not a card.
     let chance = |f: &TextFinding| f.kind == Kind::PaymentCard && f.confidence == Confidence::Low;
-    let lows = out.iter().filter(|f| chance(f)).count();
+    let lows = out.iter().filter(|(_, f)| chance(f)).count();
     if lows > 0 && luhn_failures >= 4 && luhn_failures >= 4 * lows {
-        out.retain(|f| !chance(f));
+        out.retain(|(_, f)| !chance(f));
     }
     out
 }

@@ -2,12 +2,110 @@
 //! of XML read with `zip` and `quick-xml`. Each document yields parts (a
 //! sheet, a slide, the body, every other XML part) scanned separately;
 //! files embedded in one are read as files of their own (formats/mod.rs).
+//!
+//! XML parts are never held whole: quick-xml reads each from the
+//! inflating zip entry and pushes its text into a [`Stream`], so a part
+//! of any inflated size is scanned in bounded memory, up to the file's
+//! inflation budget and time limit (then the file is partial).
 
 use crate::detect::Layout;
 use crate::formats::{self, Ctx, DocKind, Part, MAX_ENTRY, MAX_INFLATED};
+use crate::stream::{Stream, Streamed};
 use quick_xml::events::Event;
 use quick_xml::Reader;
-use std::io::{Cursor, Read};
+use std::io::{BufRead, BufReader, Cursor, Read, Seek};
+use zip::ZipArchive;
+
+/// Streams the XML part `n` through `read` (which pushes its text into a
+/// stream) and adds it to `parts` as `name`: whole when short, else its
+/// findings go to `ctx`. A part cut short by the budget or the time limit
+/// is a gap, not an error: what was read was scanned.
+fn stream_part(
+    zip: &mut ZipArchive<impl Read + Seek>,
+    n: &str,
+    name: Option<String>,
+    layout: Layout,
+    ctx: &Ctx,
+    parts: &mut Vec<Part>,
+    read: impl FnOnce(&mut Reader<&mut dyn BufRead>, &mut Stream) -> Result<(), String>,
+) -> Result<(), String> {
+    if ctx.stopped().is_some() {
+        // The limit was reached in an earlier part, and said so there.
+        return Ok(());
+    }
+    let f = zip.by_name(n).map_err(|e| format!("{n}: {e}"))?;
+    let mut input = BufReader::with_capacity(64 << 10, ctx.limited(f));
+    let mut r = Reader::from_reader(&mut input as &mut dyn BufRead);
+    let mut out = Stream::new(layout);
+    let got = read(&mut r, &mut out);
+    let covered = out.total();
+    match (got, ctx.stopped()) {
+        (_, Some(_)) => ctx.gap(format!(
+            "{n}: {} ({} MiB of its text scanned)",
+            ctx.stop_reason(),
+            covered >> 20
+        )),
+        (Err(e), None) => return Err(format!("{n}: {e}")),
+        (Ok(()), None) => {}
+    }
+    match out.finish() {
+        Streamed::Text(text) => parts.push(Part { name, text, layout }),
+        Streamed::Found(found) => ctx.found(name, found),
+    }
+    Ok(())
+}
+
+/// Reads the entry `name` into memory, up to the entry cap and the budget
+/// (shared strings, embedded files).
+fn entry(zip: &mut ZipArchive<impl Read + Seek>, name: &str, ctx: &Ctx) -> Result<Vec<u8>, String> {
+    let f = zip.by_name(name).map_err(|e| format!("{name}: {e}"))?;
+    let (out, end) = ctx.read_capped(f);
+    match end {
+        formats::End::Whole => Ok(out),
+        formats::End::Capped => Err(format!(
+            "{name}: more than {} MiB inflated (entry) or {} MiB (document)",
+            MAX_ENTRY >> 20,
+            MAX_INFLATED >> 20
+        )),
+        formats::End::Broken => Err(format!("{name}: damaged")),
+    }
+}
+
+/// Largest shared-strings part held in memory to resolve cells (its
+/// strings, parsed, take a few times this); a larger one is streamed.
+const MAX_SHARED: u64 = 8 << 20;
+
+/// The entry `name` if it inflates to at most [`MAX_SHARED`] bytes.
+fn small_entry(
+    zip: &mut ZipArchive<impl Read + Seek>,
+    name: &str,
+    ctx: &Ctx,
+) -> Result<Option<Vec<u8>>, String> {
+    let f = zip.by_name(name).map_err(|e| format!("{name}: {e}"))?;
+    let mut out = Vec::new();
+    match ctx.limited(f).take(MAX_SHARED + 1).read_to_end(&mut out) {
+        Err(_) => Err(format!("{name}: damaged")),
+        Ok(_) if out.len() as u64 > MAX_SHARED || ctx.stopped().is_some() => Ok(None),
+        Ok(_) => Ok(Some(out)),
+    }
+}
+
+/// The text of a short XML part held in memory (tests, OpenDocument).
+fn text_of_xml(
+    xml: &[u8],
+    layout: Layout,
+    read: impl FnOnce(&mut Reader<&mut dyn BufRead>, &mut Stream) -> Result<(), String>,
+) -> Result<Vec<u8>, String> {
+    let mut input = xml;
+    let mut r = Reader::from_reader(&mut input as &mut dyn BufRead);
+    // A window as large as the text: it is handed back whole.
+    let mut out = Stream::with_window(layout, xml.len().saturating_mul(4).max(1 << 20));
+    read(&mut r, &mut out)?;
+    match out.finish() {
+        Streamed::Text(t) => Ok(t),
+        Streamed::Found(_) => Err("text longer than its XML".into()),
+    }
+}
 
 /// Reads an Office document `depth` levels below the file on disk; `ctx`
 /// holds the inflation budget shared with the files embedded in it (so
@@ -18,27 +116,22 @@ pub(crate) fn office_at(
     depth: u32,
     ctx: &Ctx,
 ) -> Result<Vec<Part>, String> {
-    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| e.to_string())?;
+    office_in(kind, Cursor::new(bytes), depth, ctx)
+}
+
+/// [`office_at`] reading the container from `r` (a file on disk too large
+/// to hold).
+pub(crate) fn office_in(
+    kind: DocKind,
+    r: impl Read + Seek,
+    depth: u32,
+    ctx: &Ctx,
+) -> Result<Vec<Part>, String> {
+    let mut zip = ZipArchive::new(r).map_err(|e| e.to_string())?;
     let mut names: Vec<String> = zip.file_names().map(str::to_owned).collect();
     names.sort_by_key(|n| natural_key(n));
-    let mut entry = |name: &str| -> Result<Vec<u8>, String> {
-        let f = zip.by_name(name).map_err(|e| format!("{name}: {e}"))?;
-        let mut out = Vec::new();
-        let limit = MAX_ENTRY.min(ctx.budget());
-        f.take(limit + 1)
-            .read_to_end(&mut out)
-            .map_err(|e| format!("{name}: {e}"))?;
-        if out.len() as u64 > limit {
-            return Err(format!(
-                "{name}: more than {} MiB inflated (entry) or {} MiB (document)",
-                MAX_ENTRY >> 20,
-                MAX_INFLATED >> 20
-            ));
-        }
-        ctx.spend(out.len() as u64);
-        Ok(out)
-    };
     let mut parts = Vec::new();
+    let found_before = ctx.found_count();
     // The parts read for the document's displayed text; every other XML
     // part is read afterwards for whatever text it holds.
     let mut used: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
@@ -47,35 +140,44 @@ pub(crate) fn office_at(
             for n in names.iter().filter(|n| is_docx_text(n)) {
                 used.insert(n.clone());
                 let name = (n != "word/document.xml").then(|| n.clone());
-                parts.push(Part {
-                    name,
-                    text: flow_text(&entry(n)?)?,
-                    layout: Layout::Plain,
-                });
+                stream_part(&mut zip, n, name, Layout::Plain, ctx, &mut parts, flow_into)?;
             }
         }
         DocKind::Pptx => {
             for n in names.iter().filter(|n| is_xml_under(n, "ppt/slides/slide")) {
                 used.insert(n.clone());
-                parts.push(Part {
-                    name: Some(stem(n)),
-                    text: flow_text(&entry(n)?)?,
-                    layout: Layout::Plain,
-                });
+                let name = Some(stem(n));
+                stream_part(&mut zip, n, name, Layout::Plain, ctx, &mut parts, flow_into)?;
             }
             for n in names.iter().filter(|n| is_xml_under(n, "ppt/notesSlides/")) {
                 used.insert(n.clone());
-                parts.push(Part {
-                    name: Some(stem(n)),
-                    text: flow_text(&entry(n)?)?,
-                    layout: Layout::Plain,
-                });
+                let name = Some(stem(n));
+                stream_part(&mut zip, n, name, Layout::Plain, ctx, &mut parts, flow_into)?;
             }
         }
         DocKind::Xlsx => {
-            let shared = match names.iter().any(|n| n == "xl/sharedStrings.xml") {
-                true => shared_strings(&entry("xl/sharedStrings.xml")?)?,
+            const SHARED: &str = "xl/sharedStrings.xml";
+            let shared = match names.iter().any(|n| n == SHARED) {
                 false => Vec::new(),
+                true => match small_entry(&mut zip, SHARED, ctx)? {
+                    Some(xml) => shared_strings(&xml)?,
+                    None => {
+                        // Too large to hold for the cells to show: every
+                        // string is scanned as a line of its own instead
+                        // (streamed), and the cells show none.
+                        let name = Some(format!("{SHARED} (all strings)"));
+                        stream_part(
+                            &mut zip,
+                            SHARED,
+                            name,
+                            Layout::Plain,
+                            ctx,
+                            &mut parts,
+                            all_into,
+                        )?;
+                        Vec::new()
+                    }
+                },
             };
             used.insert("xl/sharedStrings.xml".into());
             let mut referenced = vec![false; shared.len()];
@@ -84,12 +186,10 @@ pub(crate) fn office_at(
                 .filter(|n| is_xml_under(n, "xl/worksheets/sheet"))
             {
                 used.insert(n.clone());
-                let text = sheet_text(&entry(n)?, &shared, &mut referenced)?;
-                parts.push(Part {
-                    name: Some(stem(n)),
-                    text,
-                    layout: Layout::Delimited(b'\t'),
-                });
+                let (name, tab) = (Some(stem(n)), Layout::Delimited(b'\t'));
+                stream_part(&mut zip, n, name, tab, ctx, &mut parts, |r, out| {
+                    sheet_into(r, &shared, &mut referenced, out)
+                })?;
             }
             // Strings no cell shows (a deleted column's, a hidden one's
             // leftovers) are still in the file.
@@ -109,7 +209,7 @@ pub(crate) fn office_at(
         }
         _ => return Err("not an Office Open XML document".into()),
     }
-    if parts.is_empty() {
+    if parts.is_empty() && ctx.found_count() == found_before && ctx.stopped().is_none() {
         return Err("no document text inside (not an Office Open XML file?)".into());
     }
     // Everything else a container holds in XML: document properties,
@@ -119,19 +219,25 @@ pub(crate) fn office_at(
         .iter()
         .filter(|n| is_other_text_part(n) && !used.contains(*n))
     {
-        let text = all_text(&entry(n)?)?;
-        if text.iter().any(|b| !b.is_ascii_whitespace()) {
-            parts.push(Part {
-                name: Some(n.clone()),
-                text,
-                layout: Layout::Plain,
-            });
-        }
+        let mut got = Vec::new();
+        stream_part(
+            &mut zip,
+            n,
+            Some(n.clone()),
+            Layout::Plain,
+            ctx,
+            &mut got,
+            all_into,
+        )?;
+        parts.extend(
+            got.into_iter()
+                .filter(|p| p.text.iter().any(|b| !b.is_ascii_whitespace())),
+        );
     }
     // Files embedded in this one (a workbook inside a report): read as
     // files of their own, each part named `embedding!part`.
     for n in names.iter().filter(|n| n.contains("/embeddings/")) {
-        let bytes = entry(n)?;
+        let bytes = entry(&mut zip, n, ctx)?;
         formats::member(n, &bytes, depth, ctx, &mut parts);
     }
     Ok(parts)
@@ -149,34 +255,37 @@ fn is_other_text_part(n: &str) -> bool {
 /// Every text node of an XML part, and every `name` attribute (sheet and
 /// defined names, custom property names), one per line.
 pub(crate) fn all_text(xml: &[u8]) -> Result<Vec<u8>, String> {
-    let mut r = Reader::from_reader(xml);
+    text_of_xml(xml, Layout::Plain, all_into)
+}
+
+/// [`all_text`], streamed.
+fn all_into(r: &mut Reader<&mut dyn BufRead>, out: &mut Stream) -> Result<(), String> {
     let mut buf = Vec::new();
-    let mut out = Vec::new();
     loop {
         match r.read_event_into(&mut buf).map_err(xml_err)? {
             Event::Start(e) | Event::Empty(e) => {
                 if let Some(v) = attr(&e, b"name") {
-                    out.extend_from_slice(&v);
-                    out.push(b'\n');
+                    out.push(&v);
+                    out.push_byte(b'\n');
                 }
             }
             Event::Text(t) => {
                 let t = text_of(&t);
                 if t.iter().any(|b| !b.is_ascii_whitespace()) {
-                    out.extend_from_slice(&t);
-                    out.push(b'\n');
+                    out.push(&t);
+                    out.push_byte(b'\n');
                 }
             }
             Event::CData(t) => {
-                out.extend_from_slice(&t);
-                out.push(b'\n');
+                out.push(&t);
+                out.push_byte(b'\n');
             }
             Event::Eof => break,
             _ => {}
         }
         buf.clear();
     }
-    Ok(out)
+    Ok(())
 }
 
 fn is_xml_under(n: &str, prefix: &str) -> bool {
@@ -235,33 +344,37 @@ pub(crate) fn text_of(t: &quick_xml::events::BytesText) -> Vec<u8> {
 /// Word and PowerPoint text: `<*:t>` runs and tracked deletions'
 /// `<w:delText>` (the text is still in the file), a newline per paragraph
 /// `<*:p>` and break, a tab per `<*:tab>`.
+#[cfg(test)]
 fn flow_text(xml: &[u8]) -> Result<Vec<u8>, String> {
-    let mut r = Reader::from_reader(xml);
+    text_of_xml(xml, Layout::Plain, flow_into)
+}
+
+/// [`flow_text`], streamed.
+fn flow_into(r: &mut Reader<&mut dyn BufRead>, out: &mut Stream) -> Result<(), String> {
     let mut buf = Vec::new();
-    let mut out = Vec::new();
     let mut in_t = false;
     loop {
         match r.read_event_into(&mut buf).map_err(xml_err)? {
             Event::Start(e) if matches!(e.local_name().as_ref(), b"t" | b"delText") => in_t = true,
             Event::End(e) => match e.local_name().as_ref() {
                 b"t" | b"delText" => in_t = false,
-                b"p" => out.push(b'\n'),
-                b"tc" => out.push(b'\t'),
+                b"p" => out.push_byte(b'\n'),
+                b"tc" => out.push_byte(b'\t'),
                 _ => {}
             },
             Event::Empty(e) => match e.local_name().as_ref() {
-                b"tab" => out.push(b'\t'),
-                b"br" | b"cr" | b"p" => out.push(b'\n'),
+                b"tab" => out.push_byte(b'\t'),
+                b"br" | b"cr" | b"p" => out.push_byte(b'\n'),
                 _ => {}
             },
-            Event::Text(t) if in_t => out.extend_from_slice(&text_of(&t)),
-            Event::CData(t) if in_t => out.extend_from_slice(&t),
+            Event::Text(t) if in_t => out.push(&text_of(&t)),
+            Event::CData(t) if in_t => out.push(&t),
             Event::Eof => break,
             _ => {}
         }
         buf.clear();
     }
-    Ok(out)
+    Ok(())
 }
 
 /// `xl/sharedStrings.xml`: one string per `<si>`, its `<t>` runs joined.
@@ -297,10 +410,21 @@ fn column(r: &[u8]) -> usize {
 
 /// A worksheet as tab-separated rows, line N being spreadsheet row N.
 /// `referenced[i]` is set for every shared string a cell shows.
+#[cfg(test)]
 fn sheet_text(xml: &[u8], shared: &[Vec<u8>], referenced: &mut [bool]) -> Result<Vec<u8>, String> {
-    let mut r = Reader::from_reader(xml);
+    text_of_xml(xml, Layout::Delimited(b'\t'), |r, out| {
+        sheet_into(r, shared, referenced, out)
+    })
+}
+
+/// [`sheet_text`], streamed.
+fn sheet_into(
+    r: &mut Reader<&mut dyn BufRead>,
+    shared: &[Vec<u8>],
+    referenced: &mut [bool],
+    out: &mut Stream,
+) -> Result<(), String> {
     let mut buf = Vec::new();
-    let mut out = Vec::new();
     let (mut row_no, mut col, mut cell_col) = (0usize, 0usize, 0usize);
     let (mut is_shared, mut in_val, mut val) = (false, false, Vec::new());
     loop {
@@ -309,14 +433,13 @@ fn sheet_text(xml: &[u8], shared: &[Vec<u8>], referenced: &mut [bool]) -> Result
                 let n = attr(&e, b"r").and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok());
                 let target = n.unwrap_or(row_no + 1).max(row_no + 1);
                 // Pad so that line numbers are row numbers (capped against absurd gaps).
-                out.extend(std::iter::repeat_n(
-                    b'\n',
-                    (target - row_no - 1).min(1 << 16),
-                ));
+                for _ in 0..(target - row_no - 1).min(1 << 16) {
+                    out.push_byte(b'\n');
+                }
                 row_no = target;
                 col = 0;
             }
-            Event::End(e) if e.local_name().as_ref() == b"row" => out.push(b'\n'),
+            Event::End(e) if e.local_name().as_ref() == b"row" => out.push_byte(b'\n'),
             Event::Start(e) if e.local_name().as_ref() == b"c" => {
                 cell_col = attr(&e, b"r").map_or(col, |v| column(&v)).max(col);
                 is_shared = attr(&e, b"t").as_deref() == Some(b"s");
@@ -335,8 +458,10 @@ fn sheet_text(xml: &[u8], shared: &[Vec<u8>], referenced: &mut [bool]) -> Result
                     }
                     false => &val[..],
                 };
-                out.extend(std::iter::repeat_n(b'\t', (cell_col - col).min(1 << 14)));
-                out.extend_from_slice(text);
+                for _ in 0..(cell_col - col).min(1 << 14) {
+                    out.push_byte(b'\t');
+                }
+                out.push(text);
                 col = cell_col;
             }
             Event::Start(e) if matches!(e.local_name().as_ref(), b"v" | b"t") => in_val = true,
@@ -347,7 +472,7 @@ fn sheet_text(xml: &[u8], shared: &[Vec<u8>], referenced: &mut [bool]) -> Result
         }
         buf.clear();
     }
-    Ok(out)
+    Ok(())
 }
 
 pub(crate) fn attr(e: &quick_xml::events::BytesStart, key: &[u8]) -> Option<Vec<u8>> {

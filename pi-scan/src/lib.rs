@@ -4,8 +4,8 @@
 //! debit card number) in files, and moves files that hold it into a vault.
 //!
 //! * [`scan_text`] looks at one buffer;
-//! * [`scan`] walks trees in parallel, reading plain text (memory-mapped
-//!   when large), CSV/TSV (headings act as context), JSON, logs, and the
+//! * [`scan`] walks trees in parallel, reading plain text (streamed a
+//!   window at a time when large, in bounded memory), CSV/TSV (headings act as context), JSON, logs, and the
 //!   text inside .docx/.xlsx/.pptx, .odt/.ods/.odp, .rtf, .doc/.xls/.ppt
 //!   and .pdf files, e-mail (.eml, .mbox),
 //!   and the members of archives (.zip, .tar, .tar.gz, .gz) and
@@ -27,7 +27,7 @@
 //! assert_eq!(report.findings[0].masked, "***-**-1234");
 //! assert_eq!(report.findings[0].confidence, pi_scan::Confidence::High);
 //! ```
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod checks;
@@ -39,11 +39,12 @@ mod pdf;
 mod relocate;
 mod runs;
 mod source;
+mod stream;
 mod walk;
 
 pub use detect::{scan_text, Layout, TextFinding};
 pub use relocate::{move_into, vault_target};
-pub use walk::{scan, Finding, ScanOptions, ScanReport};
+pub use walk::{scan, Finding, ScanOptions, ScanReport, DEFAULT_FILE_TIMEOUT};
 
 use serde::Serialize;
 use std::path::PathBuf;
@@ -212,6 +213,40 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// The file this is about, where there is one.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match self {
+            Error::NotFound(p)
+            | Error::NotRegular(p)
+            | Error::Internal(p)
+            | Error::NotADirectory(p)
+            | Error::NotAVaultMount(p)
+            | Error::Replaced(p) => Some(p),
+            Error::Io { path, .. }
+            | Error::Partial { path, .. }
+            | Error::Unreadable { path, .. }
+            | Error::HardLinked { path, .. }
+            | Error::NameReplaced { path, .. }
+            | Error::OutsideRoot { path, .. } => Some(path),
+            Error::DestinationExists { src, .. } | Error::VerifyFailed { src, .. } => Some(src),
+            Error::BadExclude { .. } => None,
+        }
+    }
+
+    /// What went wrong, without the path: for a partial or unreadable
+    /// file, what kind it was taken for and why (never content).
+    pub fn reason(&self) -> String {
+        match self {
+            Error::Partial { what, reason, .. } => format!("partial scan of this {what}: {reason}"),
+            Error::Unreadable { what, reason, .. } => {
+                format!("not scanned: cannot read this {what}: {reason}")
+            }
+            e => e.to_string(),
+        }
+    }
+}
+
 /// Entry points for the fuzz targets (`fuzz/`): the extractors without the
 /// panic guard the scanner puts around them, so a panic reaches the
 /// fuzzer. Not a stable API.
@@ -225,6 +260,6 @@ pub mod fuzzing {
             .ok_or("not a document kind")?;
         let ctx = crate::formats::Ctx::new();
         let parts = crate::formats::extract_at(kind, &name, bytes, 0, &ctx)?;
-        Ok(parts.iter().map(|p| p.text.len()).sum())
+        Ok(parts.iter().map(|p| p.text.len()).sum::<usize>() + ctx.found_count())
     }
 }

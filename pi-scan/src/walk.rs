@@ -3,7 +3,8 @@
 //! scanning each regular file.
 
 use crate::detect::{scan_text, TextFinding};
-use crate::formats::{self, DocKind};
+use crate::formats::{self, Ctx, DocKind, Stop};
+use crate::stream::{self, Stream};
 use crate::{source, Confidence, Error, Kind};
 use ignore::overrides::{Override, OverrideBuilder};
 use ignore::{WalkBuilder, WalkState};
@@ -14,6 +15,11 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
+use std::time::Duration;
+
+/// How long one file may take when [`ScanOptions::file_timeout`] is not
+/// set.
+pub const DEFAULT_FILE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How to scan.
 #[derive(Clone, Debug, Default)]
@@ -27,6 +33,9 @@ pub struct ScanOptions {
     pub threads: usize,
     /// Directories never entered (the vault mount point when moving).
     pub skip_dirs: Vec<PathBuf>,
+    /// How long reading one file may take ([`DEFAULT_FILE_TIMEOUT`] when
+    /// None); past it the file is partial, what was read scanned.
+    pub file_timeout: Option<Duration>,
 }
 
 /// One piece of PI in one file.
@@ -95,6 +104,13 @@ struct Sink {
 }
 
 impl Sink {
+    fn partial(&self, e: Error) {
+        self.partial
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(e);
+    }
+
     fn error(&self, e: Error) {
         tracing::debug!("{e}");
         self.errors
@@ -110,6 +126,7 @@ impl Sink {
 /// roots are still scanned.
 pub fn scan(roots: &[PathBuf], opts: &ScanOptions) -> Result<ScanReport, Error> {
     let sink = Sink::default();
+    let timeout = opts.file_timeout.unwrap_or(DEFAULT_FILE_TIMEOUT);
     let skip: HashSet<(u64, u64)> = opts.skip_dirs.iter().filter_map(|d| dir_id(d)).collect();
     for root in roots {
         let overrides = excludes(root, &opts.excludes)?;
@@ -122,8 +139,8 @@ pub fn scan(roots: &[PathBuf], opts: &ScanOptions) -> Result<ScanReport, Error> 
                 op: "reading",
                 source: e,
             }),
-            Ok(md) if md.is_file() => guarded_scan(root, root, &sink),
-            Ok(_) => walk(root, overrides, opts.threads, &skip, &sink),
+            Ok(md) if md.is_file() => guarded_scan(root, root, timeout, &sink),
+            Ok(_) => walk(root, overrides, opts.threads, timeout, &skip, &sink),
         }
     }
     let mut findings = sink
@@ -170,7 +187,14 @@ fn dir_id(_: &Path) -> Option<(u64, u64)> {
     None
 }
 
-fn walk(root: &Path, overrides: Override, threads: usize, skip: &HashSet<(u64, u64)>, sink: &Sink) {
+fn walk(
+    root: &Path,
+    overrides: Override,
+    threads: usize,
+    timeout: Duration,
+    skip: &HashSet<(u64, u64)>,
+    sink: &Sink,
+) {
     let mut b = WalkBuilder::new(root);
     b.standard_filters(false)
         .hidden(false)
@@ -188,7 +212,7 @@ fn walk(root: &Path, overrides: Override, threads: usize, skip: &HashSet<(u64, u
         Box::new(move |entry| {
             match entry {
                 Ok(e) if e.file_type().is_some_and(|t| t.is_file()) => {
-                    guarded_scan(root, e.path(), sink)
+                    guarded_scan(root, e.path(), timeout, sink)
                 }
                 Ok(_) => {}
                 Err(err) => {
@@ -220,14 +244,14 @@ fn err_path(e: &ignore::Error) -> Option<PathBuf> {
 
 /// Scans one file; a bug that panics costs that file (an error naming it),
 /// not the whole scan.
-fn guarded_scan(root: &Path, path: &Path, sink: &Sink) {
-    let run = std::panic::AssertUnwindSafe(|| scan_file(root, path, sink));
+fn guarded_scan(root: &Path, path: &Path, timeout: Duration, sink: &Sink) {
+    let run = std::panic::AssertUnwindSafe(|| scan_file(root, path, timeout, sink));
     if std::panic::catch_unwind(run).is_err() {
         sink.error(Error::Internal(path.to_path_buf()));
     }
 }
 
-fn scan_file(root: &Path, path: &Path, sink: &Sink) {
+fn scan_file(root: &Path, path: &Path, timeout: Duration, sink: &Sink) {
     use std::os::unix::fs::MetadataExt;
     let io = |op, source| Error::Io {
         path: path.to_path_buf(),
@@ -247,15 +271,63 @@ fn scan_file(root: &Path, path: &Path, sink: &Sink) {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let ctx = Ctx::with_timeout(Some(timeout));
     let mut kind = DocKind::of(path);
+    if kind.is_none() && len >= source::STREAM_THRESHOLD {
+        let mut head = Vec::new();
+        if let Err(e) = (&file).take(512).read_to_end(&mut head) {
+            return sink.error(io("reading", e));
+        }
+        kind = DocKind::sniff(&head);
+        if kind.is_none() {
+            // Plain text of any size, a window at a time.
+            let mut s = Stream::new(formats::layout_of(path));
+            let input = std::io::Cursor::new(head).chain(ctx.timed(&file));
+            match formats::text::stream_into(input, &mut s) {
+                Err(e) => return sink.error(io("reading", e)),
+                Ok(false) => return binary(path, sink),
+                Ok(true) => {}
+            }
+            let covered = s.total();
+            found.extend(stream::findings(s).into_iter().map(|f| (None, f)));
+            if ctx.stopped() == Some(Stop::Time) {
+                sink.partial(Error::Partial {
+                    path: path.to_path_buf(),
+                    what: "text file",
+                    reason: format!(
+                        "{} ({} MiB of {} MiB scanned)",
+                        ctx.stop_reason(),
+                        covered >> 20,
+                        len >> 20
+                    ),
+                });
+            }
+            return record(root, path, len, file_id, found, sink);
+        }
+        if let Err(e) = std::io::Seek::rewind(&mut &file) {
+            return sink.error(io("reading", e));
+        }
+    }
+    if let Some(k) = kind.filter(|&k| len > formats::HOLD_MAX && formats::reads_from_file(k)) {
+        // Large archives and Office files are read from the file.
+        let got = formats::extract_file(k, &name, &file, ctx);
+        let file = FileId {
+            root,
+            path,
+            len,
+            id: file_id,
+        };
+        return finish_document(file, k, got, found, sink);
+    }
     let bytes = match kind {
-        // Documents are parsed from memory, up to a cap.
+        // Documents are parsed from memory, up to a cap; the text inside
+        // them is streamed.
         Some(_) => {
             let mut bytes = Vec::new();
             if let Err(e) = (&file).take(formats::MAX_DOCUMENT).read_to_end(&mut bytes) {
                 return sink.error(io("reading", e));
             }
-            source::Contents::Owned(bytes)
+            bytes
         }
         None if len == 0 => return,
         None => match source::read(file, len) {
@@ -268,9 +340,7 @@ fn scan_file(root: &Path, path: &Path, sink: &Sink) {
         kind = DocKind::sniff(&bytes);
         if kind.is_none() {
             let Some(text) = formats::text::decode(&bytes) else {
-                tracing::debug!("{}: binary, skipped", path.display());
-                sink.binary.fetch_add(1, Relaxed);
-                return;
+                return binary(path, sink);
             };
             found.extend(
                 scan_text(&text, formats::layout_of(path))
@@ -279,54 +349,100 @@ fn scan_file(root: &Path, path: &Path, sink: &Sink) {
             );
         }
     }
-    if let Some(kind) = kind {
-        let x = match formats::extract(kind, &name, &bytes) {
-            Ok(x) => x,
-            Err(reason) => {
-                tracing::debug!("{}: unreadable {}", path.display(), kind.name());
-                let e = Error::Unreadable {
-                    path: path.to_path_buf(),
-                    what: kind.name(),
-                    reason,
-                };
-                return sink
-                    .unreadable
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(e);
-            }
-        };
-        for p in x.parts {
-            found.extend(
-                scan_text(&p.text, p.layout)
-                    .into_iter()
-                    .map(|f| (p.name.clone(), f)),
-            );
-        }
-        let mut gaps = x.gaps;
-        if (bytes.len() as u64) < len && len > formats::MAX_DOCUMENT {
-            gaps.insert(
-                0,
-                format!(
-                    "larger than {} MiB: only the first {} MiB was read",
-                    formats::MAX_DOCUMENT >> 20,
-                    formats::MAX_DOCUMENT >> 20
-                ),
-            );
-        }
-        if !gaps.is_empty() {
-            tracing::debug!("{}: partial, {} gap(s)", path.display(), gaps.len());
-            let e = Error::Partial {
-                path: path.to_path_buf(),
-                what: kind.name(),
-                reason: gaps.join("; "),
+    match kind {
+        Some(kind) => {
+            let cut = (bytes.len() as u64) < len && len > formats::MAX_DOCUMENT;
+            let got = formats::extract(kind, &name, &bytes, ctx).map(|mut x| {
+                if cut {
+                    x.gaps.insert(
+                        0,
+                        format!(
+                            "larger than {} MiB: only the first {} MiB was read",
+                            formats::MAX_DOCUMENT >> 20,
+                            formats::MAX_DOCUMENT >> 20
+                        ),
+                    );
+                }
+                x
+            });
+            let file = FileId {
+                root,
+                path,
+                len,
+                id: file_id,
             };
-            sink.partial
+            finish_document(file, kind, got, found, sink)
+        }
+        None => record(root, path, len, file_id, found, sink),
+    }
+}
+
+/// The file a document's findings belong to.
+struct FileId<'a> {
+    root: &'a Path,
+    path: &'a Path,
+    len: u64,
+    id: Option<(u64, u64)>,
+}
+
+/// Scans what a document yielded and records it, its gaps making it
+/// partial, an error unreadable.
+fn finish_document(
+    f: FileId<'_>,
+    kind: DocKind,
+    got: Result<formats::Extracted, String>,
+    mut found: Vec<(Option<String>, TextFinding)>,
+    sink: &Sink,
+) {
+    let x = match got {
+        Ok(x) => x,
+        Err(reason) => {
+            tracing::debug!("{}: unreadable {}", f.path.display(), kind.name());
+            let e = Error::Unreadable {
+                path: f.path.to_path_buf(),
+                what: kind.name(),
+                reason,
+            };
+            return sink
+                .unreadable
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .push(e);
         }
+    };
+    for p in x.parts {
+        found.extend(
+            scan_text(&p.text, p.layout)
+                .into_iter()
+                .map(|t| (p.name.clone(), t)),
+        );
     }
+    found.extend(x.found);
+    if !x.gaps.is_empty() {
+        tracing::debug!("{}: partial, {} gap(s)", f.path.display(), x.gaps.len());
+        sink.partial(Error::Partial {
+            path: f.path.to_path_buf(),
+            what: kind.name(),
+            reason: x.gaps.join("; "),
+        });
+    }
+    record(f.root, f.path, f.len, f.id, found, sink)
+}
+
+fn binary(path: &Path, sink: &Sink) {
+    tracing::debug!("{}: binary, skipped", path.display());
+    sink.binary.fetch_add(1, Relaxed);
+}
+
+/// Counts a scanned file and keeps its findings.
+fn record(
+    root: &Path,
+    path: &Path,
+    len: u64,
+    file_id: Option<(u64, u64)>,
+    found: Vec<(Option<String>, TextFinding)>,
+    sink: &Sink,
+) {
     sink.files.fetch_add(1, Relaxed);
     sink.bytes.fetch_add(len, Relaxed);
     tracing::debug!(
@@ -357,11 +473,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn large_files_are_mapped_and_lines_counted() {
+    fn large_files_are_streamed_and_lines_counted() {
         let dir = tempfile::tempdir().unwrap();
         let mut body = "nothing here 2024-01-15 v1.2.3\n".repeat(80_000);
         body.push_str("Name: Ana Silva, SSN 536-22-1234\n");
-        assert!(body.len() as u64 > source::MMAP_THRESHOLD);
+        assert!(body.len() > 2 * crate::stream::WINDOW);
         std::fs::write(dir.path().join("big.log"), &body).unwrap();
         std::fs::write(dir.path().join("empty.txt"), "").unwrap();
         let r = scan(&[dir.path().to_path_buf()], &ScanOptions::default()).unwrap();
@@ -369,6 +485,23 @@ mod tests {
         assert_eq!(r.findings[0].line, 80_001);
         assert_eq!(r.bytes_scanned, body.len() as u64);
         assert!(r.errors.is_empty() && r.unreadable.is_empty());
+    }
+
+    /// Past the per-file time limit a file is partial, with how much of
+    /// it was scanned; a document's streamed part too.
+    #[test]
+    fn the_time_limit_makes_a_file_partial() {
+        let dir = tempfile::tempdir().unwrap();
+        let body = "nothing here\n".repeat(400_000);
+        std::fs::write(dir.path().join("big.log"), &body).unwrap();
+        let opts = ScanOptions {
+            file_timeout: Some(Duration::ZERO),
+            ..Default::default()
+        };
+        let r = scan(&[dir.path().to_path_buf()], &opts).unwrap();
+        assert_eq!(r.partial.len(), 1, "{:?}", r.partial);
+        let e = r.partial[0].to_string();
+        assert!(e.contains("big.log: partial scan of this text file: reading took longer than 0s (the per-file limit): the rest was not read (0 MiB of 4 MiB scanned)"), "{e}");
     }
 
     #[test]

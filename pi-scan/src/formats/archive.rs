@@ -11,9 +11,9 @@
 //! local headers in order, as far as they go. Each of these makes the
 //! file partial, never silently short.
 
-use super::{member, Ctx, DocKind, End, Part, MAX_ENTRY, MAX_MEMBERS};
+use super::{member_from, Ctx, DocKind, End, Part, MAX_MEMBERS};
 use flate2::read::MultiGzDecoder;
-use std::io::{Cursor, Read};
+use std::io::{Cursor, Read, Seek};
 
 /// Reads the members of an archive of `kind` named `name`.
 pub(crate) fn read(
@@ -40,9 +40,23 @@ pub(crate) fn read(
 }
 
 fn zip(bytes: &[u8], depth: u32, ctx: &Ctx, out: &mut Vec<Part>) -> Result<(), String> {
-    let mut z = match zip::ZipArchive::new(Cursor::new(bytes)) {
+    zip_in(Cursor::new(bytes), depth, ctx, out)
+}
+
+/// The members of the zip archive `r` (in memory, or a file on disk too
+/// large to hold).
+pub(crate) fn zip_in(
+    mut r: impl Read + Seek,
+    depth: u32,
+    ctx: &Ctx,
+    out: &mut Vec<Part>,
+) -> Result<(), String> {
+    let mut z = match zip::ZipArchive::new(&mut r) {
         Ok(z) => z,
-        Err(_) => return zip_stream(bytes, depth, ctx, out),
+        Err(_) => {
+            r.rewind().map_err(|_| "cannot read it again".to_string())?;
+            return zip_stream(r, depth, ctx, out);
+        }
     };
     if z.len() > MAX_MEMBERS {
         ctx.gap(format!(
@@ -65,14 +79,13 @@ fn zip(bytes: &[u8], depth: u32, ctx: &Ctx, out: &mut Vec<Part>) -> Result<(), S
             ctx.gap(format!("{name}: not read: {}", ctx.cap_reason()));
             continue;
         }
-        let (data, end) = ctx.read_capped(&mut f);
+        let end = member_from(&name, &mut f, depth, ctx, out);
         drop(f);
         match end {
             End::Whole => {}
             End::Capped => ctx.gap(format!("{name}: {}", ctx.cap_reason())),
             End::Broken => ctx.gap(format!("{name}: damaged: read in part")),
         }
-        member(&name, &data, depth, ctx, out);
     }
     Ok(())
 }
@@ -89,8 +102,12 @@ fn zip_reason(e: &zip::result::ZipError) -> &'static str {
 
 /// A zip with no usable central directory: members in the order their
 /// local headers come, until the data ends or stops making sense.
-fn zip_stream(bytes: &[u8], depth: u32, ctx: &Ctx, out: &mut Vec<Part>) -> Result<(), String> {
-    let mut r = Cursor::new(bytes);
+pub(crate) fn zip_stream(
+    mut r: impl Read,
+    depth: u32,
+    ctx: &Ctx,
+    out: &mut Vec<Part>,
+) -> Result<(), String> {
     let mut n = 0usize;
     loop {
         let mut f = match zip::read::read_zipfile_from_stream(&mut r) {
@@ -115,14 +132,13 @@ fn zip_stream(bytes: &[u8], depth: u32, ctx: &Ctx, out: &mut Vec<Part>) -> Resul
             continue;
         }
         let name = f.name().to_owned();
-        let (data, end) = ctx.read_capped(&mut f);
+        let end = member_from(&name, &mut f, depth, ctx, out);
         drop(f);
         match end {
             End::Whole => {}
             End::Capped => ctx.gap(format!("{name}: {}", ctx.cap_reason())),
             End::Broken => ctx.gap(format!("{name}: truncated: read in part")),
         }
-        member(&name, &data, depth, ctx, out);
         if end == End::Broken {
             ctx.gap(format!("nothing after {name} was read"));
             break;
@@ -134,7 +150,7 @@ fn zip_stream(bytes: &[u8], depth: u32, ctx: &Ctx, out: &mut Vec<Part>) -> Resul
     Ok(())
 }
 
-fn tar(r: impl Read, depth: u32, ctx: &Ctx, out: &mut Vec<Part>) -> Result<(), String> {
+pub(crate) fn tar(r: impl Read, depth: u32, ctx: &Ctx, out: &mut Vec<Part>) -> Result<(), String> {
     let mut a = tar::Archive::new(r);
     let entries = a.entries().map_err(|_| "not a tar archive".to_string())?;
     let mut n = 0usize;
@@ -164,26 +180,23 @@ fn tar(r: impl Read, depth: u32, ctx: &Ctx, out: &mut Vec<Part>) -> Result<(), S
             .path()
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_else(|_| format!("member {n}"));
-        // Not counted against the budget here: a plain tar inflates
-        // nothing, and a gzipped one counts as it inflates (Budgeted).
-        let mut data = Vec::new();
-        let read = (&mut e).take(MAX_ENTRY + 1).read_to_end(&mut data);
-        if data.len() as u64 > MAX_ENTRY {
-            data.truncate(MAX_ENTRY as usize);
-            ctx.gap(format!(
-                "{name}: larger than {} MiB: only the first {} MiB was read",
-                MAX_ENTRY >> 20,
-                MAX_ENTRY >> 20
-            ));
-        }
-        if read.is_err() {
-            ctx.gap(format!(
-                "{name}: truncated, or past the inflation cap: read in part, and nothing after it"
-            ));
-        }
-        member(&name, &data, depth, ctx, out);
-        if read.is_err() {
-            break;
+        // Counted against the budget as it is read (a gzipped tar also
+        // as it inflates, in Budgeted, so a bomb of members the tar
+        // reader skips stops too).
+        match member_from(&name, &mut e, depth, ctx, out) {
+            End::Whole => {}
+            End::Capped => {
+                ctx.gap(format!("{name}: {}", ctx.cap_reason()));
+                if ctx.stopped().is_some() {
+                    break;
+                }
+            }
+            End::Broken => {
+                ctx.gap(format!(
+                    "{name}: truncated, or past the inflation cap: read in part, and nothing after it"
+                ));
+                break;
+            }
         }
     }
     if n == 0 {
@@ -193,8 +206,14 @@ fn tar(r: impl Read, depth: u32, ctx: &Ctx, out: &mut Vec<Part>) -> Result<(), S
 }
 
 /// A lone gzip stream: one member, named after the file less `.gz`.
-fn gz(name: &str, bytes: &[u8], depth: u32, ctx: &Ctx, out: &mut Vec<Part>) -> Result<(), String> {
-    let mut d = MultiGzDecoder::new(bytes);
+pub(crate) fn gz(
+    name: &str,
+    r: impl Read,
+    depth: u32,
+    ctx: &Ctx,
+    out: &mut Vec<Part>,
+) -> Result<(), String> {
+    let mut d = MultiGzDecoder::new(r);
     let base = name.rsplit('/').next().unwrap_or(name);
     let inner = match base.len().checked_sub(3) {
         Some(i) if i > 0 && base.is_char_boundary(i) && base[i..].eq_ignore_ascii_case(".gz") => {
@@ -202,22 +221,21 @@ fn gz(name: &str, bytes: &[u8], depth: u32, ctx: &Ctx, out: &mut Vec<Part>) -> R
         }
         _ => "(gzip contents)",
     };
-    let (data, end) = ctx.read_capped(&mut d);
-    match end {
+    let before = ctx.budget();
+    match member_from(inner, &mut d, depth, ctx, out) {
         End::Whole => {}
-        End::Broken if data.is_empty() => return Err("not a gzip file, or damaged".into()),
+        End::Broken if ctx.budget() == before => return Err("not a gzip file, or damaged".into()),
         End::Broken => ctx.gap(format!("{inner}: truncated or damaged: read in part")),
         End::Capped => ctx.gap(format!("{inner}: {}", ctx.cap_reason())),
     }
-    member(inner, &data, depth, ctx, out);
     Ok(())
 }
 
 /// A decompressing reader that spends the file's inflation budget as it
 /// inflates and fails once it is spent.
-struct Budgeted<'a, R> {
-    inner: R,
-    ctx: &'a Ctx,
+pub(crate) struct Budgeted<'a, R> {
+    pub(crate) inner: R,
+    pub(crate) ctx: &'a Ctx,
 }
 
 impl<R: Read> Read for Budgeted<'_, R> {

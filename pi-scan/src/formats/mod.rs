@@ -17,15 +17,18 @@ pub(crate) mod ole;
 pub(crate) mod rtf;
 pub(crate) mod text;
 
-use crate::detect::Layout;
+use crate::detect::{Layout, TextFinding};
+use crate::stream::Stream;
 use std::cell::{Cell, RefCell};
 use std::io::Read;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// Largest file on disk read into memory as a document or container.
 pub(crate) const MAX_DOCUMENT: u64 = 512 << 20;
-/// Largest single entry (an XML part, an archive member, an attachment)
-/// inflated or decoded.
+/// Largest single entry (an archive member that is a document, an
+/// attachment) inflated or decoded into memory. Text and XML parts are
+/// streamed, in bounded memory, up to the file's budget instead.
 pub(crate) const MAX_ENTRY: u64 = 256 << 20;
 /// Largest total inflated from one file on disk, nested files included.
 pub(crate) const MAX_INFLATED: u64 = 1 << 30;
@@ -139,6 +142,18 @@ pub(crate) struct Extracted {
     /// levels deep`); non-empty means the file was scanned in part. The
     /// reasons name places, never content.
     pub gaps: Vec<String>,
+    /// Findings in parts too long to hold, scanned as they were read, by
+    /// part name.
+    pub found: Vec<(Option<String>, TextFinding)>,
+}
+
+/// Why reading a file stopped before its end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// The inflation budget is spent.
+    Budget,
+    /// The per-file time limit passed.
+    Time,
 }
 
 /// How a capped read ended.
@@ -157,14 +172,86 @@ pub(crate) struct Ctx {
     /// Bytes that may still be inflated or decoded.
     budget: Cell<u64>,
     gaps: RefCell<Vec<String>>,
+    found: RefCell<Vec<(Option<String>, TextFinding)>>,
+    /// When reading this file must stop, and the limit that sets it.
+    deadline: Option<(Instant, Duration)>,
+    stop: Cell<Option<Stop>>,
 }
 
 impl Ctx {
     pub(crate) fn new() -> Self {
+        Self::with_timeout(None)
+    }
+
+    /// A context whose reads stop once `timeout` has passed.
+    pub(crate) fn with_timeout(timeout: Option<Duration>) -> Self {
         Ctx {
             budget: Cell::new(MAX_INFLATED),
             gaps: RefCell::new(Vec::new()),
+            found: RefCell::new(Vec::new()),
+            deadline: timeout.map(|t| (Instant::now() + t, t)),
+            stop: Cell::new(None),
         }
+    }
+
+    /// Why reading stopped early, if it did.
+    pub(crate) fn stopped(&self) -> Option<Stop> {
+        self.stop.get()
+    }
+
+    /// True (and the stop recorded) once the time limit has passed.
+    pub(crate) fn out_of_time(&self) -> bool {
+        if self.deadline.is_some_and(|(d, _)| Instant::now() >= d) {
+            self.stop.set(Some(Stop::Time));
+        }
+        self.stop.get() == Some(Stop::Time)
+    }
+
+    /// `r`, counted against the budget and the time limit: it ends (reads
+    /// 0) once either is reached, and [`Ctx::stopped`] says which.
+    pub(crate) fn limited<R: Read>(&self, r: R) -> Limited<'_, R> {
+        Limited {
+            inner: r,
+            ctx: self,
+            count: true,
+        }
+    }
+
+    /// `r` under the time limit only (a file on disk inflates nothing).
+    pub(crate) fn timed<R: Read>(&self, r: R) -> Limited<'_, R> {
+        Limited {
+            inner: r,
+            ctx: self,
+            count: false,
+        }
+    }
+
+    /// Records findings of a streamed part named `name`.
+    pub(crate) fn found(&self, name: Option<String>, found: Vec<TextFinding>) {
+        self.found
+            .borrow_mut()
+            .extend(found.into_iter().map(|f| (name.clone(), f)));
+    }
+
+    /// How many streamed findings there are so far.
+    pub(crate) fn found_count(&self) -> usize {
+        self.found.borrow().len()
+    }
+
+    /// Streamed findings since `from`, made inside a nested file, are
+    /// named from the file that holds it (as [`member_as`] names parts).
+    pub(crate) fn prefix_found(&self, from: usize, prefix: &str) {
+        for (n, _) in self.found.borrow_mut().iter_mut().skip(from) {
+            *n = Some(match n.take() {
+                Some(n) => format!("{prefix}!{n}"),
+                None => prefix.to_owned(),
+            });
+        }
+    }
+
+    /// The gaps and streamed findings, once extraction is over.
+    pub(crate) fn into_results(self) -> (Vec<String>, Vec<(Option<String>, TextFinding)>) {
+        (self.gaps.into_inner(), self.found.into_inner())
     }
 
     /// Records what could not be read.
@@ -199,21 +286,37 @@ impl Ctx {
     /// budget. Returns the bytes read (those before an error too) and how
     /// the read ended.
     pub(crate) fn read_capped(&self, r: impl Read) -> (Vec<u8>, End) {
-        let limit = MAX_ENTRY.min(self.budget());
         let mut out = Vec::new();
-        // read_to_end keeps what it read before an error.
-        let end = match r.take(limit + 1).read_to_end(&mut out) {
+        // read_to_end keeps what it read before an error; the budget is
+        // spent as it reads.
+        let end = match self.limited(r).take(MAX_ENTRY + 1).read_to_end(&mut out) {
             Err(_) => End::Broken,
-            Ok(_) if out.len() as u64 > limit => End::Capped,
+            Ok(_) if out.len() as u64 > MAX_ENTRY || self.stopped().is_some() => End::Capped,
             Ok(_) => End::Whole,
         };
-        out.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        self.spend(out.len() as u64);
+        out.truncate(usize::try_from(MAX_ENTRY).unwrap_or(usize::MAX));
         (out, end)
+    }
+
+    /// Why reading stopped at the budget or the time limit, for a gap.
+    pub(crate) fn stop_reason(&self) -> String {
+        match (self.stopped(), self.deadline) {
+            (Some(Stop::Time), Some((_, t))) => format!(
+                "reading took longer than {}s (the per-file limit): the rest was not read",
+                t.as_secs_f64()
+            ),
+            _ => format!(
+                "more than {} MiB inflated from the file in all: the rest was not read",
+                MAX_INFLATED >> 20
+            ),
+        }
     }
 
     /// Why a capped read stopped short, for a gap.
     pub(crate) fn cap_reason(&self) -> String {
+        if self.stopped().is_some() {
+            return self.stop_reason();
+        }
         match self.budget() < MAX_ENTRY {
             true => format!(
                 "more than {} MiB inflated from the file in all: the rest was not read",
@@ -231,17 +334,68 @@ impl Ctx {
 /// Extracts the text of a file on disk of `kind`. An error is a reason for
 /// a warning (not scanned); gaps make it partial.
 /// `name` is the file's name, which names what a .gz holds.
-pub(crate) fn extract(kind: DocKind, name: &str, bytes: &[u8]) -> Result<Extracted, String> {
-    let ctx = Ctx::new();
+pub(crate) fn extract(
+    kind: DocKind,
+    name: &str,
+    bytes: &[u8],
+    ctx: Ctx,
+) -> Result<Extracted, String> {
     // Parsers of hostile files may panic; a panic is one unreadable file.
     let parts = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         extract_at(kind, name, bytes, 0, &ctx)
     }))
     .unwrap_or_else(|_| Err("the parser failed on this file".into()))?;
-    Ok(Extracted {
-        parts,
-        gaps: ctx.gaps.into_inner(),
-    })
+    let (gaps, found) = ctx.into_results();
+    Ok(Extracted { parts, gaps, found })
+}
+
+/// Files on disk larger than this are not read into memory when their
+/// kind can be read from the file itself (zip, tar, gzip, Office Open
+/// XML): only the parts being inflated are held, a window at a time.
+pub(crate) const HOLD_MAX: u64 = 16 << 20;
+
+/// True for the kinds [`extract_file`] reads from the file.
+pub(crate) fn reads_from_file(kind: DocKind) -> bool {
+    matches!(
+        kind,
+        DocKind::Zip
+            | DocKind::Tar
+            | DocKind::TarGz
+            | DocKind::Gz
+            | DocKind::Docx
+            | DocKind::Xlsx
+            | DocKind::Pptx
+    )
+}
+
+/// [`extract`] reading a large file on disk from the file, not memory.
+pub(crate) fn extract_file(
+    kind: DocKind,
+    name: &str,
+    file: &std::fs::File,
+    ctx: Ctx,
+) -> Result<Extracted, String> {
+    let r = std::io::BufReader::with_capacity(64 << 10, file);
+    let parts = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut out = Vec::new();
+        match kind {
+            DocKind::Docx | DocKind::Xlsx | DocKind::Pptx => {
+                return crate::extract::office_in(kind, r, 0, &ctx)
+            }
+            DocKind::Zip => archive::zip_in(r, 0, &ctx, &mut out)?,
+            DocKind::Tar => archive::tar(r, 0, &ctx, &mut out)?,
+            DocKind::TarGz => {
+                let inner = flate2::read::MultiGzDecoder::new(r);
+                let stream = archive::Budgeted { inner, ctx: &ctx };
+                archive::tar(stream, 0, &ctx, &mut out)?
+            }
+            _ => archive::gz(name, r, 0, &ctx, &mut out)?,
+        }
+        Ok(out)
+    }))
+    .unwrap_or_else(|_| Err("the parser failed on this file".into()))?;
+    let (gaps, found) = ctx.into_results();
+    Ok(Extracted { parts, gaps, found })
 }
 
 /// Extracts a file of `kind` found `depth` levels below the file on disk.
@@ -305,9 +459,22 @@ pub(crate) fn member_as(
         ));
         return;
     }
-    let from = ctx.gap_count();
+    let (from, found) = (ctx.gap_count(), ctx.found_count());
     let got = extract_at(kind, name, bytes, depth + 1, ctx);
     ctx.prefix_gaps(from, name);
+    ctx.prefix_found(found, name);
+    named(name, kind, got, ctx, out);
+}
+
+/// Adds the parts read from the member `name` to `out`, named
+/// `name!part`; a member that could not be read is a gap.
+fn named(
+    name: &str,
+    kind: DocKind,
+    got: Result<Vec<Part>, String>,
+    ctx: &Ctx,
+    out: &mut Vec<Part>,
+) {
     match got {
         Ok(parts) => out.extend(parts.into_iter().map(|p| Part {
             name: Some(match p.name {
@@ -323,6 +490,125 @@ pub(crate) fn member_as(
     }
 }
 
+/// Reads a member from `r` as [`member`] does, but a text member (one
+/// whose name and first bytes say it is no document or archive) is
+/// streamed: scanned a window at a time as it inflates, in bounded
+/// memory, up to the file's budget. How the read ended is returned.
+pub(crate) fn member_from(
+    name: &str,
+    // dyn: a generic reader would nest types without end (a tar member
+    // read as a tar whose members are read ...).
+    mut r: &mut dyn Read,
+    depth: u32,
+    ctx: &Ctx,
+    out: &mut Vec<Part>,
+) -> End {
+    let mut head = Vec::new();
+    let read = (&mut r).take(512).read_to_end(&mut head);
+    ctx.spend(head.len() as u64);
+    let kind = DocKind::of(Path::new(name)).or_else(|| DocKind::sniff(&head));
+    let streams = matches!(
+        kind,
+        Some(DocKind::Zip | DocKind::Tar | DocKind::TarGz | DocKind::Gz)
+    );
+    if streams && read.is_ok() && depth < MAX_DEPTH {
+        // Held when small; an archive too large to hold is read as it
+        // comes (a zip by its local headers). Reserved exactly: growing
+        // by doubling would hold twice the limit.
+        head.reserve_exact((HOLD_MAX + 1) as usize - head.len());
+        let got = ctx
+            .limited(&mut r)
+            .take(HOLD_MAX + 1 - head.len() as u64)
+            .read_to_end(&mut head);
+        if got.is_err() || (head.len() as u64) <= HOLD_MAX || ctx.stopped().is_some() {
+            member(name, &head, depth, ctx, out);
+            return match got {
+                Err(_) => End::Broken,
+                Ok(_) if ctx.stopped().is_some() => End::Capped,
+                Ok(_) => End::Whole,
+            };
+        }
+        if let Some(kind) = kind {
+            let input = std::io::Cursor::new(head).chain(r);
+            let (from, found) = (ctx.gap_count(), ctx.found_count());
+            let mut parts = Vec::new();
+            let (d, p) = (depth + 1, &mut parts);
+            let got = match kind {
+                DocKind::Zip => archive::zip_stream(input, d, ctx, p),
+                DocKind::Tar => archive::tar(input, d, ctx, p),
+                DocKind::TarGz => {
+                    let inner = flate2::read::MultiGzDecoder::new(input);
+                    archive::tar(archive::Budgeted { inner, ctx }, d, ctx, p)
+                }
+                _ => archive::gz(name, input, d, ctx, p),
+            };
+            ctx.prefix_gaps(from, name);
+            ctx.prefix_found(found, name);
+            named(name, kind, got.map(|()| parts), ctx, out);
+        }
+        return End::Whole;
+    }
+    if kind.is_some() || read.is_err() {
+        let (mut data, end) = ctx.read_capped(r);
+        data.splice(0..0, head);
+        member(name, &data, depth, ctx, out);
+        return match read {
+            Err(_) => End::Broken,
+            Ok(_) => end,
+        };
+    }
+    let mut s = Stream::new(layout_of(Path::new(name)));
+    let got = text::stream_into(std::io::Cursor::new(head).chain(ctx.limited(r)), &mut s);
+    match s.finish() {
+        // Short: a part like any other (already decoded).
+        crate::stream::Streamed::Text(text) => {
+            if got.as_ref().map_or(true, |&text| text) {
+                out.push(Part {
+                    name: Some(name.to_owned()),
+                    text,
+                    layout: layout_of(Path::new(name)),
+                });
+            }
+        }
+        crate::stream::Streamed::Found(f) => ctx.found(Some(name.to_owned()), f),
+    }
+    match got {
+        Err(_) => End::Broken,
+        Ok(_) if ctx.stopped().is_some() => End::Capped,
+        Ok(_) => End::Whole,
+    }
+}
+
+/// A reader that ends once the file's budget or time limit is reached
+/// (see [`Ctx::limited`]).
+pub(crate) struct Limited<'a, R> {
+    inner: R,
+    ctx: &'a Ctx,
+    /// Spends the inflation budget.
+    count: bool,
+}
+
+impl<R: Read> Read for Limited<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.ctx.stopped().is_some() || self.ctx.out_of_time() {
+            return Ok(0);
+        }
+        let mut want = buf.len();
+        if self.count {
+            if self.ctx.budget() == 0 {
+                self.ctx.stop.set(Some(Stop::Budget));
+                return Ok(0);
+            }
+            want = want.min(usize::try_from(self.ctx.budget()).unwrap_or(usize::MAX));
+        }
+        let n = self.inner.read(&mut buf[..want])?;
+        if self.count {
+            self.ctx.spend(n as u64);
+        }
+        Ok(n)
+    }
+}
+
 /// CSV and TSV files' first line is their headings.
 pub(crate) fn layout_of(path: &Path) -> Layout {
     match path
@@ -334,5 +620,40 @@ pub(crate) fn layout_of(path: &Path) -> Layout {
         Some("csv") => Layout::Delimited(b','),
         Some("tsv" | "tab") => Layout::Delimited(b'\t'),
         _ => Layout::Plain,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A text member inflating past the budget: streamed up to it (the
+    /// PI at its start found), then stopped, the reason saying why.
+    #[test]
+    fn the_budget_stops_a_streamed_member() {
+        let ctx = Ctx::new();
+        ctx.budget.set(3 << 20);
+        let mut text = b"Name: Ana Silva, SSN 536-22-1234\n".to_vec();
+        text.extend(b"filler line\n".repeat(400_000));
+        text.extend_from_slice(b"Name: Ana Silva, SSN 536-22-9876\n");
+        let mut out = Vec::new();
+        let end = member_from("big.txt", &mut &text[..], 0, &ctx, &mut out);
+        assert_eq!(end, End::Capped);
+        assert_eq!(ctx.stopped(), Some(Stop::Budget));
+        assert!(out.is_empty());
+        let (_, found) = {
+            let reason = ctx.cap_reason();
+            assert!(
+                reason.contains("more than 1024 MiB inflated from the file in all"),
+                "{reason}"
+            );
+            ctx.into_results()
+        };
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].0.as_deref(), Some("big.txt"));
+        assert_eq!(
+            (found[0].1.line, found[0].1.masked.as_str()),
+            (1, "***-**-1234")
+        );
     }
 }

@@ -17,24 +17,102 @@
 use crate::source::{looks_binary, BINARY_SNIFF};
 use std::borrow::Cow;
 
+/// How a text is to be read, judged by its head.
+pub(crate) enum Encoding {
+    /// Scanned as it is, after skipping this many bytes (a UTF-8 BOM).
+    Bytes(usize),
+    /// Decoded to UTF-8 first.
+    Decode(&'static encoding_rs::Encoding),
+    /// Not text.
+    Binary,
+}
+
+/// How the text beginning with `head` (its first 8 KiB or more) is read.
+pub(crate) fn encoding(head: &[u8]) -> Encoding {
+    if head.starts_with(b"\xEF\xBB\xBF") {
+        return Encoding::Bytes(3);
+    }
+    match head {
+        [0xFF, 0xFE, 0, 0, ..] => Encoding::Binary, // UTF-32LE: not supported
+        [0xFF, 0xFE, ..] => Encoding::Decode(encoding_rs::UTF_16LE),
+        [0xFE, 0xFF, ..] => Encoding::Decode(encoding_rs::UTF_16BE),
+        _ if !looks_binary(head) => Encoding::Bytes(0),
+        _ => match utf16_without_bom(head) {
+            Some(true) => Encoding::Decode(encoding_rs::UTF_16LE),
+            Some(false) => Encoding::Decode(encoding_rs::UTF_16BE),
+            None => Encoding::Binary,
+        },
+    }
+}
+
 /// The text to scan in `bytes`, or None for a binary file.
 pub(crate) fn decode(bytes: &[u8]) -> Option<Cow<'_, [u8]>> {
-    if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
-        return Some(Cow::Borrowed(rest));
+    match encoding(bytes) {
+        Encoding::Bytes(skip) => Some(Cow::Borrowed(&bytes[skip..])),
+        Encoding::Binary => None,
+        Encoding::Decode(enc) => {
+            // `decode` drops the byte-order mark; malformed units become
+            // U+FFFD.
+            let (text, _, _) = enc.decode(bytes);
+            Some(Cow::Owned(text.into_owned().into_bytes()))
+        }
     }
-    let enc = match bytes {
-        [0xFF, 0xFE, 0, 0, ..] => return None, // UTF-32LE: not supported
-        [0xFF, 0xFE, ..] => encoding_rs::UTF_16LE,
-        [0xFE, 0xFF, ..] => encoding_rs::UTF_16BE,
-        _ if !looks_binary(bytes) => return Some(Cow::Borrowed(bytes)),
-        _ => match utf16_without_bom(bytes)? {
-            true => encoding_rs::UTF_16LE,
-            false => encoding_rs::UTF_16BE,
-        },
+}
+
+/// Pushes everything `r` yields into `out` as text, decoded as its head
+/// says, a window at a time. False for binary (nothing pushed).
+pub(crate) fn stream_into(
+    mut r: impl std::io::Read,
+    out: &mut crate::stream::Stream,
+) -> std::io::Result<bool> {
+    let mut buf = vec![0u8; crate::stream::WINDOW];
+    let (mut n, mut err) = fill(&mut r, &mut buf);
+    let mut decoder = match encoding(&buf[..n]) {
+        Encoding::Binary => return Ok(false),
+        Encoding::Bytes(skip) => {
+            out.push(&buf[skip.min(n)..n]);
+            None
+        }
+        Encoding::Decode(enc) => Some(enc.new_decoder()),
     };
-    // `decode` drops the byte-order mark; malformed units become U+FFFD.
-    let (text, _, _) = enc.decode(bytes);
-    Some(Cow::Owned(text.into_owned().into_bytes()))
+    let mut utf8 = Vec::new();
+    let mut first = true;
+    loop {
+        // What was read before an error (a truncated member) is scanned.
+        let last = n == 0 || err.is_some();
+        if let Some(d) = decoder.as_mut() {
+            let src = &buf[..n];
+            let most = d.max_utf8_buffer_length(src.len());
+            utf8.resize(most.unwrap_or(4 * src.len() + 16), 0);
+            let (_, _, written, _) = d.decode_to_utf8(src, &mut utf8, last);
+            out.push(&utf8[..written]);
+        } else if !first {
+            out.push(&buf[..n]);
+        }
+        if let Some(e) = err {
+            return Err(e);
+        }
+        if n == 0 {
+            return Ok(true);
+        }
+        first = false;
+        (n, err) = fill(&mut r, &mut buf);
+    }
+}
+
+/// Reads until `buf` is full or the input ends or fails: the bytes read,
+/// and the error that stopped it.
+fn fill(r: &mut impl std::io::Read, buf: &mut [u8]) -> (usize, Option<std::io::Error>) {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return (n, Some(e)),
+        }
+    }
+    (n, None)
 }
 
 /// Some(true) for UTF-16LE, Some(false) for UTF-16BE: in the first 8 KiB

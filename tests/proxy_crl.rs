@@ -111,26 +111,6 @@ impl Crl {
     }
 }
 
-fn refusals(log: &Path) -> Vec<Value> {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v.get("refused").is_some())
-        .collect()
-}
-
-fn wait_refusals(log: &Path, n: usize) -> Vec<Value> {
-    let end = Instant::now() + Duration::from_secs(10);
-    loop {
-        let r = refusals(log);
-        if r.len() >= n || Instant::now() > end {
-            return r;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// A counter of /metrics for the first listener: `name` with `label`.
 fn counter(gw: &Gw, name: &str, label: &str) -> u64 {
     metrics(gw.metrics.unwrap())

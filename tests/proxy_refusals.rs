@@ -14,26 +14,6 @@ use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn refusals(log: &Path) -> Vec<Value> {
-    std::fs::read_to_string(log)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v.get("refused").is_some())
-        .collect()
-}
-
-fn wait_refusals(log: &Path, n: usize) -> Vec<Value> {
-    let end = Instant::now() + Duration::from_secs(10);
-    loop {
-        let r = refusals(log);
-        if r.len() >= n || Instant::now() > end {
-            return r;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// A gateway requiring client certificates from `cpki`'s CA, with CN=alice
 /// allowed, an access log and metrics.
 fn gateway(s: &Setup, cpki: &Pki, burst: u32) -> (Gw, std::path::PathBuf) {

@@ -683,3 +683,25 @@ pub fn tls_refused(addr: SocketAddr, cfg: Arc<rustls::ClientConfig>) -> bool {
         }
     }
 }
+
+/// The access-log records (JSON lines in `log`) that carry `refused`.
+pub fn refusals(log: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("refused").is_some())
+        .collect()
+}
+
+/// [`refusals`] once there are at least `n` (or after 10 s).
+pub fn wait_refusals(log: &Path, n: usize) -> Vec<serde_json::Value> {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = refusals(log);
+        if r.len() >= n || Instant::now() > end {
+            return r;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

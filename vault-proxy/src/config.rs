@@ -144,8 +144,9 @@ impl Default for Limits {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Metrics {
-    /// Plaintext address for GET /metrics and GET /status (keep it private).
-    pub listen: String,
+    /// Plaintext address for GET /metrics and GET /status (keep it private),
+    /// parsed as the file is read.
+    pub listen: SocketAddr,
 }
 
 /// What a listener does.
@@ -425,15 +426,6 @@ impl Config {
                 "max_header_bytes",
                 "expected at least 1024 bytes".into(),
             ));
-        }
-        if let Some(m) = &self.metrics {
-            if m.listen.parse::<SocketAddr>().is_err() {
-                return Err(err(
-                    None,
-                    "listen",
-                    format!("[metrics] `{}`: expected address:port", m.listen),
-                ));
-            }
         }
         if self.listener.is_empty() {
             return Err(err(

@@ -187,7 +187,7 @@ impl Gateway {
         }
         let metrics = match &cfg.metrics {
             Some(m) => {
-                let addr: SocketAddr = m.listen.parse().expect("validated");
+                let addr = m.listen;
                 let l = TcpListener::bind(addr)
                     .await
                     .map_err(|e| Error::Bind { addr, source: e })?;

@@ -94,7 +94,7 @@ pub fn proxy_config(path: &Path) -> Result<ProxyEvidence> {
     Ok(ProxyEvidence {
         config: path.display().to_string(),
         access_log: cfg.access_log.clone(),
-        metrics_listen: cfg.metrics.as_ref().map(|m| m.listen.clone()),
+        metrics_listen: cfg.metrics.as_ref().map(|m| m.listen.to_string()),
         listeners,
     })
 }

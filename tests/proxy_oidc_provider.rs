@@ -103,30 +103,14 @@ fn sign_in(authorize: &str, form: &str) -> String {
         page.contains("<form") && page.contains("name=\"sub\""),
         "no sign-in form: {page}"
     );
-    let out = Command::new("curl")
-        .args([
-            "-sS",
-            "-m",
-            "20",
-            "-D",
-            "-",
-            "-o",
-            "/dev/null",
-            "--data",
-            form,
-            authorize,
-        ])
-        .output()
-        .unwrap();
-    let head = String::from_utf8_lossy(&out.stdout).into_owned();
-    head.lines()
-        .find_map(|l| {
-            l.strip_prefix("Location: ")
-                .or_else(|| l.strip_prefix("location: "))
-        })
-        .unwrap_or_else(|| panic!("the provider did not redirect: {head}"))
-        .trim()
-        .to_string()
+    let r = curl_head(&["--data", form, authorize]);
+    assert!(
+        r.header("location").is_some(),
+        "the provider did not redirect: {} {:?}",
+        r.status,
+        r.headers
+    );
+    r.location()
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //! the client secret as a provider does.
 #![allow(dead_code)]
 
-use crate::proxy_common::{read_head, Setup};
+use crate::proxy_common::{read_request, Setup};
 use base64::Engine as _;
 use openidconnect::core::{
     CoreEdDsaPrivateSigningKey, CoreGenderClaim, CoreHmacKey, CoreJsonWebKeySet,
@@ -17,7 +17,7 @@ use openidconnect::{
     Nonce, PrivateSigningKey, StandardClaims, SubjectIdentifier,
 };
 use std::collections::HashMap;
-use std::io::{BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -174,23 +174,11 @@ fn query(q: &str) -> HashMap<String, String> {
 fn serve(mut s: TcpStream, st: &Mutex<State>, keys: &[CoreEdDsaPrivateSigningKey], iss: &str) {
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut r = BufReader::new(s.try_clone().unwrap());
-    let Some(head) = read_head(&mut r) else {
+    let Some((head, body)) = read_request(&mut r) else {
         return;
     };
     let target = head.split_whitespace().nth(1).unwrap_or("/").to_string();
     let (path, q) = target.split_once('?').unwrap_or((&target, ""));
-    let len: usize = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("content-length:")
-                .map(|v| v.trim().parse().unwrap_or(0))
-        })
-        .unwrap_or(0);
-    let mut body = vec![0; len];
-    if r.read_exact(&mut body).is_err() {
-        return;
-    }
     match path {
         "/.well-known/openid-configuration" => {
             let doc = serde_json::json!({
@@ -528,22 +516,20 @@ pub fn oidc_table(dir: &Path, issuer: &str, keys: &[&str], extra: &str) -> Strin
 pub fn login(b: &Browser, gw: SocketAddr, path: &str) -> Resp {
     let first = b.get(&format!("https://localhost:{}{path}", gw.port()));
     assert_eq!(first.status, 302, "{:?} {}", first.headers, first.body);
-    let at_idp = Command::new("curl")
-        .args([
-            "-sS",
-            "-m",
-            "20",
-            "-D",
-            "-",
-            "-o",
-            "/dev/null",
-            &first.location(),
-        ])
-        .output()
-        .unwrap();
-    let idp = parse(&String::from_utf8_lossy(&at_idp.stdout));
+    let idp = curl_head(&[&first.location()]);
     assert_eq!(idp.status, 302, "provider: {:?}", idp.headers);
     b.get(&idp.location())
+}
+
+/// The response head curl gets for `args` (no cookie jar, no redirects
+/// followed, body discarded).
+pub fn curl_head(args: &[&str]) -> Resp {
+    let out = Command::new("curl")
+        .args(["-sS", "-m", "20", "-D", "-", "-o", "/dev/null"])
+        .args(args)
+        .output()
+        .unwrap();
+    parse(&String::from_utf8_lossy(&out.stdout))
 }
 
 /// The gateway URL of `path`.

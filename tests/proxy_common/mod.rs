@@ -154,21 +154,9 @@ pub fn recording_backend() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
                 let mut r = BufReader::new(s.try_clone().unwrap());
                 let mut w = s;
                 loop {
-                    let Some(head) = read_head(&mut r) else {
+                    let Some((head, _body)) = read_request(&mut r) else {
                         return;
                     };
-                    let len: usize = head
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse().unwrap_or(0))
-                        })
-                        .unwrap_or(0);
-                    let mut body = vec![0; len];
-                    if r.read_exact(&mut body).is_err() {
-                        return;
-                    }
                     h3.lock().unwrap().push(head);
                     if w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
                         .is_err()
@@ -332,22 +320,10 @@ fn serve_http(s: TcpStream, idle: Duration) {
     let mut r = BufReader::new(s.try_clone().unwrap());
     let mut w = s;
     for _ in 0..1000 {
-        let Some(head) = read_head(&mut r) else {
+        let Some((head, body)) = read_request(&mut r) else {
             return;
         };
         let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
-        let len: usize = head
-            .lines()
-            .find_map(|l| {
-                l.to_ascii_lowercase()
-                    .strip_prefix("content-length:")
-                    .map(|v| v.trim().parse().unwrap_or(0))
-            })
-            .unwrap_or(0);
-        let mut body = vec![0; len];
-        if r.read_exact(&mut body).is_err() {
-            return;
-        }
         let reply = |w: &mut TcpStream, b: &[u8]| {
             let _ = write!(w, "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nx-backend: yes\r\nconnection: keep-alive\r\nkeep-alive: timeout=5\r\n\r\n", b.len());
             let _ = w.write_all(b);
@@ -639,6 +615,23 @@ pub fn read_response(t: &mut Tls) -> (u16, String) {
     let mut body = vec![0; len];
     r.read_exact(&mut body).unwrap();
     (code, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Reads one request: its head and the body its `content-length` names;
+/// None at end of stream or on an error.
+pub fn read_request(r: &mut impl BufRead) -> Option<(String, Vec<u8>)> {
+    let head = read_head(r)?;
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap_or(0))
+        })
+        .unwrap_or(0);
+    let mut body = vec![0; len];
+    r.read_exact(&mut body).ok()?;
+    Some((head, body))
 }
 
 /// Reads one request or response head, up to its blank line (not

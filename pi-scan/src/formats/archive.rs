@@ -58,11 +58,7 @@ pub(crate) fn zip_in(
             return zip_stream(r, depth, ctx, out);
         }
     };
-    if z.len() > MAX_MEMBERS {
-        ctx.gap(format!(
-            "more than {MAX_MEMBERS} members: only the first {MAX_MEMBERS} were read"
-        ));
-    }
+    past_member_limit(z.len(), ctx);
     for i in 0..z.len().min(MAX_MEMBERS) {
         let mut f = match z.by_index(i) {
             Ok(f) => f,
@@ -122,10 +118,7 @@ pub(crate) fn zip_stream(
             }
         };
         n += 1;
-        if n > MAX_MEMBERS {
-            ctx.gap(format!(
-                "more than {MAX_MEMBERS} members: only the first {MAX_MEMBERS} were read"
-            ));
+        if past_member_limit(n, ctx) {
             break;
         }
         if f.is_dir() {
@@ -150,6 +143,17 @@ pub(crate) fn zip_stream(
     Ok(())
 }
 
+/// True once `n` members is more than an archive may have read from it
+/// (recorded as a gap).
+fn past_member_limit(n: usize, ctx: &Ctx) -> bool {
+    if n > MAX_MEMBERS {
+        ctx.gap(format!(
+            "more than {MAX_MEMBERS} members: only the first {MAX_MEMBERS} were read"
+        ));
+    }
+    n > MAX_MEMBERS
+}
+
 pub(crate) fn tar(r: impl Read, depth: u32, ctx: &Ctx, out: &mut Vec<Part>) -> Result<(), String> {
     let mut a = tar::Archive::new(r);
     let entries = a.entries().map_err(|_| "not a tar archive".to_string())?;
@@ -166,10 +170,7 @@ pub(crate) fn tar(r: impl Read, depth: u32, ctx: &Ctx, out: &mut Vec<Part>) -> R
             }
         };
         n += 1;
-        if n > MAX_MEMBERS {
-            ctx.gap(format!(
-                "more than {MAX_MEMBERS} members: only the first {MAX_MEMBERS} were read"
-            ));
+        if past_member_limit(n, ctx) {
             break;
         }
         let t = e.header().entry_type();

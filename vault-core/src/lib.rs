@@ -35,8 +35,8 @@ mod suite;
 mod xattr;
 
 pub use content::{
-    block_aad_for, ContentFile, Geometry, Header, BINDING_SLOTS, BLOCK_SIZE, HEADER_CORE_LEN,
-    HEADER_LEN,
+    block_aad_for, ContentFile, Geometry, Header, InterruptedGrow, BINDING_SLOTS, BLOCK_SIZE,
+    HEADER_CORE_LEN, HEADER_LEN,
 };
 pub use error::{Error, Result};
 pub use kdf::derive;

@@ -9,6 +9,7 @@
 
 pub mod check;
 pub mod enumerate;
+pub mod kill;
 
 use std::cell::RefCell;
 use std::io;

@@ -1,0 +1,201 @@
+//! Kill points: what a process killed by a signal leaves (docs/RELIABILITY.md,
+//! torture finding 1). Unlike a machine crash, a kill loses nothing the
+//! process had written: the page cache holds every finished system call,
+//! in order. Only the call in progress can stop part way, and a write stops
+//! at a page boundary (the kernel looks for a fatal signal between the
+//! pages it copies). So the states are the log's prefixes, each with the
+//! interrupted write also cut at every page boundary it crosses.
+//!
+//! Each state, once the recovery a mount runs after an unclean end has
+//! undone an interrupted grow (`ContentFile::interrupted_grow`), must read
+//! exactly as the file before the interrupted step or after it, except:
+//! blocks a torn write had not reached yet may fail authentication (never
+//! read as other bytes), and the one window FORMAT.md §6.4 documents, a
+//! kill between the re-sealed new last block of a truncation and the
+//! truncate itself, may lose that block (again never other bytes).
+
+use super::check::Snapshot;
+use super::enumerate::apply;
+use super::{Entry, Op};
+use vault_core::{ContentFile, Error, Geometry, NameContext, Suite, VaultCipher, BLOCK_SIZE};
+
+/// The kernel's unit for a write a signal interrupts.
+pub const PAGE: u64 = 4096;
+const BS: u64 = BLOCK_SIZE as u64;
+
+/// Everything a check needs besides the state.
+pub struct KillOracle<'a> {
+    pub cipher: &'a VaultCipher,
+    pub suite: Suite,
+    pub dir: &'a [u8; 16],
+    pub names: &'a [&'a [u8]],
+    pub snapshots: &'a [Snapshot],
+}
+
+/// Totals over the kill states of one or more logs.
+#[derive(Default, Debug, Clone, Copy)]
+pub struct KillSeen {
+    /// States checked.
+    pub states: u64,
+    /// States that read as a model version only after undoing an
+    /// interrupted grow.
+    pub recovered: u64,
+    /// States with blocks a torn write had not reached.
+    pub torn: u64,
+    /// States in the truncation window of FORMAT.md §6.4.
+    pub shrink_window: u64,
+}
+
+impl std::ops::AddAssign for KillSeen {
+    fn add_assign(&mut self, o: KillSeen) {
+        self.states += o.states;
+        self.recovered += o.recovered;
+        self.torn += o.torn;
+        self.shrink_window += o.shrink_window;
+    }
+}
+
+/// Each block's plaintext, or `None` for a block that failed.
+fn read_blocks(f: &ContentFile<Vec<u8>>, suite: Suite) -> Result<Vec<Option<Vec<u8>>>, String> {
+    let n = Geometry::new(suite).blocks(f.size());
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; BLOCK_SIZE];
+    for i in 0..n {
+        match f.read_at(i * BS, &mut buf) {
+            Ok(got) => out.push(Some(buf[..got].to_vec())),
+            Err(Error::BlockAuth { index }) if index == i => out.push(None),
+            Err(e) => return Err(format!("block {i}: unexpected error {e}")),
+        }
+    }
+    Ok(out)
+}
+
+fn block(plain: &[u8], i: usize) -> &[u8] {
+    let a = (i * BLOCK_SIZE).min(plain.len());
+    let b = ((i + 1) * BLOCK_SIZE).min(plain.len());
+    &plain[a..b]
+}
+
+fn whole(blocks: &[Option<Vec<u8>>]) -> Option<Vec<u8>> {
+    blocks.iter().try_fold(Vec::new(), |mut acc, b| {
+        acc.extend_from_slice(b.as_ref()?);
+        Some(acc)
+    })
+}
+
+impl KillOracle<'_> {
+    /// Checks every kill state of `entries`.
+    pub fn check(&self, entries: &[Entry]) -> Result<KillSeen, String> {
+        let mut seen = KillSeen::default();
+        let (mut disk, mut name) = (Vec::new(), 0usize);
+        for (k, e) in entries.iter().enumerate() {
+            // Step 0 creates the file; a kill there leaves no file to read.
+            if e.step > 0 {
+                let mut cuts = vec![None];
+                if let Op::Write { offset, bytes, .. } = &e.op {
+                    let end = offset + bytes.len() as u64;
+                    let mut b = (offset / PAGE + 1) * PAGE;
+                    while b < end {
+                        cuts.push(Some(b));
+                        b += PAGE;
+                    }
+                }
+                for cut in cuts {
+                    let (mut st, mut nm) = (disk.clone(), name);
+                    if let (
+                        Some(c),
+                        Op::Write {
+                            offset,
+                            bytes,
+                            extends,
+                        },
+                    ) = (cut, &e.op)
+                    {
+                        let part = Op::Write {
+                            offset: *offset,
+                            bytes: bytes[..(c - offset) as usize].to_vec(),
+                            extends: *extends,
+                        };
+                        apply(&mut st, &mut nm, &part, None);
+                    }
+                    let shrink = matches!(e.op, Op::SetLen(n) if n < disk.len() as u64);
+                    self.check_one(st, nm, e.step, cut, shrink, &mut seen)
+                        .map_err(|why| format!("kill before entry {k} (cut at {cut:?}): {why}"))?;
+                    seen.states += 1;
+                }
+            }
+            apply(&mut disk, &mut name, &e.op, None);
+        }
+        Ok(seen)
+    }
+
+    fn check_one(
+        &self,
+        st: Vec<u8>,
+        nm: usize,
+        step: usize,
+        cut: Option<u64>,
+        shrink: bool,
+        seen: &mut KillSeen,
+    ) -> Result<(), String> {
+        let (before, after) = (&self.snapshots[step - 1].plain, &self.snapshots[step].plain);
+        let at = NameContext::new(self.dir, self.names[nm]);
+        let mut f = ContentFile::open(st, self.cipher, at)
+            .map_err(|e| format!("the file does not open: {e}"))?;
+        let mut blocks = read_blocks(&f, self.suite)?;
+        let mut recovered = false;
+        if whole(&blocks).is_none() {
+            if let Some(g) = f.interrupted_grow().map_err(|e| e.to_string())? {
+                f.undo_interrupted_grow(&g).map_err(|e| e.to_string())?;
+                blocks = read_blocks(&f, self.suite)?;
+                recovered = true;
+            }
+        }
+        if recovered {
+            seen.recovered += 1;
+        }
+        if let Some(p) = whole(&blocks) {
+            if p == *before || p == *after {
+                return Ok(());
+            }
+            if cut.is_none() {
+                return Err(format!(
+                    "reads {} bytes that are neither the {} before nor the {} after{}",
+                    p.len(),
+                    before.len(),
+                    after.len(),
+                    if recovered {
+                        " (after undoing an interrupted grow)"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+        }
+        // What still fails must be where a torn write had not reached, or
+        // in the truncation window; what reads must be some version's.
+        let geo = Geometry::new(self.suite);
+        for (i, b) in blocks.iter().enumerate() {
+            match b {
+                Some(got) => {
+                    if block(before, i) != got.as_slice() && block(after, i) != got.as_slice() {
+                        return Err(format!("block {i} reads bytes no version had there"));
+                    }
+                }
+                None if cut.is_some_and(|c| geo.block_offset(i as u64 + 1) > c) => {}
+                None if shrink => {}
+                None => {
+                    return Err(format!(
+                        "block {i} fails authentication, and no interrupted grow is found"
+                    ))
+                }
+            }
+        }
+        if shrink {
+            seen.shrink_window += 1;
+        } else {
+            seen.torn += 1;
+        }
+        Ok(())
+    }
+}

@@ -691,6 +691,9 @@ def one_run(args, i, workdir):
         res["fsck_exit"] = p.returncode
         report = json.loads(p.stdout)
         res["fsck_damaged"] = report["damaged"]
+        # Files the kill left half grown: not damage; the remount undoes
+        # them (FORMAT.md §6.4), and the verifier then checks their data.
+        res["fsck_interrupted"] = report.get("interrupted", [])
         res["damage_allowed"], res["damage_elsewhere"] = [], []
         for d in report["damaged"]:
             path = (d.get("path") or "").lstrip("/")
@@ -749,7 +752,8 @@ def main():
         print(
             f"run {i}: {r['cipher']}, kill at {r.get('kill_after_s', '-')} s; acked {st.get('appends_acked', '-')} appends, "
             f"{st.get('renames_acked', '-')} renames, {st.get('txns_committed', '-')} txns; "
-            f"fsck exit {r.get('fsck_exit', '-')}, {len(r.get('damage_allowed', []))} damaged being written, "
+            f"fsck exit {r.get('fsck_exit', '-')}, {len(r.get('fsck_interrupted', []))} interrupted grows, "
+            f"{len(r.get('damage_allowed', []))} damaged being written, "
             f"{len(r.get('damage_elsewhere', []))} elsewhere; lost {len(r.get('lost', []))}, wrong {len(r.get('wrong', []))}"
             + (f"; ERROR {r['error']}" if r.get("error") else ""),
             flush=True,
@@ -778,6 +782,8 @@ def main():
     print(f"  fsck clean {sum(1 for r in results if r.get('fsck_exit') == 0)}, damaged {len(damaged)}: {allowed} entries in files being written, {elsewhere} elsewhere")
     for r in damaged:
         print(f"    run {r['run']}: " + "; ".join(f"{d.get('path')}: {d.get('reason')}" for d in r["fsck_damaged"]))
+    interrupted = sum(len(r.get("fsck_interrupted", [])) for r in results)
+    print(f"  interrupted grows fsck listed (undone by the remount): {interrupted} in {sum(1 for r in results if r.get('fsck_interrupted'))} runs")
     print(f"  acknowledged and checked: {tot['appends_acked']} appends, {tot['renames_acked']} replacements, {tot['txns_committed']} SQLite transactions, every overwrite region")
     print(f"  past the last acknowledged write: {tot['tail_zero_pages']} pages read as zeros, {tot['tail_eio_blocks']} blocks unreadable; over.bin blocks torn by a write in flight: {tot['torn_blocks']}")
     print(f"  lost {lost} (in {lost_runs} runs), silently wrong {wrong} (in {wrong_runs} runs)")

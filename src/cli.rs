@@ -214,6 +214,11 @@ pub struct FsckArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// First undo the writes a killed or crashed mount left half done
+    /// (files it was growing: each is cut back to its size before that
+    /// write, which was never acknowledged), then check.
+    #[arg(long)]
+    pub repair: bool,
 }
 
 #[derive(Subcommand, Debug)]

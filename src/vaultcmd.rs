@@ -206,11 +206,33 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
 }
 
 pub fn fsck(a: FsckArgs) -> Result<Outcome> {
-    let _lock = lock_offline(&a.vault, false)?;
+    let _lock = lock_offline(&a.vault, a.repair)?;
     let vault = open_vault(&a.vault, &a.unlock)?;
+    let mut undone = Vec::new();
+    if a.repair {
+        let found = vault::undo_interrupted_writes(&vault, true)?;
+        for i in &found.interrupted {
+            eprintln!(
+                "UNDONE {} (ciphertext {}): a write a mount did not finish (growing it to {} bytes) was undone; it reads as its {} bytes from before that write",
+                i.plain.display(),
+                i.host.display(),
+                i.was_growing_to,
+                i.size
+            );
+        }
+        undone = found.interrupted;
+    }
     let bar = Bar::new("checking");
     let report = vault::fsck(&vault, &bar)?;
     bar.finish();
+    let listed = |i: &vault::Interrupted| {
+        serde_json::json!({
+            "path": i.plain.to_string_lossy(),
+            "ciphertext": i.host.to_string_lossy(),
+            "size": i.size,
+            "was_growing_to": i.was_growing_to,
+        })
+    };
     if a.json {
         let damaged: Vec<_> = report
             .damaged
@@ -226,10 +248,33 @@ pub fn fsck(a: FsckArgs) -> Result<Outcome> {
         let out = serde_json::json!({
             "files": report.files, "dirs": report.dirs, "symlinks": report.symlinks,
             "bytes": report.bytes, "damaged": damaged,
+            "interrupted": report.interrupted.iter().map(listed).collect::<Vec<_>>(),
+            "undone": undone.iter().map(listed).collect::<Vec<_>>(),
         });
         println!("{out}");
     } else {
         print_damage(&report.damaged);
+        for i in &report.interrupted {
+            eprintln!(
+                "INTERRUPTED {} (ciphertext {}): a mount was killed or crashed while growing it to {} bytes; it reads again as its {} bytes from before that write once undone",
+                i.plain.display(),
+                i.host.display(),
+                i.was_growing_to,
+                i.size
+            );
+        }
+        if !report.interrupted.is_empty() {
+            let how = if vault::unclean_end(&a.vault) {
+                "the next read-write `pivault mount` undoes them, or"
+            } else {
+                "undo them with"
+            };
+            eprintln!(
+                "pivault: {} files hold a write a mount did not finish; {how} `pivault fsck --repair {}`",
+                report.interrupted.len(),
+                a.vault.display()
+            );
+        }
         println!(
             "{}: {} files ({} bytes), {} directories, {} symlinks checked; {} damaged",
             a.vault.display(),

@@ -107,6 +107,7 @@ pub struct Prepared {
     keystore: Keystore,
     unsealed: Unsealed,
     vault: vault::Vault,
+    read_only: bool,
 }
 
 impl Prepared {
@@ -154,6 +155,7 @@ impl Prepared {
             keystore,
             unsealed,
             vault,
+            read_only,
         })
     }
 
@@ -193,6 +195,7 @@ impl Prepared {
             keystore,
             unsealed,
             vault,
+            read_only,
         } = self;
         let ks_path = Keystore::path_in(&vault_dir);
         let stamp = |p: &Path| -> Option<SystemTime> {
@@ -249,6 +252,25 @@ impl Prepared {
             };
             record(Event::new(kind).failed().reason(e.to_string()));
         };
+        // A read-write mount marks the vault while it runs; finding the
+        // mark of one that did not unmount, it first undoes the writes
+        // that one left half done (vault::recover).
+        let writes = lock.is_some() && !read_only;
+        if vault::unclean_end(&vault_dir) {
+            if writes {
+                recover(&vault, &record)?;
+            } else {
+                tracing::warn!(
+                    "the last mount of {} did not end cleanly; a read-only mount cannot undo the writes it left half done (files it was growing may fail to read): mount it read-write once",
+                    vault_dir.display()
+                );
+            }
+        }
+        let mark = if writes {
+            Some(vault::MountMark::set(&vault_dir)?)
+        } else {
+            None
+        };
         let end = vfs::run(
             vault,
             &mountpoint,
@@ -259,7 +281,16 @@ impl Prepared {
             },
             reload,
             refused,
-        )?;
+        );
+        // Also after a session that failed: no write is half done unless
+        // the process dies in one, and a mark left would cost the next
+        // mount a needless sweep.
+        if let Some(mark) = mark {
+            if let Err(e) = mark.clear() {
+                tracing::warn!("{e} (the next mount will look for interrupted writes)");
+            }
+        }
+        let end = end?;
         record(Event::new(match end {
             MountEnd::Idle => "idle-seal",
             MountEnd::Signal(_) => "unmount-signal",
@@ -271,4 +302,30 @@ impl Prepared {
         drop(lock);
         Ok(end)
     }
+}
+
+/// Undoes the interrupted writes of a mount that did not end cleanly,
+/// saying what it did in the log and in the audit log.
+fn recover(vault: &vault::Vault, record: &impl Fn(Event)) -> Result<(), MountError> {
+    tracing::info!("the last mount did not end cleanly: looking for writes it left half done");
+    let found = vault::undo_interrupted_writes(vault, true)?;
+    for i in &found.interrupted {
+        tracing::warn!(
+            "{}: undid a write the last mount did not finish (growing it to {} bytes); it reads as its {} bytes from before that write",
+            i.plain.display(),
+            i.was_growing_to,
+            i.size
+        );
+    }
+    tracing::info!(
+        "recovery: {} files examined, {} interrupted writes undone",
+        found.files,
+        found.interrupted.len()
+    );
+    record(
+        Event::new("recovery")
+            .detail("files", found.files.to_string())
+            .detail("undone", found.interrupted.len().to_string()),
+    );
+    Ok(())
 }

@@ -1,5 +1,7 @@
 //! Offline integrity check: opens every name, directory ID, symlink and
 //! content block of a vault and lists what is damaged, without writing.
+//! A file a killed mount left half grown is listed apart
+//! (`vault::recover`): it is not damage, and the next mount undoes it.
 
 use crate::hostfile::HostFile;
 use crate::tree::{Entry, Vault};
@@ -21,6 +23,9 @@ pub struct FsckReport {
     pub bytes: u64,
     /// Everything damaged.
     pub damaged: Vec<Damage>,
+    /// Files an interrupted write left unreadable until it is undone
+    /// (`vault::undo_interrupted_writes`); not damage.
+    pub interrupted: Vec<crate::Interrupted>,
 }
 
 impl FsckReport {
@@ -65,7 +70,20 @@ impl Visitor for Checker<'_> {
             .verify()
             .map_err(|e| crate::Error::core(&entry.host, e))?;
         self.progress.advance(file.size());
-        if bad.is_empty() {
+        let grow = if bad.is_empty() {
+            None
+        } else {
+            file.interrupted_grow()
+                .map_err(|e| crate::Error::core(&entry.host, e))?
+        };
+        if let Some(g) = grow {
+            self.report.interrupted.push(crate::Interrupted {
+                plain: plain.to_path_buf(),
+                host: crate::tree::shown(&entry.host),
+                size: g.size,
+                was_growing_to: file.size(),
+            });
+        } else if bad.is_empty() {
             self.report.files += 1;
             self.report.bytes += file.size();
         } else {

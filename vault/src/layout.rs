@@ -15,6 +15,9 @@ pub const AUDIT_SHIPPED: &str = keys::audit_ship::SHIPPED_FILE;
 pub const TLS_KEYS: &str = keys::sealed_keys::TLS_KEYS_FILE;
 /// The vault lock (this crate).
 pub const LOCK: &str = "pivault.lock";
+/// The mark of a running read-write mount, gone once it unmounts: found
+/// by the next mount, it means recovery (this crate, `recover`).
+pub const MOUNTED: &str = "pivault.mounted";
 /// A directory's ID file, in every directory of the tree (`vault-core`).
 pub const DIRID: &str = vault_core::DIRID_FILE;
 /// Prefix of temporary entries (never a valid encrypted name: base64url
@@ -33,6 +36,7 @@ pub const ROOT_FILES: &[&str] = &[
     AUDIT_LOG,
     AUDIT_SHIPPED,
     LOCK,
+    MOUNTED,
     KEYSTORE_LOCK,
     TLS_KEYS,
 ];

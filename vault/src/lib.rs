@@ -20,6 +20,7 @@ mod hostfile;
 pub mod layout;
 mod lock;
 pub mod mountinfo;
+mod recover;
 mod reencrypt;
 mod retree;
 pub mod sys;
@@ -35,6 +36,9 @@ pub use fsck::{fsck, FsckReport};
 pub use hostfile::HostFile;
 pub use layout::TEMP_PREFIX;
 pub use lock::{wait_unlocked, VaultLock, LOCK_FILE};
+pub use recover::{
+    unclean_end, undo_interrupted_writes, Interrupted, MountMark, Recovery, MOUNTED_FILE,
+};
 pub use reencrypt::{census, reencrypt, Census, ReencryptProgress, ReencryptReport};
 pub use retree::{move_tree, TreeMoveReport};
 pub use transfer::{export, import, ExportOptions, Report};

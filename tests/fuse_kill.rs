@@ -1,0 +1,172 @@
+//! A real mount killed at the exact moment torture finding 1 named
+//! (docs/RELIABILITY.md): after the `ftruncate(2)` that grows a file and
+//! before the `pwrite(2)` of its blocks. `strace` attached to the running
+//! mount kills it (SIGKILL, injected at the entry of its first `pwrite`)
+//! and its trace shows the truncate came just before. Before the fix, the
+//! bytes the test had fsync'd read as EIO after the remount.
+
+mod common_fuse;
+
+use common_fuse::*;
+use std::fs::{self, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::Duration;
+
+/// Attaches strace to every thread of `pid`, set to kill the process at
+/// its first `pwrite64`; returns once it is attached.
+fn strace_kill_at_first_pwrite(pid: u32) -> (std::process::Child, Receiver<Vec<String>>) {
+    let mut st = Command::new("strace")
+        .args(["-f", "-p", &pid.to_string()])
+        .args(["-e", "trace=ftruncate,pwrite64"])
+        .args(["-e", "inject=pwrite64:signal=SIGKILL"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run strace");
+    // strace says "attached" for each thread before it traces anything.
+    let mut lines = BufReader::new(st.stderr.take().unwrap()).lines();
+    let first = lines.next().and_then(|l| l.ok()).unwrap_or_default();
+    assert!(first.contains("attached"), "strace did not attach: {first}");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        let _ = tx.send(rest);
+    });
+    // Let it attach to the remaining threads.
+    std::thread::sleep(Duration::from_millis(500));
+    (st, rx)
+}
+
+#[test]
+fn kill_between_the_growing_truncate_and_the_block_write_loses_nothing_synced() {
+    if !is_root() || !have("strace") {
+        skip("fuse_kill: needs root and strace (to attach to the mount and kill it at a system call)");
+        return;
+    }
+    let mut f = Fixture::mounted();
+    let synced: Vec<u8> = (0..100u8).map(|i| b'a' + i % 26).collect();
+    let mut log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(f.p("app.log"))
+        .unwrap();
+    log.write_all(&synced).unwrap();
+    log.sync_all().unwrap();
+
+    let pid = f.child.as_ref().unwrap().id();
+    let (mut tracer, trace) = strace_kill_at_first_pwrite(pid);
+    // The append reaches the mount at the fsync (writeback cache): it sets
+    // the new length, then would write the re-sealed old last block.
+    let _ = log.write_all(&[b'Z'; 5000]);
+    let _ = log.sync_all();
+    drop(log);
+    let mut child = f.child.take().unwrap();
+    assert!(
+        wait_for(20, || child.try_wait().map(|s| s.is_some()).unwrap_or(true)),
+        "the mount was not killed"
+    );
+    let _ = child.wait();
+    let _ = tracer.wait();
+    let trace = trace.recv().unwrap();
+    let calls: Vec<&String> = trace
+        .iter()
+        .filter(|l| l.contains("ftruncate(") || l.contains("pwrite64("))
+        .collect();
+    assert!(
+        calls.len() >= 2
+            && calls[calls.len() - 2].contains("ftruncate(")
+            && calls[calls.len() - 1].contains("pwrite64("),
+        "the kill did not land between the truncate and the write: {trace:#?}"
+    );
+    assert!(
+        trace.iter().any(|l| l.contains("killed by SIGKILL")),
+        "{trace:#?}"
+    );
+    let st = Command::new("fusermount3")
+        .args(["-u", "-z"])
+        .arg(&f.mnt)
+        .status()
+        .unwrap();
+    assert!(st.success());
+
+    // fsck, offline: the file is listed as interrupted, not damaged.
+    let vault = f.vault.to_str().unwrap().to_owned();
+    let out = run(&["fsck", "--json", &vault]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert_eq!(report["damaged"], serde_json::json!([]), "{report}");
+    let interrupted = report["interrupted"].as_array().unwrap();
+    assert_eq!(interrupted.len(), 1, "{report}");
+    assert_eq!(interrupted[0]["path"], "app.log");
+    assert_eq!(interrupted[0]["size"], 100);
+    assert!(
+        f.vault.join("pivault.mounted").exists(),
+        "the killed mount's mark"
+    );
+
+    // The next mount undoes the write: the synced bytes read back.
+    f.mount(&[]);
+    assert_eq!(fs::read(f.p("app.log")).unwrap(), synced);
+    // ... and the file takes appends again.
+    let mut log = OpenOptions::new()
+        .append(true)
+        .open(f.p("app.log"))
+        .unwrap();
+    log.write_all(b"after").unwrap();
+    drop(log);
+    let (st, err) = f.unmount();
+    assert!(st.success(), "{err}");
+    assert!(
+        err.contains("app.log: undid a write the last mount did not finish"),
+        "{err}"
+    );
+    assert!(
+        !f.vault.join("pivault.mounted").exists(),
+        "a clean unmount clears the mark"
+    );
+    let out = run(&["fsck", "--json", &vault]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert_eq!(report["interrupted"], serde_json::json!([]), "{report}");
+    let out = run(&["audit", "show", &vault]);
+    let audit = String::from_utf8_lossy(&out.stdout);
+    assert!(audit.contains("recovery"), "{audit}");
+    f.mount(&[]);
+    let mut want = synced.clone();
+    want.extend_from_slice(b"after");
+    assert_eq!(fs::read(f.p("app.log")).unwrap(), want);
+}
+
+/// `pivault fsck --repair` undoes the same state offline (for a vault whose
+/// mark is gone, or that will not be mounted read-write): the state made
+/// as the dead mount's last call left it, by growing the ciphertext file.
+#[test]
+fn fsck_repair_undoes_an_interrupted_grow() {
+    let mut f = Fixture::mounted();
+    fs::write(f.p("notes"), b"synced notes").unwrap();
+    let host = f.host_of("notes");
+    let (st, err) = f.unmount();
+    assert!(st.success(), "{err}");
+    let len = fs::metadata(&host).unwrap().len();
+    OpenOptions::new()
+        .write(true)
+        .open(&host)
+        .unwrap()
+        .set_len(len + 4000)
+        .unwrap();
+    let vault = f.vault.to_str().unwrap().to_owned();
+    let out = run(&["fsck", &vault]);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("INTERRUPTED notes"), "{text}");
+    assert!(text.contains("pivault fsck --repair"), "{text}");
+    let out = run(&["fsck", "--repair", &vault]);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("UNDONE notes"), "{text}");
+    assert_eq!(fs::metadata(&host).unwrap().len(), len);
+    f.mount(&[]);
+    assert_eq!(fs::read(f.p("notes")).unwrap(), b"synced notes");
+}

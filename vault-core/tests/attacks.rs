@@ -616,3 +616,55 @@ fn write_over_damaged_block_fails() {
         assert_eq!(f.size(), data.len() as u64);
     }
 }
+
+/// An attacker with write access to the vault folder pads a file with
+/// zeros, or puts an older copy back padded to the current length, to
+/// make the interrupted-grow recovery (FORMAT.md §6.4) produce bytes of
+/// their choosing. The recovery only ever gives back a length and content
+/// the file once had: the padded current file reads as itself, the padded
+/// old copy as that old version (the rollback THREAT-MODEL.md §5 accepts),
+/// and a block they altered is not taken for an old end at all.
+#[test]
+fn zero_padding_recovers_only_a_version_the_file_had() {
+    for suite in SUITES {
+        let c = cipher(suite);
+        let v1 = pattern(5000, 1);
+        let old = make(&c, at_a(), &v1);
+        // The same file later grown: same file ID and key, new content.
+        let mut f = ContentFile::open(old.clone(), &c, at_a()).unwrap();
+        let v2 = pattern(12_000, 2);
+        f.write_at(0, &v2).unwrap();
+        let current = f.into_store();
+
+        // The current file padded with zeros: it reads as itself.
+        let mut padded = current.clone();
+        padded.resize(current.len() + 3000, 0);
+        let mut f = ContentFile::open(padded, &c, at_a()).unwrap();
+        let g = f.interrupted_grow().unwrap().expect("found");
+        f.undo_interrupted_grow(&g).unwrap();
+        let mut buf = vec![SENTINEL; 20_000];
+        let n = f.read_at(0, &mut buf).unwrap();
+        assert_eq!(&buf[..n], &v2[..], "{suite:?}");
+
+        // The old copy put back, padded to the current length: version 1.
+        let mut rolled = old.clone();
+        rolled.resize(current.len(), 0);
+        let mut f = ContentFile::open(rolled, &c, at_a()).unwrap();
+        let g = f.interrupted_grow().unwrap().expect("found");
+        f.undo_interrupted_grow(&g).unwrap();
+        let n = f.read_at(0, &mut buf).unwrap();
+        assert_eq!(&buf[..n], &v1[..], "{suite:?}");
+
+        // A byte of the old end changed: no recovery, the read still fails.
+        let mut forged = old.clone();
+        let last = forged.len() - TAG - 1;
+        forged[last] ^= 0x40;
+        forged.resize(current.len(), 0);
+        let f = ContentFile::open(forged, &c, at_a()).unwrap();
+        assert_eq!(f.interrupted_grow().unwrap(), None, "{suite:?}");
+        assert!(matches!(
+            f.read_at(0, &mut vec![0u8; 20_000]),
+            Err(Error::BlockAuth { .. })
+        ));
+    }
+}

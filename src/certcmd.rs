@@ -115,7 +115,10 @@ fn import(a: ImportArgs) -> Result<Outcome> {
         "client_secret_file or cookie_key_file"
     } else {
         // Refuse anything rustls could not use later.
-        vault_proxy::tls::load_key(&a.key_pem.to_string_lossy(), None)?;
+        vault_proxy::tls::load_key(
+            &vault_proxy::config::KeySource::File(a.key_pem.clone()),
+            None,
+        )?;
         "key"
     };
     let (_ks, u) = crate::vaultcmd::unseal(&a.vault, &a.unlock)?;
@@ -145,21 +148,25 @@ pub fn sealed_loader(
     unlock: &crate::cli::Unlock,
 ) -> Result<Option<vault_proxy::tls::SealedKeyLoader>> {
     use std::collections::BTreeMap;
+    use vault_proxy::config::{KeySource, ListenerKind};
     let specs: Vec<String> = cfg
         .listener
         .iter()
         .flat_map(|l| {
-            l.key
-                .iter()
-                .cloned()
-                .chain(l.sni.iter().map(|s| s.key.clone()))
-                .chain(
-                    l.oidc
-                        .iter()
-                        .flat_map(|o| o.sealed_specs().map(str::to_string)),
-                )
+            let keys = l.tls_in().into_iter().flat_map(|t| t.keys());
+            let oidc = match &l.kind {
+                ListenerKind::Http { oidc: Some(o), .. } => Some(o),
+                _ => None,
+            };
+            keys.filter_map(|k| match k {
+                KeySource::Sealed(spec) => Some(spec.clone()),
+                KeySource::File(_) => None,
+            })
+            .chain(
+                oidc.into_iter()
+                    .flat_map(|o| o.sealed_specs().map(str::to_string)),
+            )
         })
-        .filter(|k| k.starts_with("sealed:"))
         .collect();
     if specs.is_empty() {
         return Ok(None);

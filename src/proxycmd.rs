@@ -58,7 +58,7 @@ fn check(path: &Path) -> Result<Outcome> {
     let modes: Vec<String> = cfg
         .listener
         .iter()
-        .map(|l| format!("{} {}", l.mode.as_str(), l.listen))
+        .map(|l| format!("{} {}", l.mode().as_str(), l.listen))
         .collect();
     println!(
         "{}: OK ({} listener(s): {})",
@@ -66,10 +66,14 @@ fn check(path: &Path) -> Result<Outcome> {
         modes.len(),
         modes.join(", ")
     );
-    if cfg.listener.iter().any(|l| {
-        l.key.as_deref().is_some_and(|k| k.starts_with("sealed:"))
-            || l.sni.iter().any(|s| s.key.starts_with("sealed:"))
-    }) {
+    let sealed =
+        |k: &vault_proxy::config::KeySource| matches!(k, vault_proxy::config::KeySource::Sealed(_));
+    if cfg
+        .listener
+        .iter()
+        .filter_map(|l| l.tls_in())
+        .any(|t| t.keys().any(sealed))
+    {
         println!("note: sealed keys are opened only by `pivault proxy` (they need the vault's passphrase)");
     }
     Ok(Outcome::Ok)

@@ -97,6 +97,43 @@ fn missing_and_misplaced_keys_are_located() {
 }
 
 #[test]
+fn an_empty_allow_list_is_refused_with_what_to_write_instead() {
+    let d = tempfile::tempdir().unwrap();
+    let g = good(d.path()).replace(
+        "hsts = true",
+        "hsts = true\nclient_ca = \"ca.pem\"\nallow = []",
+    );
+    for args in [&["proxy", "check", "--config"][..], &["proxy", "--config"]] {
+        let p = d.path().join("gw.toml");
+        std::fs::write(&p, &g).unwrap();
+        let out = Command::new(bin()).args(args).arg(&p).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("gw.toml:13:9: key `allow`: an empty list would admit no one")
+                && err.contains("remove `allow` to admit every client certificate"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_allow_rule_is_refused_at_the_rule_not_skipped() {
+    let d = tempfile::tempdir().unwrap();
+    let g = good(d.path()).replace(
+        "hsts = true",
+        "hsts = true\nclient_ca = \"ca.pem\"\nallow = [\n  \"CN=alice\",\n  \"SPKI:00ff\",\n]",
+    );
+    let (rc, out, err) = check(d.path(), &g);
+    assert_eq!(rc, 1, "{out}{err}");
+    assert!(
+        err.contains("gw.toml:15:3: key `allow`: `SPKI:00ff`: an SPKI pin is 64 hex digits"),
+        "{err}"
+    );
+    assert!(!out.contains("OK"), "{out}");
+}
+
+#[test]
 fn unreadable_or_mismatched_certificates_fail_the_check() {
     let d = tempfile::tempdir().unwrap();
     let g = good(d.path());

@@ -352,7 +352,9 @@ pub struct ListenerEvidence {
     pub client_certificates: ClientCertificates,
     /// CA file client certificates are checked against.
     pub client_ca: Option<String>,
-    /// Allow-list of client certificates.
+    /// Allow-list of client certificates, each rule as `allow` takes it
+    /// (empty: every certificate that chains to `client_ca` is admitted;
+    /// the gateway refuses an `allow` key with no rule).
     pub allow: Vec<String>,
     /// CRL files client certificates are checked against (empty: no
     /// revocation check).

@@ -11,6 +11,12 @@
 //! newlines or NUL can neither forge a log line nor pass for another
 //! subject in a header. A subject with several CNs is refused when `allow`
 //! matches on CNs: which of them "is" the client would be a guess.
+//!
+//! Who a listener admits is an [`Access`]: every verified client, or only
+//! those an [`AllowList`] names. An allow-list cannot be empty, so "no
+//! rules" can never be read as "no restriction" (`allow = []` is refused
+//! when the configuration loads, and a rule that does not parse is an
+//! error there, never skipped).
 
 use percent_encoding::{AsciiSet, CONTROLS};
 use x509_parser::extensions::GeneralName;
@@ -61,6 +67,49 @@ impl AllowRule {
             "`{s}`: expected \"CN=name\", \"DNS:host\", \"URI:spiffe://...\" or \"SPKI:<sha256 hex>\""
         ))
     }
+}
+
+impl std::fmt::Display for AllowRule {
+    /// The rule as `allow` takes it (DNS names lower case, pins without
+    /// the optional `sha256:`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AllowRule::Cn(v) => write!(f, "CN={v}"),
+            AllowRule::Dns(v) => write!(f, "DNS:{v}"),
+            AllowRule::Uri(v) => write!(f, "URI:{v}"),
+            AllowRule::Spki(p) => {
+                f.write_str("SPKI:")?;
+                p.iter().try_for_each(|b| write!(f, "{b:02x}"))
+            }
+        }
+    }
+}
+
+/// The rules of `allow`: at least one, so that an allow-list always
+/// restricts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowList(Vec<AllowRule>);
+
+impl AllowList {
+    /// The list of `rules`; None when there are none (there is no empty
+    /// allow-list: see [`Access`]).
+    pub fn new(rules: Vec<AllowRule>) -> Option<AllowList> {
+        (!rules.is_empty()).then_some(AllowList(rules))
+    }
+
+    /// The rules, in the order written (never empty).
+    pub fn rules(&self) -> &[AllowRule] {
+        &self.0
+    }
+}
+
+/// Which clients with a verified certificate a listener admits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    /// Every certificate that chains to `client_ca` (no `allow` key).
+    AnyVerifiedClient,
+    /// Only certificates an `allow` rule matches.
+    Only(AllowList),
 }
 
 fn nonempty(v: &str) -> std::result::Result<String, String> {
@@ -132,19 +181,16 @@ impl PeerCert {
     }
 
     /// True when the certificate is admitted: see [`PeerCert::admit`].
-    pub fn allowed(&self, rules: &[AllowRule]) -> bool {
-        self.admit(rules).is_ok()
+    pub fn allowed(&self, list: &AllowList) -> bool {
+        self.admit(list).is_ok()
     }
 
-    /// The first rule that admits the certificate (None: an empty list,
-    /// which admits every verified client), or why none does. A subject
-    /// with several CNs is refused outright when any rule matches CNs:
-    /// "CN=alice" would admit `CN=alice+CN=admin`, which another reader
-    /// (a PROXY header, the app) may take for admin.
-    pub fn admit<'r>(&self, rules: &'r [AllowRule]) -> Result<Option<&'r AllowRule>, Refusal> {
-        if rules.is_empty() {
-            return Ok(None);
-        }
+    /// The first rule that admits the certificate, or why none does. A
+    /// subject with several CNs is refused outright when any rule matches
+    /// CNs: "CN=alice" would admit `CN=alice+CN=admin`, which another
+    /// reader (a PROXY header, the app) may take for admin.
+    pub fn admit<'r>(&self, list: &'r AllowList) -> Result<&'r AllowRule, Refusal> {
+        let rules = list.rules();
         if self.cns.len() > 1 && rules.iter().any(|r| matches!(r, AllowRule::Cn(_))) {
             return Err(Refusal::SeveralCns(self.cns.len()));
         }
@@ -156,7 +202,6 @@ impl PeerCert {
                 AllowRule::Uri(u) => self.uris.iter().any(|x| x == u),
                 AllowRule::Spki(p) => *p == self.spki_sha256,
             })
-            .map(Some)
             .ok_or(Refusal::NotAllowed)
     }
 
@@ -302,6 +347,10 @@ fn san_string(n: &GeneralName<'_>) -> Option<String> {
 mod tests {
     use super::*;
 
+    fn list(rules: &[&str]) -> AllowList {
+        AllowList::new(rules.iter().map(|s| AllowRule::parse(s).unwrap()).collect()).unwrap()
+    }
+
     fn cert(f: impl FnOnce(&mut rcgen::CertificateParams)) -> PeerCert {
         let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         // rcgen starts with a CN of its own.
@@ -361,13 +410,12 @@ mod tests {
                 .push(rcgen::DnType::CustomDnType(vec![2, 5, 4, 3]), "alice");
         });
         assert_eq!(pc.cns.len(), 2);
-        let r = |s: &str| AllowRule::parse(s).unwrap();
-        assert_eq!(pc.admit(&[r("CN=alice")]), Err(Refusal::SeveralCns(2)));
-        assert_eq!(pc.admit(&[r("CN=admin")]), Err(Refusal::SeveralCns(2)));
-        let pin = [r(&pc.spki_pin())];
-        assert_eq!(pc.admit(&pin), Ok(Some(&pin[0])));
+        let r = |s: &str| list(&[s]);
+        assert_eq!(pc.admit(&r("CN=alice")), Err(Refusal::SeveralCns(2)));
+        assert_eq!(pc.admit(&r("CN=admin")), Err(Refusal::SeveralCns(2)));
+        let pin = r(&pc.spki_pin());
+        assert_eq!(pc.admit(&pin), Ok(&pin.rules()[0]));
         assert_eq!(pc.sole_cn(), None, "neither CN may be reported");
-        assert_eq!(pc.admit(&[]), Ok(None));
     }
 
     #[test]
@@ -380,14 +428,36 @@ mod tests {
         let key = rcgen::KeyPair::generate().unwrap();
         let cert = p.self_signed(&key).unwrap();
         let pc = PeerCert::parse(cert.der()).unwrap();
-        let r = |s: &str| AllowRule::parse(s).unwrap();
-        assert!(pc.allowed(&[r("CN=alice")]));
-        assert!(!pc.allowed(&[r("CN=bob")]));
-        assert!(pc.allowed(&[r("DNS:APP.example")]));
-        assert!(pc.allowed(&[r("URI:spiffe://corp/hr")]));
-        assert!(!pc.allowed(&[r("URI:spiffe://corp/finance")]));
-        assert!(pc.allowed(&[r(&pc.spki_pin())]));
-        assert!(!pc.allowed(&[r(&format!("SPKI:{}", "00".repeat(32)))]));
+        let r = |s: &str| list(&[s]);
+        assert!(pc.allowed(&r("CN=alice")));
+        assert!(!pc.allowed(&r("CN=bob")));
+        assert!(pc.allowed(&r("DNS:APP.example")));
+        assert!(pc.allowed(&r("URI:spiffe://corp/hr")));
+        assert!(!pc.allowed(&r("URI:spiffe://corp/finance")));
+        assert!(pc.allowed(&r(&pc.spki_pin())));
+        assert!(!pc.allowed(&r(&format!("SPKI:{}", "00".repeat(32)))));
+        assert!(pc.allowed(&list(&["CN=bob", "DNS:app.example"])));
         assert!(pc.subject.contains("alice"));
+    }
+
+    #[test]
+    fn there_is_no_empty_allow_list() {
+        assert_eq!(AllowList::new(Vec::new()), None);
+        assert_eq!(list(&["CN=a"]).rules().len(), 1);
+    }
+
+    #[test]
+    fn rules_print_as_allow_takes_them() {
+        let pin = format!("SPKI:{}", "ab".repeat(32));
+        for (written, shown) in [
+            ("CN=alice".to_string(), "CN=alice".to_string()),
+            ("DNS:App.Example".into(), "DNS:app.example".into()),
+            ("URI:spiffe://corp/hr".into(), "URI:spiffe://corp/hr".into()),
+            (format!("SPKI:sha256:{}", "AB".repeat(32)), pin),
+        ] {
+            let r = AllowRule::parse(&written).unwrap();
+            assert_eq!(r.to_string(), shown);
+            assert_eq!(AllowRule::parse(&shown).unwrap(), r);
+        }
     }
 }

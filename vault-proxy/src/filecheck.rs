@@ -8,7 +8,7 @@
 //! client secret or cookie key file every local user can read.
 //! Each warning names the file and what to do.
 
-use crate::config::{Config, Listener, Mode};
+use crate::config::{Config, ListenerKind, ServerCert, TlsIn};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use x509_parser::prelude::{CertificateRevocationList, FromDer, X509Certificate};
@@ -18,22 +18,22 @@ use x509_parser::prelude::{CertificateRevocationList, FromDer, X509Certificate};
 pub fn warnings(cfg: &Config) -> Vec<String> {
     let mut out = Vec::new();
     for li in &cfg.listener {
-        if !matches!(li.mode, Mode::Http | Mode::Tcp) {
+        let Some(tls) = li.tls_in() else {
             continue;
+        };
+        let mut pairs: Vec<(&Path, &crate::config::KeySource)> = Vec::new();
+        if let ServerCert::Files { chain, key } = &tls.cert {
+            pairs.push((chain, key));
         }
-        let mut pairs: Vec<(&Path, &str)> = Vec::new();
-        if let (Some(c), Some(k)) = (li.cert_file(), &li.key) {
-            pairs.push((c, k));
-        }
-        pairs.extend(li.sni.iter().map(|s| (s.cert.as_path(), s.key.as_str())));
+        pairs.extend(tls.sni.iter().map(|s| (s.cert.as_path(), &s.key)));
         for (cert, key) in pairs {
-            if !key.starts_with("sealed:") {
-                key_warnings(Path::new(key), &mut out);
+            if let Some(k) = key.file() {
+                key_warnings(k, &mut out);
             }
             cert_warnings(cert, &mut out);
         }
-        out.extend(crl_warnings(li));
-        if let Some(o) = &li.oidc {
+        out.extend(crl_warnings(tls));
+        if let ListenerKind::Http { oidc: Some(o), .. } = &li.kind {
             use crate::oidc::config::SecretSource;
             for (what, src) in [
                 ("OIDC client secret", &o.client_secret),
@@ -57,12 +57,12 @@ pub fn warnings(cfg: &Config) -> Vec<String> {
     out
 }
 
-/// The warnings for `li`'s `client_crl` files; also logged when the
-/// gateway (re)loads them, since a CRL expires while the gateway runs.
-pub fn crl_warnings(li: &Listener) -> Vec<String> {
+/// The warnings for a listener's `client_crl` files; also logged when
+/// the gateway (re)loads them, since a CRL expires while the gateway runs.
+pub fn crl_warnings(tls: &TlsIn) -> Vec<String> {
     let mut out = Vec::new();
     let now = x509_parser::time::ASN1Time::now();
-    for path in &li.client_crl {
+    for path in tls.crls() {
         let Ok(crls) = crate::tls::load_crls(path) else {
             continue;
         };

@@ -20,6 +20,7 @@
 //! every listener, and set by the gateway only from a valid session.
 
 use crate::access::PeerCert;
+use crate::config::IdentityHeader;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::Request;
 
@@ -246,17 +247,14 @@ pub(crate) struct IdentityNames {
 }
 
 impl IdentityNames {
-    /// The names for `base` (validated by the config as a header token).
-    pub(crate) fn new(base: &str) -> Self {
-        let n = |s: &str| {
-            HeaderName::from_bytes(format!("{base}-{s}").as_bytes())
-                .expect("validated: a header token")
-        };
+    /// The names the listener's configuration made.
+    pub(crate) fn new(h: &IdentityHeader) -> Self {
+        let [subject, san, spki] = h.names().clone();
         IdentityNames {
-            base: base.to_ascii_lowercase(),
-            subject: n("Subject"),
-            san: n("SAN"),
-            spki: n("SPKI"),
+            base: h.base().to_ascii_lowercase(),
+            subject,
+            san,
+            spki,
         }
     }
 
@@ -434,7 +432,7 @@ mod tests {
 
     #[test]
     fn identity_names_follow_the_configured_base() {
-        let n = IdentityNames::new("X-Gw");
+        let n = IdentityNames::new(&IdentityHeader::parse("X-Gw").unwrap());
         let mut c = PeerCert {
             subject: "CN=a\\,b".into(),
             sans: "DNS:a".into(),

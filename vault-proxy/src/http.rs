@@ -15,12 +15,11 @@
 
 pub use crate::body::{Counting, Logged};
 use crate::body::{Finish, InFlight, Progress};
-use crate::config::{AllowRule, HttpUpstream};
+use crate::config::{HttpUpstream, IdentityHeader};
 use crate::exchange::{exchange, Failure};
 use crate::headers::{
-    header_bytes, is_upgrade, strip_request, strip_response, IdentityNames,
-    DEFAULT_IDENTITY_HEADER, X_FORWARDED_EMAIL, X_FORWARDED_FOR, X_FORWARDED_GROUPS,
-    X_FORWARDED_HOST, X_FORWARDED_PROTO, X_FORWARDED_USER,
+    header_bytes, is_upgrade, strip_request, strip_response, IdentityNames, X_FORWARDED_EMAIL,
+    X_FORWARDED_FOR, X_FORWARDED_GROUPS, X_FORWARDED_HOST, X_FORWARDED_PROTO, X_FORWARDED_USER,
 };
 use crate::listener::{ConnInfo, Shared};
 use crate::log::Entry;
@@ -46,7 +45,6 @@ pub(crate) type Reply = Either<Incoming, Full<Bytes>>;
 /// One `http` listener.
 pub struct HttpProxy {
     pub(crate) tls: Arc<ServerTls>,
-    pub(crate) rules: Vec<AllowRule>,
     upstream: HttpUpstream,
     upstream_str: String,
     hsts: bool,
@@ -61,26 +59,25 @@ pub struct HttpProxy {
 }
 
 impl HttpProxy {
-    /// A proxy to `upstream` behind `tls`. Must be called inside the runtime.
+    /// A proxy to `upstream` behind `tls`, sending a verified client's
+    /// identity under `identity_header`'s names. Must be called inside the
+    /// runtime.
     pub fn new(
         tls: Arc<ServerTls>,
-        rules: Vec<AllowRule>,
         upstream: HttpUpstream,
         hsts: bool,
+        identity_header: &IdentityHeader,
         sh: &Shared,
     ) -> Self {
         let pool = Upstream::new(
-            upstream.authority.clone(),
+            upstream.addr().to_string(),
             Duration::from_secs(sh.limits.connect_timeout_s),
             sh.workers,
             sh.limits.upstream_idle,
             sh.limits.max_upstream_connections,
             Duration::from_secs(sh.limits.upstream_timeout_s),
         );
-        let upstream_str = format!(
-            "{}://{}{}",
-            upstream.scheme, upstream.authority, upstream.prefix
-        );
+        let upstream_str = upstream.to_string();
         let mut h2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
         h2.timer(TokioTimer::new())
             .max_header_list_size(sh.limits.max_header_bytes as u32)
@@ -89,20 +86,12 @@ impl HttpProxy {
         // deadline, on by default (30 s) once a timer is set, which armed
         // a sleep for every request and would cut a header that
         // `header_timeout_s` allows beyond 30 s. The deadline is `guard`'s.
-        // Read from the listener `tls` was loaded for, which keeps this
-        // constructor's signature (and its callers) as they were.
-        let identity = IdentityNames::new(
-            tls.listener()
-                .client_identity_header
-                .as_deref()
-                .unwrap_or(DEFAULT_IDENTITY_HEADER),
-        );
+        let identity = IdentityNames::new(identity_header);
         let mut h1 = hyper::server::conn::http1::Builder::new();
         h1.max_buf_size(sh.limits.max_header_bytes.max(8192))
             .keep_alive(true);
         HttpProxy {
             tls,
-            rules,
             upstream,
             upstream_str,
             hsts,
@@ -390,7 +379,7 @@ impl HttpProxy {
     /// The upstream URI: the client's path and query under the prefix.
     fn upstream_uri(&self, uri: &Uri) -> Option<Uri> {
         let pq = uri.path_and_query();
-        if self.upstream.prefix.is_empty() {
+        if self.upstream.prefix().is_empty() {
             // The usual HTTP/1.1 request target is already a bare path:
             // then it goes as is (a clone shares its bytes).
             if uri.scheme().is_none() && uri.authority().is_none() && pq.is_some() {
@@ -404,7 +393,7 @@ impl HttpProxy {
             Uri::from_parts(parts).ok()
         } else {
             let pq = pq.map_or("/", |p| p.as_str());
-            format!("{}{pq}", self.upstream.prefix).parse().ok()
+            format!("{}{pq}", self.upstream.prefix()).parse().ok()
         }
     }
 
@@ -447,7 +436,7 @@ impl HttpProxy {
         if !headers.contains_key(header::HOST) {
             let host = orig_uri
                 .authority()
-                .map_or(self.upstream.authority.as_str(), |a| a.as_str());
+                .map_or(self.upstream.authority(), |a| a.as_str());
             if let Ok(v) = HeaderValue::from_str(host) {
                 headers.insert(header::HOST, v);
             }

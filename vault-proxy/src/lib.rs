@@ -24,7 +24,7 @@
 //! # Ok::<(), vault_proxy::Error>(())
 //! ```
 //!
-//! Modules: [`config`] (the TOML schema), [`acme`] (certificates from an ACME CA: account, orders, HTTP-01 and TLS-ALPN-01, renewal), [`tls`] (policy, certificate
+//! Modules: [`config`] (the TOML file, parsed into one typed listener per mode), [`acme`] (certificates from an ACME CA: account, orders, HTTP-01 and TLS-ALPN-01, renewal), [`tls`] (policy, certificate
 //! and CRL loading and reload), [`listener`] (accept loop, limits), [`balance`] (connections spread over worker threads), [`access`]
 //! (client certificate rules), [`http`], [`tcp`], [`originate`],
 //! [`redirect`] (the modes), `headers` (hop-by-hop, forwarding and identity headers), `request` (requests refused, paths resolved), [`oidc`] (single sign-on with OpenID Connect), [`upstream`] (keep-alive upstream connections), [`watch`] (idle and header deadlines), [`metrics`], [`log`] (monitoring), [`server`]

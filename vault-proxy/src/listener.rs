@@ -7,7 +7,7 @@
 
 use crate::access::{PeerCert, Refusal};
 use crate::balance::{Balancer, Handoff};
-use crate::config::{AllowRule, Limits};
+use crate::config::Limits;
 use crate::log::AccessLog;
 use crate::metrics::{HandshakeFailure, ListenerMetrics, Metrics};
 use crate::tls::ServerTls;
@@ -102,7 +102,6 @@ pub type ClientTls = TlsStream<IdleIo<TcpStream>>;
 /// probes), refusals by `allow` at warn.
 pub async fn tls_accept(
     tls: &ServerTls,
-    rules: &[AllowRule],
     io: IdleIo<TcpStream>,
     mut info: ConnInfo,
     sh: &Shared,
@@ -160,9 +159,9 @@ pub async fn tls_accept(
         .and_then(|c| c.first())
         .and_then(|c| PeerCert::parse(c.as_ref()));
     info.revocable = tls.revocable(conn, generation).map(Arc::new);
-    if !rules.is_empty() {
+    if let Some(list) = tls.allow_list() {
         let refused = match &info.cert {
-            Some(c) => c.admit(rules).err(),
+            Some(c) => c.admit(list).err(),
             None => Some(Refusal::NotAllowed),
         };
         if let Some(why) = refused {

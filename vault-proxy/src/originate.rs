@@ -3,6 +3,7 @@
 //! verification (system roots or `ca`, name from `server_name` or the
 //! upstream host) and an optional client certificate, then relays bytes.
 
+use crate::config::HostPort;
 use crate::listener::{ConnInfo, Handler, Shared};
 use crate::tcp::{connect_upstream, relay};
 use crate::upstream::Plain;
@@ -17,15 +18,18 @@ use tokio_rustls::TlsConnector;
 /// One `originate` listener.
 pub struct Originate {
     connector: TlsConnector,
-    upstream: String,
+    upstream: HostPort,
+    /// `upstream` as logs show it.
+    upstream_name: String,
     name: ServerName<'static>,
 }
 
 impl Originate {
-    /// TLS to `upstream` ("host:port"), verifying it as `name`.
-    pub fn new(cfg: rustls::ClientConfig, upstream: String, name: ServerName<'static>) -> Self {
+    /// TLS to `upstream`, verifying it as `name`.
+    pub fn new(cfg: rustls::ClientConfig, upstream: HostPort, name: ServerName<'static>) -> Self {
         Originate {
             connector: TlsConnector::from(Arc::new(cfg)),
+            upstream_name: upstream.to_string(),
             upstream,
             name,
         }
@@ -42,7 +46,7 @@ impl Handler for Originate {
             tracing::warn!(
                 "listener {}: upstream {} for client {}: {what}",
                 info.listener,
-                self.upstream,
+                self.upstream_name,
                 info.peer
             );
         };
@@ -68,7 +72,7 @@ impl Handler for Originate {
             .negotiated_cipher_suite()
             .map(|s| format!("{:?}", s.suite()))
             .unwrap_or_default();
-        let fut = relay(io, tls, &info, &sh, &self.upstream, "originate", start);
+        let fut = relay(io, tls, &info, &sh, &self.upstream_name, "originate", start);
         let _ = idle_guard(fut, last, idle).await;
     }
 }

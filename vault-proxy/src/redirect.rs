@@ -7,7 +7,7 @@
 //! way gets the key authorization (200, text/plain); any other path,
 //! including unknown tokens, is redirected as usual.
 
-use crate::config::HttpUpstream;
+use crate::config::HttpsUrl;
 use crate::listener::{ConnInfo, Handler, Shared};
 use crate::log::Entry;
 use crate::watch::{guard, Ended, HeadDeadline, IdleIo};
@@ -29,10 +29,10 @@ pub struct Redirect {
 const CHALLENGE_PREFIX: &str = "/.well-known/acme-challenge/";
 
 impl Redirect {
-    /// Redirects to `to` (validated `https://host[:port][/prefix]`).
-    pub fn new(to: &HttpUpstream) -> Self {
+    /// Redirects to `to`.
+    pub fn new(to: &HttpsUrl) -> Self {
         Redirect {
-            base: format!("https://{}{}", to.authority, to.prefix),
+            base: to.to_string(),
             acme: None,
         }
     }

@@ -17,7 +17,7 @@
 //! and `/metrics` run on the calling thread's runtime.
 
 use crate::balance::{serve_inbox, Balancer, Inbox};
-use crate::config::{split_host_port, Config, Mode};
+use crate::config::{Config, Listener, ListenerKind, Mode};
 use crate::error::{Error, Result};
 use crate::http::HttpProxy;
 use crate::listener::{accept_loop, Shared};
@@ -28,7 +28,6 @@ use crate::redirect::Redirect;
 use crate::tcp::TcpTunnel;
 use crate::tls::{client_config, SealedKeyLoader, ServerTls};
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::ServerName;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -67,7 +66,7 @@ impl Gateway {
         let mut metrics = Metrics::new(
             cfg.listener
                 .iter()
-                .map(|l| (l.listen.clone(), l.mode.as_str())),
+                .map(|l| (l.listen.clone(), l.mode().as_str())),
         )
         .with_workers(balance.clone());
         for (m, li) in metrics.listeners.iter_mut().zip(&cfg.listener) {
@@ -84,10 +83,8 @@ impl Gateway {
             }
             None => None,
         };
-        let slot = |li: &crate::config::Listener| {
-            acme.as_ref().filter(|_| li.uses_acme()).map(|a| a.slot())
-        };
-        let tls_alpn = |li: &crate::config::Listener| {
+        let slot = |li: &Listener| acme.as_ref().filter(|_| li.uses_acme()).map(|a| a.slot());
+        let tls_alpn = |li: &Listener| {
             acme.as_ref()
                 .filter(|_| li.uses_acme())
                 .and_then(|a| a.tls_alpn())
@@ -115,73 +112,84 @@ impl Gateway {
         let mut kinds = Vec::new();
         let mut tls_all = Vec::new();
         for li in &cfg.listener {
-            let kind = match li.mode {
-                Mode::Http => {
+            let name = li.listen.as_str();
+            let kind = match &li.kind {
+                ListenerKind::Http {
+                    tls,
+                    upstream,
+                    hsts,
+                    client_identity_header,
+                    oidc,
+                } => {
                     let tls = Arc::new(
-                        ServerTls::with_acme(li, &[b"h2", b"http/1.1"], sealed.clone(), slot(li))?
-                            .answering_tls_alpn(tls_alpn(li)),
+                        ServerTls::with_acme(
+                            name,
+                            tls,
+                            &[b"h2", b"http/1.1"],
+                            sealed.clone(),
+                            slot(li),
+                        )?
+                        .answering_tls_alpn(tls_alpn(li)),
                     );
                     tls_all.push(tls.clone());
-                    let up = li.http_upstream().expect("validated");
-                    let oidc = li
-                        .oidc
+                    let oidc = oidc
                         .as_ref()
                         .map(|o| crate::oidc::Oidc::load(o, sealed.as_ref()))
                         .transpose()?;
                     Kind::Http(Arc::new(
-                        HttpProxy::new(tls, li.allow_rules(), up, li.hsts, &shared).with_oidc(oidc),
+                        HttpProxy::new(
+                            tls,
+                            upstream.clone(),
+                            *hsts,
+                            client_identity_header,
+                            &shared,
+                        )
+                        .with_oidc(oidc),
                     ))
                 }
-                Mode::Tcp => {
+                ListenerKind::Tcp {
+                    tls,
+                    upstream,
+                    proxy_protocol,
+                } => {
                     let tls = Arc::new(
-                        ServerTls::with_acme(li, &[], sealed.clone(), slot(li))?
+                        ServerTls::with_acme(name, tls, &[], sealed.clone(), slot(li))?
                             .answering_tls_alpn(tls_alpn(li)),
                     );
                     tls_all.push(tls.clone());
-                    let up = li.upstream.clone().expect("validated");
                     Kind::Tcp(Arc::new(TcpTunnel::new(
                         tls,
-                        li.allow_rules(),
-                        up,
-                        li.proxy_protocol,
+                        upstream.clone(),
+                        *proxy_protocol,
                     )))
                 }
-                Mode::Redirect => {
-                    let to = li.to.as_deref().expect("validated");
-                    let to = crate::config::parse_https(to).expect("validated");
-                    Kind::Redirect(Arc::new(
-                        Redirect::new(&to).with_acme(acme.as_ref().map(|a| a.challenges())),
-                    ))
-                }
-                Mode::Originate => {
-                    let up = li.upstream.clone().expect("validated");
-                    let host = li
-                        .server_name
-                        .clone()
-                        .unwrap_or_else(|| split_host_port(&up).expect("validated").0);
-                    let name = ServerName::try_from(host.clone()).map_err(|_| Error::Config {
-                        file: cfg.path.clone(),
-                        line: 0,
-                        col: 0,
-                        key: Some("server_name".into()),
-                        msg: format!("`{host}` is not a valid server name"),
-                    })?;
-                    Kind::Originate(Arc::new(Originate::new(client_config(li)?, up, name)))
-                }
+                ListenerKind::Redirect { to } => Kind::Redirect(Arc::new(
+                    Redirect::new(to).with_acme(acme.as_ref().map(|a| a.challenges())),
+                )),
+                ListenerKind::Originate {
+                    upstream,
+                    server_name,
+                    ca,
+                    client_cert,
+                } => Kind::Originate(Arc::new(Originate::new(
+                    client_config(name, ca.as_deref(), client_cert.as_ref())?,
+                    upstream.clone(),
+                    server_name.clone(),
+                ))),
             };
             kinds.push(kind);
         }
         let mut listeners = Vec::new();
         let mut bound = Vec::new();
         for (li, kind) in cfg.listener.iter().zip(kinds) {
-            let addr = li.addr.expect("validated");
+            let addr = li.addr;
             let l = TcpListener::bind(addr)
                 .await
                 .map_err(|e| Error::Bind { addr, source: e })?;
             let local = l
                 .local_addr()
                 .map_err(|e| Error::Bind { addr, source: e })?;
-            bound.push((li.listen.clone(), li.mode, local));
+            bound.push((li.listen.clone(), li.mode(), local));
             let l = l.into_std().map_err(|e| Error::Bind { addr, source: e })?;
             listeners.push((l, li.listen.clone(), kind));
         }
@@ -367,7 +375,7 @@ async fn reloader(tls: Vec<Arc<ServerTls>>, mut hup: tokio::signal::unix::Signal
                     );
                     // A CRL that loads may still be expired: say so now,
                     // not at the first refused client.
-                    for w in crate::filecheck::crl_warnings(t.listener()) {
+                    for w in crate::filecheck::crl_warnings(t.settings()) {
                         tracing::warn!("listener {}: {w}", t.name());
                     }
                 }
@@ -468,7 +476,7 @@ fn raise_fd_limit(cfg: &Config) {
     let http = cfg
         .listener
         .iter()
-        .filter(|li| li.mode == Mode::Http)
+        .filter(|li| li.mode() == Mode::Http)
         .count() as u64;
     let need = (l.max_connections as u64)
         .saturating_add(http.saturating_mul(l.max_upstream_connections as u64))

@@ -43,8 +43,7 @@ impl Handler for HttpProxy {
         let header = Duration::from_secs(sh.limits.header_timeout_s);
         // Boxed: the handshake's state is freed when it ends, so the task
         // of an idle connection is small.
-        let Some((tls, info)) = Box::pin(tls_accept(&self.tls, &self.rules, io, info, &sh)).await
-        else {
+        let Some((tls, info)) = Box::pin(tls_accept(&self.tls, io, info, &sh)).await else {
             return;
         };
         let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");

@@ -10,7 +10,7 @@
 //! each side is wrapped in a counter, and the record is written when the
 //! relay ends or is dropped.
 
-use crate::config::AllowRule;
+use crate::config::HostPort;
 use crate::listener::{tls_accept, ConnInfo, Handler, Shared};
 use crate::log::Entry;
 use crate::tls::ServerTls;
@@ -27,22 +27,18 @@ use tokio::net::TcpStream;
 /// One `tcp` listener.
 pub struct TcpTunnel {
     tls: Arc<ServerTls>,
-    rules: Vec<AllowRule>,
-    upstream: String,
+    upstream: HostPort,
+    /// `upstream` as logs show it.
+    upstream_name: String,
     proxy_protocol: bool,
 }
 
 impl TcpTunnel {
-    /// A tunnel to `upstream` ("host:port") behind `tls`.
-    pub fn new(
-        tls: Arc<ServerTls>,
-        rules: Vec<AllowRule>,
-        upstream: String,
-        proxy_protocol: bool,
-    ) -> Self {
+    /// A tunnel to `upstream` behind `tls`.
+    pub fn new(tls: Arc<ServerTls>, upstream: HostPort, proxy_protocol: bool) -> Self {
         TcpTunnel {
             tls,
-            rules,
+            upstream_name: upstream.to_string(),
             upstream,
             proxy_protocol,
         }
@@ -108,9 +104,10 @@ fn to_v6(a: SocketAddr) -> SocketAddr {
 }
 
 /// Connects to `upstream` within the configured connect timeout.
-pub async fn connect_upstream(upstream: &str, sh: &Shared) -> std::io::Result<TcpStream> {
+pub async fn connect_upstream(upstream: &HostPort, sh: &Shared) -> std::io::Result<TcpStream> {
     let t = Duration::from_secs(sh.limits.connect_timeout_s);
-    match tokio::time::timeout(t, TcpStream::connect(upstream)).await {
+    let to = (upstream.host(), upstream.port());
+    match tokio::time::timeout(t, TcpStream::connect(to)).await {
         Ok(r) => {
             let s = r?;
             let _ = s.set_nodelay(true);
@@ -246,7 +243,7 @@ impl Handler for TcpTunnel {
         let start = Instant::now();
         let (io, last) = IdleIo::new(sock);
         let idle = Duration::from_secs(sh.limits.idle_timeout_s);
-        let Some((mut tls, info)) = tls_accept(&self.tls, &self.rules, io, info, &sh).await else {
+        let Some((mut tls, info)) = tls_accept(&self.tls, io, info, &sh).await else {
             return;
         };
         let mut up = match connect_upstream(&self.upstream, &sh).await {
@@ -256,7 +253,7 @@ impl Handler for TcpTunnel {
                 tracing::warn!(
                     "listener {}: upstream {} unreachable for client {}: {e}",
                     info.listener,
-                    self.upstream,
+                    self.upstream_name,
                     info.peer
                 );
                 let _ = tls.shutdown().await;
@@ -273,7 +270,7 @@ impl Handler for TcpTunnel {
                 tracing::warn!(
                     "listener {}: upstream {}: writing the PROXY header: {e}",
                     info.listener,
-                    self.upstream
+                    self.upstream_name
                 );
                 return;
             }
@@ -294,7 +291,7 @@ impl Handler for TcpTunnel {
                     _ = up.readable() => {}
                 }
             }
-            relay(tls, up, &info, &sh, &self.upstream, "tcp", start).await
+            relay(tls, up, &info, &sh, &self.upstream_name, "tcp", start).await
         };
         // A reload that revokes the client certificate ends the tunnel
         // (logged by unless_revoked).

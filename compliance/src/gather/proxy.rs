@@ -36,60 +36,7 @@ pub fn proxy_config(path: &Path) -> Result<ProxyEvidence> {
         .listener
         .iter()
         .enumerate()
-        .map(|(i, l)| {
-            use vault_proxy::config::Mode;
-            let tls_in = matches!(l.mode, Mode::Http | Mode::Tcp);
-            let tls = tls_in || l.mode == Mode::Originate;
-            let upstream_host = match l.mode {
-                Mode::Http => l.http_upstream().map(|u| {
-                    vault_proxy::config::split_host_port(&u.authority)
-                        .map(|(h, _)| h)
-                        .unwrap_or(u.authority)
-                }),
-                Mode::Tcp | Mode::Originate => l
-                    .upstream
-                    .as_deref()
-                    .and_then(vault_proxy::config::split_host_port)
-                    .map(|(h, _)| h),
-                Mode::Redirect => None,
-            };
-            let mut sni_names: Vec<String> = l.sni.iter().flat_map(|s| s.names.clone()).collect();
-            sni_names.sort();
-            ListenerEvidence {
-                index: i + 1,
-                mode: ListenerMode::of(l.mode),
-                listen: l.listen.clone(),
-                tls_in,
-                plaintext_in: !tls_in,
-                redirect_only: l.mode == Mode::Redirect,
-                tls_versions: if tls { versions.clone() } else { Vec::new() },
-                cipher_suites: if tls { suites.clone() } else { Vec::new() },
-                client_certificates: match (tls_in, &l.client_ca) {
-                    (false, _) => ClientCertificates::NotApplicable,
-                    (true, Some(_)) => ClientCertificates::Required,
-                    (true, None) => ClientCertificates::NotRequested,
-                },
-                client_ca: l.client_ca.as_ref().map(|p| p.display().to_string()),
-                allow: l.allow.clone(),
-                client_crl: l
-                    .client_crl
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect(),
-                hsts: (l.mode == Mode::Http).then_some(l.hsts),
-                redirect_to: l.to.clone(),
-                upstream: l.upstream.clone(),
-                upstream_loopback: upstream_host.as_deref().map(is_loopback),
-                upstream_tls: l.mode == Mode::Originate,
-                upstream_ca: (l.mode == Mode::Originate).then(|| {
-                    l.ca.as_ref()
-                        .map_or_else(|| "system roots".to_string(), |p| p.display().to_string())
-                }),
-                upstream_client_certificate: l.client_cert.is_some(),
-                key_sealed: l.key.as_deref().is_some_and(|k| k.starts_with("sealed:")),
-                sni_names,
-            }
-        })
+        .map(|(i, l)| listener(i, l, &versions, &suites))
         .collect();
     Ok(ProxyEvidence {
         config: path.display().to_string(),
@@ -97,6 +44,103 @@ pub fn proxy_config(path: &Path) -> Result<ProxyEvidence> {
         metrics_listen: cfg.metrics.as_ref().map(|m| m.listen.to_string()),
         listeners,
     })
+}
+
+/// The evidence of the `i`-th listener, read from its typed settings.
+fn listener(
+    i: usize,
+    l: &vault_proxy::config::Listener,
+    versions: &[String],
+    suites: &[String],
+) -> ListenerEvidence {
+    use vault_proxy::config::{Access, KeySource, ListenerKind, ServerCert};
+    let mode = l.mode();
+    let tls = l.tls_in();
+    let tls_in = tls.is_some();
+    // TLS on either side: in (http, tcp) or out (originate).
+    let any_tls = tls_in || matches!(l.kind, ListenerKind::Originate { .. });
+    let clients = tls.and_then(|t| t.clients.as_ref());
+    let (upstream, upstream_host) = match &l.kind {
+        ListenerKind::Http { upstream, .. } => (
+            Some(upstream.to_string()),
+            Some(upstream.addr().host().to_string()),
+        ),
+        ListenerKind::Tcp { upstream, .. } | ListenerKind::Originate { upstream, .. } => (
+            Some(upstream.to_string()),
+            Some(upstream.host().to_string()),
+        ),
+        ListenerKind::Redirect { .. } => (None, None),
+    };
+    let (upstream_ca, upstream_client_certificate) = match &l.kind {
+        ListenerKind::Originate {
+            ca, client_cert, ..
+        } => (
+            Some(
+                ca.as_ref()
+                    .map_or_else(|| "system roots".to_string(), |p| p.display().to_string()),
+            ),
+            client_cert.is_some(),
+        ),
+        _ => (None, false),
+    };
+    let mut sni_names: Vec<String> = tls
+        .iter()
+        .flat_map(|t| &t.sni)
+        .flat_map(|s| s.names.clone())
+        .collect();
+    sni_names.sort();
+    ListenerEvidence {
+        index: i + 1,
+        mode: ListenerMode::of(mode),
+        listen: l.listen.clone(),
+        tls_in,
+        plaintext_in: !tls_in,
+        redirect_only: matches!(l.kind, ListenerKind::Redirect { .. }),
+        tls_versions: if any_tls {
+            versions.to_vec()
+        } else {
+            Vec::new()
+        },
+        cipher_suites: if any_tls { suites.to_vec() } else { Vec::new() },
+        client_certificates: match (tls_in, clients) {
+            (false, _) => ClientCertificates::NotApplicable,
+            (true, Some(_)) => ClientCertificates::Required,
+            (true, None) => ClientCertificates::NotRequested,
+        },
+        client_ca: clients.map(|c| c.ca.display().to_string()),
+        allow: match clients.map(|c| &c.access) {
+            Some(Access::Only(list)) => list.rules().iter().map(|r| r.to_string()).collect(),
+            Some(Access::AnyVerifiedClient) | None => Vec::new(),
+        },
+        client_crl: clients
+            .iter()
+            .flat_map(|c| &c.crl)
+            .map(|p| p.display().to_string())
+            .collect(),
+        hsts: match &l.kind {
+            ListenerKind::Http { hsts, .. } => Some(*hsts),
+            _ => None,
+        },
+        redirect_to: match &l.kind {
+            ListenerKind::Redirect { to } => Some(to.to_string()),
+            _ => None,
+        },
+        upstream,
+        upstream_loopback: upstream_host.as_deref().map(is_loopback),
+        upstream_tls: matches!(l.kind, ListenerKind::Originate { .. }),
+        upstream_ca,
+        upstream_client_certificate,
+        key_sealed: tls.is_some_and(|t| {
+            matches!(
+                &t.cert,
+                ServerCert::Files {
+                    key: KeySource::Sealed(_),
+                    ..
+                }
+            )
+        }),
+        sni_names,
+    }
 }
 
 /// An upstream host on this machine: its link carries no PI off the host.

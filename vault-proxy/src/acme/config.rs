@@ -219,7 +219,7 @@ impl AcmeConfig {
             );
         }
         if self.challenge == Challenge::Http01
-            && !listeners.iter().any(|l| l.mode == Mode::Redirect)
+            && !listeners.iter().any(|l| l.mode() == Mode::Redirect)
         {
             return Err("the http-01 challenge is answered by a `redirect` listener (on port 80); add one, or set challenge = \"tls-alpn-01\"".into());
         }
@@ -229,7 +229,7 @@ impl AcmeConfig {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::{CertSource, Config};
+    use crate::config::Config;
     use std::path::Path;
 
     const LISTENERS: &str = "[[listener]]\nmode = \"http\"\nlisten = \"127.0.0.1:0\"\nupstream = \"http://127.0.0.1:9\"\ncert = \"acme\"\n\n[[listener]]\nmode = \"redirect\"\nlisten = \"127.0.0.1:0\"\nto = \"https://a.example\"\n";
@@ -247,7 +247,7 @@ mod tests {
         let a = c.acme.as_ref().unwrap();
         assert_eq!(a.domains, ["a.example"]);
         assert_eq!(a.challenge, super::Challenge::Http01);
-        assert_eq!(c.listener[0].cert, Some(CertSource::Acme));
+        assert!(c.listener[0].uses_acme());
         for (bad, key) in [
             ("domains = []", "domains"),
             ("domains = [\"*.a.example\"]", "domains"),

@@ -6,6 +6,7 @@
 use super::*;
 use rustls::CertificateError as C;
 use rustls_pki_types::UnixTime;
+use std::path::PathBuf;
 
 /// A CA that can sign certificates and CRLs.
 struct Ca {
@@ -90,16 +91,22 @@ impl Drop for Dir {
     }
 }
 
-/// A tcp listener with `client_ca` = `ca_pem` and `client_crl` = `crls`.
-fn listener(d: &Dir, ca_pem: &str, crls: Vec<PathBuf>) -> Listener {
+/// A tcp listener's TLS settings with `client_ca` = `ca_pem` and
+/// `client_crl` = `crls`.
+fn listener(d: &Dir, ca_pem: &str, crls: Vec<PathBuf>) -> TlsIn {
     let toml = format!(
         "[[listener]]\nmode = \"tcp\"\nlisten = \"127.0.0.1:0\"\nupstream = \"127.0.0.1:9\"\ncert = \"c.pem\"\nkey = \"k.pem\"\nclient_ca = \"{}\"\n",
         d.write("ca.pem", ca_pem).display()
     );
-    let mut cfg = crate::config::Config::parse(&toml, Path::new("gw.toml")).unwrap();
-    let mut li = cfg.listener.remove(0);
-    li.client_crl = crls;
-    li
+    let cfg = crate::config::Config::parse(&toml, Path::new("gw.toml")).unwrap();
+    let mut tls = cfg.listener[0].tls_in().unwrap().clone();
+    tls.clients.as_mut().unwrap().crl = crls;
+    tls
+}
+
+/// The verifier of `tls`'s client certificate settings.
+fn verifier(tls: &TlsIn) -> Result<Arc<dyn ClientCertVerifier>> {
+    client_verifier(tls.clients.as_ref().unwrap())
 }
 
 fn verify(
@@ -140,7 +147,7 @@ fn crl_files_load_as_pem_or_der_and_bad_ones_are_named() {
     // Parses as DER, but is no CRL: the verifier names the file.
     let bad = d.write("bad.der", [0x30, 0x03, 0x02, 0x01, 0x01]);
     let li = listener(&d, &pem_of(&ca), vec![der.clone(), bad]);
-    let e = client_verifier(&li).err().unwrap().to_string();
+    let e = verifier(&li).err().unwrap().to_string();
     assert!(
         e.contains("bad.der") && e.contains("not a usable CRL") && !e.contains("a.der"),
         "{e}"
@@ -156,16 +163,12 @@ fn a_revoked_client_is_refused_and_its_neighbour_admitted() {
     let d = Dir::new("revoked");
     let ca = Ca::new("rev");
     let crl = d.write("ca.crl", ca.crl(&[1001], 2099).pem().unwrap());
-    let v = client_verifier(&listener(&d, &pem_of(&ca), vec![crl]))
-        .unwrap()
-        .unwrap();
+    let v = verifier(&listener(&d, &pem_of(&ca), vec![crl])).unwrap();
     assert_eq!(cert_err(verify(&v, &ca.client(1001), &[])), C::Revoked);
     verify(&v, &ca.client(1002), &[]).unwrap();
 
     // Without client_crl nothing is checked: the same certificate passes.
-    let v = client_verifier(&listener(&d, &pem_of(&ca), vec![]))
-        .unwrap()
-        .unwrap();
+    let v = verifier(&listener(&d, &pem_of(&ca), vec![])).unwrap();
     verify(&v, &ca.client(1001), &[]).unwrap();
 }
 
@@ -176,9 +179,7 @@ fn unknown_status_and_expired_crls_are_refused() {
     let both = format!("{}{}", pem_of(&a), pem_of(&b));
     // Only a's CRL: b's clients have no revocation status.
     let crl_a = d.write("a.crl", a.crl(&[], 2099).pem().unwrap());
-    let v = client_verifier(&listener(&d, &both, vec![crl_a.clone()]))
-        .unwrap()
-        .unwrap();
+    let v = verifier(&listener(&d, &both, vec![crl_a.clone()])).unwrap();
     verify(&v, &a.client(1), &[]).unwrap();
     assert_eq!(
         cert_err(verify(&v, &b.client(1), &[])),
@@ -189,7 +190,7 @@ fn unknown_status_and_expired_crls_are_refused() {
     // not list, and the warning names the file.
     let old = d.write("old.crl", a.crl(&[], 2021).pem().unwrap());
     let li = listener(&d, &pem_of(&a), vec![old]);
-    let v = client_verifier(&li).unwrap().unwrap();
+    let v = verifier(&li).unwrap();
     assert!(matches!(
         cert_err(verify(&v, &a.client(1), &[])),
         C::ExpiredRevocationListContext { .. }
@@ -214,17 +215,17 @@ fn the_whole_chain_is_checked() {
     let root_crl = d.write("root.crl", root.crl(&[7], 2099).pem().unwrap());
     let mid_crl = d.write("mid.crl", mid.crl(&[], 2099).pem().unwrap());
     let li = listener(&d, &pem_of(&root), vec![root_crl, mid_crl.clone()]);
-    let v = client_verifier(&li).unwrap().unwrap();
+    let v = verifier(&li).unwrap();
     assert_eq!(cert_err(verify(&v, &leaf, &[mid.der()])), C::Revoked);
     // A fresh root CRL: admitted.
     let root_ok = d.write("root-ok.crl", root.crl(&[], 2099).pem().unwrap());
     let li = listener(&d, &pem_of(&root), vec![root_ok, mid_crl.clone()]);
-    let v = client_verifier(&li).unwrap().unwrap();
+    let v = verifier(&li).unwrap();
     verify(&v, &leaf, &[mid.der()]).unwrap();
     // Only the intermediate's CRL: the intermediate's own status is
     // unknown, so the client is refused.
     let li = listener(&d, &pem_of(&root), vec![mid_crl]);
-    let v = client_verifier(&li).unwrap().unwrap();
+    let v = verifier(&li).unwrap();
     assert_eq!(
         cert_err(verify(&v, &leaf, &[mid.der()])),
         C::UnknownRevocationStatus
@@ -239,9 +240,7 @@ fn a_crl_signed_by_another_key_admits_no_one() {
     let real = Ca::new("same");
     let forger = Ca::new("same");
     let crl = d.write("forged.crl", forger.crl(&[], 2099).pem().unwrap());
-    let v = client_verifier(&listener(&d, &pem_of(&real), vec![crl]))
-        .unwrap()
-        .unwrap();
+    let v = verifier(&listener(&d, &pem_of(&real), vec![crl])).unwrap();
     let e = verify(&v, &real.client(1), &[]).unwrap_err();
     let io = std::io::Error::new(std::io::ErrorKind::InvalidData, e);
     assert_eq!(

@@ -1,5 +1,6 @@
 //! A content file (header and blocks) opened under the fixed key: every
-//! byte it reads back is the byte every seed held there, never another.
+//! byte it reads back is the byte every seed held there, never another,
+//! also after the interrupted-grow recovery (FORMAT.md §6.4) cut it back.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use vault_core::{ContentFile, NameContext};
@@ -10,9 +11,13 @@ fuzz_target!(|data: &[u8]| {
     };
     let c = pivault_fuzz::cipher(suite);
     let at = NameContext::new(&pivault_fuzz::DIR_ID, pivault_fuzz::NAME);
-    let Ok(f) = ContentFile::open(file.to_vec(), &c, at) else {
+    let Ok(mut f) = ContentFile::open(file.to_vec(), &c, at) else {
         return;
     };
+    if let Ok(Some(g)) = f.interrupted_grow() {
+        assert!(g.size < f.size() || g.old_host_len < g.host_len);
+        f.undo_interrupted_grow(&g).unwrap();
+    }
     let mut off = 0u64;
     let mut buf = vec![0u8; 10_000];
     while off < f.size().min(1 << 20) {

@@ -71,9 +71,14 @@ fn main() {
             let mut f = ContentFile::create(Vec::new(), &c, at).unwrap();
             let data: Vec<u8> = (0..len).map(pivault_fuzz::pattern).collect();
             f.write_at(0, &data).unwrap();
+            let geo = vault_core::Geometry::new(f.header().suite);
             let mut bytes = vec![suite];
             bytes.extend_from_slice(&f.into_store());
             put("content", &format!("s{suite}-{len}"), &bytes);
+            // The same file as a killed grow leaves it: zeros to the length
+            // of 5000 more bytes (FORMAT.md §6.4).
+            bytes.resize(1 + geo.ciphertext_len(len + 5000) as usize, 0);
+            put("content", &format!("s{suite}-{len}-grow"), &bytes);
         }
     }
     let c = pivault_fuzz::cipher(0);

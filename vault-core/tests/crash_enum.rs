@@ -406,7 +406,14 @@ fn every_kill_point_of_random_sequences() {
 #[test]
 fn kill_between_the_growing_truncate_and_the_blocks_recovers_the_synced_tail() {
     for suite in [Suite::Aes256Gcm, Suite::XChaCha20Poly1305] {
-        for (old, grow) in [(0, 10), (100, 200), (100, 5000), (4096, 300), (9000, 9000)] {
+        for (old, grow) in [
+            (0, 10),
+            (100, 200),
+            (100, 5000),
+            (4096, 300),
+            (4096, 8191),
+            (9000, 9000),
+        ] {
             let run = scripted(suite, |d, _| {
                 d.write(0, &vec![0x42; old]);
                 d.sync();

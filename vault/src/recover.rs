@@ -104,12 +104,29 @@ fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io(dir, e))
 }
 
+/// When the mount that left the mark in `root` started (seconds since the
+/// epoch), if the mark says.
+fn mounted_since(root: &Path) -> Option<i64> {
+    let text = std::fs::read_to_string(root.join(MOUNTED_FILE)).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("mounted since "))
+        .and_then(|t| t.trim().parse().ok())
+}
+
+/// Host files whose inode changed less than this before the dead mount
+/// started are examined too (clock steps, file systems that round times).
+const CTIME_SLACK_S: i64 = 300;
+
 /// Walks the vault and undoes every interrupted grow (`repair`), or only
-/// lists them. Damage of any other kind is left for `pivault fsck`.
+/// lists them. Only files whose host inode changed since the dead mount
+/// started (its mark says when) can hold one, so only those are examined
+/// (every file when the mark gives no time). Damage of any other kind is
+/// left for `pivault fsck`.
 pub fn undo_interrupted_writes(vault: &Vault, repair: bool) -> Result<Recovery> {
     let mut s = Sweep {
         report: Recovery::default(),
         repair,
+        since: mounted_since(vault.root_path()).map(|t| t - CTIME_SLACK_S),
     };
     walk(vault, &mut s)?;
     Ok(s.report)
@@ -118,11 +135,18 @@ pub fn undo_interrupted_writes(vault: &Vault, repair: bool) -> Result<Recovery> 
 struct Sweep {
     report: Recovery,
     repair: bool,
+    since: Option<i64>,
 }
 
 impl Visitor for Sweep {
     fn file(&mut self, plain: &Path, entry: &Entry, file: ContentFile<HostFile>) -> Result<()> {
         self.report.files += 1;
+        let io = |e| Error::io(&entry.host, e);
+        if let Some(since) = self.since {
+            if file.store().0.metadata().map_err(io)?.ctime() < since {
+                return Ok(());
+            }
+        }
         let core = |e| Error::core(&entry.host, e);
         let Some(found) = file.interrupted_grow().map_err(core)? else {
             return Ok(());

@@ -1,19 +1,20 @@
 //! Interrupted grows (FORMAT.md §6.4): what a write that grows a file
-//! leaves when its process dies between setting the new length and
-//! writing the blocks, and how that state is recognised and undone.
+//! leaves when its process dies part way, and how that state is
+//! recognised and undone.
 //!
 //! A growing write sets the host file's new length first (one
-//! `ftruncate(2)`, which a crash cannot tear) and then writes the blocks,
-//! starting with the old last block when it was partial (its content grows
-//! and it is no longer last). Killed in between, the file holds its old
-//! last block, still sealed as the last block at its old length, followed
-//! by the zeros the truncate added. Read at the new length, that block
-//! fails authentication and the bytes it held, synced before the write
-//! began, would be lost. The state is recognisable: the file ends in zero
-//! bytes where a sealed block ends in its tag, and the last non-zero bytes
-//! are a block that opens as the *last* block at a shorter length. Cutting
-//! the host file back to that length gives exactly the file as it was
-//! before the write, which was never acknowledged.
+//! `ftruncate(2)`, which a crash cannot tear), then writes the new blocks
+//! past the old last block, then rewrites in place the blocks it changes
+//! there, the old last block among them when it was partial (its content
+//! grows and it is no longer last). Killed before that rewrite, the file
+//! still holds its old last block, sealed as the last block at the old
+//! length, and after it zeros, new blocks, or new blocks up to a page
+//! where the write stopped and zeros after. Read at the new length, the
+//! old block fails authentication, and the bytes it held, synced before
+//! the write began, would be lost. The state is recognisable near the end
+//! of the file, and cutting the host file back to the old end gives
+//! exactly the file as it was before the write, which was never
+//! acknowledged.
 //!
 //! Nothing here lets an attacker make a file read as something it never
 //! was: the block that decides the length is authenticated as the last
@@ -24,15 +25,13 @@ use super::{block_aad, ContentFile, BLOCK_SIZE, HEADER_LEN, HOLE_CHUNK};
 use crate::suite::TAG_LEN;
 use crate::{CipherStore, Error, Result};
 
-/// The most trailing zero bytes examined as the unwritten tail of a grow.
-/// One write grows a file by at most its own length plus one chunk of
-/// sealed zeros (`write_at` fills larger gaps in `HOLE_CHUNK` steps, each a
-/// grow of its own); FUSE writes are at most 1 MiB. A longer run of zeros
-/// is damage, not an interrupted grow, and the search stops there rather
-/// than reading a hostile sparse file to its start.
-const MAX_ZERO_TAIL: u64 = 64 * HOLE_CHUNK as u64;
-/// Bytes read per step while looking for the end of the written data.
-const SCAN_STEP: u64 = 64 * 1024;
+/// How far back from the end of the file an old end is looked for. One
+/// write grows a file by at most one chunk of sealed zeros (`write_at`
+/// fills larger gaps in `HOLE_CHUNK` steps, each a grow of its own) plus
+/// its own length, at most 1 MiB through FUSE; the span is that in
+/// ciphertext, with room to spare. Library callers writing more than
+/// 2 MiB in one call past the end are not recovered this way.
+pub const MAX_GROW_SPAN: u64 = 4 * HOLE_CHUNK as u64;
 
 /// A file found in the state an interrupted grow leaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,79 +46,153 @@ pub struct InterruptedGrow {
     pub old_host_len: u64,
 }
 
+/// One block near the end, as the backward scan sees it.
+enum Seen {
+    /// Opens where it stands; `full_last` when it is a full block before
+    /// the last one that carries the last flag (a length the file had).
+    Opens { full_last: bool },
+    /// Fails; `zero` when its bytes are all zero.
+    Fails { zero: bool },
+}
+
 impl<S: CipherStore> ContentFile<S> {
-    /// Checks whether the file is in the state an interrupted grow leaves
-    /// (see the module documentation). `None` for any other file, intact or
-    /// damaged; for an intact file it costs one read of its last byte (or,
-    /// one time in 256, of its last block).
+    /// Checks whether the file is in a state an interrupted grow leaves,
+    /// looking at most [`MAX_GROW_SPAN`] bytes back from its end. From the
+    /// end, the file must hold: a failing tail of all-zero blocks with at
+    /// most one other failing block below them (the page a killed write
+    /// stopped in); then blocks that open (new blocks of the write); then
+    /// the old end (with at most one all-zero block above it, the first new
+    /// block, which the write leaves for its second call): either a block
+    /// that fails where it stands but opens as
+    /// the last block at a shorter length, with only zeros after that in
+    /// its slot, or a full block that opens with the last flag right below
+    /// an all-zero block. `None` for any other file, intact or
+    /// damaged. Costs reading (and, for an intact file, opening) up to
+    /// that span; callers look only where a crash may have left one.
     pub fn interrupted_grow(&self) -> Result<Option<InterruptedGrow>> {
         let len = self.store.len()?;
-        let header = HEADER_LEN as u64;
-        if len <= header {
-            return Ok(None);
-        }
-        // A grow leaves at least one zero byte at the end (the truncate
-        // added it), where an intact file ends in its last block's tag.
-        let mut end = [0u8; 1];
-        self.store.read_exact_at(&mut end, len - 1)?;
-        if end[0] != 0 {
-            return Ok(None);
-        }
-        let last = self.last_index();
-        let mut ct = zeroize::Zeroizing::new(Vec::new());
-        match self.open_span(last, 1, &mut ct) {
-            Ok(()) => return Ok(None),
-            Err(Error::BlockAuth { .. }) => {}
-            Err(e) => return Err(e),
-        }
-        let Some(p) = self.last_nonzero(len)? else {
-            return Ok(None);
-        };
         let cb = self.geo.cblock();
-        let block = (p - header) / cb;
-        let at = self.geo.block_offset(block);
-        let overhead = self.geo.overhead;
-        // The old block's ciphertext ends at p + 1, or a little after when
-        // its tag ends in zero bytes.
-        let shortest = (p + 1 - at).max(overhead);
-        let core = self.header.core_bytes();
-        ct.resize(cb as usize, 0);
-        for ct_len in shortest..=(shortest + TAG_LEN as u64).min(cb) {
-            // The old end must lie before the current one: it is a grow.
-            if at + ct_len >= len {
-                break;
+        let last = self.last_index();
+        let lowest = len
+            .saturating_sub(MAX_GROW_SPAN)
+            .saturating_sub(HEADER_LEN as u64)
+            / cb;
+        // Whether the block right above the one looked at is all zero.
+        let mut zero_above = false;
+        let mut torn = false;
+        let mut in_run = false;
+        let mut run = 0u64;
+        let mut gap = false;
+        let mut ct = zeroize::Zeroizing::new(Vec::with_capacity(cb as usize));
+        for b in (lowest..=last).rev() {
+            let seen = self.see(b, &mut ct)?;
+            if !in_run {
+                match seen {
+                    Seen::Fails { zero: true } => {
+                        zero_above = true;
+                        continue;
+                    }
+                    Seen::Fails { zero: false } => {
+                        if let Some(found) = self.short_last(b, len, &mut ct)? {
+                            return Ok(Some(found));
+                        }
+                        if torn {
+                            return Ok(None);
+                        }
+                        torn = true;
+                        zero_above = false;
+                        continue;
+                    }
+                    Seen::Opens { .. } => in_run = true,
+                }
             }
-            let c = &mut ct[..ct_len as usize];
-            self.store.read_exact_at(c, at)?;
-            if self.aead.open_in_place(&block_aad(&core, block, true), c) {
-                let size = block * BLOCK_SIZE as u64 + (ct_len - overhead);
-                return Ok(Some(InterruptedGrow {
-                    block,
-                    size,
-                    host_len: len,
-                    old_host_len: self.geo.ciphertext_len(size),
-                }));
+            match seen {
+                // A full old end sealed last: only right below an all-zero
+                // block (the truncate's zeros, or the first new block, which
+                // the write leaves for its second call). Elsewhere, a block
+                // that once ended the file cannot be told from this
+                // write's end, and cutting there would drop blocks that
+                // read.
+                Seen::Opens { full_last: true } if (zero_above && run == 0) || gap => {
+                    let size = (b + 1) * BLOCK_SIZE as u64;
+                    return Ok(Some(self.found(b, size, len)));
+                }
+                Seen::Fails { .. } if gap => return self.short_last(b, len, &mut ct),
+                _ if gap => return Ok(None),
+                Seen::Opens { .. } => run += 1,
+                Seen::Fails { zero: true } if run > 0 => gap = true,
+                Seen::Fails { .. } => return self.short_last(b, len, &mut ct),
             }
         }
         Ok(None)
     }
 
-    /// Offset of the last non-zero byte after the header, looking back at
-    /// most [`MAX_ZERO_TAIL`] bytes from `len`.
-    fn last_nonzero(&self, len: u64) -> Result<Option<u64>> {
-        let floor = (HEADER_LEN as u64).max(len.saturating_sub(MAX_ZERO_TAIL));
-        let mut buf = vec![0u8; SCAN_STEP as usize];
-        let mut end = len;
-        while end > floor {
-            let start = floor.max(end.saturating_sub(SCAN_STEP));
-            let chunk = &mut buf[..(end - start) as usize];
-            self.store.read_exact_at(chunk, start)?;
-            if let Some(i) = chunk.iter().rposition(|&b| b != 0) {
-                return Ok(Some(start + i as u64));
+    /// Opens block `b` where it stands (into `ct`, wiped after).
+    fn see(&self, b: u64, ct: &mut Vec<u8>) -> Result<Seen> {
+        let last = self.last_index();
+        let core = self.header.core_bytes();
+        let res = self.open_span(b, 1, ct);
+        let seen = match res {
+            Ok(()) => {
+                // `open_span` takes the last flag on an earlier block too;
+                // tell which one this block carries.
+                let full_last = b < last && {
+                    self.store.read_exact_at(ct, self.geo.block_offset(b))?;
+                    self.aead.open_in_place(&block_aad(&core, b, true), ct)
+                };
+                Seen::Opens { full_last }
             }
-            end = start;
+            Err(Error::BlockAuth { .. }) => {
+                self.store.read_exact_at(ct, self.geo.block_offset(b))?;
+                Seen::Fails {
+                    zero: ct.iter().all(|&x| x == 0),
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        ct.fill(0);
+        Ok(seen)
+    }
+
+    /// Whether block `b`, which fails where it stands, opens as the last
+    /// block at a shorter length, with only zeros after that in its slot.
+    fn short_last(&self, b: u64, len: u64, ct: &mut Vec<u8>) -> Result<Option<InterruptedGrow>> {
+        let at = self.geo.block_offset(b);
+        let slot = self.geo.cblock().min(len - at);
+        ct.clear();
+        ct.resize(slot as usize, 0);
+        self.store.read_exact_at(ct, at)?;
+        let Some(q) = ct.iter().rposition(|&x| x != 0) else {
+            return Ok(None);
+        };
+        let overhead = self.geo.overhead;
+        // The old block ends at q + 1, or a little after when its tag ends
+        // in zero bytes; it must end before the slot does (a grow).
+        let shortest = (q as u64 + 1).max(overhead);
+        let core = self.header.core_bytes();
+        let mut found = None;
+        for c in shortest..=(shortest + TAG_LEN as u64).min(slot - 1) {
+            let mut trial = zeroize::Zeroizing::new(ct[..c as usize].to_vec());
+            if self
+                .aead
+                .open_in_place(&block_aad(&core, b, true), &mut trial)
+            {
+                let size = b * BLOCK_SIZE as u64 + (c - overhead);
+                found = Some(self.found(b, size, len));
+                break;
+            }
         }
-        Ok(None)
+        ct.fill(0);
+        Ok(found)
+    }
+
+    fn found(&self, block: u64, size: u64, len: u64) -> InterruptedGrow {
+        InterruptedGrow {
+            block,
+            size,
+            host_len: len,
+            old_host_len: self.geo.ciphertext_len(size),
+        }
     }
 
     /// Undoes an interrupted grow found by [`ContentFile::interrupted_grow`]:

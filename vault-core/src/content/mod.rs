@@ -476,7 +476,15 @@ impl<S: CipherStore> ContentFile<S> {
             if new_size > old_size {
                 self.store.set_len(self.geo.ciphertext_len(new_size))?;
             }
-            let res = self.seal_span(start, new_last, ct);
+            // A grow writes the new blocks from the second after the old
+            // last block on first, then the rest (blocks rewritten in
+            // place, and the first new block) in a second call: a process
+            // killed part way then leaves the old end intact, and the
+            // first new block still zero above it, which marks the old end
+            // even when it is a full block sealed as last (the
+            // interrupted-grow recovery, FORMAT.md §6.4, `grow.rs`).
+            let split = (new_size > old_size && new_last >= old_last + 2).then_some(old_last + 2);
+            let res = self.seal_span(start, new_last, ct, split);
             if res.is_err() && new_size > old_size {
                 // Best effort: give back the old length, so the file does
                 // not keep zeros where blocks were to go.
@@ -489,8 +497,16 @@ impl<S: CipherStore> ContentFile<S> {
     }
 
     /// Seals the laid-out blocks in `ct` (block `start` first; `last` is the
-    /// file's last block index) in place and writes them in one call.
-    fn seal_span(&mut self, start: u64, last: u64, ct: &mut [u8]) -> Result<()> {
+    /// file's last block index) in place and writes them in one call, or,
+    /// with `split`, in two: the blocks from index `split` on first, then
+    /// those before it.
+    fn seal_span(
+        &mut self,
+        start: u64,
+        last: u64,
+        ct: &mut [u8],
+        split: Option<u64>,
+    ) -> Result<()> {
         let core = self.header.core_bytes();
         let aead = &self.aead;
         let cb = self.geo.cblock() as usize;
@@ -503,7 +519,15 @@ impl<S: CipherStore> ContentFile<S> {
         } else {
             ct.chunks_mut(cb).enumerate().try_for_each(seal)?;
         }
-        self.store.write_all_at(ct, self.geo.block_offset(start))?;
+        match split {
+            Some(at) if at > start => {
+                let (head, tail) = ct.split_at(((at - start) * cb as u64) as usize);
+                self.store.write_all_at(tail, self.geo.block_offset(at))?;
+                self.store
+                    .write_all_at(head, self.geo.block_offset(start))?;
+            }
+            _ => self.store.write_all_at(ct, self.geo.block_offset(start))?,
+        }
         Ok(())
     }
 
@@ -536,7 +560,7 @@ impl<S: CipherStore> ContentFile<S> {
                 Ok(())
             })?;
         }
-        self.seal_span(idx, idx, &mut ct)?;
+        self.seal_span(idx, idx, &mut ct, None)?;
         self.store.set_len(self.geo.ciphertext_len(size))?;
         self.size = size;
         Ok(())

@@ -137,3 +137,34 @@ fn interrupted_grow_is_found_only_where_a_grow_was_cut() {
     let f = ContentFile::open(bad, &c, at).unwrap();
     assert_eq!(f.interrupted_grow().unwrap(), None, "tampered block");
 }
+
+#[test]
+fn interrupted_grow_past_a_full_last_block() {
+    let c = VaultCipher::new(Keyring::generate().unwrap(), Suite::Aes256Gcm);
+    let at = NameContext::new(&[6; 16], b"full");
+    let mut f = ContentFile::create(Vec::new(), &c, at).unwrap();
+    f.write_at(0, &[3u8; 4096]).unwrap();
+    let mut st = f.into_store();
+    st.resize(
+        Geometry::new(Suite::Aes256Gcm).ciphertext_len(12_287) as usize,
+        0,
+    );
+    let f = ContentFile::open(st, &c, at).unwrap();
+    let g = f.interrupted_grow().unwrap().expect("found");
+    assert_eq!((g.block, g.size), (0, 4096));
+}
+
+#[test]
+fn interrupted_grow_of_an_empty_file() {
+    let c = VaultCipher::new(Keyring::generate().unwrap(), Suite::Aes256Gcm);
+    let at = NameContext::new(&[6; 16], b"empty");
+    let f = ContentFile::create(Vec::new(), &c, at).unwrap();
+    let mut st = f.into_store();
+    st.resize(
+        Geometry::new(Suite::Aes256Gcm).ciphertext_len(20_000) as usize,
+        0,
+    );
+    let f = ContentFile::open(st, &c, at).unwrap();
+    let g = f.interrupted_grow().unwrap().expect("found");
+    assert_eq!((g.block, g.size), (0, 0));
+}

@@ -407,7 +407,7 @@ pub(crate) fn extract_at(
     ctx: &Ctx,
 ) -> Result<Vec<Part>, String> {
     match kind {
-        DocKind::Pdf => crate::pdf::pages(bytes),
+        DocKind::Pdf => crate::pdf::pages(bytes, ctx),
         DocKind::Docx | DocKind::Xlsx | DocKind::Pptx => {
             crate::extract::office_at(kind, bytes, depth, ctx)
         }

@@ -16,8 +16,12 @@
 //! which no text at all can be recovered is "not scanned". Measured
 //! against poppler's `pdftotext` on damaged copies of a real PDF in
 //! docs/SCAN.md (`benches/pdf_damage.sh`).
+//!
+//! A page that shows no text but holds images (a scan) has them read by
+//! OCR ([`images`]).
 
 mod cmap;
+mod images;
 mod inflate;
 mod ops;
 mod recover;
@@ -111,9 +115,13 @@ fn intact(doc: &Document, ctx: &Ctx) -> (Vec<Part>, Option<String>) {
             Decoded::Capped => ctx.gap(format!("page {no}: {}", cap_reason(ctx))),
             Decoded::Whole | Decoded::Unsupported => {}
         }
+        let text = text::text(&content, &fonts, Unknown::Skip);
+        if text.trim().is_empty() {
+            images::read_page(doc, id, &format!("page {no}"), ctx);
+        }
         parts.push(Part {
             name: Some(format!("page {no}")),
-            text: text::text(&content, &fonts, Unknown::Skip).into_bytes(),
+            text: text.into_bytes(),
             layout: Layout::Plain,
         });
     }

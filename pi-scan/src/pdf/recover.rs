@@ -94,6 +94,9 @@ pub(crate) fn read(bytes: &[u8], ctx: &Ctx) -> Recovered {
             }
         }
         out.streams += streams;
+        if t.trim().is_empty() {
+            super::images::read_page(&doc, page, &name, ctx);
+        }
         push(&mut out.parts, name, t);
     }
     // Streams that no page read: orphaned content, forms.

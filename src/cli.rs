@@ -482,7 +482,8 @@ pub struct ScanArgs {
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// Print JSON Lines: one finding per line ("type":"finding", path,
-    /// line, kind, masked, confidence, name_nearby), then one line per
+    /// line, kind, masked, confidence, name_nearby; "source":"ocr" and
+    /// ocr_confidence for text read from an image), then one line per
     /// file not fully scanned ("type":"status", path, "status":"partial"
     /// or "skipped", reason).
     #[arg(long)]
@@ -503,4 +504,9 @@ pub struct ScanArgs {
     /// scanned and the file reported as partial.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub file_timeout: u64,
+    /// Do not read text in images (PNG, JPEG, TIFF files and PDF pages
+    /// that are only an image) with Tesseract, even where it is installed;
+    /// they are reported as not scanned.
+    #[arg(long)]
+    pub no_ocr: bool,
 }

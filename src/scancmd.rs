@@ -55,6 +55,7 @@ fn scan(a: &ScanArgs) -> i32 {
         threads: a.threads.unwrap_or(0),
         skip_dirs,
         file_timeout: Some(std::time::Duration::from_secs(a.file_timeout.max(1))),
+        no_ocr: a.no_ocr,
     };
     let started = std::time::Instant::now();
     let report = match pi_scan::scan(&a.paths, &opts) {
@@ -80,7 +81,12 @@ fn scan(a: &ScanArgs) -> i32 {
         eprintln!("pivault: error: {e}");
         failed = true;
     }
-    for e in report.unreadable.iter().chain(&report.partial) {
+    for e in report
+        .unreadable
+        .iter()
+        .chain(&report.partial)
+        .chain(&report.no_ocr)
+    {
         eprintln!("pivault: warning: {e}");
     }
     let files: std::collections::BTreeSet<(&PathBuf, &PathBuf)> =
@@ -99,6 +105,13 @@ fn scan(a: &ScanArgs) -> i32 {
             "; {} document(s) not scanned: {}",
             report.unreadable.len(),
             names(report.unreadable.iter())
+        );
+    }
+    if !report.no_ocr.is_empty() {
+        incomplete += &format!(
+            "; {} image(s) not scanned: no OCR: {}",
+            report.no_ocr.len(),
+            names(report.no_ocr.iter())
         );
     }
     eprintln!(
@@ -148,7 +161,10 @@ fn scan(a: &ScanArgs) -> i32 {
         FAILED
     } else if !report.findings.is_empty() {
         FOUND
-    } else if !report.partial.is_empty() || !report.unreadable.is_empty() {
+    } else if !report.partial.is_empty()
+        || !report.unreadable.is_empty()
+        || !report.no_ocr.is_empty()
+    {
         INCOMPLETE
     } else {
         0
@@ -193,6 +209,7 @@ fn print_json(out: &mut impl Write, report: &ScanReport) -> std::io::Result<()> 
         .iter()
         .map(|e| ("partial", e))
         .chain(report.unreadable.iter().map(|e| ("skipped", e)))
+        .chain(report.no_ocr.iter().map(|e| ("skipped", e)))
         // Paths that could not be read at all (also errors: exit 2).
         .chain(report.errors.iter().map(|e| ("skipped", e)));
     for (status, e) in statuses {
@@ -228,9 +245,13 @@ fn print_table(out: &mut impl Write, findings: &[Finding]) -> std::io::Result<()
         "FILE:LINE", "KIND", "MASKED", "CONFIDENCE"
     )?;
     for (f, loc) in findings.iter().zip(&locs) {
+        let ocr = match f.ocr_confidence {
+            Some(c) => format!("  (OCR, {c:.0}%)"),
+            None => String::new(),
+        };
         writeln!(
             out,
-            "{loc:<w$}  {:<15}  {:<19}  {:<10}  {}",
+            "{loc:<w$}  {:<15}  {:<19}  {:<10}  {}{ocr}",
             f.kind.as_str(),
             f.masked,
             f.confidence.as_str(),

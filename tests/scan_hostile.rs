@@ -4,7 +4,8 @@
 //! RSS is measured with wait4), files nested past the depth limit and a
 //! truncated zip (reported "partial" in the summary and the JSON, exit 3
 //! when nothing was found), and a PDF whose objects refer to each other in
-//! a loop (ends, never hangs).
+//! a loop (ends, never hangs), and a damaged PDF built to make recovery
+//! quadratic or large (linear time, bounded memory).
 
 use std::io::Write;
 use std::path::Path;
@@ -317,4 +318,64 @@ fn a_pdf_with_a_reference_loop_ends() {
     assert!(matches!(run.code, 0 | 3), "{}: {}", run.code, run.stderr);
     assert!(!run.stderr.contains("internal error"), "{}", run.stderr);
     assert!(run.max_rss_kib < RSS_BOUND_KIB, "{} KiB", run.max_rss_kib);
+}
+
+/// A damaged PDF built to make recovery slow or large: no cross-reference
+/// table, 20,000 objects that each open a string never closed (a parser
+/// reading each to the end of the file would be quadratic: 20,000 reads
+/// of 700 KB), and Flate
+/// streams that inflate to 100 MiB each, then the PI in a small content
+/// stream at the end. Read in bounded time and memory (each stream stops
+/// at its cap), the PI found, the file partial.
+#[test]
+fn a_damaged_pdf_is_recovered_in_linear_time_and_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hostile.pdf");
+    let mut pdf = b"%PDF-1.4\n".to_vec();
+    for i in 1..=20_000 {
+        pdf.extend_from_slice(format!("{i} 0 obj\n<< /Title (never closed\n").as_bytes());
+    }
+    let deflate = |data: &[u8]| {
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    };
+    let bomb = {
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        filler(&mut e, 100, b"BT ET ", b"");
+        e.finish().unwrap()
+    };
+    let page = deflate(b"BT /F9 12 Tf 72 700 Td (Employee: Ana Silva, SSN 536-22-1234) Tj ET");
+    for (n, data) in [
+        (200_001, &bomb),
+        (200_002, &bomb),
+        (200_003, &bomb),
+        (200_004, &page),
+    ] {
+        pdf.extend_from_slice(
+            format!(
+                "{n} 0 obj\n<< /Length {} /Filter /FlateDecode >>\nstream\n",
+                data.len()
+            )
+            .as_bytes(),
+        );
+        pdf.extend_from_slice(data);
+        pdf.extend_from_slice(b"\nendstream\nendobj\n");
+    }
+    std::fs::write(&path, &pdf).unwrap();
+    let started = std::time::Instant::now();
+    let run = scan(&["--file-timeout", "100"], &path);
+    let took = started.elapsed();
+    let found = lines(&run, "finding");
+    assert_eq!(found.len(), 1, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(found[0]["masked"], "***-**-1234");
+    let status = lines(&run, "status");
+    assert_eq!(status[0]["status"], "partial", "{}", run.stdout);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(took < std::time::Duration::from_secs(60), "{took:?}");
+    assert!(
+        run.max_rss_kib < RSS_BOUND_KIB,
+        "peak RSS {} MiB",
+        run.max_rss_kib >> 10
+    );
 }

@@ -9,7 +9,9 @@
 //!   text inside .docx/.xlsx/.pptx, .odt/.ods/.odp, .rtf, .doc/.xls/.ppt
 //!   and .pdf files, e-mail (.eml, .mbox),
 //!   and the members of archives (.zip, .tar, .tar.gz, .gz) and
-//!   attachments as files of their own;
+//!   attachments as files of their own, and the text of images (PNG,
+//!   JPEG, TIFF files; PDF pages that are only an image) through
+//!   Tesseract where it is installed;
 //! * [`move_into`] moves a flagged file into a mounted vault, verifies the
 //!   copy, then overwrites and removes the original.
 //!
@@ -35,8 +37,10 @@ mod context;
 mod detect;
 mod extract;
 mod formats;
+mod ocr;
 mod pdf;
 mod relocate;
+mod report;
 mod runs;
 mod source;
 mod stream;
@@ -44,7 +48,7 @@ mod walk;
 
 pub use detect::{scan_text, Layout, TextFinding};
 pub use relocate::{move_into, vault_target};
-pub use walk::{scan, Finding, ScanOptions, ScanReport, DEFAULT_FILE_TIMEOUT};
+pub use walk::{scan, Finding, ScanOptions, ScanReport, Source, DEFAULT_FILE_TIMEOUT};
 
 use serde::Serialize;
 use std::path::PathBuf;
@@ -181,6 +185,15 @@ pub enum Error {
     /// outside the scanned tree).
     #[error("{}: not a regular file (a symbolic link?); left in place: move its target instead", .0.display())]
     NotRegular(PathBuf),
+    /// An image (a PNG, JPEG or TIFF file) was not read: OCR is off or
+    /// Tesseract is not installed.
+    #[error("{}: not scanned: no OCR ({why})", path.display())]
+    NoOcr {
+        /// The image.
+        path: PathBuf,
+        /// Why there is no OCR (`--no-ocr`, not installed).
+        why: &'static str,
+    },
     /// Scanning the file hit a bug in pivault (a panic); it was not scanned.
     #[error("{}: not scanned: internal error (please report it)", .0.display())]
     Internal(PathBuf),
@@ -226,6 +239,7 @@ impl Error {
             Error::Io { path, .. }
             | Error::Partial { path, .. }
             | Error::Unreadable { path, .. }
+            | Error::NoOcr { path, .. }
             | Error::HardLinked { path, .. }
             | Error::NameReplaced { path, .. }
             | Error::OutsideRoot { path, .. } => Some(path),
@@ -242,6 +256,7 @@ impl Error {
             Error::Unreadable { what, reason, .. } => {
                 format!("not scanned: cannot read this {what}: {reason}")
             }
+            Error::NoOcr { why, .. } => format!("not scanned: no OCR ({why})"),
             e => e.to_string(),
         }
     }

@@ -4,11 +4,12 @@
 
 use crate::detect::{scan_text, TextFinding};
 use crate::formats::{self, Ctx, DocKind, Stop};
+use crate::ocr::{self, Ocr, OcrFinding};
+pub use crate::report::{Finding, ScanOptions, ScanReport, Source, DEFAULT_FILE_TIMEOUT};
 use crate::stream::{self, Stream};
-use crate::{source, Confidence, Error, Kind};
+use crate::{source, Error};
 use ignore::overrides::{Override, OverrideBuilder};
 use ignore::{WalkBuilder, WalkState};
-use serde::{Serialize, Serializer};
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::Read;
@@ -17,93 +18,33 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// How long one file may take when [`ScanOptions::file_timeout`] is not
-/// set.
-pub const DEFAULT_FILE_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// How to scan.
-#[derive(Clone, Debug, Default)]
-pub struct ScanOptions {
-    /// gitignore-style globs of paths to skip, relative to each root
-    /// (`*.log`, `/build`, `node_modules/`). `.gitignore` files themselves
-    /// are never honoured: a scanner must not miss PI because someone
-    /// ignored it.
-    pub excludes: Vec<String>,
-    /// Worker threads; 0 picks one per CPU.
-    pub threads: usize,
-    /// Directories never entered (the vault mount point when moving).
-    pub skip_dirs: Vec<PathBuf>,
-    /// How long reading one file may take ([`DEFAULT_FILE_TIMEOUT`] when
-    /// None); past it the file is partial, what was read scanned.
-    pub file_timeout: Option<Duration>,
-}
-
-/// One piece of PI in one file.
-#[derive(Clone, Debug, Serialize)]
-pub struct Finding {
-    /// The file.
-    #[serde(serialize_with = "lossy")]
-    pub path: PathBuf,
-    /// The scanned root the file was found under.
-    #[serde(skip)]
-    pub root: PathBuf,
-    /// Where inside a document: `sheet1`, `slide2`, `page 3`; absent for
-    /// plain files and a Word document's body.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub part: Option<String>,
-    /// 1-based line in the file, or in the part's extracted text.
-    pub line: u64,
-    /// What was found.
-    pub kind: Kind,
-    /// The masked value: all but the last digits are `*`.
-    pub masked: String,
-    /// How sure the scanner is.
-    pub confidence: Confidence,
-    /// A person's name is nearby.
-    pub name_nearby: bool,
-    /// The scanned file's (device, inode): a move checks that it moves
-    /// this file, not one put at its name since.
-    #[serde(skip)]
-    pub file_id: Option<(u64, u64)>,
-}
-
-fn lossy<S: Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&p.to_string_lossy())
-}
-
-/// What a scan found and what stopped it from looking somewhere.
-#[derive(Debug, Default)]
-pub struct ScanReport {
-    /// Findings, sorted by path, part and line.
-    pub findings: Vec<Finding>,
-    /// Paths that could not be scanned at all (missing, unreadable): the
-    /// scan is incomplete.
-    pub errors: Vec<Error>,
-    /// Documents whose text could not be extracted (corrupt, encrypted).
-    pub unreadable: Vec<Error>,
-    /// Documents and archives read only in part ([`Error::Partial`]):
-    /// truncated, past an inflation cap, nested too deep.
-    pub partial: Vec<Error>,
-    /// Files scanned (plain text and documents).
-    pub files_scanned: u64,
-    /// Bytes read from scanned files.
-    pub bytes_scanned: u64,
-    /// Files skipped as binary (a NUL byte near the start).
-    pub binary_skipped: u64,
-}
-
-#[derive(Default)]
 struct Sink {
+    ocr: Ocr,
     findings: Mutex<Vec<Finding>>,
     errors: Mutex<Vec<Error>>,
     unreadable: Mutex<Vec<Error>>,
     partial: Mutex<Vec<Error>>,
+    no_ocr: Mutex<Vec<Error>>,
     files: AtomicU64,
     bytes: AtomicU64,
     binary: AtomicU64,
 }
 
 impl Sink {
+    fn new(ocr: Ocr) -> Self {
+        Sink {
+            ocr,
+            findings: Mutex::default(),
+            errors: Mutex::default(),
+            unreadable: Mutex::default(),
+            partial: Mutex::default(),
+            no_ocr: Mutex::default(),
+            files: AtomicU64::default(),
+            bytes: AtomicU64::default(),
+            binary: AtomicU64::default(),
+        }
+    }
+
     fn partial(&self, e: Error) {
         self.partial
             .lock()
@@ -125,7 +66,7 @@ impl Sink {
 /// unreadable path is recorded in [`ScanReport::errors`] and the other
 /// roots are still scanned.
 pub fn scan(roots: &[PathBuf], opts: &ScanOptions) -> Result<ScanReport, Error> {
-    let sink = Sink::default();
+    let sink = Sink::new(Ocr::find(opts.no_ocr));
     let timeout = opts.file_timeout.unwrap_or(DEFAULT_FILE_TIMEOUT);
     let skip: HashSet<(u64, u64)> = opts.skip_dirs.iter().filter_map(|d| dir_id(d)).collect();
     for root in roots {
@@ -159,6 +100,7 @@ pub fn scan(roots: &[PathBuf], opts: &ScanOptions) -> Result<ScanReport, Error> 
         files_scanned: sink.files.into_inner(),
         bytes_scanned: sink.bytes.into_inner(),
         binary_skipped: sink.binary.into_inner(),
+        no_ocr: sink.no_ocr.into_inner().unwrap_or_else(|p| p.into_inner()),
     })
 }
 
@@ -271,7 +213,7 @@ fn scan_file(root: &Path, path: &Path, timeout: Duration, sink: &Sink) {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let ctx = Ctx::with_timeout(Some(timeout));
+    let ctx = Ctx::with_timeout(Some(timeout)).with_ocr(sink.ocr.clone());
     let mut kind = DocKind::of(path);
     if kind.is_none() && len >= source::STREAM_THRESHOLD {
         let mut head = Vec::new();
@@ -279,6 +221,21 @@ fn scan_file(root: &Path, path: &Path, timeout: Duration, sink: &Sink) {
             return sink.error(io("reading", e));
         }
         kind = DocKind::sniff(&head);
+        if kind.is_none() && ocr::is_image(&head) {
+            let mut bytes = Vec::new();
+            let read = std::io::Seek::rewind(&mut &file)
+                .and_then(|()| (&file).take(formats::MAX_DOCUMENT).read_to_end(&mut bytes));
+            if let Err(e) = read {
+                return sink.error(io("reading", e));
+            }
+            let file = FileId {
+                root,
+                path,
+                len,
+                id: file_id,
+            };
+            return image(file, &bytes, &ctx, sink);
+        }
         if kind.is_none() {
             // Plain text of any size, a window at a time.
             let mut s = Stream::new(formats::layout_of(path));
@@ -302,7 +259,7 @@ fn scan_file(root: &Path, path: &Path, timeout: Duration, sink: &Sink) {
                     ),
                 });
             }
-            return record(root, path, len, file_id, found, sink);
+            return record(root, path, len, file_id, found, Vec::new(), sink);
         }
         if let Err(e) = std::io::Seek::rewind(&mut &file) {
             return sink.error(io("reading", e));
@@ -338,6 +295,15 @@ fn scan_file(root: &Path, path: &Path, timeout: Duration, sink: &Sink) {
     if kind.is_none() {
         // An archive whose name says nothing (`backup`, `export.dat`).
         kind = DocKind::sniff(&bytes);
+        if kind.is_none() && ocr::is_image(&bytes) {
+            let file = FileId {
+                root,
+                path,
+                len,
+                id: file_id,
+            };
+            return image(file, &bytes, &ctx, sink);
+        }
         if kind.is_none() {
             let Some(text) = formats::text::decode(&bytes) else {
                 return binary(path, sink);
@@ -373,7 +339,49 @@ fn scan_file(root: &Path, path: &Path, timeout: Duration, sink: &Sink) {
             };
             finish_document(file, kind, got, found, sink)
         }
-        None => record(root, path, len, file_id, found, sink),
+        None => record(root, path, len, file_id, found, Vec::new(), sink),
+    }
+}
+
+/// Reads an image file by OCR, or reports it not scanned.
+fn image(f: FileId<'_>, bytes: &[u8], ctx: &Ctx, sink: &Sink) {
+    let program = match ctx.ocr() {
+        Ocr::On(p) => p,
+        Ocr::Off(why) => {
+            tracing::debug!("{}: image, no OCR", f.path.display());
+            let e = Error::NoOcr {
+                path: f.path.to_path_buf(),
+                why,
+            };
+            return sink
+                .no_ocr
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(e);
+        }
+    };
+    match ocr::read(program, bytes, ctx.deadline()) {
+        Ok(pages) => {
+            let found = pages
+                .into_iter()
+                .flat_map(|(page, found)| {
+                    let part = page.map(|n| format!("page {n}"));
+                    found.into_iter().map(move |f| (part.clone(), f))
+                })
+                .collect();
+            record(f.root, f.path, f.len, f.id, Vec::new(), found, sink)
+        }
+        Err(reason) => {
+            let e = Error::Unreadable {
+                path: f.path.to_path_buf(),
+                what: "image",
+                reason,
+            };
+            sink.unreadable
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(e)
+        }
     }
 }
 
@@ -418,6 +426,7 @@ fn finish_document(
         );
     }
     found.extend(x.found);
+    let ocr_found = x.ocr;
     if !x.gaps.is_empty() {
         tracing::debug!("{}: partial, {} gap(s)", f.path.display(), x.gaps.len());
         sink.partial(Error::Partial {
@@ -426,7 +435,7 @@ fn finish_document(
             reason: x.gaps.join("; "),
         });
     }
-    record(f.root, f.path, f.len, f.id, found, sink)
+    record(f.root, f.path, f.len, f.id, found, ocr_found, sink)
 }
 
 fn binary(path: &Path, sink: &Sink) {
@@ -434,13 +443,16 @@ fn binary(path: &Path, sink: &Sink) {
     sink.binary.fetch_add(1, Relaxed);
 }
 
-/// Counts a scanned file and keeps its findings.
+/// Counts a scanned file and keeps its findings, those read by OCR with
+/// their OCR confidence.
+#[allow(clippy::too_many_arguments)]
 fn record(
     root: &Path,
     path: &Path,
     len: u64,
     file_id: Option<(u64, u64)>,
     found: Vec<(Option<String>, TextFinding)>,
+    ocr_found: Vec<(Option<String>, OcrFinding)>,
     sink: &Sink,
 ) {
     sink.files.fetch_add(1, Relaxed);
@@ -449,13 +461,18 @@ fn record(
         "{}: {} bytes, {} findings",
         path.display(),
         len,
-        found.len()
+        found.len() + ocr_found.len()
     );
-    if found.is_empty() {
+    if found.is_empty() && ocr_found.is_empty() {
         return;
     }
+    let found = found.into_iter().map(|(part, f)| (part, f, None)).chain(
+        ocr_found
+            .into_iter()
+            .map(|(part, (f, c))| (part, f, Some(c))),
+    );
     let mut all = sink.findings.lock().unwrap_or_else(|p| p.into_inner());
-    all.extend(found.into_iter().map(|(part, f)| Finding {
+    all.extend(found.map(|(part, f, ocr)| Finding {
         path: path.to_path_buf(),
         root: root.to_path_buf(),
         part,
@@ -464,6 +481,8 @@ fn record(
         masked: f.masked,
         confidence: f.confidence,
         name_nearby: f.name_nearby,
+        source: ocr.map(|_| Source::Ocr),
+        ocr_confidence: ocr,
         file_id,
     }));
 }

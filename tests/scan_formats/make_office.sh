@@ -18,6 +18,9 @@
 #     number cell, a 6-digit number under "ssn", a test card.
 #   deck.fodp: slide 1 with SSN ***-**-1234, slide 2's speaker notes with
 #     card ************6467; decoy: a phone.
+#   record.txt: a staff record (Ana Silva, SSN ***-**-1234; decoy: a
+#     phone), saved as record.pdf: tests/scan_damaged.rs damages copies of
+#     it (the same text as benches/pdf_damage.sh).
 set -euo pipefail
 out="$(cd "$(dirname "$0")/.." && pwd)/fixtures/scan_formats"
 work=$(mktemp -d)
@@ -79,6 +82,17 @@ cat > "$work/deck.fodp" <<XML
 </office:document>
 XML
 
+cat > "$work/record.txt" <<'TXT'
+Staff record
+
+Employee: Ana Silva
+Department: Accounts payable
+SSN: 536-22-1234
+Start date: March 4, 2019
+
+Notes: direct deposit form on file. Call 617-555-0100 with questions.
+TXT
+
 lo() { soffice --headless --norestore "-env:UserInstallation=file://$work/profile" --convert-to "$1" --outdir "$out" "$2" >/dev/null; }
 mkdir -p "$out"
 lo odt "$work/letter.fodt"
@@ -88,4 +102,5 @@ lo ods "$work/staff.fods"
 lo 'xls:MS Excel 97' "$work/staff.fods"
 lo odp "$work/deck.fodp"
 lo 'ppt:MS PowerPoint 97' "$work/deck.fodp"
+lo pdf "$work/record.txt"
 ls -l "$out"

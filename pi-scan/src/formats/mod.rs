@@ -145,6 +145,9 @@ pub(crate) struct Extracted {
     /// Findings in parts too long to hold, scanned as they were read, by
     /// part name.
     pub found: Vec<(Option<String>, TextFinding)>,
+    /// Findings read by OCR (images of PDF pages), by part name, with
+    /// their OCR confidence.
+    pub ocr: Vec<(Option<String>, crate::ocr::OcrFinding)>,
 }
 
 /// Why reading a file stopped before its end.
@@ -176,6 +179,9 @@ pub(crate) struct Ctx {
     /// When reading this file must stop, and the limit that sets it.
     deadline: Option<(Instant, Duration)>,
     stop: Cell<Option<Stop>>,
+    /// Whether images are read (OCR), and what they yielded.
+    ocr: crate::ocr::Ocr,
+    ocr_found: RefCell<Vec<(Option<String>, crate::ocr::OcrFinding)>>,
 }
 
 impl Ctx {
@@ -191,7 +197,32 @@ impl Ctx {
             found: RefCell::new(Vec::new()),
             deadline: timeout.map(|t| (Instant::now() + t, t)),
             stop: Cell::new(None),
+            ocr: crate::ocr::Ocr::Off("not asked for"),
+            ocr_found: RefCell::new(Vec::new()),
         }
+    }
+
+    /// This context, reading images with `ocr`.
+    pub(crate) fn with_ocr(mut self, ocr: crate::ocr::Ocr) -> Self {
+        self.ocr = ocr;
+        self
+    }
+
+    /// Whether images are read, and how.
+    pub(crate) fn ocr(&self) -> &crate::ocr::Ocr {
+        &self.ocr
+    }
+
+    /// When reading this file must stop, if ever.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.deadline.map(|(d, _)| d)
+    }
+
+    /// Records findings read by OCR in the part `name`.
+    pub(crate) fn ocr_found(&self, name: Option<String>, found: Vec<crate::ocr::OcrFinding>) {
+        self.ocr_found
+            .borrow_mut()
+            .extend(found.into_iter().map(|f| (name.clone(), f)));
     }
 
     /// Why reading stopped early, if it did.
@@ -250,8 +281,22 @@ impl Ctx {
     }
 
     /// The gaps and streamed findings, once extraction is over.
+    #[cfg(test)]
     pub(crate) fn into_results(self) -> (Vec<String>, Vec<(Option<String>, TextFinding)>) {
         (self.gaps.into_inner(), self.found.into_inner())
+    }
+
+    /// The gaps, streamed findings and OCR findings, once extraction is
+    /// over.
+    fn into_extracted(self, parts: Vec<Part>) -> Extracted {
+        let ocr = self.ocr_found.into_inner();
+        let (gaps, found) = (self.gaps.into_inner(), self.found.into_inner());
+        Extracted {
+            parts,
+            gaps,
+            found,
+            ocr,
+        }
     }
 
     /// Records what could not be read.
@@ -345,8 +390,7 @@ pub(crate) fn extract(
         extract_at(kind, name, bytes, 0, &ctx)
     }))
     .unwrap_or_else(|_| Err("the parser failed on this file".into()))?;
-    let (gaps, found) = ctx.into_results();
-    Ok(Extracted { parts, gaps, found })
+    Ok(ctx.into_extracted(parts))
 }
 
 /// Files on disk larger than this are not read into memory when their
@@ -394,8 +438,7 @@ pub(crate) fn extract_file(
         Ok(out)
     }))
     .unwrap_or_else(|_| Err("the parser failed on this file".into()))?;
-    let (gaps, found) = ctx.into_results();
-    Ok(Extracted { parts, gaps, found })
+    Ok(ctx.into_extracted(parts))
 }
 
 /// Extracts a file of `kind` found `depth` levels below the file on disk.
@@ -407,7 +450,7 @@ pub(crate) fn extract_at(
     ctx: &Ctx,
 ) -> Result<Vec<Part>, String> {
     match kind {
-        DocKind::Pdf => crate::pdf::pages(bytes),
+        DocKind::Pdf => crate::pdf::pages(bytes, ctx),
         DocKind::Docx | DocKind::Xlsx | DocKind::Pptx => {
             crate::extract::office_at(kind, bytes, depth, ctx)
         }

@@ -1,0 +1,203 @@
+//! `pivault scan` reading text in images (issue 20 point 4): PNG, JPEG
+//! and TIFF files (known by their first bytes, whatever their name) and
+//! PDF pages that are only an image, read by Tesseract. The fixtures in
+//! tests/fixtures/scan_images/ are the staff record (SSN ***-**-1234 next
+//! to a name, a phone as a decoy) drawn by ImageMagick and put on PDF
+//! pages by LibreOffice (tests/scan_formats/make_images.sh). Each finding
+//! must say `"source":"ocr"` with Tesseract's confidence; without
+//! Tesseract (PATH without it) or with `--no-ocr`, each image is "not
+//! scanned: no OCR", an image-only PDF partial, and a scan that found
+//! nothing exits 3.
+
+mod common;
+
+use std::path::Path;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn scan(root: &Path, args: &[&str], path_env: Option<&Path>) -> Run {
+    let mut cmd = assert_cmd::Command::cargo_bin("pivault").unwrap();
+    cmd.env_remove("PIVAULT_LOG")
+        .env_remove("RUST_LOG")
+        .arg("scan")
+        .args(args)
+        .arg(root)
+        .timeout(std::time::Duration::from_secs(180));
+    if let Some(p) = path_env {
+        cmd.env("PATH", p);
+    }
+    let out = cmd.output().unwrap();
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        !all.contains("536-22-1234"),
+        "full value in the output: {all}"
+    );
+    run
+}
+
+fn lines(run: &Run, ty: &str) -> Vec<serde_json::Value> {
+    let mut v: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .filter(|v: &serde_json::Value| v["type"] == ty)
+        .collect();
+    v.sort_by_key(|v| v["path"].as_str().unwrap_or("").to_owned());
+    v
+}
+
+/// The fixtures, `record.jpg` renamed `photo.dat` (an image is known by
+/// its bytes, not its name).
+fn fixtures() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scan_images");
+    for (from, to) in [
+        ("record.png", "record.png"),
+        ("record.jpg", "photo.dat"),
+        ("record.tif", "record.tif"),
+        ("scan.pdf", "scan.pdf"),
+        ("scan-jpeg.pdf", "scan-jpeg.pdf"),
+    ] {
+        std::fs::copy(src.join(from), dir.path().join(to)).unwrap();
+    }
+    dir
+}
+
+fn name(v: &serde_json::Value) -> String {
+    let p = v["path"].as_str().unwrap();
+    Path::new(p)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn images_and_image_only_pdf_pages_are_read_by_ocr() {
+    if which_tesseract().is_none() {
+        return common::skip(
+            "tesseract is not installed (Debian: tesseract-ocr tesseract-ocr-eng, see .ci/run)",
+        );
+    }
+    let dir = fixtures();
+    let run = scan(dir.path(), &["--json"], None);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(lines(&run, "status").is_empty(), "{}", run.stdout);
+    let found = lines(&run, "finding");
+    let got: Vec<(String, String, String, String, String)> = found
+        .iter()
+        .map(|v| {
+            let s = |k: &str| v[k].as_str().unwrap_or("").to_owned();
+            (name(v), s("part"), s("kind"), s("masked"), s("source"))
+        })
+        .collect();
+    let want = |file: &str, part: &str| {
+        (
+            file.into(),
+            part.into(),
+            "ssn".into(),
+            "***-**-1234".into(),
+            "ocr".into(),
+        )
+    };
+    assert_eq!(
+        got,
+        [
+            want("photo.dat", ""),
+            want("record.png", ""),
+            want("record.tif", ""),
+            want("scan-jpeg.pdf", "page 1"),
+            want("scan.pdf", "page 1"),
+        ],
+        "{}",
+        run.stdout
+    );
+    for v in &found {
+        let c = v["ocr_confidence"].as_f64().unwrap();
+        assert!((50.0..=100.0).contains(&c), "{v}");
+        assert_eq!(v["confidence"], "high", "{v}");
+    }
+    // The table says so too.
+    let table = scan(&dir.path().join("record.png"), &[], None);
+    assert!(
+        table.stdout.contains("high        yes  (OCR, 9"),
+        "{}",
+        table.stdout
+    );
+}
+
+#[test]
+fn without_tesseract_images_are_not_scanned_no_ocr() {
+    let dir = fixtures();
+    let empty = tempfile::tempdir().unwrap();
+    for (args, why) in [
+        (
+            &["--json"][..],
+            "tesseract is not installed: Debian package tesseract-ocr",
+        ),
+        (&["--json", "--no-ocr"][..], "--no-ocr"),
+    ] {
+        let run = scan(dir.path(), args, Some(empty.path()));
+        assert!(lines(&run, "finding").is_empty(), "{}", run.stdout);
+        let status: Vec<(String, String, String)> = lines(&run, "status")
+            .iter()
+            .map(|v| {
+                (
+                    name(v),
+                    v["status"].as_str().unwrap().into(),
+                    v["reason"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        let skipped = |f: &str| {
+            (
+                f.to_owned(),
+                "skipped".to_owned(),
+                format!("not scanned: no OCR ({why})"),
+            )
+        };
+        let partial = |f: &str| {
+            let r = format!("partial scan of this PDF: page 1: 1 image(s) and no text: not read: no OCR ({why})");
+            (f.to_owned(), "partial".to_owned(), r)
+        };
+        assert_eq!(
+            status,
+            [
+                skipped("photo.dat"),
+                skipped("record.png"),
+                skipped("record.tif"),
+                partial("scan-jpeg.pdf"),
+                partial("scan.pdf"),
+            ],
+            "{}",
+            run.stdout
+        );
+        assert!(
+            run.stderr.contains("; 2 file(s) partial: "),
+            "{}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("; 3 image(s) not scanned: no OCR: "),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(run.code, 3, "{}", run.stderr);
+    }
+}
+
+fn which_tesseract() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("tesseract"))
+        .find(|p| p.is_file())
+}

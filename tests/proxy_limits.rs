@@ -432,5 +432,9 @@ fn upstream_connections_stay_within_the_listeners_cap_and_the_excess_gets_503() 
     assert_eq!(read_response(&mut uploads[0]), (200, "abcd".to_string()));
     let mut fourth = tls_connect(a, tls, "localhost").unwrap();
     assert!(served(&mut fourth));
-    assert!(open.load(std::sync::atomic::Ordering::SeqCst) <= 2);
+    // The backend sees a pooled connection's close after the gateway
+    // has let it go (its count may lag by one under load).
+    assert!(eventually(5, || open
+        .load(std::sync::atomic::Ordering::SeqCst)
+        <= 2));
 }

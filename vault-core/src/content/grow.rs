@@ -57,7 +57,7 @@ enum Seen {
 
 impl<S: CipherStore> ContentFile<S> {
     /// Checks whether the file is in a state an interrupted grow leaves,
-    /// looking at most [`MAX_GROW_SPAN`] bytes back from its end. From the
+    /// looking at most 4 MiB (`MAX_GROW_SPAN`) back from its end. From the
     /// end, the file must hold: a failing tail of all-zero blocks with at
     /// most one other failing block below them (the page a killed write
     /// stopped in); then blocks that open (new blocks of the write); then

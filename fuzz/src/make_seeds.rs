@@ -182,16 +182,26 @@ fn main() {
     // The LibreOffice-made record of tests/scan_damaged.rs, whole and with
     // its cross-reference table cut off (so the fuzzer starts inside the
     // recovery of damaged files too).
-    let record = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/scan_formats/record.pdf");
+    let record =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/scan_formats/record.pdf");
     if let Ok(pdf) = fs::read(record) {
-        let xref = pdf.windows(6).rposition(|w| w == b"\nxref\n").unwrap_or(pdf.len());
+        let xref = pdf
+            .windows(6)
+            .rposition(|w| w == b"\nxref\n")
+            .unwrap_or(pdf.len());
         put("pdf", "record.pdf", &pdf);
         put("pdf", "record-no-xref.pdf", &pdf[..xref]);
     }
     // The LibreOffice-made fixtures of tests/scan_formats.rs, and a zip
     // holding the docx, each behind the byte that picks its reader.
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/scan_formats");
-    for (kind, f) in [(6u8, "letter.odt"), (7, "staff.ods"), (9, "letter.rtf"), (10, "letter.doc"), (11, "staff.xls")] {
+    for (kind, f) in [
+        (6u8, "letter.odt"),
+        (7, "staff.ods"),
+        (9, "letter.rtf"),
+        (10, "letter.doc"),
+        (11, "staff.xls"),
+    ] {
         if let Ok(bytes) = fs::read(fixtures.join(f)) {
             let mut b = vec![kind];
             b.extend_from_slice(&bytes);

@@ -72,59 +72,66 @@ impl<S: CipherStore> ContentFile<S> {
     pub fn interrupted_grow(&self) -> Result<Option<InterruptedGrow>> {
         let len = self.store.len()?;
         let cb = self.geo.cblock();
-        let last = self.last_index();
         let lowest = len
             .saturating_sub(MAX_GROW_SPAN)
             .saturating_sub(HEADER_LEN as u64)
             / cb;
-        // Whether the block right above the one looked at is all zero.
-        let mut zero_above = false;
-        let mut torn = false;
-        let mut in_run = false;
-        let mut run = 0u64;
-        let mut gap = false;
         let mut ct = zeroize::Zeroizing::new(Vec::with_capacity(cb as usize));
-        for b in (lowest..=last).rev() {
-            let seen = self.see(b, &mut ct)?;
-            if !in_run {
-                match seen {
-                    Seen::Fails { zero: true } => {
-                        zero_above = true;
-                        continue;
-                    }
-                    Seen::Fails { zero: false } => {
-                        if let Some(found) = self.short_last(b, len, &mut ct)? {
-                            return Ok(Some(found));
-                        }
-                        if torn {
-                            return Ok(None);
-                        }
-                        torn = true;
-                        zero_above = false;
-                        continue;
-                    }
-                    Seen::Opens { .. } => in_run = true,
-                }
+        // The blocks from the end down, each seen once; `None` below the
+        // span looked at.
+        let mut next = self.last_index() as i64;
+        let mut down = |ct: &mut Vec<u8>| -> Result<Option<(u64, Seen)>> {
+            if next < lowest as i64 {
+                return Ok(None);
             }
-            match seen {
-                // A full old end sealed last: only right below an all-zero
-                // block (the truncate's zeros, or the first new block, which
-                // the write leaves for its second call). Elsewhere, a block
-                // that once ended the file cannot be told from this
-                // write's end, and cutting there would drop blocks that
-                // read.
-                Seen::Opens { full_last: true } if (zero_above && run == 0) || gap => {
-                    let size = (b + 1) * BLOCK_SIZE as u64;
-                    return Ok(Some(self.found(b, size, len)));
-                }
-                Seen::Fails { .. } if gap => return self.short_last(b, len, &mut ct),
-                _ if gap => return Ok(None),
-                Seen::Opens { .. } => run += 1,
-                Seen::Fails { zero: true } if run > 0 => gap = true,
-                Seen::Fails { .. } => return self.short_last(b, len, &mut ct),
+            let b = next as u64;
+            next -= 1;
+            Ok(Some((b, self.see(b, ct)?)))
+        };
+        // 1. All-zero failing blocks (the truncate's zeros), then at most
+        //    one other failing block (the page a kill stopped a write in),
+        //    unless that one is already the old end.
+        let mut zero_above = false;
+        let mut cur = down(&mut ct)?;
+        while let Some((_, Seen::Fails { zero: true })) = cur {
+            zero_above = true;
+            cur = down(&mut ct)?;
+        }
+        if let Some((b, Seen::Fails { zero: false })) = cur {
+            if let Some(found) = self.short_last(b, len, &mut ct)? {
+                return Ok(Some(found));
+            }
+            zero_above = false;
+            cur = down(&mut ct)?;
+        }
+        // 2. Blocks that open (new blocks of the write). A full old end
+        //    sealed last counts only right below an all-zero block:
+        //    further down, a block that once ended the file cannot be
+        //    told from this write's end, and cutting there would drop
+        //    blocks that read.
+        let mut run = 0u64;
+        while let Some((b, Seen::Opens { full_last })) = cur {
+            if run == 0 && zero_above && full_last {
+                return Ok(Some(self.found(b, (b + 1) * BLOCK_SIZE as u64, len)));
+            }
+            run += 1;
+            cur = down(&mut ct)?;
+        }
+        // 3. At most one all-zero failing block (the first new block, which
+        //    the write leaves for its second call), directly above the old
+        //    end.
+        if let Some((_, Seen::Fails { zero: true })) = cur {
+            cur = down(&mut ct)?;
+            if let Some((b, Seen::Opens { full_last: true })) = cur {
+                return Ok(Some(self.found(b, (b + 1) * BLOCK_SIZE as u64, len)));
             }
         }
-        Ok(None)
+        // 4. The old end: a failing block that opens as the last block at
+        //    a shorter length.
+        match cur {
+            Some((b, Seen::Fails { .. })) => self.short_last(b, len, &mut ct),
+            _ => Ok(None),
+        }
     }
 
     /// Opens block `b` where it stands (into `ct`, wiped after).

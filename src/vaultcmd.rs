@@ -205,6 +205,17 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
     }
 }
 
+/// One file a killed mount left half grown, on stderr.
+fn print_interrupted(tag: &str, i: &vault::Interrupted, then: &str) {
+    eprintln!(
+        "{tag} {} (ciphertext {}): a mount was killed or crashed while growing it to {} bytes; {then} its {} bytes from before that write",
+        i.plain.display(),
+        i.host.display(),
+        i.was_growing_to,
+        i.size
+    );
+}
+
 pub fn fsck(a: FsckArgs) -> Result<Outcome> {
     let _lock = lock_offline(&a.vault, a.repair)?;
     let vault = open_vault(&a.vault, &a.unlock)?;
@@ -212,13 +223,7 @@ pub fn fsck(a: FsckArgs) -> Result<Outcome> {
     if a.repair {
         let found = vault::undo_interrupted_writes(&vault, true)?;
         for i in &found.interrupted {
-            eprintln!(
-                "UNDONE {} (ciphertext {}): a write a mount did not finish (growing it to {} bytes) was undone; it reads as its {} bytes from before that write",
-                i.plain.display(),
-                i.host.display(),
-                i.was_growing_to,
-                i.size
-            );
+            print_interrupted("UNDONE", i, "undone: it reads again as");
         }
         undone = found.interrupted;
     }
@@ -255,13 +260,7 @@ pub fn fsck(a: FsckArgs) -> Result<Outcome> {
     } else {
         print_damage(&report.damaged);
         for i in &report.interrupted {
-            eprintln!(
-                "INTERRUPTED {} (ciphertext {}): a mount was killed or crashed while growing it to {} bytes; it reads again as its {} bytes from before that write once undone",
-                i.plain.display(),
-                i.host.display(),
-                i.was_growing_to,
-                i.size
-            );
+            print_interrupted("INTERRUPTED", i, "once undone, it reads again as");
         }
         if !report.interrupted.is_empty() {
             let how = if vault::unclean_end(&a.vault) {

@@ -22,7 +22,7 @@ use std::rc::Rc;
 
 use crash::check::{Oracle, Seen, Snapshot};
 use crash::enumerate::{enumerate, CrashPoint, Limits, Rng, State};
-use crash::kill::{KillOracle, KillSeen};
+use crash::kill::KillSeen;
 use crash::{Entry, Log, Op, Recorder, SharedLog};
 use vault_core::{ContentFile, Keyring, NameContext, SecretKey, Suite, VaultCipher, BLOCK_SIZE};
 
@@ -358,8 +358,8 @@ fn every_crash_state_of_random_sequences() {
     );
 }
 
-fn kill_oracle(run: &Run) -> KillOracle<'_> {
-    KillOracle {
+fn kill_oracle(run: &Run) -> Oracle<'_> {
+    Oracle {
         cipher: &run.cipher,
         suite: run.suite,
         dir: &DIR,
@@ -380,7 +380,7 @@ fn every_kill_point_of_random_sequences() {
     for seed in first..first + cases() {
         let run = random_run(seed, STEPS);
         total += kill_oracle(&run)
-            .check(&run.entries)
+            .check_kills(&run.entries)
             .unwrap_or_else(|why| panic!("seed {seed}: {why}\nlog:\n{}", describe(&run.entries)));
     }
     eprintln!(
@@ -420,7 +420,7 @@ fn kill_between_the_growing_truncate_and_the_blocks_recovers_the_synced_tail() {
                 d.write(old as u64, &vec![0x17; grow]);
             });
             let seen = kill_oracle(&run)
-                .check(&run.entries)
+                .check_kills(&run.entries)
                 .unwrap_or_else(|e| panic!("{suite:?} {old}+{grow}: {e}"));
             assert!(seen.recovered >= 1, "{suite:?} {old}+{grow}: {seen:?}");
         }
@@ -436,13 +436,13 @@ fn kill_checker_catches_a_flipped_byte() {
         d.sync();
         d.write(100, &[8u8; 5000]);
     });
-    kill_oracle(&run).check(&run.entries).unwrap();
+    kill_oracle(&run).check_kills(&run.entries).unwrap();
     for e in run.entries.iter_mut().filter(|e| e.step == 1) {
         if let Op::Write { bytes, .. } = &mut e.op {
             bytes[40] ^= 1;
         }
     }
-    let err = kill_oracle(&run).check(&run.entries).unwrap_err();
+    let err = kill_oracle(&run).check_kills(&run.entries).unwrap_err();
     assert!(err.contains("fails") || err.contains("no version"), "{err}");
 }
 

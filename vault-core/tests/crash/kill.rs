@@ -16,23 +16,14 @@
 //! kill between the re-sealed new last block of a truncation and the
 //! truncate itself, may lose that block (again never other bytes).
 
-use super::check::Snapshot;
+use super::check::Oracle;
 use super::enumerate::apply;
 use super::{Entry, Op};
-use vault_core::{ContentFile, Error, Geometry, NameContext, Suite, VaultCipher, BLOCK_SIZE};
+use vault_core::{ContentFile, Error, Geometry, NameContext, Suite, BLOCK_SIZE};
 
 /// The kernel's unit for a write a signal interrupts.
 pub const PAGE: u64 = 4096;
 const BS: u64 = BLOCK_SIZE as u64;
-
-/// Everything a check needs besides the state.
-pub struct KillOracle<'a> {
-    pub cipher: &'a VaultCipher,
-    pub suite: Suite,
-    pub dir: &'a [u8; 16],
-    pub names: &'a [&'a [u8]],
-    pub snapshots: &'a [Snapshot],
-}
 
 /// Totals over the kill states of one or more logs.
 #[derive(Default, Debug, Clone, Copy)]
@@ -82,63 +73,80 @@ fn all_open(blocks: &[Option<Vec<u8>>]) -> bool {
     blocks.iter().all(Option::is_some)
 }
 
-impl KillOracle<'_> {
-    /// Checks every kill state of `entries`.
-    pub fn check(&self, entries: &[Entry]) -> Result<KillSeen, String> {
-        let mut seen = KillSeen::default();
-        let (mut disk, mut name) = (Vec::new(), 0usize);
-        for (k, e) in entries.iter().enumerate() {
-            // Step 0 creates the file; a kill there leaves no file to read.
-            if e.step > 0 {
-                let mut cuts = vec![None];
-                if let Op::Write { offset, bytes, .. } = &e.op {
-                    let end = offset + bytes.len() as u64;
-                    let mut b = (offset / PAGE + 1) * PAGE;
-                    while b < end {
-                        cuts.push(Some(b));
-                        b += PAGE;
-                    }
-                }
-                for cut in cuts {
-                    let (mut st, mut nm) = (disk.clone(), name);
-                    if let (
-                        Some(c),
-                        Op::Write {
-                            offset,
-                            bytes,
-                            extends,
-                        },
-                    ) = (cut, &e.op)
-                    {
-                        let part = Op::Write {
-                            offset: *offset,
-                            bytes: bytes[..(c - offset) as usize].to_vec(),
-                            extends: *extends,
-                        };
-                        apply(&mut st, &mut nm, &part, None);
-                    }
-                    let shrink = matches!(e.op, Op::SetLen(n) if n < disk.len() as u64);
-                    // A torn first write of a grow (the new blocks from
-                    // the second past the old last block on) must be
-                    // undone whole: only the second write, of the blocks
-                    // rewritten in place and the first new block, may
-                    // leave a damaged block when torn.
-                    let geo = Geometry::new(self.suite);
-                    let (was, now) = (
-                        self.snapshots[e.step - 1].plain.len() as u64,
-                        self.snapshots[e.step].plain.len() as u64,
-                    );
-                    let first_call = geo.block_offset(geo.blocks(was) + 1);
-                    let cut = cut.filter(|_| {
-                        !matches!(&e.op, Op::Write { offset, .. } if now > was && *offset >= first_call)
-                    });
-                    self.check_one(st, nm, e.step, cut, shrink, &mut seen)
-                        .map_err(|why| format!("kill before entry {k} (cut at {cut:?}): {why}"))?;
-                    seen.states += 1;
-                }
+/// Visits every state a kill can leave while `entries` run: for each entry
+/// `k`, the entries before it done and `k` not started (`cut` None), and,
+/// for a write, also `k` stopped at each page boundary it crosses (`cut`,
+/// the file offset it reached). `visit` gets the bytes, the host name and
+/// the length before entry `k`.
+pub fn kill_states(
+    entries: &[Entry],
+    mut visit: impl FnMut(usize, Option<u64>, Vec<u8>, usize, u64) -> Result<(), String>,
+) -> Result<(), String> {
+    let (mut disk, mut name) = (Vec::new(), 0usize);
+    for (k, e) in entries.iter().enumerate() {
+        let mut cuts = vec![None];
+        if let Op::Write { offset, bytes, .. } = &e.op {
+            let end = offset + bytes.len() as u64;
+            let mut b = (offset / PAGE + 1) * PAGE;
+            while b < end {
+                cuts.push(Some(b));
+                b += PAGE;
             }
-            apply(&mut disk, &mut name, &e.op, None);
         }
+        for cut in cuts {
+            let (mut st, mut nm) = (disk.clone(), name);
+            if let (
+                Some(c),
+                Op::Write {
+                    offset,
+                    bytes,
+                    extends,
+                },
+            ) = (cut, &e.op)
+            {
+                let part = Op::Write {
+                    offset: *offset,
+                    bytes: bytes[..(c - offset) as usize].to_vec(),
+                    extends: *extends,
+                };
+                apply(&mut st, &mut nm, &part, None);
+            }
+            visit(k, cut, st, nm, disk.len() as u64)?;
+        }
+        apply(&mut disk, &mut name, &e.op, None);
+    }
+    Ok(())
+}
+
+impl Oracle<'_> {
+    /// Checks every kill state of `entries`.
+    pub fn check_kills(&self, entries: &[Entry]) -> Result<KillSeen, String> {
+        let mut seen = KillSeen::default();
+        kill_states(entries, |k, cut, st, nm, before_len| {
+            let e = &entries[k];
+            // Step 0 creates the file; a kill there leaves no file to read.
+            if e.step == 0 {
+                return Ok(());
+            }
+            let shrink = matches!(e.op, Op::SetLen(n) if n < before_len);
+            // A torn first write of a grow (the new blocks from the second
+            // past the old last block on) must be undone whole: only the
+            // second write, of the blocks rewritten in place and the first
+            // new block, may leave a damaged block when torn.
+            let geo = Geometry::new(self.suite);
+            let (was, now) = (
+                self.snapshots[e.step - 1].plain.len() as u64,
+                self.snapshots[e.step].plain.len() as u64,
+            );
+            let first_call = geo.block_offset(geo.blocks(was) + 1);
+            let cut = cut.filter(|_| {
+                !matches!(&e.op, Op::Write { offset, .. } if now > was && *offset >= first_call)
+            });
+            self.check_one(st, nm, e.step, cut, shrink, &mut seen)
+                .map_err(|why| format!("kill before entry {k} (cut at {cut:?}): {why}"))?;
+            seen.states += 1;
+            Ok(())
+        })?;
         Ok(seen)
     }
 

@@ -4,7 +4,8 @@
 //! * `content.xml`: a text document's body as one part (paragraphs and
 //!   headings as lines, table rows as lines of tab-separated cells); a
 //!   spreadsheet's tables as parts `sheet1`, `sheet2` ... whose line N is
-//!   row N (repeated rows and columns expanded, so headings work); a
+//!   row N (repeated rows and columns expanded, so headings work; text
+//!   boxes drawn over a sheet, `table:shapes`, as `sheet1 shapes`); a
 //!   presentation's pages as parts `slide1` ... (their speaker notes
 //!   included). Comments (`office:annotation`: author, date, text),
 //!   tracked deletions (`text:tracked-changes`), text in hidden
@@ -112,6 +113,10 @@ fn flow(xml: &[u8], kind: DocKind, sheet_names: &mut Vec<String>) -> Result<Vec<
     let mut buf = Vec::new();
     let (mut parts, mut cur) = (Vec::new(), Vec::new());
     let (mut inside, mut cell, mut first_cell, mut rows) = (0u32, 0u32, true, 1usize);
+    // A sheet's shapes (text boxes drawn over it, `table:shapes`) come
+    // before its rows: their text is set apart, as a part of its own after
+    // the sheet, so that row N stays line N and the first row the headings.
+    let (mut shapes_at, mut shapes, mut pages) = (None::<usize>, Vec::new(), 0usize);
     let flush = |parts: &mut Vec<Part>, cur: &mut Vec<u8>, name: Option<String>| {
         let text = std::mem::take(cur);
         if text.iter().any(|b| !b.is_ascii_whitespace()) || name.is_some() {
@@ -143,6 +148,7 @@ fn flow(xml: &[u8], kind: DocKind, sheet_names: &mut Vec<String>) -> Result<Vec<
                     }
                 }
                 match local {
+                    b"shapes" if kind == DocKind::Ods && !empty => shapes_at = Some(cur.len()),
                     b"table-row" => {
                         first_cell = true;
                         rows = match cur.len() < MAX_TEXT {
@@ -175,6 +181,11 @@ fn flow(xml: &[u8], kind: DocKind, sheet_names: &mut Vec<String>) -> Result<Vec<
                 }
             }
             Event::End(ref e) => match e.local_name().as_ref() {
+                b"shapes" if kind == DocKind::Ods => {
+                    if let Some(at) = shapes_at.take() {
+                        shapes.append(&mut cur.split_off(at.min(cur.len())));
+                    }
+                }
                 b"p" | b"h" => cur.push(if cell > 0 { b' ' } else { b'\n' }),
                 b"creator" | b"date" => cur.push(if cell > 0 { b' ' } else { b'\n' }),
                 b"table-cell" | b"covered-table-cell" => {
@@ -193,8 +204,13 @@ fn flow(xml: &[u8], kind: DocKind, sheet_names: &mut Vec<String>) -> Result<Vec<
                         } else {
                             "slide"
                         };
-                        let n = parts.iter().filter(|p| p.name.is_some()).count() + 1;
-                        flush(&mut parts, &mut cur, Some(format!("{what}{n}")));
+                        pages += 1;
+                        flush(&mut parts, &mut cur, Some(format!("{what}{pages}")));
+                        if !shapes.is_empty() {
+                            let mut text = std::mem::take(&mut shapes);
+                            flush(&mut parts, &mut text, Some(format!("{what}{pages} shapes")));
+                            parts.last_mut().expect("just pushed").layout = Layout::Plain;
+                        }
                     }
                 }
                 _ => {}
@@ -213,6 +229,38 @@ fn flow(xml: &[u8], kind: DocKind, sheet_names: &mut Vec<String>) -> Result<Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// LibreOffice writes a sheet's text boxes before its rows: their
+    /// text is a part of its own, and the first row stays the headings.
+    #[test]
+    fn a_sheets_shapes_do_not_displace_its_headings() {
+        let xml = br#"<office:document-content xmlns:office="o" xmlns:table="t" xmlns:text="x" xmlns:draw="d"><office:body><office:spreadsheet><table:table table:name="Staff"><table:shapes><draw:frame><draw:text-box><text:p>Note for Bo Chen</text:p></draw:text-box></draw:frame></table:shapes><table:table-row><table:table-cell><text:p>name</text:p></table:table-cell><table:table-cell><text:p>ssn</text:p></table:table-cell></table:table-row><table:table-row><table:table-cell><text:p>Ana</text:p></table:table-cell><table:table-cell office:value="536221234"><text:p>536221234</text:p></table:table-cell></table:table-row></table:table><table:table table:name="Two"><table:table-row><table:table-cell><text:p>x</text:p></table:table-cell></table:table-row></table:table></office:spreadsheet></office:body></office:document-content>"#;
+        let parts = flow(xml, DocKind::Ods, &mut Vec::new()).unwrap();
+        let got: Vec<_> = parts
+            .iter()
+            .map(|p| {
+                (
+                    p.name.clone().unwrap_or_default(),
+                    String::from_utf8_lossy(&p.text).into_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "sheet1".to_string(),
+                    "name\tssn\nAna\t536221234\n".to_string()
+                ),
+                (
+                    "sheet1 shapes".to_string(),
+                    "Note for Bo Chen\n".to_string()
+                ),
+                ("sheet2".to_string(), "x\n".to_string()),
+            ]
+        );
+        assert_eq!(parts[1].layout, Layout::Plain);
+    }
 
     #[test]
     fn sheet_rows_are_lines_and_repeats_are_expanded() {

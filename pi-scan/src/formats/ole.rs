@@ -7,9 +7,10 @@
 //!   CLX in the `0Table`/`1Table` stream): every story in order, so the
 //!   body, footnotes, headers and footers, comments, endnotes and text
 //!   boxes, with tracked deletions and hidden text (both are in the
-//!   pieces). Paragraph marks are line breaks, cell marks tabs, field
-//!   codes kept as text. Formatting, fast-saved (complex) files' older
-//!   pieces and embedded objects (`ObjectPool`) are not read.
+//!   pieces). Paragraph marks are line breaks, cell marks tabs, a table
+//!   row's end a line break, field codes kept as text. Formatting,
+//!   fast-saved (complex) files' older pieces and embedded objects
+//!   (`ObjectPool`) are not read.
 //! * .xls: the BIFF8 `Workbook` stream's cells: shared strings (`SST`
 //!   with its `CONTINUE` records), `LABELSST`, `LABEL`, `NUMBER`, `RK`,
 //!   `MULRK` and `FORMULA` results (numbers, and strings from `STRING`),
@@ -172,18 +173,36 @@ fn word_text(wd: &[u8], table: &[u8]) -> Result<Vec<u8>, String> {
             break;
         }
     }
-    Ok(out
-        .chars()
-        .filter_map(|c| match c {
-            '\r' | '\u{0B}' | '\u{0C}' | '\u{0E}' => Some('\n'),
-            '\u{07}' => Some('\t'),
-            '\t' | '\n' => Some(c),
-            '\u{13}' | '\u{14}' | '\u{15}' => Some(' '),
-            c if c.is_control() => None,
-            c => Some(c),
-        })
-        .collect::<String>()
-        .into_bytes())
+    Ok(word_marks(&out).into_bytes())
+}
+
+/// Word's marks as text: paragraph, line, page and section marks are line
+/// breaks, a cell mark (0x07) a tab. A row ends with its last cell's mark
+/// and the row mark, two cell marks in a row: that is a line break, so
+/// that each table row is a line as in a .docx (else a heading row's
+/// "Phone" would label the next row's SSN). Telling the row mark from an
+/// empty cell's would take the paragraph properties; an empty cell so
+/// breaks its row into two lines, which loses no number.
+fn word_marks(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut after_cell = false;
+    for c in text.chars() {
+        let cell = c == '\u{07}';
+        match c {
+            '\u{07}' if after_cell => {
+                out.pop();
+                out.push('\n');
+            }
+            '\u{07}' => out.push('\t'),
+            '\r' | '\u{0B}' | '\u{0C}' | '\u{0E}' => out.push('\n'),
+            '\t' | '\n' => out.push(c),
+            '\u{13}' | '\u{14}' | '\u{15}' => out.push(' '),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+        after_cell = cell && !after_cell;
+    }
+    out
 }
 
 /// Runs of at least 4 printable characters: 8-bit (printable ASCII and
@@ -489,6 +508,15 @@ fn grid(cells: &BTreeMap<(u16, u16), String>) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_word_table_row_is_a_line() {
+        let text = "Staff\rName\u{07}SSN\u{07}Phone\u{07}\u{07}Ana Silva\u{07}536-22-1234\u{07}617-555-0198\u{07}\u{07}After\r";
+        assert_eq!(
+            word_marks(text),
+            "Staff\nName\tSSN\tPhone\nAna Silva\t536-22-1234\t617-555-0198\nAfter\n"
+        );
+    }
 
     #[test]
     fn rk_numbers_and_grids() {

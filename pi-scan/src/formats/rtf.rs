@@ -6,10 +6,14 @@
 //!   `\ansicpg`, decoded with `encoding_rs`; Windows-1252 by default),
 //!   `\uN` (a Unicode character, its `\ucN` fallback characters skipped)
 //!   and the escaped `\{ \} \\ \~ \_` are kept;
-//! * headers, footers, footnotes, the document information (`\info`:
-//!   title, subject, author, comments), comments (`\*\annotation` and
-//!   their author `\*\atnauthor`) and hidden text (`\v`: formatting is not
-//!   followed, so hidden text reads like any other) are read;
+//! * headers, footers, footnotes (`\footnote`, and `\*\footnote` as
+//!   LibreOffice writes it, endnotes too), the document information
+//!   (`\info`: title, subject, author, comments), user-defined properties
+//!   (`\*\userprops`: names and values), comments (`\*\annotation` and
+//!   their author `\*\atnauthor`), the text of shapes and text boxes
+//!   (`\shptxt` inside `\*\shpinst`; the shape's properties, `\sp`, are
+//!   not text) and hidden text (`\v`: formatting is not followed, so
+//!   hidden text reads like any other) are read;
 //! * tables of fonts, colours, styles, lists and revisions, pictures and
 //!   embedded objects' data (`\pict`, `\objdata`, `\bin`), field
 //!   instructions and every other `\*` destination the reader does not
@@ -47,10 +51,17 @@ const SKIP: &[&[u8]] = &[
     b"revtim",
     b"printim",
     b"buptim",
+    b"sp",
 ];
 
 /// `\*` destinations that hold text worth reading.
-const STARRED_TEXT: &[&[u8]] = &[b"annotation", b"atnauthor"];
+const STARRED_TEXT: &[&[u8]] = &[
+    b"annotation",
+    b"atnauthor",
+    b"footnote",
+    b"userprops",
+    b"shpinst",
+];
 
 /// Destinations that are a text of their own: a line break ends them, so
 /// that a title does not run into the body ("4245Employee").
@@ -76,6 +87,9 @@ const OWN_LINE: &[&[u8]] = &[
     b"footnote",
     b"annotation",
     b"atnauthor",
+    b"propname",
+    b"staticval",
+    b"shptxt",
 ];
 
 #[derive(Clone, Copy)]
@@ -295,6 +309,17 @@ mod tests {
         assert_eq!(
             text(rtf),
             "Staff\nJosé Núñez\nSSN 536-22-1234\tBo Chen\ncard 4539\nhidden S12345678\n end{x}"
+        );
+    }
+
+    /// As LibreOffice writes them: a starred footnote, a text box (its
+    /// shape properties are numbers, not text) and a custom property.
+    #[test]
+    fn starred_footnotes_shape_text_and_user_properties_are_read() {
+        let rtf = r"{\rtf1\ansi{\*\userprops{\propname Reviewer}\proptype30{\staticval SSN 536-22-1234}}Body.{\super \chftn{\*\footnote \chftn\pard{\loch Card 4539 1488 0343 6467}}}\par{\shp{\*\shpinst\shpleft0{\sp{\sn posh}{\sv 72390}}{\shptxt\pard{\loch Licence S12345678}\par}}}}";
+        assert_eq!(
+            text(rtf),
+            "Reviewer\nSSN 536-22-1234\nBody.Card 4539 1488 0343 6467\n\nLicence S12345678\n\n"
         );
     }
 

@@ -208,10 +208,10 @@ pub fn export(a: ExportArgs) -> Result<Outcome> {
 /// One file a killed mount left half grown, on stderr.
 fn print_interrupted(tag: &str, i: &vault::Interrupted, then: &str) {
     eprintln!(
-        "{tag} {} (ciphertext {}): a mount was killed or crashed while growing it to {} bytes; {then} its {} bytes from before that write",
+        "{tag} {} (ciphertext {}): a mount was killed or crashed in a write that changed its size (its length gives {} bytes); {then} {} bytes",
         i.plain.display(),
         i.host.display(),
-        i.was_growing_to,
+        i.size_by_length,
         i.size
     );
 }
@@ -235,7 +235,7 @@ pub fn fsck(a: FsckArgs) -> Result<Outcome> {
             "path": i.plain.to_string_lossy(),
             "ciphertext": i.host.to_string_lossy(),
             "size": i.size,
-            "was_growing_to": i.was_growing_to,
+            "size_by_length": i.size_by_length,
         })
     };
     if a.json {

@@ -15,12 +15,13 @@ use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 /// Attaches strace to every thread of `pid`, set to kill the process at
-/// its first `pwrite64`; returns once it is attached.
-fn strace_kill_at_first_pwrite(pid: u32) -> (std::process::Child, Receiver<Vec<String>>) {
+/// its first `call` (`pwrite64` or `ftruncate`); returns once it is
+/// attached, with the trace to come.
+fn strace_kill_at_first(pid: u32, call: &str) -> (std::process::Child, Receiver<Vec<String>>) {
     let mut st = Command::new("strace")
         .args(["-f", "-p", &pid.to_string()])
         .args(["-e", "trace=ftruncate,pwrite64"])
-        .args(["-e", "inject=pwrite64:signal=SIGKILL"])
+        .args(["-e", &format!("inject={call}:signal=SIGKILL")])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -56,7 +57,7 @@ fn kill_between_the_growing_truncate_and_the_block_write_loses_nothing_synced() 
     log.sync_all().unwrap();
 
     let pid = f.child.as_ref().unwrap().id();
-    let (mut tracer, trace) = strace_kill_at_first_pwrite(pid);
+    let (mut tracer, trace) = strace_kill_at_first(pid, "pwrite64");
     // The append reaches the mount at the fsync (writeback cache): it sets
     // the new length, then would write the re-sealed old last block.
     let _ = log.write_all(&[b'Z'; 5000]);
@@ -169,4 +170,61 @@ fn fsck_repair_undoes_an_interrupted_grow() {
     assert_eq!(fs::metadata(&host).unwrap().len(), len);
     f.mount(&[]);
     assert_eq!(fs::read(f.p("notes")).unwrap(), b"synced notes");
+}
+
+/// The same for a truncation into the middle of a block: the mount writes
+/// the new last block (with zeros after it in its slot), then truncates;
+/// killed at the truncate, the next mount completes it, and the bytes
+/// kept read back.
+#[test]
+fn kill_between_the_new_last_block_and_the_truncate_keeps_the_bytes_kept() {
+    if !is_root() || !have("strace") {
+        skip("fuse_kill: needs root and strace (to attach to the mount and kill it at a system call)");
+        return;
+    }
+    let mut f = Fixture::mounted();
+    let data: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+    let file = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(f.p("table.db"))
+        .unwrap();
+    (&file).write_all(&data).unwrap();
+    file.sync_all().unwrap();
+    let pid = f.child.as_ref().unwrap().id();
+    let (mut tracer, trace) = strace_kill_at_first(pid, "ftruncate");
+    let _ = file.set_len(5000);
+    drop(file);
+    let mut child = f.child.take().unwrap();
+    assert!(
+        wait_for(20, || child.try_wait().map(|s| s.is_some()).unwrap_or(true)),
+        "the mount was not killed"
+    );
+    let _ = child.wait();
+    let _ = tracer.wait();
+    let trace = trace.recv().unwrap();
+    let calls: Vec<&String> = trace
+        .iter()
+        .filter(|l| l.contains("ftruncate(") || l.contains("pwrite64("))
+        .collect();
+    assert!(
+        calls.len() >= 2
+            && calls[calls.len() - 2].contains("pwrite64(")
+            && calls[calls.len() - 1].contains("ftruncate("),
+        "the kill did not land between the block write and the truncate: {trace:#?}"
+    );
+    let st = Command::new("fusermount3")
+        .args(["-u", "-z"])
+        .arg(&f.mnt)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let vault = f.vault.to_str().unwrap().to_owned();
+    let out = run(&["fsck", "--json", &vault]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert_eq!(report["interrupted"][0]["size"], 5000, "{report}");
+    f.mount(&[]);
+    assert_eq!(fs::read(f.p("table.db")).unwrap(), &data[..5000]);
 }

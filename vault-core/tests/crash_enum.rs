@@ -385,12 +385,11 @@ fn every_kill_point_of_random_sequences() {
     }
     eprintln!(
         "kill points: {} sequences, {} kill states checked ({} recovered from an interrupted \
-         grow, {} with blocks a torn write had not reached, {} in the truncation window) in {:.1?}",
+         grow, {} with blocks a torn write had not reached) in {:.1?}",
         cases(),
         total.states,
         total.recovered,
         total.torn,
-        total.shrink_window,
         started.elapsed()
     );
     assert!(

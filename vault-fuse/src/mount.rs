@@ -311,9 +311,9 @@ fn recover(vault: &vault::Vault, record: &impl Fn(Event)) -> Result<(), MountErr
     let found = vault::undo_interrupted_writes(vault, true)?;
     for i in &found.interrupted {
         tracing::warn!(
-            "{}: undid a write the last mount did not finish (growing it to {} bytes); it reads as its {} bytes from before that write",
+            "{}: undid a write the last mount did not finish (its length gave {} bytes); it reads as its {} bytes",
             i.plain.display(),
-            i.was_growing_to,
+            i.size_by_length,
             i.size
         );
     }

@@ -81,7 +81,7 @@ impl Visitor for Checker<'_> {
                 plain: plain.to_path_buf(),
                 host: crate::tree::shown(&entry.host),
                 size: g.size,
-                was_growing_to: file.size(),
+                size_by_length: file.size(),
             });
         } else if bad.is_empty() {
             self.report.files += 1;

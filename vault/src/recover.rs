@@ -30,11 +30,12 @@ pub struct Interrupted {
     pub plain: PathBuf,
     /// Ciphertext path on the host.
     pub host: PathBuf,
-    /// Plaintext size before the interrupted write (what the file reads as
-    /// once undone).
+    /// Plaintext size once undone: before the interrupted grow, or after
+    /// the interrupted truncation.
     pub size: u64,
-    /// Plaintext size the interrupted write was giving it.
-    pub was_growing_to: u64,
+    /// Plaintext size its host length gives (what the interrupted write
+    /// was changing it to, or from, for a truncation).
+    pub size_by_length: u64,
 }
 
 /// What a recovery sweep found.
@@ -158,7 +159,7 @@ impl Visitor for Sweep {
             plain: plain.to_path_buf(),
             host: crate::tree::shown(&entry.host),
             size: found.size,
-            was_growing_to: file.size(),
+            size_by_length: file.size(),
         });
         Ok(())
     }

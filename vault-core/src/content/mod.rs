@@ -549,7 +549,15 @@ impl<S: CipherStore> ContentFile<S> {
         }
         let idx = self.geo.blocks(size) - 1;
         let keep = Self::block_plain_len(size, idx);
-        let mut ct = vec![0u8; keep + self.geo.overhead as usize];
+        let block_len = keep + self.geo.overhead as usize;
+        let at = self.geo.block_offset(idx);
+        // The new last block goes out with zeros after it to the end of its
+        // slot (or of the file): a process killed before the truncate then
+        // leaves a state the interrupted-grow scan recognises and completes
+        // (FORMAT.md §6.4), where the old bytes left after the block would
+        // make it unreadable.
+        let padded = (self.geo.cblock().min(self.store.len()? - at) as usize).max(block_len);
+        let mut ct = zeroize::Zeroizing::new(vec![0u8; padded]);
         if keep > 0 {
             with_scratch(&READ_SCRATCH, |old| -> Result<()> {
                 self.open_span(idx, 1, old)?;
@@ -560,7 +568,10 @@ impl<S: CipherStore> ContentFile<S> {
                 Ok(())
             })?;
         }
-        self.seal_span(idx, idx, &mut ct, None)?;
+        let core = self.header.core_bytes();
+        self.aead
+            .seal_in_place(&block_aad(&core, idx, true), &mut ct[..block_len])?;
+        self.store.write_all_at(&ct, at)?;
         self.store.set_len(self.geo.ciphertext_len(size))?;
         self.size = size;
         Ok(())

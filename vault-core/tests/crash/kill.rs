@@ -10,11 +10,10 @@
 //! undone an interrupted grow (`ContentFile::interrupted_grow`), must have
 //! the size of the file before the interrupted step or after it, and every
 //! block must read as that block before or after (a write that was not
-//! acknowledged may have landed in part, block by block), except:
+//! acknowledged may have landed in part, block by block), except that
 //! blocks a torn write had not reached yet may fail authentication (never
-//! read as other bytes), and the one window FORMAT.md §6.4 documents, a
-//! kill between the re-sealed new last block of a truncation and the
-//! truncate itself, may lose that block (again never other bytes).
+//! read as other bytes). A torn first write of a grow is not such a write:
+//! it must be undone whole.
 
 use super::check::Oracle;
 use super::enumerate::apply;
@@ -35,8 +34,6 @@ pub struct KillSeen {
     pub recovered: u64,
     /// States with blocks a torn write had not reached.
     pub torn: u64,
-    /// States in the truncation window of FORMAT.md §6.4.
-    pub shrink_window: u64,
 }
 
 impl std::ops::AddAssign for KillSeen {
@@ -44,7 +41,6 @@ impl std::ops::AddAssign for KillSeen {
         self.states += o.states;
         self.recovered += o.recovered;
         self.torn += o.torn;
-        self.shrink_window += o.shrink_window;
     }
 }
 
@@ -122,13 +118,12 @@ impl Oracle<'_> {
     /// Checks every kill state of `entries`.
     pub fn check_kills(&self, entries: &[Entry]) -> Result<KillSeen, String> {
         let mut seen = KillSeen::default();
-        kill_states(entries, |k, cut, st, nm, before_len| {
+        kill_states(entries, |k, cut, st, nm, _| {
             let e = &entries[k];
             // Step 0 creates the file; a kill there leaves no file to read.
             if e.step == 0 {
                 return Ok(());
             }
-            let shrink = matches!(e.op, Op::SetLen(n) if n < before_len);
             // A torn first write of a grow (the new blocks from the second
             // past the old last block on) must be undone whole: only the
             // second write, of the blocks rewritten in place and the first
@@ -142,7 +137,7 @@ impl Oracle<'_> {
             let cut = cut.filter(|_| {
                 !matches!(&e.op, Op::Write { offset, .. } if now > was && *offset >= first_call)
             });
-            self.check_one(st, nm, e.step, cut, shrink, &mut seen)
+            self.check_one(st, nm, e.step, cut, &mut seen)
                 .map_err(|why| format!("kill before entry {k} (cut at {cut:?}): {why}"))?;
             seen.states += 1;
             Ok(())
@@ -156,7 +151,6 @@ impl Oracle<'_> {
         nm: usize,
         step: usize,
         cut: Option<u64>,
-        shrink: bool,
         seen: &mut KillSeen,
     ) -> Result<(), String> {
         let (before, after) = (&self.snapshots[step - 1].plain, &self.snapshots[step].plain);
@@ -189,8 +183,8 @@ impl Oracle<'_> {
                 }
             ));
         }
-        // What still fails must be where a torn write had not reached, or
-        // in the truncation window; what reads must be some version's.
+        // What still fails must be where a torn write had not reached;
+        // what reads must be some version's.
         let geo = Geometry::new(self.suite);
         for (i, b) in blocks.iter().enumerate() {
             match b {
@@ -200,7 +194,6 @@ impl Oracle<'_> {
                     }
                 }
                 None if cut.is_some_and(|c| geo.block_offset(i as u64 + 1) > c) => {}
-                None if shrink => {}
                 None => {
                     return Err(format!(
                         "block {i} fails authentication, and no interrupted grow is found"
@@ -211,11 +204,7 @@ impl Oracle<'_> {
         if all_open(&blocks) {
             return Ok(());
         }
-        if shrink {
-            seen.shrink_window += 1;
-        } else {
-            seen.torn += 1;
-        }
+        seen.torn += 1;
         Ok(())
     }
 }

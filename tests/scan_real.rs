@@ -31,21 +31,6 @@ use std::path::{Path, PathBuf};
 const KNOWN_MISSES: &[(&str, &str, &str)] = &[
     (
         "pdf",
-        "property: title",
-        "the PDF's document information dictionary (Title, Subject, Keywords) is not read",
-    ),
-    (
-        "pdf",
-        "property: subject",
-        "the PDF's document information dictionary is not read",
-    ),
-    (
-        "pdf",
-        "property: keywords",
-        "the PDF's document information dictionary is not read",
-    ),
-    (
-        "pdf",
         "cells: number under SSN heading",
         "a printed sheet's bare numbers lose their column heading: LibreOffice prints \
          each column's cells one under another, far from the heading",

@@ -56,12 +56,6 @@ const KNOWN_MISSES: &[(&str, &str, &str)] = &[
         "a grouped card number wrapped at the end of a line (4393 / 0311 3444 4290)",
     ),
     (
-        "xlsx",
-        "header",
-        "a worksheet's <headerFooter> (oddHeader, oddFooter) is not read",
-    ),
-    ("xlsx", "footer", "a worksheet's <headerFooter> is not read"),
-    (
         "xls",
         "header",
         "the HEADER and FOOTER records of a BIFF8 sheet are not read",

@@ -81,11 +81,6 @@ const KNOWN_MISSES: &[(&str, &str, &str)] = &[
         "defined names (NAME records) are not read",
     ),
     (
-        "ods",
-        "defined name",
-        "named expressions (table:named-expression) are not read",
-    ),
-    (
         "doc",
         "embedded spreadsheet",
         "embedded objects (ObjectPool) are not read",

@@ -56,31 +56,6 @@ const KNOWN_MISSES: &[(&str, &str, &str)] = &[
         "a grouped card number wrapped at the end of a line (4393 / 0311 3444 4290)",
     ),
     (
-        "xls",
-        "header",
-        "the HEADER and FOOTER records of a BIFF8 sheet are not read",
-    ),
-    (
-        "xls",
-        "footer",
-        "the HEADER and FOOTER records of a BIFF8 sheet are not read",
-    ),
-    (
-        "xls",
-        "cell comment",
-        "cell comments (NOTE/TXO records) are not read",
-    ),
-    (
-        "xls",
-        "text shape",
-        "text boxes (TXO records in the drawing) are not read",
-    ),
-    (
-        "xls",
-        "defined name",
-        "defined names (NAME records) are not read",
-    ),
-    (
         "doc",
         "embedded spreadsheet",
         "embedded objects (ObjectPool) are not read",

@@ -11,6 +11,8 @@
 
 mod sheet;
 
+pub(crate) use sheet::plain as header_footer_plain;
+
 use crate::detect::Layout;
 use crate::formats::{self, Ctx, DocKind, Part, MAX_ENTRY, MAX_INFLATED};
 use crate::stream::{Stream, Streamed};

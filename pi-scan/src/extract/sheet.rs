@@ -56,11 +56,12 @@ impl HeaderFooter {
 }
 
 /// A header or footer string without its formatting codes (ECMA-376
-/// Part 1, §18.3.1.39): `&L`, `&C`, `&R` start the left, centre and
+/// Part 1, §18.3.1.39; the .xls `HEADER` and `FOOTER` records use the
+/// same codes): `&L`, `&C`, `&R` start the left, centre and
 /// right sections (each a line here); `&"font,style"`, `&` and a size,
 /// `&K` and a colour, and the one-letter codes (page number, date, bold
 /// ...) are dropped; `&&` is an ampersand.
-fn plain(raw: &[u8]) -> Vec<u8> {
+pub(crate) fn plain(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len());
     let newline = |out: &mut Vec<u8>| {
         while out.last().is_some_and(|b| *b == b' ') {

@@ -16,6 +16,7 @@ pub(crate) mod odf;
 pub(crate) mod ole;
 pub(crate) mod rtf;
 pub(crate) mod text;
+pub(crate) mod xls;
 
 use crate::detect::{Layout, TextFinding};
 use crate::stream::Stream;

@@ -472,9 +472,9 @@ fn rtf_body_comments_footer_hidden_text_and_info() {
 /// letter's body, footer, comment and hidden text through the piece table
 /// and its comments property (SummaryInformation); the workbook's number
 /// cell under an "ssn" heading (a NUMBER/RK record, not text) and a
-/// shared string; the deck's slide text and notes as text runs. Decoys as
-/// in the OpenDocument originals; the workbook's cell comment is not read
-/// (documented).
+/// shared string, and its cell comment (the text of a TXO record); the
+/// deck's slide text and notes as text runs. Decoys as in the
+/// OpenDocument originals.
 #[test]
 fn legacy_office_doc_xls_and_ppt() {
     let (dir, run) = scan_fixtures(&["letter.doc", "staff.xls", "deck.ppt"]);
@@ -489,6 +489,12 @@ fn legacy_office_doc_xls_and_ppt() {
             f("letter.doc", "", "ssn", "***-**-7890"),
             f("letter.doc", "SummaryInformation", "ssn", "***-**-4245"),
             letter_at("staff.xls", "sheet1"),
+            f(
+                "staff.xls",
+                "sheet1 comments and text boxes",
+                "ssn",
+                "***-**-7890",
+            ),
             card_at("staff.xls", "sheet2"),
             letter_at("deck.ppt", "PowerPoint Document"),
             card_at("deck.ppt", "PowerPoint Document"),

@@ -31,21 +31,6 @@ use std::path::{Path, PathBuf};
 const KNOWN_MISSES: &[(&str, &str, &str)] = &[
     (
         "pdf",
-        "property: title",
-        "the PDF's document information dictionary (Title, Subject, Keywords) is not read",
-    ),
-    (
-        "pdf",
-        "property: subject",
-        "the PDF's document information dictionary is not read",
-    ),
-    (
-        "pdf",
-        "property: keywords",
-        "the PDF's document information dictionary is not read",
-    ),
-    (
-        "pdf",
         "cells: number under SSN heading",
         "a printed sheet's bare numbers lose their column heading: LibreOffice prints \
          each column's cells one under another, far from the heading",
@@ -69,42 +54,6 @@ const KNOWN_MISSES: &[(&str, &str, &str)] = &[
         "pdf",
         "tracked deletion",
         "a grouped card number wrapped at the end of a line (4393 / 0311 3444 4290)",
-    ),
-    (
-        "xlsx",
-        "header",
-        "a worksheet's <headerFooter> (oddHeader, oddFooter) is not read",
-    ),
-    ("xlsx", "footer", "a worksheet's <headerFooter> is not read"),
-    (
-        "xls",
-        "header",
-        "the HEADER and FOOTER records of a BIFF8 sheet are not read",
-    ),
-    (
-        "xls",
-        "footer",
-        "the HEADER and FOOTER records of a BIFF8 sheet are not read",
-    ),
-    (
-        "xls",
-        "cell comment",
-        "cell comments (NOTE/TXO records) are not read",
-    ),
-    (
-        "xls",
-        "text shape",
-        "text boxes (TXO records in the drawing) are not read",
-    ),
-    (
-        "xls",
-        "defined name",
-        "defined names (NAME records) are not read",
-    ),
-    (
-        "ods",
-        "defined name",
-        "named expressions (table:named-expression) are not read",
     ),
     (
         "doc",

@@ -15,7 +15,10 @@
 //! * `meta.xml`: title, subject, description, keywords, user-defined
 //!   properties.
 //! * `Object N/content.xml`: embedded objects (charts, formulas) as
-//!   flowing text; sheet names as the part `content.xml (sheet names)`.
+//!   flowing text; sheet names as the part `content.xml (sheet names)`;
+//!   named expressions and ranges (`table:named-expression`,
+//!   `table:named-range`: a defined name, and the text a name stands for)
+//!   as `content.xml (named expressions)`.
 //!
 //! Not read: encrypted (password-protected) documents (not scanned),
 //! images, macros (`Basic/`), `settings.xml`.
@@ -46,15 +49,20 @@ pub(crate) fn read(kind: DocKind, bytes: &[u8], ctx: &Ctx) -> Result<Vec<Part>, 
         }
     };
     let content = entry("content.xml")?;
-    let mut sheet_names = Vec::new();
-    let mut parts = flow(&content, kind, &mut sheet_names)
+    let mut names_in = Names::default();
+    let mut parts = flow(&content, kind, &mut names_in)
         .map_err(|e| format!("content.xml: {e} (encrypted?)"))?;
-    if !sheet_names.is_empty() {
-        parts.push(Part {
-            name: Some("content.xml (sheet names)".into()),
-            text: sheet_names.join("\n").into_bytes(),
-            layout: Layout::Plain,
-        });
+    for (what, list) in [
+        ("sheet names", names_in.sheets),
+        ("named expressions", names_in.expressions),
+    ] {
+        if !list.is_empty() {
+            parts.push(Part {
+                name: Some(format!("content.xml ({what})")),
+                text: list.join("\n").into_bytes(),
+                layout: Layout::Plain,
+            });
+        }
     }
     let mut others: Vec<&String> = names
         .iter()
@@ -66,7 +74,7 @@ pub(crate) fn read(kind: DocKind, bytes: &[u8], ctx: &Ctx) -> Result<Vec<Part>, 
         .collect();
     others.sort();
     for n in others {
-        let text: Vec<u8> = flow(&entry(n)?, DocKind::Odt, &mut Vec::new())
+        let text: Vec<u8> = flow(&entry(n)?, DocKind::Odt, &mut Names::default())
             .map_err(|e| format!("{n}: {e}"))?
             .into_iter()
             .flat_map(|p| p.text)
@@ -101,9 +109,33 @@ fn repeat(e: &BytesStart, key: &[u8], cap: usize) -> usize {
         .clamp(1, cap)
 }
 
+/// Names a spreadsheet gives, read apart from its sheets' text.
+#[derive(Default)]
+struct Names {
+    /// Each table's name.
+    sheets: Vec<String>,
+    /// Each named expression or range: its name, and the text it stands
+    /// for when that is a string (`name: text`).
+    expressions: Vec<String>,
+}
+
+/// The text of a named expression's formula: the string itself when the
+/// formula is one string constant (`of:="text"`, quotes doubled inside),
+/// else the formula as written (its string constants are in it).
+fn expression_text(formula: &str) -> String {
+    let f = formula.trim();
+    let f = f.strip_prefix("of:").unwrap_or(f);
+    let f = f.strip_prefix('=').unwrap_or(f);
+    match f.strip_prefix('"').and_then(|f| f.strip_suffix('"')) {
+        Some(inner) if !inner.replace("\"\"", "").contains('"') => inner.replace("\"\"", "\""),
+        _ => formula.to_owned(),
+    }
+}
+
 /// The text of an ODF XML part: one part per sheet (.ods) or page (.odp),
-/// else one part for all of it. `sheet_names` gets each table's name.
-fn flow(xml: &[u8], kind: DocKind, sheet_names: &mut Vec<String>) -> Result<Vec<Part>, String> {
+/// else one part for all of it. `names` gets each table's name and the
+/// named expressions.
+fn flow(xml: &[u8], kind: DocKind, names: &mut Names) -> Result<Vec<Part>, String> {
     let split: &[u8] = match kind {
         DocKind::Ods => b"table",
         DocKind::Odp => b"page",
@@ -143,7 +175,7 @@ fn flow(xml: &[u8], kind: DocKind, sheet_names: &mut Vec<String>) -> Result<Vec<
                         // Text before the first sheet or page.
                         flush(&mut parts, &mut cur, None);
                         if let Some(n) = attr(e, b"name").filter(|_| kind == DocKind::Ods) {
-                            sheet_names.push(String::from_utf8_lossy(&n).into_owned());
+                            names.sheets.push(String::from_utf8_lossy(&n).into_owned());
                         }
                     }
                 }
@@ -167,6 +199,25 @@ fn flow(xml: &[u8], kind: DocKind, sheet_names: &mut Vec<String>) -> Result<Vec<
                         if !empty {
                             cell += 1;
                         }
+                    }
+                    b"named-expression" | b"named-range" => {
+                        // Unescaped: the formula's quotes are `&quot;`
+                        // (as written when an entity is unknown).
+                        let text = |k: &[u8]| {
+                            let a = e
+                                .attributes()
+                                .flatten()
+                                .find(|a| a.key.local_name().as_ref() == k)?;
+                            Some(match a.unescape_value() {
+                                Ok(v) => v.into_owned(),
+                                Err(_) => String::from_utf8_lossy(&a.value).into_owned(),
+                            })
+                        };
+                        let mut named = text(b"name").unwrap_or_default();
+                        if let Some(f) = text(b"expression") {
+                            named = format!("{named}: {}", expression_text(&f));
+                        }
+                        names.expressions.push(named);
                     }
                     b"tab" => cur.push(b'\t'),
                     b"s" => cur.extend(std::iter::repeat_n(b' ', repeat(e, b"c", 64))),
@@ -235,7 +286,7 @@ mod tests {
     #[test]
     fn a_sheets_shapes_do_not_displace_its_headings() {
         let xml = br#"<office:document-content xmlns:office="o" xmlns:table="t" xmlns:text="x" xmlns:draw="d"><office:body><office:spreadsheet><table:table table:name="Staff"><table:shapes><draw:frame><draw:text-box><text:p>Note for Bo Chen</text:p></draw:text-box></draw:frame></table:shapes><table:table-row><table:table-cell><text:p>name</text:p></table:table-cell><table:table-cell><text:p>ssn</text:p></table:table-cell></table:table-row><table:table-row><table:table-cell><text:p>Ana</text:p></table:table-cell><table:table-cell office:value="536221234"><text:p>536221234</text:p></table:table-cell></table:table-row></table:table><table:table table:name="Two"><table:table-row><table:table-cell><text:p>x</text:p></table:table-cell></table:table-row></table:table></office:spreadsheet></office:body></office:document-content>"#;
-        let parts = flow(xml, DocKind::Ods, &mut Vec::new()).unwrap();
+        let parts = flow(xml, DocKind::Ods, &mut Names::default()).unwrap();
         let got: Vec<_> = parts
             .iter()
             .map(|p| {
@@ -265,7 +316,7 @@ mod tests {
     #[test]
     fn sheet_rows_are_lines_and_repeats_are_expanded() {
         let xml = br#"<office:document-content xmlns:office="o" xmlns:table="t" xmlns:text="x"><office:body><office:spreadsheet><table:table table:name="Staff"><table:table-row><table:table-cell><text:p>name</text:p></table:table-cell><table:table-cell table:number-columns-repeated="2"/><table:table-cell><text:p>ssn</text:p></table:table-cell></table:table-row><table:table-row table:number-rows-repeated="2"><table:table-cell/></table:table-row><table:table-row><table:table-cell><text:p>Ana</text:p><text:p>Silva</text:p></table:table-cell><table:table-cell table:number-columns-repeated="2"/><table:table-cell office:value="536221234"><text:p>536221234</text:p></table:table-cell></table:table-row></table:table></office:spreadsheet></office:body></office:document-content>"#;
-        let mut names = Vec::new();
+        let mut names = Names::default();
         let parts = flow(xml, DocKind::Ods, &mut names).unwrap();
         assert_eq!(parts.len(), 1);
         assert_eq!(parts[0].name.as_deref(), Some("sheet1"));
@@ -273,17 +324,35 @@ mod tests {
             String::from_utf8_lossy(&parts[0].text),
             "name\t\t\tssn\n\n\nAna Silva\t\t\t536221234\n"
         );
-        assert_eq!(names, ["Staff"]);
+        assert_eq!(names.sheets, ["Staff"]);
     }
 
     #[test]
     fn text_annotations_and_hidden_text_are_read() {
         let xml = br#"<office:document-content xmlns:office="o" xmlns:text="x" xmlns:dc="d"><office:body><office:text><text:h>Staff</text:h><text:p>Name:<text:s/>Ana<text:tab/>Silva<office:annotation><dc:creator>Bo Chen</dc:creator><dc:date>2024-01-02</dc:date><text:p>SSN 536-22-1234</text:p></office:annotation></text:p><text:p><text:hidden-text text:condition="ooow:1" text:string-value="card 4539 1488 0343 6467"/></text:p></office:text></office:body></office:document-content>"#;
-        let parts = flow(xml, DocKind::Odt, &mut Vec::new()).unwrap();
+        let parts = flow(xml, DocKind::Odt, &mut Names::default()).unwrap();
         assert_eq!(parts.len(), 1);
         assert_eq!(
             String::from_utf8_lossy(&parts[0].text),
             "Staff\nName: Ana\tSilvaBo Chen\n2024-01-02\nSSN 536-22-1234\n\ncard 4539 1488 0343 6467 \n"
+        );
+    }
+
+    /// A defined name holding text (LibreOffice writes it as a named
+    /// expression whose formula is one string) is read with its name.
+    #[test]
+    fn named_expressions_and_ranges_are_read() {
+        let xml = br#"<office:document-content xmlns:office="o" xmlns:table="t" xmlns:text="x"><office:body><office:spreadsheet><table:table table:name="Staff"><table:table-row><table:table-cell><text:p>x</text:p></table:table-cell></table:table-row></table:table><table:named-expressions><table:named-expression table:name="ReviewNote" table:base-cell-address="$Staff.$A$1" table:expression="&quot;SSN 536-22-1234, &quot;&quot;Ana&quot;&quot;&quot;"/><table:named-expression table:name="Sum" table:expression="of:=SUM([.A1:.A3])&amp;&quot;card 4111 1111 1111 1111&quot;"/><table:named-range table:name="Staff_SSN" table:base-cell-address="$Staff.$A$1" table:cell-range-address="$Staff.$A$1:.$A$9"/></table:named-expressions></office:spreadsheet></office:body></office:document-content>"#;
+        let mut names = Names::default();
+        let parts = flow(xml, DocKind::Ods, &mut names).unwrap();
+        assert_eq!(parts.len(), 1, "no text of a sheet");
+        assert_eq!(
+            names.expressions,
+            [
+                "ReviewNote: SSN 536-22-1234, \"Ana\"",
+                "Sum: of:=SUM([.A1:.A3])&\"card 4111 1111 1111 1111\"",
+                "Staff_SSN",
+            ]
         );
     }
 }

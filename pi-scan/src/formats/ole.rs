@@ -11,13 +11,9 @@
 //!   row's end a line break, field codes kept as text. Formatting,
 //!   fast-saved (complex) files' older pieces and embedded objects
 //!   (`ObjectPool`) are not read.
-//! * .xls: the BIFF8 `Workbook` stream's cells: shared strings (`SST`
-//!   with its `CONTINUE` records), `LABELSST`, `LABEL`, `NUMBER`, `RK`,
-//!   `MULRK` and `FORMULA` results (numbers, and strings from `STRING`),
-//!   each sheet a part `sheet1`, `sheet2` ... whose line N is row N with
-//!   tab-separated cells (so headings work); sheet names as the part
-//!   `workbook (sheet names)`. Not read: cell comments (`NOTE`/`TXO`),
-//!   charts, BIFF5 and older workbooks (scanned as text runs, below).
+//! * .xls: the BIFF8 `Workbook` stream ([`xls`](super::xls)): each
+//!   sheet's cells, sheet and defined names, page headers and footers,
+//!   comments and text boxes.
 //! * Every other stream (the document properties `SummaryInformation`:
 //!   title, author, comments; a presentation's `PowerPoint Document`,
 //!   whose text atoms are plain 8-bit or UTF-16LE; anything a producer
@@ -29,7 +25,6 @@
 
 use super::{Part, MAX_ENTRY};
 use crate::detect::Layout;
-use std::collections::BTreeMap;
 use std::io::{Cursor, Read};
 
 /// Reads a legacy Office file.
@@ -72,7 +67,7 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Vec<Part>, String> {
             structured.extend(["/WordDocument", "/0Table", "/1Table"]);
         }
     } else if has("/Workbook") {
-        parts.extend(workbook(&stream("/Workbook")?)?);
+        parts.extend(super::xls::workbook(&stream("/Workbook")?)?);
         structured.push("/Workbook");
     }
     for name in &streams {
@@ -102,11 +97,11 @@ fn clean(name: &str) -> String {
         .collect()
 }
 
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+pub(super) fn u16_at(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
 }
 
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+pub(super) fn u32_at(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 
@@ -240,271 +235,6 @@ fn runs(data: &[u8]) -> Vec<u8> {
     out
 }
 
-/// BIFF8 records with their type, CONTINUE records attached to the one
-/// they continue.
-fn records(ws: &[u8]) -> Vec<(u16, Vec<&[u8]>)> {
-    let mut out: Vec<(u16, Vec<&[u8]>)> = Vec::new();
-    let mut i = 0usize;
-    while let (Some(t), Some(len)) = (u16_at(ws, i), u16_at(ws, i + 2)) {
-        let start = i + 4;
-        let Some(data) = ws.get(start..start + usize::from(len)) else {
-            break;
-        };
-        i = start + usize::from(len);
-        match (t, out.last_mut()) {
-            (0x003C, Some(last)) => last.1.push(data),
-            _ => out.push((t, vec![data])),
-        }
-    }
-    out
-}
-
-/// Reads across a record and its CONTINUE segments; a string's characters
-/// that cross into a CONTINUE restart with a new flags byte.
-struct Segs<'a> {
-    segs: &'a [&'a [u8]],
-    seg: usize,
-    pos: usize,
-}
-
-impl<'a> Segs<'a> {
-    fn bytes(&mut self, n: usize) -> Option<&'a [u8]> {
-        loop {
-            let s = self.segs.get(self.seg)?;
-            if self.pos < s.len() || n == 0 {
-                let out = s.get(self.pos..self.pos + n)?;
-                self.pos += n;
-                return Some(out);
-            }
-            self.seg += 1;
-            self.pos = 0;
-        }
-    }
-
-    fn u8(&mut self) -> Option<u8> {
-        Some(self.bytes(1)?[0])
-    }
-
-    fn u16(&mut self) -> Option<u16> {
-        let b = self.bytes(2)?;
-        Some(u16::from_le_bytes([b[0], b[1]]))
-    }
-
-    fn u32(&mut self) -> Option<u32> {
-        let b = self.bytes(4)?;
-        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    /// An XLUnicodeRichExtendedString (or, `rich` false, an
-    /// XLUnicodeString) whose cch is `cch`.
-    fn string(&mut self, cch: usize, rich: bool) -> Option<String> {
-        let flags = self.u8()?;
-        let (runs, ext) = match rich {
-            true => (
-                if flags & 0x08 != 0 { self.u16()? } else { 0 },
-                if flags & 0x04 != 0 { self.u32()? } else { 0 },
-            ),
-            false => (0, 0),
-        };
-        let mut wide = flags & 0x01 != 0;
-        let mut s = String::new();
-        let mut left = cch;
-        while left > 0 {
-            if self.segs.get(self.seg).is_some_and(|d| self.pos >= d.len()) {
-                self.seg += 1;
-                self.pos = 0;
-                wide = self.u8()? & 0x01 != 0;
-            }
-            let avail = self.segs.get(self.seg)?.len() - self.pos;
-            let take = left.min(if wide { avail / 2 } else { avail }).max(1);
-            let raw = self.bytes(if wide { take * 2 } else { take })?;
-            let (t, _) = match wide {
-                true => encoding_rs::UTF_16LE.decode_without_bom_handling(raw),
-                false => encoding_rs::WINDOWS_1252.decode_without_bom_handling(raw),
-            };
-            s.push_str(&t);
-            left -= take;
-        }
-        self.skip(usize::from(runs) * 4 + ext as usize)?;
-        Some(s)
-    }
-
-    fn skip(&mut self, mut n: usize) -> Option<()> {
-        while n > 0 {
-            let s = self.segs.get(self.seg)?;
-            let here = (s.len() - self.pos).min(n);
-            self.pos += here;
-            n -= here;
-            if n > 0 {
-                self.seg += 1;
-                self.pos = 0;
-            }
-        }
-        Some(())
-    }
-}
-
-fn number(v: f64) -> String {
-    if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e17 {
-        format!("{}", v as i64)
-    } else {
-        format!("{v}")
-    }
-}
-
-fn rk(v: u32) -> String {
-    let x = if v & 0x02 != 0 {
-        f64::from((v as i32) >> 2)
-    } else {
-        f64::from_bits(u64::from(v & 0xFFFF_FFFC) << 32)
-    };
-    number(if v & 0x01 != 0 { x / 100.0 } else { x })
-}
-
-/// An Excel 97-2003 workbook's cells, one part per sheet.
-fn workbook(ws: &[u8]) -> Result<Vec<Part>, String> {
-    let recs = records(ws);
-    let mut sst: Vec<String> = Vec::new();
-    let mut names: Vec<String> = Vec::new();
-    let mut sheets: Vec<BTreeMap<(u16, u16), String>> = Vec::new();
-    let mut cur: Option<usize> = None;
-    let mut pending_formula: Option<(u16, u16)> = None;
-    for (t, segs) in &recs {
-        let d = segs[0];
-        let cell = |d: &[u8]| Some((u16_at(d, 0)?, u16_at(d, 2)?));
-        let mut put = |at: Option<(u16, u16)>, v: String| {
-            if let (Some(at), Some(s)) = (at, cur) {
-                sheets[s].insert(at, v);
-            }
-        };
-        match t {
-            0x002F => return Err("encrypted (password-protected) workbook".into()),
-            0x0809 => {
-                if u16_at(d, 2) == Some(0x0010) {
-                    sheets.push(BTreeMap::new());
-                    cur = Some(sheets.len() - 1);
-                } else {
-                    cur = None;
-                }
-            }
-            0x0085 => {
-                let mut r = Segs {
-                    segs,
-                    seg: 0,
-                    pos: 6,
-                };
-                if let Some(s) = r.u8().and_then(|n| r.string(usize::from(n), false)) {
-                    names.push(s);
-                }
-            }
-            0x00FC => {
-                let mut r = Segs {
-                    segs,
-                    seg: 0,
-                    pos: 8,
-                };
-                let unique = u32_at(d, 4).unwrap_or(0) as usize;
-                for _ in 0..unique.min(1 << 22) {
-                    match r.u16().and_then(|n| r.string(usize::from(n), true)) {
-                        Some(s) => sst.push(s),
-                        None => break,
-                    }
-                }
-            }
-            0x00FD => {
-                let s = u32_at(d, 6).and_then(|i| sst.get(i as usize)).cloned();
-                put(cell(d), s.unwrap_or_default());
-            }
-            0x0204 => {
-                let mut r = Segs {
-                    segs,
-                    seg: 0,
-                    pos: 6,
-                };
-                if let Some(s) = r.u16().and_then(|n| r.string(usize::from(n), false)) {
-                    put(cell(d), s);
-                }
-            }
-            0x0203 => {
-                if let Some(b) = d.get(6..14) {
-                    let v = f64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
-                    put(cell(d), number(v));
-                }
-            }
-            0x027E => put(cell(d), u32_at(d, 6).map(rk).unwrap_or_default()),
-            0x00BD => {
-                let (Some(row), Some(first)) = (u16_at(d, 0), u16_at(d, 2)) else {
-                    continue;
-                };
-                let n = d.len().saturating_sub(6) / 6;
-                for k in 0..n {
-                    if let Some(v) = u32_at(d, 4 + k * 6 + 2) {
-                        put(Some((row, first.saturating_add(k as u16))), rk(v));
-                    }
-                }
-            }
-            0x0006 => {
-                let res = d.get(6..14).unwrap_or(&[]);
-                if res.len() == 8 && res[6..8] == [0xFF, 0xFF] {
-                    // A string result: in the STRING record that follows.
-                    pending_formula = cell(d).filter(|_| res[0] == 0);
-                } else if res.len() == 8 {
-                    let v = f64::from_le_bytes(res.try_into().unwrap_or([0; 8]));
-                    put(cell(d), number(v));
-                }
-            }
-            0x0207 => {
-                let mut r = Segs {
-                    segs,
-                    seg: 0,
-                    pos: 0,
-                };
-                if let Some(s) = r.u16().and_then(|n| r.string(usize::from(n), false)) {
-                    put(pending_formula.take(), s);
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut parts: Vec<Part> = sheets
-        .iter()
-        .enumerate()
-        .map(|(i, cells)| Part {
-            name: Some(format!("sheet{}", i + 1)),
-            text: grid(cells),
-            layout: Layout::Delimited(b'\t'),
-        })
-        .collect();
-    if !names.is_empty() {
-        parts.push(Part {
-            name: Some("workbook (sheet names)".into()),
-            text: names.join("\n").into_bytes(),
-            layout: Layout::Plain,
-        });
-    }
-    Ok(parts)
-}
-
-/// Cells as lines: line N is row N, cells tab-separated by column.
-fn grid(cells: &BTreeMap<(u16, u16), String>) -> Vec<u8> {
-    let mut out = Vec::new();
-    let (mut row, mut col) = (0u16, 0u16);
-    for (&(r, c), v) in cells {
-        if r > row {
-            out.extend(std::iter::repeat_n(b'\n', usize::from(r - row)));
-            (row, col) = (r, 0);
-        }
-        out.extend(std::iter::repeat_n(
-            b'\t',
-            usize::from(c.saturating_sub(col)),
-        ));
-        out.extend(v.bytes().filter(|b| !matches!(b, b'\n' | b'\r' | b'\t')));
-        col = c;
-    }
-    out.push(b'\n');
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -516,31 +246,6 @@ mod tests {
             word_marks(text),
             "Staff\nName\tSSN\tPhone\nAna Silva\t536-22-1234\t617-555-0198\nAfter\n"
         );
-    }
-
-    #[test]
-    fn rk_numbers_and_grids() {
-        assert_eq!(rk((536_221_234u32 << 2) | 0x02), "536221234");
-        assert_eq!(rk((12_345u32 << 2) | 0x03), "123.45");
-        let mut cells = BTreeMap::new();
-        cells.insert((0, 0), "name".to_string());
-        cells.insert((0, 2), "ssn".to_string());
-        cells.insert((2, 1), "x".to_string());
-        assert_eq!(grid(&cells), b"name\t\tssn\n\n\tx\n");
-    }
-
-    #[test]
-    fn strings_continue_across_records() {
-        // "ABCD" split after "AB": the CONTINUE restarts with a flags byte
-        // (wide this time).
-        let segs: [&[u8]; 2] = [b"\x04\x00\x00AB", b"\x01C\x00D\x00"];
-        let mut r = Segs {
-            segs: &segs,
-            seg: 0,
-            pos: 0,
-        };
-        let n = r.u16().unwrap();
-        assert_eq!(r.string(usize::from(n), true).unwrap(), "ABCD");
     }
 
     #[test]

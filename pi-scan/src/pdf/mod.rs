@@ -18,11 +18,14 @@
 //! docs/SCAN.md (`benches/pdf_damage.sh`).
 //!
 //! A page that shows no text but holds images (a scan) has them read by
-//! OCR ([`images`]).
+//! OCR ([`images`]). The document information dictionary (title, subject,
+//! keywords ...) is read as a part of its own ([`info`]), from intact and
+//! damaged files alike.
 
 mod cmap;
 mod images;
 mod inflate;
+mod info;
 mod ops;
 mod recover;
 mod text;
@@ -41,11 +44,11 @@ pub(crate) fn pages(bytes: &[u8], ctx: &Ctx) -> Result<Vec<Part>, String> {
             if doc.trailer.has(b"Encrypt") {
                 // Recovery would read ciphertext: what lopdf decrypted is
                 // all there is.
-                return Ok(intact(&doc, ctx).0);
+                return Ok(with_info(intact(&doc, ctx).0, &doc));
             }
             decode_cmaps(&mut doc, ctx);
             match intact(&doc, ctx) {
-                (parts, None) => return Ok(parts),
+                (parts, None) => return Ok(with_info(parts, &doc)),
                 (_, Some(damage)) => damage,
             }
         }
@@ -68,6 +71,10 @@ pub(crate) fn pages(bytes: &[u8], ctx: &Ctx) -> Result<Vec<Part>, String> {
             "{why}; no text recovered from the {} object(s) found in it",
             got.objects
         ));
+    } else if got.streams == 0 {
+        ctx.gap(format!(
+            "damaged PDF ({why}): only its document information recovered"
+        ));
     } else {
         ctx.gap(format!(
             "damaged PDF ({why}): text recovered from {} stream(s)",
@@ -75,6 +82,12 @@ pub(crate) fn pages(bytes: &[u8], ctx: &Ctx) -> Result<Vec<Part>, String> {
         ));
     }
     Ok(got.parts)
+}
+
+/// `parts` and, after them, the document information of `doc`.
+fn with_info(mut parts: Vec<Part>, doc: &Document) -> Vec<Part> {
+    parts.extend(info::intact(doc));
+    parts
 }
 
 /// The pages of a file that loaded, and what is damaged in it, if anything.

@@ -6,7 +6,9 @@
 //! that, by their type), and every stream that shows text but belongs to
 //! no page read (its page object lost, a form) is read with every font the
 //! file still names. Streams whose object header is damaged are found by
-//! their `stream` keyword and read the same way.
+//! their `stream` keyword and read the same way. The document information
+//! dictionary is read when an `/Info` reference to an object that was
+//! found survives.
 //!
 //! Bounds: each object is parsed within the bytes up to the next object
 //! header, so a damaged object (an unterminated string) cannot make the
@@ -52,6 +54,8 @@ pub(crate) fn read(bytes: &[u8], ctx: &Ctx) -> Recovered {
         objects: heads.len(),
         more,
     };
+    // First: it is small, and time may run out in the streams below.
+    out.parts.extend(super::info::recovered(&doc, bytes));
     let mut used: BTreeSet<ObjectId> = BTreeSet::new();
     // Pages through the catalog's tree, then page objects outside it.
     let tree: Vec<ObjectId> = doc.get_pages().into_values().collect();

@@ -7,6 +7,11 @@
 //! inflating zip entry and pushes its text into a [`Stream`], so a part
 //! of any inflated size is scanned in bounded memory, up to the file's
 //! inflation budget and time limit (then the file is partial).
+//! Worksheets are read by [`sheet`].
+
+mod sheet;
+
+pub(crate) use sheet::plain as header_footer_plain;
 
 use crate::detect::Layout;
 use crate::formats::{self, Ctx, DocKind, Part, MAX_ENTRY, MAX_INFLATED};
@@ -160,7 +165,7 @@ pub(crate) fn office_in(
             let shared = match names.iter().any(|n| n == SHARED) {
                 false => Vec::new(),
                 true => match small_entry(&mut zip, SHARED, ctx)? {
-                    Some(xml) => shared_strings(&xml)?,
+                    Some(xml) => sheet::shared_strings(&xml)?,
                     None => {
                         // Too large to hold for the cells to show: every
                         // string is scanned as a line of its own instead
@@ -187,9 +192,23 @@ pub(crate) fn office_in(
             {
                 used.insert(n.clone());
                 let (name, tab) = (Some(stem(n)), Layout::Delimited(b'\t'));
+                let mut hf = sheet::HeaderFooter::default();
                 stream_part(&mut zip, n, name, tab, ctx, &mut parts, |r, out| {
-                    sheet_into(r, &shared, &mut referenced, out)
+                    sheet::sheet_into(r, &shared, &mut referenced, out, &mut hf)
                 })?;
+                if hf.cut {
+                    ctx.gap(format!(
+                        "{n}: page header and footer over {} MiB: the rest was not read",
+                        sheet::MAX_HEADER_FOOTER >> 20
+                    ));
+                }
+                if !hf.text.is_empty() {
+                    parts.push(Part {
+                        name: Some(format!("{} header and footer", stem(n))),
+                        text: hf.text,
+                        layout: Layout::Plain,
+                    });
+                }
             }
             // Strings no cell shows (a deleted column's, a hidden one's
             // leftovers) are still in the file.
@@ -377,104 +396,6 @@ fn flow_into(r: &mut Reader<&mut dyn BufRead>, out: &mut Stream) -> Result<(), S
     Ok(())
 }
 
-/// `xl/sharedStrings.xml`: one string per `<si>`, its `<t>` runs joined.
-fn shared_strings(xml: &[u8]) -> Result<Vec<Vec<u8>>, String> {
-    let mut r = Reader::from_reader(xml);
-    let mut buf = Vec::new();
-    let mut out = Vec::new();
-    let (mut cur, mut in_t) = (Vec::new(), false);
-    loop {
-        match r.read_event_into(&mut buf).map_err(xml_err)? {
-            Event::Start(e) if e.local_name().as_ref() == b"t" => in_t = true,
-            Event::End(e) if e.local_name().as_ref() == b"t" => in_t = false,
-            Event::End(e) if e.local_name().as_ref() == b"si" => out.push(std::mem::take(&mut cur)),
-            Event::Text(t) if in_t => cur.extend_from_slice(&text_of(&t)),
-            Event::Eof => break,
-            _ => {}
-        }
-        buf.clear();
-    }
-    Ok(out)
-}
-
-/// Column index of a cell reference (`C7` -> 2).
-fn column(r: &[u8]) -> usize {
-    r.iter()
-        .take_while(|b| b.is_ascii_alphabetic())
-        .fold(0usize, |acc, b| {
-            acc.saturating_mul(26)
-                .saturating_add(usize::from(b.to_ascii_uppercase() - b'A' + 1))
-        })
-        .saturating_sub(1)
-}
-
-/// A worksheet as tab-separated rows, line N being spreadsheet row N.
-/// `referenced[i]` is set for every shared string a cell shows.
-#[cfg(test)]
-fn sheet_text(xml: &[u8], shared: &[Vec<u8>], referenced: &mut [bool]) -> Result<Vec<u8>, String> {
-    text_of_xml(xml, Layout::Delimited(b'\t'), |r, out| {
-        sheet_into(r, shared, referenced, out)
-    })
-}
-
-/// [`sheet_text`], streamed.
-fn sheet_into(
-    r: &mut Reader<&mut dyn BufRead>,
-    shared: &[Vec<u8>],
-    referenced: &mut [bool],
-    out: &mut Stream,
-) -> Result<(), String> {
-    let mut buf = Vec::new();
-    let (mut row_no, mut col, mut cell_col) = (0usize, 0usize, 0usize);
-    let (mut is_shared, mut in_val, mut val) = (false, false, Vec::new());
-    loop {
-        match r.read_event_into(&mut buf).map_err(xml_err)? {
-            Event::Start(e) if e.local_name().as_ref() == b"row" => {
-                let n = attr(&e, b"r").and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok());
-                let target = n.unwrap_or(row_no + 1).max(row_no + 1);
-                // Pad so that line numbers are row numbers (capped against absurd gaps).
-                for _ in 0..(target - row_no - 1).min(1 << 16) {
-                    out.push_byte(b'\n');
-                }
-                row_no = target;
-                col = 0;
-            }
-            Event::End(e) if e.local_name().as_ref() == b"row" => out.push_byte(b'\n'),
-            Event::Start(e) if e.local_name().as_ref() == b"c" => {
-                cell_col = attr(&e, b"r").map_or(col, |v| column(&v)).max(col);
-                is_shared = attr(&e, b"t").as_deref() == Some(b"s");
-                val.clear();
-            }
-            Event::End(e) if e.local_name().as_ref() == b"c" => {
-                let text = match is_shared {
-                    true => {
-                        let i = std::str::from_utf8(&val)
-                            .ok()
-                            .and_then(|s| s.trim().parse::<usize>().ok());
-                        if let Some(r) = i.and_then(|i| referenced.get_mut(i)) {
-                            *r = true;
-                        }
-                        i.and_then(|i| shared.get(i)).map_or(&[][..], Vec::as_slice)
-                    }
-                    false => &val[..],
-                };
-                for _ in 0..(cell_col - col).min(1 << 14) {
-                    out.push_byte(b'\t');
-                }
-                out.push(text);
-                col = cell_col;
-            }
-            Event::Start(e) if matches!(e.local_name().as_ref(), b"v" | b"t") => in_val = true,
-            Event::End(e) if matches!(e.local_name().as_ref(), b"v" | b"t") => in_val = false,
-            Event::Text(t) if in_val => val.extend_from_slice(&text_of(&t)),
-            Event::Eof => break,
-            _ => {}
-        }
-        buf.clear();
-    }
-    Ok(())
-}
-
 pub(crate) fn attr(e: &quick_xml::events::BytesStart, key: &[u8]) -> Option<Vec<u8>> {
     e.attributes()
         .flatten()
@@ -487,10 +408,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn columns_and_names() {
-        assert_eq!(column(b"A1"), 0);
-        assert_eq!(column(b"C7"), 2);
-        assert_eq!(column(b"AA3"), 26);
+    fn names_sort_naturally() {
         assert!(natural_key("ppt/slides/slide2.xml") < natural_key("ppt/slides/slide10.xml"));
         assert_eq!(stem("ppt/slides/slide12.xml"), "slide12");
     }
@@ -507,18 +425,6 @@ mod tests {
     fn tracked_deletions_are_read() {
         let xml = br#"<w:document xmlns:w="x"><w:body><w:p><w:del w:id="1"><w:r><w:delText>SSN 536-22-1234</w:delText></w:r></w:del><w:ins w:id="2"><w:r><w:t>redacted</w:t></w:r></w:ins></w:p></w:body></w:document>"#;
         assert_eq!(flow_text(xml).unwrap(), b"SSN 536-22-1234redacted\n");
-    }
-
-    #[test]
-    fn sheet_rows_are_lines() {
-        let shared = vec![b"ssn".to_vec(), b"name".to_vec()];
-        let xml = br#"<worksheet><sheetData><row r="1"><c r="A1" t="s"><v>1</v></c><c r="C1" t="s"><v>0</v></c></row><row r="3"><c r="A3" t="inlineStr"><is><t>Ana Silva</t></is></c><c r="C3"><v>536221234</v></c></row></sheetData></worksheet>"#;
-        let mut referenced = vec![false; 2];
-        assert_eq!(
-            sheet_text(xml, &shared, &mut referenced).unwrap(),
-            b"name\t\tssn\n\nAna Silva\t\t536221234\n"
-        );
-        assert_eq!(referenced, [true, true]);
     }
 
     /// A workbook whose displayed cells hold no PI, and PI everywhere

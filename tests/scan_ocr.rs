@@ -201,3 +201,49 @@ fn which_tesseract() -> Option<std::path::PathBuf> {
         .map(|d| d.join("tesseract"))
         .find(|p| p.is_file())
 }
+
+/// An image inside an archive is a file of its own (issue 20 point 2):
+/// read by OCR like an image file, named by the member; without OCR the
+/// archive is partial ("no OCR"), not clean.
+#[test]
+fn an_image_inside_a_zip_is_read_by_ocr() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/scan_images");
+    let png = std::fs::read(src.join("record.png")).unwrap();
+    let zip_path = dir.path().join("scans.zip");
+    let mut z = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
+    let opts = zip::write::SimpleFileOptions::default();
+    z.start_file("cards/record.png", opts).unwrap();
+    std::io::Write::write_all(&mut z, &png).unwrap();
+    z.start_file("notes.txt", opts).unwrap();
+    std::io::Write::write_all(&mut z, b"nothing to see; call 617-555-0142").unwrap();
+    z.finish().unwrap();
+
+    let empty = tempfile::tempdir().unwrap();
+    let run = scan(dir.path(), &["--json", "--no-ocr"], Some(empty.path()));
+    assert!(lines(&run, "finding").is_empty(), "{}", run.stdout);
+    let status = lines(&run, "status");
+    assert_eq!(status.len(), 1, "{}", run.stdout);
+    assert_eq!(status[0]["status"], "partial", "{}", run.stdout);
+    let reason = status[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("cards/record.png: an image: not read: no OCR (--no-ocr)"),
+        "{reason}"
+    );
+    assert_eq!(run.code, 3, "{}", run.stderr);
+
+    if which_tesseract().is_none() {
+        return common::skip(
+            "tesseract is not installed (Debian: tesseract-ocr tesseract-ocr-eng, see .ci/run)",
+        );
+    }
+    let run = scan(dir.path(), &["--json"], None);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(lines(&run, "status").is_empty(), "{}", run.stdout);
+    let found = lines(&run, "finding");
+    assert_eq!(found.len(), 1, "{}", run.stdout);
+    assert_eq!(name(&found[0]), "scans.zip");
+    assert_eq!(found[0]["part"], "cards/record.png", "{}", run.stdout);
+    assert_eq!(found[0]["masked"], "***-**-1234");
+    assert_eq!(found[0]["source"], "ocr");
+}

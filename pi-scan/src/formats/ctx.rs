@@ -119,17 +119,29 @@ impl Ctx {
 
     /// How many streamed findings there are so far.
     pub(crate) fn found_count(&self) -> usize {
-        self.found.borrow().len()
+        self.found.borrow().len() + self.ocr_found.borrow().len()
     }
 
-    /// Streamed findings since `from`, made inside a nested file, are
-    /// named from the file that holds it (as [`member_as`] names parts).
-    pub(crate) fn prefix_found(&self, from: usize, prefix: &str) {
-        for (n, _) in self.found.borrow_mut().iter_mut().skip(from) {
+    /// Where the streamed and the OCR findings stand, for [`Ctx::prefix_found`].
+    pub(crate) fn found_mark(&self) -> (usize, usize) {
+        (self.found.borrow().len(), self.ocr_found.borrow().len())
+    }
+
+    /// Streamed and OCR findings since `from` (a [`Ctx::found_mark`]),
+    /// made inside a nested file, are named from the file that holds it
+    /// (as [`member_as`] names parts).
+    pub(crate) fn prefix_found(&self, from: (usize, usize), prefix: &str) {
+        let named = |n: &mut Option<String>| {
             *n = Some(match n.take() {
                 Some(n) => format!("{prefix}!{n}"),
                 None => prefix.to_owned(),
             });
+        };
+        for (n, _) in self.found.borrow_mut().iter_mut().skip(from.0) {
+            named(n);
+        }
+        for (n, _) in self.ocr_found.borrow_mut().iter_mut().skip(from.1) {
+            named(n);
         }
     }
 

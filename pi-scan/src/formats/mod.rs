@@ -274,6 +274,9 @@ pub(crate) fn member_as(
         .or_else(|| DocKind::of(Path::new(name)))
         .or_else(|| DocKind::sniff(bytes));
     let Some(kind) = kind else {
+        if crate::ocr::is_image(bytes) {
+            return image(name, bytes, ctx);
+        }
         if let Some(text) = text::decode(bytes) {
             out.push(Part {
                 name: Some(name.to_owned()),
@@ -289,11 +292,35 @@ pub(crate) fn member_as(
         ));
         return;
     }
-    let (from, found) = (ctx.gap_count(), ctx.found_count());
+    let (from, found) = (ctx.gap_count(), ctx.found_mark());
     let got = extract_at(kind, name, bytes, depth + 1, ctx);
     ctx.prefix_gaps(from, name);
     ctx.prefix_found(found, name);
     named(name, kind, got, ctx, out);
+}
+
+/// An image inside another file (an archive member, an attachment), read
+/// by OCR as an image file is; without OCR, a gap ("no OCR"), so the file
+/// holding it is partial, not clean.
+fn image(name: &str, bytes: &[u8], ctx: &Ctx) {
+    let program = match ctx.ocr() {
+        crate::ocr::Ocr::On(p) => p,
+        crate::ocr::Ocr::Off(why) => {
+            return ctx.gap(format!("{name}: an image: not read: no OCR ({why})"))
+        }
+    };
+    match crate::ocr::read(program, bytes, ctx.deadline()) {
+        Ok(pages) => {
+            for (page, found) in pages {
+                let part = match page {
+                    Some(n) => format!("{name}!page {n}"),
+                    None => name.to_owned(),
+                };
+                ctx.ocr_found(Some(part), found);
+            }
+        }
+        Err(e) => ctx.gap(format!("{name}: an image: {e}")),
+    }
 }
 
 /// Adds the parts read from the member `name` to `out`, named
@@ -360,7 +387,7 @@ pub(crate) fn member_from(
         }
         if let Some(kind) = kind {
             let input = std::io::Cursor::new(head).chain(r);
-            let (from, found) = (ctx.gap_count(), ctx.found_count());
+            let (from, found) = (ctx.gap_count(), ctx.found_mark());
             let mut parts = Vec::new();
             let (d, p) = (depth + 1, &mut parts);
             let got = match kind {
@@ -378,7 +405,7 @@ pub(crate) fn member_from(
         }
         return End::Whole;
     }
-    if kind.is_some() || read.is_err() {
+    if kind.is_some() || read.is_err() || crate::ocr::is_image(&head) {
         let (mut data, end) = ctx.read_capped(r);
         data.splice(0..0, head);
         member(name, &data, depth, ctx, out);

@@ -16,6 +16,12 @@
 //! exactly the file as it was before the write, which was never
 //! acknowledged.
 //!
+//! A truncation into the middle of a block writes the new last block with
+//! zeros after it to the end of its slot, then truncates; killed in
+//! between, the file holds that block followed by the blocks that were to
+//! be cut off, and the same scan finds it: cutting there completes the
+//! truncation.
+//!
 //! Nothing here lets an attacker make a file read as something it never
 //! was: the block that decides the length is authenticated as the last
 //! block at that length, so the result is a length and content the file
@@ -56,19 +62,20 @@ enum Seen {
 }
 
 impl<S: CipherStore> ContentFile<S> {
-    /// Checks whether the file is in a state an interrupted grow leaves,
-    /// looking at most 4 MiB (`MAX_GROW_SPAN`) back from its end. From the
-    /// end, the file must hold: a failing tail of all-zero blocks with at
-    /// most one other failing block below them (the page a killed write
-    /// stopped in); then blocks that open (new blocks of the write); then
-    /// the old end (with at most one all-zero block above it, the first new
-    /// block, which the write leaves for its second call): either a block
-    /// that fails where it stands but opens as
-    /// the last block at a shorter length, with only zeros after that in
-    /// its slot, or a full block that opens with the last flag right below
-    /// an all-zero block. `None` for any other file, intact or
-    /// damaged. Costs reading (and, for an intact file, opening) up to
-    /// that span; callers look only where a crash may have left one.
+    /// Checks whether the file is in a state an interrupted grow (or
+    /// truncation) leaves, looking at most 4 MiB (`MAX_GROW_SPAN`) back
+    /// from its end. From the end, the file must hold: a failing tail of
+    /// all-zero blocks with at most one other failing block below them
+    /// (the page a killed write stopped in); then blocks that open (new
+    /// blocks of the write, or the blocks a truncation was cutting off);
+    /// then at most one all-zero block (the first new block, which a grow
+    /// leaves for its second call); then the old end: either a block that
+    /// fails where it stands but opens as the last block at a shorter
+    /// length, with only zeros after that in its slot, or a full block
+    /// that opens with the last flag right below an all-zero block. `None`
+    /// for any other file, intact or damaged. Costs reading (and, for an
+    /// intact file, opening) up to that span: callers look only where a
+    /// crash may have left one.
     pub fn interrupted_grow(&self) -> Result<Option<InterruptedGrow>> {
         let len = self.store.len()?;
         let cb = self.geo.cblock();
@@ -109,12 +116,12 @@ impl<S: CipherStore> ContentFile<S> {
         //    further down, a block that once ended the file cannot be
         //    told from this write's end, and cutting there would drop
         //    blocks that read.
-        let mut run = 0u64;
+        let mut first = true;
         while let Some((b, Seen::Opens { full_last })) = cur {
-            if run == 0 && zero_above && full_last {
+            if first && zero_above && full_last {
                 return Ok(Some(self.found(b, (b + 1) * BLOCK_SIZE as u64, len)));
             }
-            run += 1;
+            first = false;
             cur = down(&mut ct)?;
         }
         // 3. At most one all-zero failing block (the first new block, which

@@ -11,14 +11,15 @@ use common_fuse::*;
 use std::fs::{self, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
-use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
-/// Attaches strace to every thread of `pid`, set to kill the process at
-/// its first `call` (`pwrite64` or `ftruncate`); returns once it is
-/// attached, with the trace to come.
-fn strace_kill_at_first(pid: u32, call: &str) -> (std::process::Child, Receiver<Vec<String>>) {
-    let mut st = Command::new("strace")
+/// Kills the mount of `f` with SIGKILL at the entry of its first `call`
+/// (`pwrite64` or `ftruncate`) after `act` starts, through strace attached
+/// to all its threads; asserts that the two traced calls before the kill
+/// were `before` then `call`, and clears the dead mount.
+fn kill_mount_at(f: &mut Fixture, before: &str, call: &str, act: impl FnOnce()) {
+    let pid = f.child.as_ref().unwrap().id();
+    let mut tracer = Command::new("strace")
         .args(["-f", "-p", &pid.to_string()])
         .args(["-e", "trace=ftruncate,pwrite64"])
         .args(["-e", &format!("inject={call}:signal=SIGKILL")])
@@ -27,7 +28,7 @@ fn strace_kill_at_first(pid: u32, call: &str) -> (std::process::Child, Receiver<
         .spawn()
         .expect("run strace");
     // strace says "attached" for each thread before it traces anything.
-    let mut lines = BufReader::new(st.stderr.take().unwrap()).lines();
+    let mut lines = BufReader::new(tracer.stderr.take().unwrap()).lines();
     let first = lines.next().and_then(|l| l.ok()).unwrap_or_default();
     assert!(first.contains("attached"), "strace did not attach: {first}");
     let (tx, rx) = std::sync::mpsc::channel();
@@ -37,7 +38,30 @@ fn strace_kill_at_first(pid: u32, call: &str) -> (std::process::Child, Receiver<
     });
     // Let it attach to the remaining threads.
     std::thread::sleep(Duration::from_millis(500));
-    (st, rx)
+    act();
+    let mut child = f.child.take().unwrap();
+    assert!(
+        wait_for(20, || child.try_wait().map(|s| s.is_some()).unwrap_or(true)),
+        "the mount was not killed"
+    );
+    let _ = child.wait();
+    let _ = tracer.wait();
+    let trace = rx.recv().unwrap();
+    let calls: Vec<&String> = trace
+        .iter()
+        .filter(|l| l.contains("ftruncate(") || l.contains("pwrite64("))
+        .collect();
+    assert!(
+        calls.len() >= 2
+            && calls[calls.len() - 2].contains(&format!("{before}("))
+            && calls[calls.len() - 1].contains(&format!("{call}(")),
+        "the kill did not land between {before} and {call}: {trace:#?}"
+    );
+    assert!(
+        trace.iter().any(|l| l.contains("killed by SIGKILL")),
+        "{trace:#?}"
+    );
+    f.clear_dead_mount();
 }
 
 #[test]
@@ -56,41 +80,13 @@ fn kill_between_the_growing_truncate_and_the_block_write_loses_nothing_synced() 
     log.write_all(&synced).unwrap();
     log.sync_all().unwrap();
 
-    let pid = f.child.as_ref().unwrap().id();
-    let (mut tracer, trace) = strace_kill_at_first(pid, "pwrite64");
     // The append reaches the mount at the fsync (writeback cache): it sets
-    // the new length, then would write the re-sealed old last block.
-    let _ = log.write_all(&[b'Z'; 5000]);
-    let _ = log.sync_all();
+    // the new length, then would write the blocks.
+    kill_mount_at(&mut f, "ftruncate", "pwrite64", || {
+        let _ = log.write_all(&[b'Z'; 5000]);
+        let _ = log.sync_all();
+    });
     drop(log);
-    let mut child = f.child.take().unwrap();
-    assert!(
-        wait_for(20, || child.try_wait().map(|s| s.is_some()).unwrap_or(true)),
-        "the mount was not killed"
-    );
-    let _ = child.wait();
-    let _ = tracer.wait();
-    let trace = trace.recv().unwrap();
-    let calls: Vec<&String> = trace
-        .iter()
-        .filter(|l| l.contains("ftruncate(") || l.contains("pwrite64("))
-        .collect();
-    assert!(
-        calls.len() >= 2
-            && calls[calls.len() - 2].contains("ftruncate(")
-            && calls[calls.len() - 1].contains("pwrite64("),
-        "the kill did not land between the truncate and the write: {trace:#?}"
-    );
-    assert!(
-        trace.iter().any(|l| l.contains("killed by SIGKILL")),
-        "{trace:#?}"
-    );
-    let st = Command::new("fusermount3")
-        .args(["-u", "-z"])
-        .arg(&f.mnt)
-        .status()
-        .unwrap();
-    assert!(st.success());
 
     // fsck, offline: the file is listed as interrupted, not damaged.
     let vault = f.vault.to_str().unwrap().to_owned();
@@ -192,34 +188,10 @@ fn kill_between_the_new_last_block_and_the_truncate_keeps_the_bytes_kept() {
         .unwrap();
     (&file).write_all(&data).unwrap();
     file.sync_all().unwrap();
-    let pid = f.child.as_ref().unwrap().id();
-    let (mut tracer, trace) = strace_kill_at_first(pid, "ftruncate");
-    let _ = file.set_len(5000);
+    kill_mount_at(&mut f, "pwrite64", "ftruncate", || {
+        let _ = file.set_len(5000);
+    });
     drop(file);
-    let mut child = f.child.take().unwrap();
-    assert!(
-        wait_for(20, || child.try_wait().map(|s| s.is_some()).unwrap_or(true)),
-        "the mount was not killed"
-    );
-    let _ = child.wait();
-    let _ = tracer.wait();
-    let trace = trace.recv().unwrap();
-    let calls: Vec<&String> = trace
-        .iter()
-        .filter(|l| l.contains("ftruncate(") || l.contains("pwrite64("))
-        .collect();
-    assert!(
-        calls.len() >= 2
-            && calls[calls.len() - 2].contains("pwrite64(")
-            && calls[calls.len() - 1].contains("ftruncate("),
-        "the kill did not land between the block write and the truncate: {trace:#?}"
-    );
-    let st = Command::new("fusermount3")
-        .args(["-u", "-z"])
-        .arg(&f.mnt)
-        .status()
-        .unwrap();
-    assert!(st.success());
     let vault = f.vault.to_str().unwrap().to_owned();
     let out = run(&["fsck", "--json", &vault]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -193,6 +193,18 @@ impl Fixture {
         )
     }
 
+    /// Clears the mount of a mount process that died (the kernel still
+    /// shows it, ENOTCONN), as `fusermount3 -u -z` does.
+    #[allow(dead_code)]
+    pub fn clear_dead_mount(&self) {
+        let st = Command::new("fusermount3")
+            .args(["-u", "-z"])
+            .arg(&self.mnt)
+            .status()
+            .unwrap();
+        assert!(st.success(), "fusermount3 -u -z {}", self.mnt.display());
+    }
+
     /// Unmounts (asserting a clean exit 0) and mounts again.
     pub fn remount(&mut self) {
         let (st, err) = self.unmount();

@@ -22,7 +22,6 @@ mod moves;
 
 pub use dir::{anchor, anchor_root, shown, Anchor, Dir, PROC_FD};
 
-
 /// What a host entry is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -507,7 +506,6 @@ pub(crate) fn read_long_name(host: &Path, entry: &str) -> Result<String> {
     }
     Ok(full)
 }
-
 
 /// Joins a plaintext name (raw bytes) onto a plaintext path.
 pub fn join_plain(base: &Path, name: &[u8]) -> PathBuf {

@@ -129,7 +129,7 @@ fn kill_between_the_growing_truncate_and_the_block_write_loses_nothing_synced() 
     assert_eq!(report["interrupted"], serde_json::json!([]), "{report}");
     let out = run(&["audit", "show", &vault]);
     let audit = String::from_utf8_lossy(&out.stdout);
-    assert!(audit.contains("recovery"), "{audit}");
+    assert!(audit.contains("interrupted-writes-undone"), "{audit}");
     f.mount(&[]);
     let mut want = synced.clone();
     want.extend_from_slice(b"after");

@@ -323,7 +323,7 @@ fn recover(vault: &vault::Vault, record: &impl Fn(Event)) -> Result<(), MountErr
         found.interrupted.len()
     );
     record(
-        Event::new("recovery")
+        Event::new("interrupted-writes-undone")
             .detail("files", found.files.to_string())
             .detail("undone", found.interrupted.len().to_string()),
     );

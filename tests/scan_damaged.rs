@@ -9,45 +9,13 @@
 //! scanned" (exit 3). The recall of the recovery against poppler on 400
 //! damaged copies is measured by benches/pdf_damage.sh (docs/SCAN.md).
 
+mod common;
+
+use common::ScanRun as Run;
 use std::path::Path;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn lines(&self, ty: &str) -> Vec<serde_json::Value> {
-        self.stdout
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-            .filter(|v| v["type"] == ty)
-            .collect()
-    }
-}
-
 fn scan(path: &Path) -> Run {
-    let out = assert_cmd::Command::cargo_bin("pivault")
-        .unwrap()
-        .env_remove("PIVAULT_LOG")
-        .env_remove("RUST_LOG")
-        .args(["scan", "--json"])
-        .arg(path)
-        .timeout(std::time::Duration::from_secs(120))
-        .output()
-        .unwrap();
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    let all = format!("{}{}", run.stdout, run.stderr);
-    assert!(
-        !all.contains("536-22-1234"),
-        "full value in the output: {all}"
-    );
-    run
+    common::scan(&["--json"], path, None)
 }
 
 fn record() -> Vec<u8> {

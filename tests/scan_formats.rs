@@ -11,6 +11,8 @@
 
 mod common;
 
+use common::ScanRun as Run;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -27,27 +29,8 @@ pub const CARD: &str = "Cardholder: Liam Walsh\ncard 4539 1488 0343 6467\nphone 
 /// What one finding says: (file relative to the root, part, kind, masked).
 type Found = (String, String, String, String);
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 fn scan(root: &Path) -> Run {
-    let out = assert_cmd::Command::cargo_bin("pivault")
-        .unwrap()
-        .env_remove("PIVAULT_LOG")
-        .env_remove("RUST_LOG")
-        .args(["scan", "--json"])
-        .arg(root)
-        .timeout(std::time::Duration::from_secs(120))
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    common::scan(&["--json"], root, None)
 }
 
 /// The findings, sorted (a value found twice is listed twice).

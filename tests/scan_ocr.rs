@@ -11,46 +11,17 @@
 
 mod common;
 
+use common::ScanRun as Run;
+
 use std::path::Path;
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 fn scan(root: &Path, args: &[&str], path_env: Option<&Path>) -> Run {
-    let mut cmd = assert_cmd::Command::cargo_bin("pivault").unwrap();
-    cmd.env_remove("PIVAULT_LOG")
-        .env_remove("RUST_LOG")
-        .arg("scan")
-        .args(args)
-        .arg(root)
-        .timeout(std::time::Duration::from_secs(180));
-    if let Some(p) = path_env {
-        cmd.env("PATH", p);
-    }
-    let out = cmd.output().unwrap();
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    let all = format!("{}{}", run.stdout, run.stderr);
-    assert!(
-        !all.contains("536-22-1234"),
-        "full value in the output: {all}"
-    );
-    run
+    common::scan(args, root, path_env)
 }
 
+/// `run`'s JSON lines of type `ty`, sorted by path.
 fn lines(run: &Run, ty: &str) -> Vec<serde_json::Value> {
-    let mut v: Vec<serde_json::Value> = run
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .filter(|v: &serde_json::Value| v["type"] == ty)
-        .collect();
+    let mut v = run.lines(ty);
     v.sort_by_key(|v| v["path"].as_str().unwrap_or("").to_owned());
     v
 }

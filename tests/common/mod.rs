@@ -611,3 +611,52 @@ pub fn skip(why: &str) {
     }
     eprintln!("!!!!!!!! SKIP {why} !!!!!!!!");
 }
+
+/// What one `pivault scan` printed and how it exited.
+pub struct ScanRun {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl ScanRun {
+    /// The JSON lines of `--json` output of type `ty` (`finding`, `status`).
+    pub fn lines(&self, ty: &str) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .filter(|v: &serde_json::Value| v["type"] == ty)
+            .collect()
+    }
+}
+
+/// The full SSN the scan fixtures plant: a scan prints it masked only.
+pub const PLANTED_SSN: &str = "536-22-1234";
+
+/// Runs `pivault scan ARGS PATH` without inherited log settings (with
+/// `PATH` set to `path_env` when given), and asserts that the planted SSN
+/// never reaches the output in full.
+pub fn scan(args: &[&str], path: &Path, path_env: Option<&Path>) -> ScanRun {
+    let mut cmd = assert_cmd::Command::cargo_bin("pivault").unwrap();
+    cmd.env_remove("PIVAULT_LOG")
+        .env_remove("RUST_LOG")
+        .arg("scan")
+        .args(args)
+        .arg(path)
+        .timeout(Duration::from_secs(180));
+    if let Some(p) = path_env {
+        cmd.env("PATH", p);
+    }
+    let out = cmd.output().unwrap();
+    let run = ScanRun {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        !all.contains(PLANTED_SSN),
+        "full value in the output: {all}"
+    );
+    run
+}

@@ -148,6 +148,58 @@ pub(crate) fn plain(runs: &[Run]) -> String {
     for line in lines(runs) {
         push_line(&mut out, &line);
     }
+    join_wrapped(out)
+}
+
+/// Group lengths a number written in groups can have: a card
+/// (`4393 0311 3444 4290`) and an SSN (`738 74 7063`).
+const GROUPINGS: &[&[usize]] = &[&[4, 4, 4, 4], &[3, 2, 4]];
+
+/// Digit-group lengths of `tokens` while they are all digits (trailing
+/// punctuation allowed on the last one read: a sentence may end there).
+fn groups<'a>(tokens: impl Iterator<Item = &'a str>) -> Vec<usize> {
+    let mut out = Vec::new();
+    for t in tokens {
+        let digits = t.trim_end_matches(['.', ',', ';', ':', ')']);
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            break;
+        }
+        out.push(digits.len());
+        if digits.len() != t.len() {
+            break;
+        }
+    }
+    out
+}
+
+/// `text` with a line break inside a grouped number undone: a paragraph
+/// (or a text box) wraps `card 4393` / `0311 3444 4290` at a group, and
+/// neither half is a number the scanner knows. Joined only when the
+/// groups at the end of one line and those at the start of the next make
+/// exactly one of [`GROUPINGS`], so that a column of years or a tracking
+/// number split in two is left alone.
+fn join_wrapped(text: String) -> String {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in lines.iter().enumerate() {
+        let body = line.trim_end_matches('\n');
+        let joins = lines.get(i + 1).is_some_and(|next| {
+            let last_cell = body.rsplit('\t').next().unwrap_or("");
+            let first_cell = next.split(['\t', '\n']).next().unwrap_or("");
+            let mut tail = groups(last_cell.split(' ').rev());
+            tail.reverse();
+            // The tail's last group must end the line: no punctuation.
+            let head = groups(first_cell.split(' '));
+            !tail.is_empty()
+                && !head.is_empty()
+                && !last_cell.ends_with(|c: char| !c.is_ascii_digit())
+                && GROUPINGS
+                    .iter()
+                    .any(|g| **g == [&tail[..], &head[..]].concat()[..])
+        });
+        out.push_str(body);
+        out.push(if joins { ' ' } else { '\n' });
+    }
     out
 }
 
@@ -170,12 +222,14 @@ pub(crate) fn blocks(runs: &[Run]) -> Vec<Block> {
     while i < lines.len() {
         let head = &lines[i];
         let mut end = i + 1;
+        let anchors: Vec<f32> = head.cells.iter().map(|c| c.x).collect();
         if head.cells.len() >= 2 {
             let left = head.cells[0].x - em(head.size);
             while let Some(next) = lines.get(end) {
                 let prev = &lines[end - 1];
                 if prev.y - next.y > ROW_GAP * em(prev.size.max(next.size))
                     || next.cells[0].x < left
+                    || crosses(next, &anchors)
                 {
                     break;
                 }
@@ -183,7 +237,6 @@ pub(crate) fn blocks(runs: &[Run]) -> Vec<Block> {
             }
         }
         let rows = &lines[i..end];
-        let anchors: Vec<f32> = head.cells.iter().map(|c| c.x).collect();
         let filled = |l: &Line| {
             columns(l, &anchors)
                 .iter()
@@ -193,7 +246,7 @@ pub(crate) fn blocks(runs: &[Run]) -> Vec<Block> {
         if head.cells.len() >= 2 && rows.iter().skip(1).any(|l| filled(l) >= 2) {
             if !prose.is_empty() {
                 out.push(Block {
-                    text: std::mem::take(&mut prose),
+                    text: join_wrapped(std::mem::take(&mut prose)),
                     table: false,
                 });
             }
@@ -209,11 +262,22 @@ pub(crate) fn blocks(runs: &[Run]) -> Vec<Block> {
     }
     if !prose.is_empty() || out.is_empty() {
         out.push(Block {
-            text: prose,
+            text: join_wrapped(prose),
             table: false,
         });
     }
     out
+}
+
+/// Whether a run of `line` runs on well past the start of the next column:
+/// a line of prose under a line that happens to have a gap, not a row.
+fn crosses(line: &Line, anchors: &[f32]) -> bool {
+    let slack = SAME_LINE * em(line.size);
+    line.runs.iter().any(|r| {
+        let col = anchors.iter().rposition(|&a| a <= r.x + slack);
+        col.and_then(|c| anchors.get(c + 1))
+            .is_some_and(|&next| r.end > next + CELL_GAP * em(line.size))
+    })
 }
 
 /// `rows` as tab-separated rows, each cell in the column of the first
@@ -352,6 +416,55 @@ mod tests {
             "Phone\tDriver License\n617-555-0100\tS78742908\n"
         );
         assert_eq!(got[2].text, "Regards,\n");
+    }
+
+    #[test]
+    fn a_grouped_number_wrapped_at_a_group_is_joined() {
+        let t = |s: &str| join_wrapped(s.to_owned());
+        assert_eq!(
+            t("Card 4393\n0311 3444 4290.\nNext\n"),
+            "Card 4393 0311 3444 4290.\nNext\n"
+        );
+        assert_eq!(
+            t("number: 738\n74 7063 on file\n"),
+            "number: 738 74 7063 on file\n"
+        );
+        // Not a grouping the scanner knows, or already whole: left alone.
+        for kept in [
+            "2019 2020\n2021\n",
+            "tracking 9400 1000 0000\n7489 5713 40\n",
+            "card 4393 0311 3444 4290\n1234\n",
+            "ends 4393.\n0311 3444 4290\n",
+        ] {
+            assert_eq!(t(kept), kept);
+        }
+    }
+
+    /// A paragraph under a line with a gap in it (a deletion mark, a
+    /// footnote number) is prose: its lines run across the "columns".
+    #[test]
+    fn prose_running_across_the_columns_is_no_table() {
+        let runs = [
+            run(50.0, 700.0, "Removed here."),
+            run(200.0, 700.0, "Card 4393"),
+            run(50.0, 687.0, "0311 3444 4290 exp 04/27"),
+            run(
+                50.0,
+                674.0,
+                "The quarterly review covered staffing, training",
+            ),
+            run(
+                50.0,
+                661.0,
+                "on the third floor, the committee will meet again",
+            ),
+            run(300.0, 661.0, "1"),
+        ];
+        let got = blocks(&runs);
+        assert!(got.iter().all(|b| !b.table), "{got:?}");
+        assert!(got[0]
+            .text
+            .starts_with("Removed here.\tCard 4393 0311 3444 4290 exp"));
     }
 
     /// Two lines of two cells each (a letterhead: name and date) with

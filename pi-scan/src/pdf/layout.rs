@@ -212,18 +212,24 @@ pub(crate) struct Block {
 }
 
 /// The text of `runs` in reading order, its tables apart: a line of two or
-/// more cells and the lines close under it that start no further left,
-/// when at least one of those also has two cells.
+/// more short cells (headings) and the lines close under it that start no
+/// further left and keep to its columns, when at least one of those fills
+/// two of them.
 pub(crate) fn blocks(runs: &[Run]) -> Vec<Block> {
     let lines = lines(runs);
     let mut out: Vec<Block> = Vec::new();
-    let mut prose = String::new();
+    let mut prose: Vec<&Line> = Vec::new();
     let mut i = 0;
     while i < lines.len() {
         let head = &lines[i];
         let mut end = i + 1;
         let anchors: Vec<f32> = head.cells.iter().map(|c| c.x).collect();
-        if head.cells.len() >= 2 {
+        let headings = head.cells.len() >= 2
+            && head
+                .cells
+                .iter()
+                .all(|c| c.text.split_whitespace().count() <= MAX_HEADING_WORDS);
+        if headings {
             let left = head.cells[0].x - em(head.size);
             while let Some(next) = lines.get(end) {
                 let prev = &lines[end - 1];
@@ -243,10 +249,10 @@ pub(crate) fn blocks(runs: &[Run]) -> Vec<Block> {
                 .filter(|c| !c.is_empty())
                 .count()
         };
-        if head.cells.len() >= 2 && rows.iter().skip(1).any(|l| filled(l) >= 2) {
+        if headings && rows.iter().skip(1).any(|l| filled(l) >= 2) {
             if !prose.is_empty() {
                 out.push(Block {
-                    text: join_wrapped(std::mem::take(&mut prose)),
+                    text: join_wrapped(prose_text(&std::mem::take(&mut prose))),
                     table: false,
                 });
             }
@@ -256,17 +262,78 @@ pub(crate) fn blocks(runs: &[Run]) -> Vec<Block> {
             });
             i = end;
         } else {
-            push_line(&mut prose, head);
+            prose.push(head);
             i += 1;
         }
     }
     if !prose.is_empty() || out.is_empty() {
         out.push(Block {
-            text: join_wrapped(prose),
+            text: join_wrapped(prose_text(&prose)),
             table: false,
         });
     }
     out
+}
+
+/// Most words in a cell of a row read as headings: a heading is a few
+/// words; two columns of prose side by side are no table.
+const MAX_HEADING_WORDS: usize = 4;
+/// Fewest lines side by side with one gutter that are read as columns.
+const MIN_COLUMN_LINES: usize = 3;
+
+/// Prose `lines`, with text set in columns read column by column: where
+/// at least [`MIN_COLUMN_LINES`] lines in a row have a cell starting at
+/// the same x (a gutter) and none running across it, the text left of it
+/// is read before the text right of it, so that a keyword at the end of
+/// a left-hand line is not read as labelling the number that starts the
+/// right-hand one.
+fn prose_text(lines: &[&Line]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let gutter = lines[i].cells.get(1).map(|c| c.x);
+        let mut end = i;
+        if let Some(g) = gutter {
+            while lines.get(end).is_some_and(|l| splits_at(l, g)) {
+                end += 1;
+            }
+        }
+        match gutter {
+            Some(g) if end - i >= MIN_COLUMN_LINES => {
+                let slack = em(lines[i].size);
+                for right in [false, true] {
+                    for l in &lines[i..end] {
+                        let cells: Vec<&str> = l
+                            .cells
+                            .iter()
+                            .filter(|c| (c.x >= g - slack) == right)
+                            .map(|c| c.text.trim())
+                            .collect();
+                        if !cells.is_empty() {
+                            out.push_str(&cells.join("\t"));
+                            out.push('\n');
+                        }
+                    }
+                }
+                i = end;
+            }
+            _ => {
+                push_line(&mut out, lines[i]);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Whether `line` has a cell starting at `gutter` and none across it.
+fn splits_at(line: &Line, gutter: f32) -> bool {
+    let slack = em(line.size);
+    line.cells.iter().any(|c| (c.x - gutter).abs() <= slack)
+        && !line
+            .cells
+            .iter()
+            .any(|c| c.x < gutter - slack && c.end > gutter + slack)
 }
 
 /// Whether a run of `line` runs on well past the start of the next column:
@@ -465,6 +532,28 @@ mod tests {
         assert!(got[0]
             .text
             .starts_with("Removed here.\tCard 4393 0311 3444 4290 exp"));
+    }
+
+    /// Two columns of prose: read column by column, not as a table.
+    #[test]
+    fn prose_in_two_columns_is_read_column_by_column() {
+        let runs = [
+            run(50.0, 700.0, "The committee met on Tuesday and the"),
+            run(300.0, 700.0, "123456789 units were shipped to the"),
+            run(50.0, 687.0, "account holder asked for the SSN"),
+            run(300.0, 687.0, "536221234 was logged in the order"),
+            run(50.0, 674.0, "of the meeting, then went home."),
+            run(300.0, 674.0, "book for later review by staff."),
+        ];
+        let got = blocks(&runs);
+        assert_eq!(got.len(), 1);
+        assert!(!got[0].table);
+        assert_eq!(
+            got[0].text,
+            "The committee met on Tuesday and the\naccount holder asked for the SSN\n\
+             of the meeting, then went home.\n123456789 units were shipped to the\n\
+             536221234 was logged in the order\nbook for later review by staff.\n"
+        );
     }
 
     /// Two lines of two cells each (a letterhead: name and date) with

@@ -229,6 +229,14 @@ pub(crate) fn blocks(runs: &[Run]) -> Vec<Block> {
                 .cells
                 .iter()
                 .all(|c| c.text.split_whitespace().count() <= MAX_HEADING_WORDS);
+        let filled = |l: &Line| {
+            columns(l, &anchors)
+                .iter()
+                .filter(|c| !c.is_empty())
+                .count()
+        };
+        // A row filling two columns makes the lines a table.
+        let mut table_found = false;
         if headings {
             let left = head.cells[0].x - em(head.size);
             while let Some(next) = lines.get(end) {
@@ -236,20 +244,18 @@ pub(crate) fn blocks(runs: &[Run]) -> Vec<Block> {
                 if prev.y - next.y > ROW_GAP * em(prev.size.max(next.size))
                     || next.cells[0].x < left
                     || crosses(next, &anchors)
+                    // Bounded: every line could start a candidate, and
+                    // looking far for each would be quadratic.
+                    || (!table_found && end - i > MAX_LOOKAHEAD)
                 {
                     break;
                 }
+                table_found |= filled(next) >= 2;
                 end += 1;
             }
         }
         let rows = &lines[i..end];
-        let filled = |l: &Line| {
-            columns(l, &anchors)
-                .iter()
-                .filter(|c| !c.is_empty())
-                .count()
-        };
-        if headings && rows.iter().skip(1).any(|l| filled(l) >= 2) {
+        if table_found {
             if !prose.is_empty() {
                 out.push(Block {
                     text: join_wrapped(prose_text(&std::mem::take(&mut prose))),
@@ -278,6 +284,9 @@ pub(crate) fn blocks(runs: &[Run]) -> Vec<Block> {
 /// Most words in a cell of a row read as headings: a heading is a few
 /// words; two columns of prose side by side are no table.
 const MAX_HEADING_WORDS: usize = 4;
+/// Most lines under a row of headings looked at for one that fills two of
+/// its columns.
+const MAX_LOOKAHEAD: usize = 64;
 /// Fewest lines side by side with one gutter that are read as columns.
 const MIN_COLUMN_LINES: usize = 3;
 
@@ -377,7 +386,7 @@ fn columns(row: &Line, anchors: &[f32]) -> Vec<String> {
             cols[col].push(' ');
         }
         // A tab inside a cell's text would move the cells after it.
-        cols[col].push_str(&c.text.replace('\t', " "));
+        cols[col].push_str(&c.text.replace(['\t', '\n'], " "));
         ends[col] = ends[col].max(c.end);
     }
     for c in &mut cols {

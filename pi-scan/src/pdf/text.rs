@@ -76,6 +76,11 @@ fn matrix(args: &[Object]) -> Option<Matrix> {
 
 /// Most nested `q` kept; deeper saves are not restored (damage).
 const MAX_SAVES: usize = 64;
+/// Most runs placed on a page. A run costs some fifty bytes besides its
+/// text, and a hostile stream can show a character per operator; the text
+/// of the runs past this is appended to the last one, in stream order, so
+/// memory stays in proportion to the text.
+const MAX_RUNS: usize = 100_000;
 
 /// The text `content` shows, one run per text-showing operator, each
 /// where it lands on the page. Glyph widths are not read: a run's end is
@@ -143,8 +148,19 @@ pub(crate) fn runs(content: &[u8], fonts: &Fonts<'_>, unknown: Unknown<'_, '_>) 
                 text: s,
             };
             tm = translate(&tm, advance, 0.0);
-            if !run.text.is_empty() && [run.x, run.y, run.end].iter().all(|v| v.is_finite()) {
-                out.push(run);
+            let full = out.len() >= MAX_RUNS;
+            match out.last_mut() {
+                // Past the cap, text is kept in stream order, not placed.
+                Some(last) if full => {
+                    last.text.push('\n');
+                    last.text.push_str(&run.text);
+                }
+                _ if !run.text.is_empty()
+                    && [run.x, run.y, run.end].iter().all(|v| v.is_finite()) =>
+                {
+                    out.push(run)
+                }
+                _ => {}
             }
         }
         _ => {}

@@ -3,7 +3,8 @@
 //!
 //! An intact file is loaded through its cross-reference table and read
 //! page by page ([`text`]: fonts decoded through each font's encoding,
-//! positioning turned into line breaks). Content streams are decoded here,
+//! each string placed on the page; [`layout`]: lines in reading order, a
+//! printed table as a part of its own, read as a sheet). Content streams are decoded here,
 //! under the file's inflation budget, not by lopdf (which has no cap), and
 //! read by a lenient reader ([`ops`]) that skips damage instead of stopping
 //! at it.

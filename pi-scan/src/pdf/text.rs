@@ -1,8 +1,8 @@
 //! Text from a page's content stream: the strings its text operators
-//! show, decoded through each font's encoding, and the text-positioning
-//! operators turned into the line breaks and spaces a reader sees, so that
-//! a number and the words around it stay apart ("SSN 536-22-1234" and
-//! "Phone ..." on the next line).
+//! show, decoded through each font's encoding, each placed where the text
+//! and graphics matrices put it, so that [`layout`] can read the page in
+//! reading order whatever order the stream drew it in (a printed sheet's
+//! cells, a text box over them).
 
 use super::layout::{self, Run};
 use super::ops;

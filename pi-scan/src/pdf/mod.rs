@@ -3,7 +3,8 @@
 //!
 //! An intact file is loaded through its cross-reference table and read
 //! page by page ([`text`]: fonts decoded through each font's encoding,
-//! positioning turned into line breaks). Content streams are decoded here,
+//! each string placed on the page; [`layout`]: lines in reading order, a
+//! printed table as a part of its own, read as a sheet). Content streams are decoded here,
 //! under the file's inflation budget, not by lopdf (which has no cap), and
 //! read by a lenient reader ([`ops`]) that skips damage instead of stopping
 //! at it.
@@ -26,6 +27,7 @@ mod cmap;
 mod images;
 mod inflate;
 mod info;
+mod layout;
 mod ops;
 mod recover;
 mod text;
@@ -128,15 +130,22 @@ fn intact(doc: &Document, ctx: &Ctx) -> (Vec<Part>, Option<String>) {
             Decoded::Capped => ctx.gap(format!("page {no}: {}", cap_reason(ctx))),
             Decoded::Whole | Decoded::Unsupported => {}
         }
-        let text = text::text(&content, &fonts, Unknown::Skip);
-        if text.trim().is_empty() {
+        let runs = text::runs(&content, &fonts, Unknown::Skip);
+        if runs.iter().all(|r| r.text.trim().is_empty()) {
             images::read_page(doc, id, &format!("page {no}"), ctx);
         }
-        parts.push(Part {
-            name: Some(format!("page {no}")),
-            text: text.into_bytes(),
-            layout: Layout::Plain,
-        });
+        // A printed table is a part of its own, read as a sheet (its first
+        // row the headings); the parts of a page share its name.
+        for block in layout::blocks(&runs) {
+            parts.push(Part {
+                name: Some(format!("page {no}")),
+                text: block.text.into_bytes(),
+                layout: match block.table {
+                    true => Layout::Delimited(b'\t'),
+                    false => Layout::Plain,
+                },
+            });
+        }
     }
     if broken > 0 {
         damage.push(format!("{broken} page(s) with damaged content"));

@@ -331,4 +331,37 @@ fn the_mount_units_command_mounts_tells_the_manager_and_stop_unmounts() {
         !mnt.join("a.txt").exists(),
         "plaintext left in the mountpoint"
     );
+
+    // After a mount that did not end cleanly (its mark left behind), the
+    // next one asks the manager for more time before its recovery sweep.
+    std::fs::write(vault.join("pivault.mounted"), "1\nmounted since 0\n").unwrap();
+    let m = Manager::new();
+    let mut child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .env("NOTIFY_SOCKET", &m.path)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (ready, seen) = m.wait_for("READY=1", 20);
+    assert!(ready, "no READY=1: {seen:?}");
+    let extend = seen
+        .iter()
+        .position(|l| l.contains("EXTEND_TIMEOUT_USEC=1800000000"));
+    let ready_at = seen.iter().position(|l| l.contains("READY=1"));
+    assert!(
+        extend.is_some() && extend < ready_at,
+        "no EXTEND_TIMEOUT_USEC before READY=1: {seen:?}"
+    );
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(common_fuse::wait_for(20, || child
+        .try_wait()
+        .unwrap()
+        .is_some()));
+    assert!(
+        !vault.join("pivault.mounted").exists(),
+        "a clean stop removes the mark"
+    );
 }

@@ -304,10 +304,22 @@ impl Prepared {
     }
 }
 
+/// How much longer a service manager should wait for readiness while the
+/// sweep after an unclean end runs (30 minutes).
+const RECOVERY_START_USEC: u32 = 30 * 60 * 1_000_000;
+
 /// Undoes the interrupted writes of a mount that did not end cleanly,
 /// saying what it did in the log and in the audit log.
 fn recover(vault: &vault::Vault, record: &impl Fn(Event)) -> Result<(), MountError> {
     tracing::info!("the last mount did not end cleanly: looking for writes it left half done");
+    // Under a unit the sweep comes before READY=1: ask for more time, so
+    // a long one on a large vault is not taken for a start that hangs.
+    if let Err(e) = sd_notify::notify(&[
+        sd_notify::NotifyState::Status("undoing writes the last mount left half done"),
+        sd_notify::NotifyState::ExtendTimeoutUsec(RECOVERY_START_USEC),
+    ]) {
+        tracing::debug!("service manager notification not sent: {e}");
+    }
     let found = vault::undo_interrupted_writes(vault, true)?;
     for i in &found.interrupted {
         tracing::warn!(

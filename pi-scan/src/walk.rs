@@ -208,6 +208,12 @@ fn scan_file(root: &Path, path: &Path, timeout: Duration, sink: &Sink) {
         Ok(m) => (m.len(), Some((m.dev(), m.ino()))),
         Err(e) => return sink.error(io("reading", e)),
     };
+    let this = FileId {
+        root,
+        path,
+        len,
+        id: file_id,
+    };
     let mut found: Vec<(Option<String>, TextFinding)> = Vec::new();
     let name = path
         .file_name()
@@ -228,13 +234,7 @@ fn scan_file(root: &Path, path: &Path, timeout: Duration, sink: &Sink) {
             if let Err(e) = read {
                 return sink.error(io("reading", e));
             }
-            let file = FileId {
-                root,
-                path,
-                len,
-                id: file_id,
-            };
-            return image(file, &bytes, &ctx, sink);
+            return image(this, &bytes, &ctx, sink);
         }
         if kind.is_none() {
             // Plain text of any size, a window at a time.
@@ -268,13 +268,7 @@ fn scan_file(root: &Path, path: &Path, timeout: Duration, sink: &Sink) {
     if let Some(k) = kind.filter(|&k| len > formats::HOLD_MAX && formats::reads_from_file(k)) {
         // Large archives and Office files are read from the file.
         let got = formats::extract_file(k, &name, &file, ctx);
-        let file = FileId {
-            root,
-            path,
-            len,
-            id: file_id,
-        };
-        return finish_document(file, k, got, found, sink);
+        return finish_document(this, k, got, found, sink);
     }
     let bytes = match kind {
         // Documents are parsed from memory, up to a cap; the text inside
@@ -296,13 +290,7 @@ fn scan_file(root: &Path, path: &Path, timeout: Duration, sink: &Sink) {
         // An archive whose name says nothing (`backup`, `export.dat`).
         kind = DocKind::sniff(&bytes);
         if kind.is_none() && ocr::is_image(&bytes) {
-            let file = FileId {
-                root,
-                path,
-                len,
-                id: file_id,
-            };
-            return image(file, &bytes, &ctx, sink);
+            return image(this, &bytes, &ctx, sink);
         }
         if kind.is_none() {
             let Some(text) = formats::text::decode(&bytes) else {
@@ -331,13 +319,7 @@ fn scan_file(root: &Path, path: &Path, timeout: Duration, sink: &Sink) {
                 }
                 x
             });
-            let file = FileId {
-                root,
-                path,
-                len,
-                id: file_id,
-            };
-            finish_document(file, kind, got, found, sink)
+            finish_document(this, kind, got, found, sink)
         }
         None => record(root, path, len, file_id, found, Vec::new(), sink),
     }
@@ -386,6 +368,7 @@ fn image(f: FileId<'_>, bytes: &[u8], ctx: &Ctx, sink: &Sink) {
 }
 
 /// The file a document's findings belong to.
+#[derive(Clone, Copy)]
 struct FileId<'a> {
     root: &'a Path,
     path: &'a Path,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Recall on damaged PDFs (issue 20 point 3): makes a real PDF holding an
-# SSN in context (LibreOffice, from a short staff record), makes N damaged
-# copies of it deterministically, and counts in how many poppler's
+# Recall on damaged PDFs (issue 20 point 3): takes a real PDF holding an
+# SSN in context (tests/fixtures/scan_formats/record.pdf, a short staff
+# record LibreOffice saved; tests/scan_formats/make_office.sh makes it),
+# makes N damaged copies of it deterministically, and counts in how many poppler's
 # `pdftotext` shows the SSN against how many `pivault scan` reports it.
 # Goal: pivault >= pdftotext.
 #
@@ -21,9 +22,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 N=${1:-400}
-for tool in soffice pdftotext python3; do
+for tool in pdftotext python3; do
     command -v "$tool" >/dev/null || {
-        echo "$tool is needed (Debian: apt-get install -y libreoffice-writer-nogui poppler-utils python3)" >&2
+        echo "$tool is needed (Debian: apt-get install -y poppler-utils python3)" >&2
         exit 2
     }
 done
@@ -38,19 +39,7 @@ trap 'rm -rf "$work"' EXIT
 out=${KEEP:-$work/copies}
 mkdir -p "$out"
 
-cat > "$work/record.txt" <<'TXT'
-Staff record
-
-Employee: Ana Silva
-Department: Accounts payable
-SSN: 536-22-1234
-Start date: March 4, 2019
-
-Notes: direct deposit form on file. Call 617-555-0100 with questions.
-TXT
-soffice --headless --norestore "-env:UserInstallation=file://$work/profile" \
-    --convert-to pdf --outdir "$work" "$work/record.txt" >/dev/null 2>&1
-[ -s "$work/record.pdf" ] || { echo "LibreOffice made no PDF" >&2; exit 2; }
+cp tests/fixtures/scan_formats/record.pdf "$work/record.pdf"
 pdftotext "$work/record.pdf" - | grep -q 536-22-1234 || { echo "pdftotext misses the SSN in the intact PDF" >&2; exit 2; }
 
 python3 - "$work/record.pdf" "$out" "$N" "${SEED:-20}" <<'PY'

@@ -254,6 +254,20 @@ fn the_gateway_tells_the_manager_ready_reloading_watchdog_and_stopping() {
 
 /// The `ExecStart=` of pivault-mount@.service with the specifiers systemd
 /// fills in: `%h` home, `%i` instance, `%d` credentials directory.
+/// Runs the mount unit's command under the fake manager `m` and waits
+/// for READY=1; returns the process and the messages seen until then.
+fn start_unit_command(argv: &[String], m: &Manager) -> (std::process::Child, Vec<String>) {
+    let child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .env("NOTIFY_SOCKET", &m.path)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (ready, seen) = m.wait_for("READY=1", 20);
+    assert!(ready, "no READY=1: {seen:?}");
+    (child, seen)
+}
+
 fn mount_unit_command(home: &Path, instance: &str, creds: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(units_dir().join("pivault-mount@.service")).unwrap();
     let line = text
@@ -299,14 +313,7 @@ fn the_mount_units_command_mounts_tells_the_manager_and_stop_unmounts() {
 
     let m = Manager::new();
     let argv = mount_unit_command(h, "Private", &creds);
-    let mut child = Command::new(&argv[0])
-        .args(&argv[1..])
-        .env("NOTIFY_SOCKET", &m.path)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (ready, seen) = m.wait_for("READY=1", 20);
-    assert!(ready, "no READY=1: {seen:?}");
+    let (mut child, _) = start_unit_command(&argv, &m);
     // Ready means mounted: programs started after the unit see the folder.
     assert!(common_fuse::is_mountpoint(&mnt), "READY=1 before the mount");
     std::fs::write(mnt.join("a.txt"), b"Jane Roe 078-05-1120").unwrap();
@@ -336,14 +343,7 @@ fn the_mount_units_command_mounts_tells_the_manager_and_stop_unmounts() {
     // next one asks the manager for more time before its recovery sweep.
     std::fs::write(vault.join("pivault.mounted"), "1\nmounted since 0\n").unwrap();
     let m = Manager::new();
-    let mut child = Command::new(&argv[0])
-        .args(&argv[1..])
-        .env("NOTIFY_SOCKET", &m.path)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (ready, seen) = m.wait_for("READY=1", 20);
-    assert!(ready, "no READY=1: {seen:?}");
+    let (mut child, seen) = start_unit_command(&argv, &m);
     let extend = seen
         .iter()
         .position(|l| l.contains("EXTEND_TIMEOUT_USEC=1800000000"));
